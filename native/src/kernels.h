@@ -1,0 +1,149 @@
+/*
+ * kernels.h — the kernel table every backend implements (CPU in native/cpu/, CUDA in cuda/).
+ *
+ * The C ABI layer (native/src/api_*.cpp) resolves handles, checks shapes and fills the
+ * geometry structs below; a kernel receives raw pointers of its backend's memory and can
+ * trust its arguments. Kernels report failure by throwing es::Error (native/src/error.h);
+ * the ABI layer turns that into a status code and message.
+ *
+ * Naming follows llm.c: forward and backward side by side, gradients are d<thing>.
+ * Backward kernels overwrite their outputs; a null output pointer means "not wanted".
+ */
+#ifndef EFFISEG_KERNELS_H
+#define EFFISEG_KERNELS_H
+
+#include <cstdint>
+
+namespace es {
+
+/* What a kernel may know about where it runs. */
+struct Exec {
+    int threads;   /* CPU: OpenMP/BLAS threads to use */
+    int device;    /* CUDA: device ordinal */
+    void* stream;  /* CUDA: cudaStream_t of the context */
+    void* backend_state; /* backend-private per-context state (CUDA: cuDNN/cuBLAS handles) */
+};
+
+/* NHWC convolution with weights [KH,KW,Cin/groups,Cout]. */
+struct ConvGeom {
+    int N, H, W, Cin;
+    int OH, OW, Cout;
+    int KH, KW;
+    int stride_h, stride_w;
+    int pad_top, pad_left; /* bottom/right padding is implied by OH/OW */
+    int groups;
+};
+
+/* NHWC tensor viewed as rows of C channels: rows = N*H*W. */
+struct BnGeom {
+    int64_t rows;
+    int C;
+};
+
+struct PoolGeom {
+    int N;
+    int64_t HW;
+    int C;
+};
+
+struct UpsampleGeom {
+    int N, h, w, H, W, C;
+};
+
+struct ChannelCopyGeom {
+    int64_t rows; /* N*H*W */
+    int Cx, x_offset, Cy, y_offset, count;
+};
+
+struct LossGeom {
+    int N, H, W;
+};
+
+struct LossWeights {
+    float dice, bce, npd;
+    int npd_distance;
+};
+
+struct AdamW {
+    float lr, beta1, beta2, eps, weight_decay;
+    int64_t step;
+};
+
+struct KernelTable {
+    const char* name;
+
+    /* memory: alloc returns zero-filled storage or throws es::Error(ES_ERR_OUT_OF_MEMORY) */
+    void* (*alloc)(const Exec&, int64_t bytes);
+    void (*release)(const Exec&, void* ptr);
+    void (*upload)(const Exec&, float* dst, const float* host_src, int64_t n);
+    void (*download)(const Exec&, float* host_dst, const float* src, int64_t n);
+    void (*fill)(const Exec&, float* dst, float value, int64_t n);
+    void (*copy)(const Exec&, float* dst, const float* src, int64_t n);
+
+    /* elementwise */
+    void (*add)(const Exec&, const float* a, const float* b, float* y, int64_t n);
+    void (*axpby)(const Exec&, float alpha, const float* x, float beta, float* y, int64_t n);
+
+    void (*conv2d_forward)(const Exec&, const ConvGeom&, const float* x, const float* w,
+                           const float* b, float* y);
+    void (*conv2d_backward)(const Exec&, const ConvGeom&, const float* x, const float* w,
+                            const float* dy, float* dx, float* dw, float* db);
+
+    /* training: mean/var from x, updates running stats, writes save_mean/save_invstd.
+     * eval: uses running stats; save_* (may be null) receive them for backward. */
+    void (*batchnorm_forward)(const Exec&, const BnGeom&, const float* x, const float* gamma,
+                              const float* beta, float* running_mean, float* running_var,
+                              float* y, float* save_mean, float* save_invstd, int training,
+                              float momentum, float eps, int activation);
+    void (*batchnorm_backward)(const Exec&, const BnGeom&, const float* x, const float* gamma,
+                               const float* beta, const float* dy, const float* save_mean,
+                               const float* save_invstd, float* dx, float* dgamma, float* dbeta,
+                               int training, int activation);
+
+    void (*activation_forward)(const Exec&, int activation, const float* x, float* y, int64_t n);
+    void (*activation_backward)(const Exec&, int activation, const float* x, const float* dy,
+                                float* dx, int64_t n);
+
+    void (*global_avg_pool_forward)(const Exec&, const PoolGeom&, const float* x, float* y);
+    void (*global_avg_pool_backward)(const Exec&, const PoolGeom&, const float* dy, float* dx);
+    void (*channel_scale_forward)(const Exec&, const PoolGeom&, const float* x, const float* s,
+                                  float* y);
+    void (*channel_scale_backward)(const Exec&, const PoolGeom&, const float* x, const float* s,
+                                   const float* dy, float* dx, float* ds);
+
+    /* per-sample keep mask: sample n kept iff es::drop_path_uniform(seed, n) >= rate */
+    void (*drop_path_forward)(const Exec&, int N, int64_t per_sample, const float* x, float* y,
+                              float rate, uint64_t seed);
+    void (*drop_path_backward)(const Exec&, int N, int64_t per_sample, const float* dy, float* dx,
+                               float rate, uint64_t seed);
+
+    void (*upsample_nearest_forward)(const Exec&, const UpsampleGeom&, const float* x, float* y,
+                                     int accumulate);
+    void (*upsample_nearest_backward)(const Exec&, const UpsampleGeom&, const float* dy,
+                                      float* dx);
+    void (*channel_copy)(const Exec&, const ChannelCopyGeom&, const float* x, float* y,
+                         int accumulate);
+
+    /* terms[4] (backend memory) = {total, dice, bce, npd}; dlogits may be null */
+    void (*seg_loss)(const Exec&, const LossGeom&, const LossWeights&, const float* logits,
+                     const float* target, float* terms, float* dlogits);
+
+    void (*adamw_step)(const Exec&, const AdamW&, float* params, const float* grads,
+                       float* exp_avg, float* exp_avg_sq, int64_t n);
+};
+
+/* The CPU backend (native/cpu/backend.cpp). */
+const KernelTable& cpu_kernels();
+
+/* A uniform number in [0, 1) from (seed, sample): splitmix64, identical on every backend. */
+inline float drop_path_uniform(uint64_t seed, uint64_t sample) {
+    uint64_t z = seed + 0x9E3779B97F4A7C15ull * (sample + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    z ^= z >> 31;
+    return (float)(z >> 40) * (1.0f / 16777216.0f);
+}
+
+}  // namespace es
+
+#endif

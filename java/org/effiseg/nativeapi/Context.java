@@ -1,0 +1,121 @@
+package org.effiseg.nativeapi;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Where ops run: a backend, a device and a thread count. A context owns the tensors made from
+ * it; {@link #close()} releases any still open, so native (and GPU) memory never waits on the
+ * garbage collector. Close is idempotent; use after close throws {@link EffisegException}.
+ */
+public final class Context implements AutoCloseable {
+  private final Backend backend;
+  private final int device;
+  private final Set<Tensor> tensors = Collections.newSetFromMap(new IdentityHashMap<>());
+  private long handle;
+
+  private Context(Backend backend, int device, long handle) {
+    this.backend = backend;
+    this.device = device;
+    this.handle = handle;
+  }
+
+  /**
+   * Creates a context. {@code threads <= 0} means all cores. Fails with {@link
+   * EffisegException.Status#BACKEND_UNAVAILABLE} (and the reason) if the backend is not usable.
+   */
+  public static Context create(Backend backend, int device, int threads) {
+    long[] out = new long[1];
+    EffisegException.check(
+        EffisegNative.es_context_create(backend.ordinal(), device, threads, out));
+    return new Context(backend, device, out[0]);
+  }
+
+  /** A CPU context with {@code threads} threads ({@code <= 0}: all cores). */
+  public static Context cpu(int threads) {
+    return create(Backend.CPU, 0, threads);
+  }
+
+  public Backend backend() {
+    return backend;
+  }
+
+  public int device() {
+    return device;
+  }
+
+  public int threads() {
+    int[] t = new int[1];
+    EffisegException.check(EffisegNative.es_context_threads(handle(), t));
+    return t[0];
+  }
+
+  /** A zero-filled float32 tensor. */
+  public Tensor tensor(long... shape) {
+    long[] out = new long[1];
+    EffisegException.check(
+        EffisegNative.es_tensor_create(handle(), shape.length, shape.clone(), 0, out));
+    return adopt(out[0]);
+  }
+
+  /** A tensor holding {@code data} (row-major, length = product of shape). */
+  public Tensor tensor(float[] data, long... shape) {
+    Tensor t = tensor(shape);
+    try {
+      t.write(data);
+    } catch (RuntimeException e) {
+      t.close();
+      throw e;
+    }
+    return t;
+  }
+
+  synchronized Tensor adopt(long tensorHandle) {
+    Tensor t = new Tensor(this, tensorHandle);
+    tensors.add(t);
+    return t;
+  }
+
+  synchronized void forget(Tensor t) {
+    tensors.remove(t);
+  }
+
+  long handle() {
+    long h = handle;
+    if (h == 0) {
+      throw new EffisegException(EffisegException.Status.USE_AFTER_FREE, "context is closed");
+    }
+    return h;
+  }
+
+  public boolean isClosed() {
+    return handle == 0;
+  }
+
+  @Override
+  public void close() {
+    List<Tensor> open;
+    synchronized (this) {
+      if (handle == 0) {
+        return;
+      }
+      open = new ArrayList<>(tensors);
+    }
+    for (Tensor t : open) {
+      t.close();
+    }
+    synchronized (this) {
+      long h = handle;
+      handle = 0;
+      EffisegException.check(EffisegNative.es_context_destroy(h));
+    }
+  }
+
+  @Override
+  public String toString() {
+    return "Context[" + backend + ":" + device + (isClosed() ? ", closed]" : "]");
+  }
+}

@@ -1,0 +1,185 @@
+package org.effiseg.nativeapi;
+
+import static org.effiseg.nativeapi.EffisegException.check;
+import static org.effiseg.nativeapi.Tensor.handleOrZero;
+
+/**
+ * Every op of the native core, one static method per C function of effiseg.h, same argument
+ * order. Activations are NHWC; conv weights are [KH, KW, Cin/groups, Cout]. A {@code null}
+ * tensor is "absent" where effiseg.h allows it (bias, a gradient to skip) and an {@link
+ * EffisegException} naming the argument where it does not. Backward ops overwrite their outputs.
+ */
+public final class Ops {
+  private Ops() {}
+
+  private static long h(Tensor t) {
+    return handleOrZero(t);
+  }
+
+  private static long c(Context ctx) {
+    if (ctx == null) {
+      throw new EffisegException(EffisegException.Status.NULL_HANDLE, "context is null");
+    }
+    return ctx.handle();
+  }
+
+  private static int flag(boolean b) {
+    return b ? 1 : 0;
+  }
+
+  /** y = a + b. */
+  public static void add(Context ctx, Tensor a, Tensor b, Tensor y) {
+    check(EffisegNative.es_add(c(ctx), h(a), h(b), h(y)));
+  }
+
+  /** y = alpha * x + beta * y. */
+  public static void axpby(Context ctx, float alpha, Tensor x, float beta, Tensor y) {
+    check(EffisegNative.es_axpby(c(ctx), alpha, h(x), beta, h(y)));
+  }
+
+  public static void conv2dForward(Context ctx, Tensor x, Tensor w, Tensor b, Tensor y, ConvSpec s) {
+    check(
+        EffisegNative.es_conv2d_forward(
+            c(ctx), h(x), h(w), h(b), h(y), s.strideH(), s.strideW(), s.padTop(), s.padBottom(),
+            s.padLeft(), s.padRight(), s.groups()));
+  }
+
+  public static void conv2dBackward(
+      Context ctx, Tensor x, Tensor w, Tensor dy, Tensor dx, Tensor dw, Tensor db, ConvSpec s) {
+    check(
+        EffisegNative.es_conv2d_backward(
+            c(ctx), h(x), h(w), h(dy), h(dx), h(dw), h(db), s.strideH(), s.strideW(), s.padTop(),
+            s.padBottom(), s.padLeft(), s.padRight(), s.groups()));
+  }
+
+  public static void batchnormForward(
+      Context ctx,
+      Tensor x,
+      Tensor gamma,
+      Tensor beta,
+      Tensor runningMean,
+      Tensor runningVar,
+      Tensor y,
+      Tensor saveMean,
+      Tensor saveInvstd,
+      boolean training,
+      float momentum,
+      float eps,
+      Activation act) {
+    check(
+        EffisegNative.es_batchnorm_forward(
+            c(ctx), h(x), h(gamma), h(beta), h(runningMean), h(runningVar), h(y), h(saveMean),
+            h(saveInvstd), flag(training), momentum, eps, act.ordinal()));
+  }
+
+  public static void batchnormBackward(
+      Context ctx,
+      Tensor x,
+      Tensor gamma,
+      Tensor beta,
+      Tensor dy,
+      Tensor saveMean,
+      Tensor saveInvstd,
+      Tensor dx,
+      Tensor dgamma,
+      Tensor dbeta,
+      boolean training,
+      Activation act) {
+    check(
+        EffisegNative.es_batchnorm_backward(
+            c(ctx), h(x), h(gamma), h(beta), h(dy), h(saveMean), h(saveInvstd), h(dx), h(dgamma),
+            h(dbeta), flag(training), act.ordinal()));
+  }
+
+  public static void activationForward(Context ctx, Activation act, Tensor x, Tensor y) {
+    check(EffisegNative.es_activation_forward(c(ctx), act.ordinal(), h(x), h(y)));
+  }
+
+  public static void activationBackward(Context ctx, Activation act, Tensor x, Tensor dy, Tensor dx) {
+    check(EffisegNative.es_activation_backward(c(ctx), act.ordinal(), h(x), h(dy), h(dx)));
+  }
+
+  /** x [N,H,W,C] to y [N,1,1,C]. */
+  public static void globalAvgPoolForward(Context ctx, Tensor x, Tensor y) {
+    check(EffisegNative.es_global_avg_pool_forward(c(ctx), h(x), h(y)));
+  }
+
+  public static void globalAvgPoolBackward(Context ctx, Tensor dy, Tensor dx) {
+    check(EffisegNative.es_global_avg_pool_backward(c(ctx), h(dy), h(dx)));
+  }
+
+  /** y = x * s, s [N,1,1,C]: the squeeze-excite gate. */
+  public static void channelScaleForward(Context ctx, Tensor x, Tensor s, Tensor y) {
+    check(EffisegNative.es_channel_scale_forward(c(ctx), h(x), h(s), h(y)));
+  }
+
+  public static void channelScaleBackward(
+      Context ctx, Tensor x, Tensor s, Tensor dy, Tensor dx, Tensor ds) {
+    check(EffisegNative.es_channel_scale_backward(c(ctx), h(x), h(s), h(dy), h(dx), h(ds)));
+  }
+
+  public static void dropPathForward(
+      Context ctx, Tensor x, Tensor y, float dropRate, long seed, boolean training) {
+    check(EffisegNative.es_drop_path_forward(c(ctx), h(x), h(y), dropRate, seed, flag(training)));
+  }
+
+  public static void dropPathBackward(
+      Context ctx, Tensor dy, Tensor dx, float dropRate, long seed, boolean training) {
+    check(
+        EffisegNative.es_drop_path_backward(c(ctx), h(dy), h(dx), dropRate, seed, flag(training)));
+  }
+
+  /** y (+)= nearest-upsampled x, with PyTorch's index rule. */
+  public static void upsampleNearestForward(Context ctx, Tensor x, Tensor y, boolean accumulate) {
+    check(EffisegNative.es_upsample_nearest_forward(c(ctx), h(x), h(y), flag(accumulate)));
+  }
+
+  public static void upsampleNearestBackward(Context ctx, Tensor dy, Tensor dx) {
+    check(EffisegNative.es_upsample_nearest_backward(c(ctx), h(dy), h(dx)));
+  }
+
+  /** y[..., yOffset + i] (+)= x[..., xOffset + i] for i &lt; count. */
+  public static void channelCopy(
+      Context ctx, Tensor x, int xOffset, Tensor y, int yOffset, int count, boolean accumulate) {
+    check(
+        EffisegNative.es_channel_copy(
+            c(ctx), h(x), xOffset, h(y), yOffset, count, flag(accumulate)));
+  }
+
+  /**
+   * The fused loss: terms [4] receives {total, dice, bce, npd}; dlogits (optional) the gradient
+   * of total.
+   */
+  public static void segLoss(
+      Context ctx,
+      Tensor logits,
+      Tensor target,
+      Tensor terms,
+      Tensor dlogits,
+      float wDice,
+      float wBce,
+      float wNpd,
+      int npdDistance) {
+    check(
+        EffisegNative.es_seg_loss(
+            c(ctx), h(logits), h(target), h(terms), h(dlogits), wDice, wBce, wNpd, npdDistance));
+  }
+
+  public static void adamwStep(
+      Context ctx,
+      Tensor params,
+      Tensor grads,
+      Tensor expAvg,
+      Tensor expAvgSq,
+      float lr,
+      float beta1,
+      float beta2,
+      float eps,
+      float weightDecay,
+      long step) {
+    check(
+        EffisegNative.es_adamw_step(
+            c(ctx), h(params), h(grads), h(expAvg), h(expAvgSq), lr, beta1, beta2, eps,
+            weightDecay, step));
+  }
+}

@@ -1,0 +1,88 @@
+/* api_conv2d.cpp — C ABI for 2-D convolution: shape checks, then the backend kernel. */
+#include "api_util.h"
+
+using namespace es;
+
+namespace {
+
+/* Validates x [N,H,W,Cin], w [KH,KW,Cin/groups,Cout], y-or-dy [N,OH,OW,Cout] and the
+ * padding/stride arithmetic; returns the geometry. */
+ConvGeom conv_geometry(const Tensor* x, const Tensor* w, const Tensor* y, const char* yname, int sh,
+                       int sw, int pt, int pb, int pl, int pr, int groups) {
+    check_rank(x, 4, "x");
+    check_rank(w, 4, "w");
+    check_rank(y, 4, yname);
+    require(sh > 0 && sw > 0, ES_ERR_INVALID_ARGUMENT,
+            "strides must be positive, got " + std::to_string(sh) + "x" + std::to_string(sw));
+    require(pt >= 0 && pb >= 0 && pl >= 0 && pr >= 0, ES_ERR_INVALID_ARGUMENT, "padding must be >= 0");
+    require(groups > 0, ES_ERR_INVALID_ARGUMENT, "groups must be positive, got " + std::to_string(groups));
+    ConvGeom g{};
+    g.N = to_int(x->dim(0), "N");
+    g.H = to_int(x->dim(1), "H");
+    g.W = to_int(x->dim(2), "W");
+    g.Cin = to_int(x->dim(3), "Cin");
+    g.KH = to_int(w->dim(0), "KH");
+    g.KW = to_int(w->dim(1), "KW");
+    g.Cout = to_int(w->dim(3), "Cout");
+    g.stride_h = sh;
+    g.stride_w = sw;
+    g.pad_top = pt;
+    g.pad_left = pl;
+    g.groups = groups;
+    require(g.Cin % groups == 0 && g.Cout % groups == 0, ES_ERR_SHAPE,
+            "groups=" + std::to_string(groups) + " must divide Cin of x " + shape_str(x) +
+                " and Cout of w " + shape_str(w));
+    require(w->dim(2) == g.Cin / groups, ES_ERR_SHAPE,
+            "w " + shape_str(w) + " must be [KH,KW,Cin/groups=" + std::to_string(g.Cin / groups) +
+                ",Cout] for x " + shape_str(x) + " and groups=" + std::to_string(groups));
+    int64_t hp = (int64_t)g.H + pt + pb, wp = (int64_t)g.W + pl + pr;
+    require(hp >= g.KH && wp >= g.KW, ES_ERR_SHAPE,
+            "kernel " + std::to_string(g.KH) + "x" + std::to_string(g.KW) + " is larger than padded input of x " +
+                shape_str(x));
+    g.OH = (int)((hp - g.KH) / sh + 1);
+    g.OW = (int)((wp - g.KW) / sw + 1);
+    check_shape(y, {g.N, g.OH, g.OW, g.Cout}, yname);
+    return g;
+}
+
+}  // namespace
+
+extern "C" {
+
+es_status es_conv2d_forward(es_handle ctx_h, es_handle x_h, es_handle w_h, es_handle b_h, es_handle y_h,
+                            int stride_h, int stride_w, int pad_top, int pad_bottom, int pad_left,
+                            int pad_right, int groups) {
+    return guard("es_conv2d_forward", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *w = tensor(w_h, "w"), *y = tensor(y_h, "y");
+        Tensor* b = optional_tensor(b_h, "b");
+        for (auto [t, n] : {std::pair{x, "x"}, {w, "w"}, {y, "y"}, {b, "b"}}) check_placement(ctx, t, n);
+        ConvGeom g = conv_geometry(x, w, y, "y", stride_h, stride_w, pad_top, pad_bottom, pad_left,
+                                   pad_right, groups);
+        if (b) check_shape(b, {g.Cout}, "b");
+        require(y->storage != x->storage, ES_ERR_INVALID_ARGUMENT, "y must not share storage with x");
+        ctx->k->conv2d_forward(ctx->exec(), g, x->data(), w->data(), b ? b->data() : nullptr, y->data());
+    });
+}
+
+es_status es_conv2d_backward(es_handle ctx_h, es_handle x_h, es_handle w_h, es_handle dy_h, es_handle dx_h,
+                             es_handle dw_h, es_handle db_h, int stride_h, int stride_w, int pad_top,
+                             int pad_bottom, int pad_left, int pad_right, int groups) {
+    return guard("es_conv2d_backward", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *w = tensor(w_h, "w"), *dy = tensor(dy_h, "dy");
+        Tensor *dx = optional_tensor(dx_h, "dx"), *dw = optional_tensor(dw_h, "dw"),
+               *db = optional_tensor(db_h, "db");
+        for (auto [t, n] : {std::pair{x, "x"}, {w, "w"}, {dy, "dy"}, {dx, "dx"}, {dw, "dw"}, {db, "db"}})
+            check_placement(ctx, t, n);
+        ConvGeom g = conv_geometry(x, w, dy, "dy", stride_h, stride_w, pad_top, pad_bottom, pad_left,
+                                   pad_right, groups);
+        if (dx) check_same_shape(dx, "dx", x, "x");
+        if (dw) check_same_shape(dw, "dw", w, "w");
+        if (db) check_shape(db, {g.Cout}, "db");
+        ctx->k->conv2d_backward(ctx->exec(), g, x->data(), w->data(), dy->data(), dx ? dx->data() : nullptr,
+                                dw ? dw->data() : nullptr, db ? db->data() : nullptr);
+    });
+}
+
+}  // extern "C"

@@ -1,0 +1,200 @@
+/* api_core.cpp — C ABI: errors, accounting, backends, contexts, tensors, elementwise ops. */
+#include <omp.h>
+
+#include <cstring>
+#include <thread>
+
+#include "api_util.h"
+#include "backends.h"
+
+using namespace es;
+
+namespace es {
+const char* last_error_cstr();
+}
+
+extern "C" {
+
+const char* es_last_error(void) { return last_error_cstr(); }
+const char* es_version(void) { return "0.1.0"; }
+int64_t es_live_bytes(void) { return live_bytes(); }
+int64_t es_live_handles(void) { return live_handles(); }
+
+es_status es_backend_available(int backend, int* available, const char** reason) {
+    return guard("es_backend_available", [&] {
+        require(available != nullptr && reason != nullptr, ES_ERR_NULL_HANDLE,
+                "available and reason must not be NULL");
+        const BackendProbe& probe = probe_backend(backend);
+        *available = probe.table != nullptr;
+        *reason = probe.reason.c_str();
+    });
+}
+
+es_status es_context_create(int backend, int device, int threads, es_handle* out) {
+    return guard("es_context_create", [&] {
+        require(out != nullptr, ES_ERR_NULL_HANDLE, "out must not be NULL");
+        require(device >= 0, ES_ERR_INVALID_ARGUMENT, "device must be >= 0, got " + std::to_string(device));
+        const BackendProbe& probe = probe_backend(backend);
+        require(probe.table != nullptr, ES_ERR_BACKEND_UNAVAILABLE, probe.reason);
+        if (threads <= 0) threads = omp_get_num_procs();
+        auto ctx = std::make_unique<Context>();
+        ctx->backend = backend;
+        ctx->device = device;
+        ctx->threads = threads;
+        ctx->k = probe.table;
+        ctx->backend_state = probe.table->context_create ? probe.table->context_create(device, threads) : nullptr;
+        *out = register_context(std::move(ctx));
+    });
+}
+
+es_status es_context_destroy(es_handle ctx) {
+    return guard("es_context_destroy", [&] { unregister_context(ctx); });
+}
+
+es_status es_context_threads(es_handle h, int* threads) {
+    return guard("es_context_threads", [&] {
+        require(threads != nullptr, ES_ERR_NULL_HANDLE, "threads must not be NULL");
+        *threads = context(h)->threads;
+    });
+}
+
+static void check_dims(int ndim, const int64_t* shape, int64_t* numel) {
+    require(shape != nullptr || ndim == 0, ES_ERR_NULL_HANDLE, "shape must not be NULL");
+    require(ndim >= 0 && ndim <= ES_MAX_DIMS, ES_ERR_SHAPE,
+            "ndim must be in [0, " + std::to_string(ES_MAX_DIMS) + "], got " + std::to_string(ndim));
+    int64_t n = 1;
+    for (int i = 0; i < ndim; i++) {
+        require(shape[i] > 0, ES_ERR_SHAPE,
+                "dimension " + std::to_string(i) + " must be positive, got " + std::to_string(shape[i]));
+        require(n <= (INT64_C(1) << 40) / shape[i], ES_ERR_SHAPE, "tensor is too large");
+        n *= shape[i];
+    }
+    *numel = n;
+}
+
+es_status es_tensor_create(es_handle ctx_h, int ndim, const int64_t* shape, int dtype, es_handle* out) {
+    return guard("es_tensor_create", [&] {
+        require(out != nullptr, ES_ERR_NULL_HANDLE, "out must not be NULL");
+        Context* ctx = context(ctx_h);
+        require(dtype == ES_FLOAT32, ES_ERR_INVALID_ARGUMENT, "unsupported dtype " + std::to_string(dtype));
+        int64_t numel;
+        check_dims(ndim, shape, &numel);
+        auto storage = std::make_shared<Storage>();
+        storage->k = ctx->k;
+        storage->exec = ctx->exec();
+        storage->bytes = numel * (int64_t)sizeof(float);
+        storage->backend = ctx->backend;
+        storage->device = ctx->device;
+        storage->data = ctx->k->alloc(storage->exec, storage->bytes);
+        account_storage(storage->bytes);
+        auto t = std::make_unique<Tensor>();
+        t->storage = std::move(storage);
+        t->offset = 0;
+        t->ndim = ndim;
+        std::memcpy(t->shape, shape, sizeof(int64_t) * ndim);
+        t->numel = numel;
+        *out = register_tensor(std::move(t));
+    });
+}
+
+es_status es_tensor_view(es_handle base_h, int64_t offset, int ndim, const int64_t* shape, es_handle* out) {
+    return guard("es_tensor_view", [&] {
+        require(out != nullptr, ES_ERR_NULL_HANDLE, "out must not be NULL");
+        Tensor* base = tensor(base_h, "base");
+        int64_t numel;
+        check_dims(ndim, shape, &numel);
+        require(offset >= 0 && offset + numel <= base->numel, ES_ERR_SHAPE,
+                "view of " + std::to_string(numel) + " elements at offset " + std::to_string(offset) +
+                    " exceeds base " + shape_str(base));
+        auto t = std::make_unique<Tensor>();
+        t->storage = base->storage;
+        t->offset = base->offset + offset;
+        t->ndim = ndim;
+        std::memcpy(t->shape, shape, sizeof(int64_t) * ndim);
+        t->numel = numel;
+        *out = register_tensor(std::move(t));
+    });
+}
+
+es_status es_tensor_destroy(es_handle t) {
+    return guard("es_tensor_destroy", [&] { unregister_tensor(t); });
+}
+
+es_status es_tensor_shape(es_handle h, int* ndim, int64_t* shape) {
+    return guard("es_tensor_shape", [&] {
+        require(ndim != nullptr && shape != nullptr, ES_ERR_NULL_HANDLE, "ndim and shape must not be NULL");
+        Tensor* t = tensor(h, "tensor");
+        *ndim = t->ndim;
+        std::memcpy(shape, t->shape, sizeof(int64_t) * t->ndim);
+    });
+}
+
+static void check_range(const Tensor* t, int64_t offset, int64_t count) {
+    require(offset >= 0 && count >= 0 && offset + count <= t->numel, ES_ERR_SHAPE,
+            "range [" + std::to_string(offset) + ", " + std::to_string(offset + count) +
+                ") is outside tensor " + shape_str(t));
+}
+
+es_status es_tensor_write(es_handle h, int64_t offset, const float* src, int64_t count) {
+    return guard("es_tensor_write", [&] {
+        require(src != nullptr, ES_ERR_NULL_HANDLE, "src must not be NULL");
+        Tensor* t = tensor(h, "tensor");
+        check_range(t, offset, count);
+        t->storage->k->upload(t->storage->exec, t->data() + offset, src, count);
+    });
+}
+
+es_status es_tensor_read(es_handle h, int64_t offset, float* dst, int64_t count) {
+    return guard("es_tensor_read", [&] {
+        require(dst != nullptr, ES_ERR_NULL_HANDLE, "dst must not be NULL");
+        Tensor* t = tensor(h, "tensor");
+        check_range(t, offset, count);
+        t->storage->k->download(t->storage->exec, dst, t->data() + offset, count);
+    });
+}
+
+es_status es_tensor_fill(es_handle ctx_h, es_handle h, float value) {
+    return guard("es_tensor_fill", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor* t = tensor(h, "tensor");
+        check_placement(ctx, t, "tensor");
+        ctx->k->fill(ctx->exec(), t->data(), value, t->numel);
+    });
+}
+
+es_status es_tensor_copy(es_handle ctx_h, es_handle src_h, es_handle dst_h) {
+    return guard("es_tensor_copy", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor* src = tensor(src_h, "src");
+        Tensor* dst = tensor(dst_h, "dst");
+        check_placement(ctx, src, "src");
+        check_placement(ctx, dst, "dst");
+        require(src->numel == dst->numel, ES_ERR_SHAPE,
+                "src " + shape_str(src) + " and dst " + shape_str(dst) + " differ in size");
+        ctx->k->copy(ctx->exec(), dst->data(), src->data(), src->numel);
+    });
+}
+
+es_status es_add(es_handle ctx_h, es_handle a_h, es_handle b_h, es_handle y_h) {
+    return guard("es_add", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *a = tensor(a_h, "a"), *b = tensor(b_h, "b"), *y = tensor(y_h, "y");
+        for (auto [t, n] : {std::pair{a, "a"}, {b, "b"}, {y, "y"}}) check_placement(ctx, t, n);
+        check_same_shape(a, "a", b, "b");
+        check_same_shape(a, "a", y, "y");
+        ctx->k->add(ctx->exec(), a->data(), b->data(), y->data(), y->numel);
+    });
+}
+
+es_status es_axpby(es_handle ctx_h, float alpha, es_handle x_h, float beta, es_handle y_h) {
+    return guard("es_axpby", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *y = tensor(y_h, "y");
+        check_placement(ctx, x, "x");
+        check_placement(ctx, y, "y");
+        check_same_shape(x, "x", y, "y");
+        ctx->k->axpby(ctx->exec(), alpha, x->data(), beta, y->data(), y->numel);
+    });
+}
+
+}  // extern "C"

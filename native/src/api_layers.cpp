@@ -1,0 +1,196 @@
+/* api_layers.cpp — C ABI for batch norm, activations, pooling, squeeze-excite gating and
+ * stochastic depth: shape checks, then the backend kernel. */
+#include "api_util.h"
+
+using namespace es;
+
+namespace {
+
+/* x [..., C] as rows of C channels; every per-channel tensor must be [C]. */
+BnGeom rows_of(const Tensor* x) {
+    require(x->ndim >= 1, ES_ERR_SHAPE, "x must have a channel dimension, got " + shape_str(x));
+    BnGeom g{};
+    g.C = to_int(x->dim(x->ndim - 1), "C");
+    g.rows = x->numel / g.C;
+    return g;
+}
+
+PoolGeom pool_geometry(const Tensor* x, const Tensor* s, const char* sname) {
+    check_rank(x, 4, "x");
+    PoolGeom g{};
+    g.N = to_int(x->dim(0), "N");
+    g.HW = x->dim(1) * x->dim(2);
+    g.C = to_int(x->dim(3), "C");
+    check_shape(s, {g.N, 1, 1, g.C}, sname);
+    return g;
+}
+
+}  // namespace
+
+extern "C" {
+
+es_status es_batchnorm_forward(es_handle ctx_h, es_handle x_h, es_handle gamma_h, es_handle beta_h,
+                               es_handle rm_h, es_handle rv_h, es_handle y_h, es_handle sm_h, es_handle si_h,
+                               int training, float momentum, float eps, int activation) {
+    return guard("es_batchnorm_forward", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *gamma = tensor(gamma_h, "gamma"), *beta = tensor(beta_h, "beta"),
+               *rm = tensor(rm_h, "running_mean"), *rv = tensor(rv_h, "running_var"), *y = tensor(y_h, "y");
+        Tensor* sm = training ? tensor(sm_h, "save_mean") : optional_tensor(sm_h, "save_mean");
+        Tensor* si = training ? tensor(si_h, "save_invstd") : optional_tensor(si_h, "save_invstd");
+        for (auto [t, n] : {std::pair{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {rm, "running_mean"},
+                            {rv, "running_var"}, {y, "y"}, {sm, "save_mean"}, {si, "save_invstd"}})
+            check_placement(ctx, t, n);
+        check_activation(activation);
+        BnGeom g = rows_of(x);
+        check_same_shape(x, "x", y, "y");
+        for (auto [t, n] : {std::pair{gamma, "gamma"}, {beta, "beta"}, {rm, "running_mean"},
+                            {rv, "running_var"}, {sm, "save_mean"}, {si, "save_invstd"}})
+            if (t) check_shape(t, {g.C}, n);
+        require(eps > 0, ES_ERR_INVALID_ARGUMENT, "eps must be positive, got " + std::to_string(eps));
+        require(momentum >= 0 && momentum <= 1, ES_ERR_INVALID_ARGUMENT,
+                "momentum must be in [0, 1], got " + std::to_string(momentum));
+        require(!training || g.rows > 1, ES_ERR_SHAPE,
+                "training needs more than one value per channel, got x " + shape_str(x));
+        require(activation == ES_ACT_NONE || y->storage != x->storage || y->offset != x->offset, ES_ERR_INVALID_ARGUMENT,
+                "y may alias x only without a fused activation");
+        ctx->k->batchnorm_forward(ctx->exec(), g, x->data(), gamma->data(), beta->data(), rm->data(), rv->data(),
+                                  y->data(), sm ? sm->data() : nullptr, si ? si->data() : nullptr, training != 0,
+                                  momentum, eps, activation);
+    });
+}
+
+es_status es_batchnorm_backward(es_handle ctx_h, es_handle x_h, es_handle gamma_h, es_handle beta_h,
+                                es_handle dy_h, es_handle sm_h, es_handle si_h, es_handle dx_h,
+                                es_handle dgamma_h, es_handle dbeta_h, int training, int activation) {
+    return guard("es_batchnorm_backward", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *gamma = tensor(gamma_h, "gamma"), *beta = tensor(beta_h, "beta"),
+               *dy = tensor(dy_h, "dy"), *sm = tensor(sm_h, "save_mean"), *si = tensor(si_h, "save_invstd"),
+               *dx = tensor(dx_h, "dx");
+        Tensor *dgamma = optional_tensor(dgamma_h, "dgamma"), *dbeta = optional_tensor(dbeta_h, "dbeta");
+        for (auto [t, n] : {std::pair{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {dy, "dy"}, {sm, "save_mean"},
+                            {si, "save_invstd"}, {dx, "dx"}, {dgamma, "dgamma"}, {dbeta, "dbeta"}})
+            check_placement(ctx, t, n);
+        check_activation(activation);
+        BnGeom g = rows_of(x);
+        check_same_shape(x, "x", dy, "dy");
+        check_same_shape(x, "x", dx, "dx");
+        for (auto [t, n] : {std::pair{gamma, "gamma"}, {beta, "beta"}, {sm, "save_mean"}, {si, "save_invstd"},
+                            {dgamma, "dgamma"}, {dbeta, "dbeta"}})
+            if (t) check_shape(t, {g.C}, n);
+        ctx->k->batchnorm_backward(ctx->exec(), g, x->data(), gamma->data(), beta->data(), dy->data(), sm->data(),
+                                   si->data(), dx->data(), dgamma ? dgamma->data() : nullptr,
+                                   dbeta ? dbeta->data() : nullptr, training != 0, activation);
+    });
+}
+
+es_status es_activation_forward(es_handle ctx_h, int activation, es_handle x_h, es_handle y_h) {
+    return guard("es_activation_forward", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *y = tensor(y_h, "y");
+        check_placement(ctx, x, "x");
+        check_placement(ctx, y, "y");
+        check_activation(activation);
+        check_same_shape(x, "x", y, "y");
+        ctx->k->activation_forward(ctx->exec(), activation, x->data(), y->data(), x->numel);
+    });
+}
+
+es_status es_activation_backward(es_handle ctx_h, int activation, es_handle x_h, es_handle dy_h, es_handle dx_h) {
+    return guard("es_activation_backward", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *dy = tensor(dy_h, "dy"), *dx = tensor(dx_h, "dx");
+        for (auto [t, n] : {std::pair{x, "x"}, {dy, "dy"}, {dx, "dx"}}) check_placement(ctx, t, n);
+        check_activation(activation);
+        check_same_shape(x, "x", dy, "dy");
+        check_same_shape(x, "x", dx, "dx");
+        ctx->k->activation_backward(ctx->exec(), activation, x->data(), dy->data(), dx->data(), x->numel);
+    });
+}
+
+es_status es_global_avg_pool_forward(es_handle ctx_h, es_handle x_h, es_handle y_h) {
+    return guard("es_global_avg_pool_forward", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *y = tensor(y_h, "y");
+        check_placement(ctx, x, "x");
+        check_placement(ctx, y, "y");
+        PoolGeom g = pool_geometry(x, y, "y");
+        ctx->k->global_avg_pool_forward(ctx->exec(), g, x->data(), y->data());
+    });
+}
+
+es_status es_global_avg_pool_backward(es_handle ctx_h, es_handle dy_h, es_handle dx_h) {
+    return guard("es_global_avg_pool_backward", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *dy = tensor(dy_h, "dy"), *dx = tensor(dx_h, "dx");
+        check_placement(ctx, dy, "dy");
+        check_placement(ctx, dx, "dx");
+        PoolGeom g = pool_geometry(dx, dy, "dy");
+        ctx->k->global_avg_pool_backward(ctx->exec(), g, dy->data(), dx->data());
+    });
+}
+
+es_status es_channel_scale_forward(es_handle ctx_h, es_handle x_h, es_handle s_h, es_handle y_h) {
+    return guard("es_channel_scale_forward", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *s = tensor(s_h, "s"), *y = tensor(y_h, "y");
+        for (auto [t, n] : {std::pair{x, "x"}, {s, "s"}, {y, "y"}}) check_placement(ctx, t, n);
+        PoolGeom g = pool_geometry(x, s, "s");
+        check_same_shape(x, "x", y, "y");
+        ctx->k->channel_scale_forward(ctx->exec(), g, x->data(), s->data(), y->data());
+    });
+}
+
+es_status es_channel_scale_backward(es_handle ctx_h, es_handle x_h, es_handle s_h, es_handle dy_h, es_handle dx_h,
+                                    es_handle ds_h) {
+    return guard("es_channel_scale_backward", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *s = tensor(s_h, "s"), *dy = tensor(dy_h, "dy");
+        Tensor *dx = optional_tensor(dx_h, "dx"), *ds = optional_tensor(ds_h, "ds");
+        for (auto [t, n] : {std::pair{x, "x"}, {s, "s"}, {dy, "dy"}, {dx, "dx"}, {ds, "ds"}})
+            check_placement(ctx, t, n);
+        PoolGeom g = pool_geometry(x, s, "s");
+        check_same_shape(x, "x", dy, "dy");
+        if (dx) check_same_shape(x, "x", dx, "dx");
+        if (ds) check_same_shape(s, "s", ds, "ds");
+        ctx->k->channel_scale_backward(ctx->exec(), g, x->data(), s->data(), dy->data(), dx ? dx->data() : nullptr,
+                                       ds ? ds->data() : nullptr);
+    });
+}
+
+static void drop_path(es_handle ctx_h, es_handle in_h, es_handle out_h, float rate,
+                      uint64_t seed, int training, bool backward) {
+    Context* ctx = context(ctx_h);
+    const char* in_name = backward ? "dy" : "x";
+    const char* out_name = backward ? "dx" : "y";
+    Tensor *in = tensor(in_h, in_name), *out = tensor(out_h, out_name);
+    check_placement(ctx, in, in_name);
+    check_placement(ctx, out, out_name);
+    check_same_shape(in, in_name, out, out_name);
+    require(in->ndim >= 1, ES_ERR_SHAPE, std::string(in_name) + " needs a batch dimension");
+    require(rate >= 0 && rate < 1, ES_ERR_INVALID_ARGUMENT,
+            std::string("drop rate must be in [0, 1), got ") + std::to_string(rate));
+    if (!training || rate == 0.0f) {
+        ctx->k->copy(ctx->exec(), out->data(), in->data(), in->numel);
+        return;
+    }
+    int N = to_int(in->dim(0), "N");
+    if (backward)
+        ctx->k->drop_path_backward(ctx->exec(), N, in->numel / N, in->data(), out->data(), rate, seed);
+    else
+        ctx->k->drop_path_forward(ctx->exec(), N, in->numel / N, in->data(), out->data(), rate, seed);
+}
+
+es_status es_drop_path_forward(es_handle ctx, es_handle x, es_handle y, float rate, uint64_t seed, int training) {
+    return guard("es_drop_path_forward",
+                 [&] { drop_path(ctx, x, y, rate, seed, training, false); });
+}
+
+es_status es_drop_path_backward(es_handle ctx, es_handle dy, es_handle dx, float rate, uint64_t seed,
+                                int training) {
+    return guard("es_drop_path_backward",
+                 [&] { drop_path(ctx, dy, dx, rate, seed, training, true); });
+}
+
+}  // extern "C"

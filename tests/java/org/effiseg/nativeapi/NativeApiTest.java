@@ -1,0 +1,172 @@
+package org.effiseg.nativeapi;
+
+import static com.google.common.truth.Truth.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import ai.djl.ndarray.NDArray;
+import org.effiseg.testing.Backends;
+import org.effiseg.testing.Rand;
+import org.effiseg.testing.Tolerance;
+import org.effiseg.testing.TorchOracle;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Contexts, tensors, handle safety, error reporting and allocation accounting. */
+class NativeApiTest {
+  private long handlesBefore;
+  private long bytesBefore;
+
+  @BeforeEach
+  void recordLive() {
+    handlesBefore = NativeMemory.liveHandles();
+    bytesBefore = NativeMemory.liveBytes();
+  }
+
+  @AfterEach
+  void nothingLeaks() {
+    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
+    assertThat(NativeMemory.liveBytes()).isEqualTo(bytesBefore);
+  }
+
+  @Test
+  void tensorRoundTripsDataAndAccountsBytes() {
+    try (Context ctx = Context.cpu(2)) {
+      long before = NativeMemory.liveBytes();
+      try (Tensor t = ctx.tensor(new float[] {1, 2, 3, 4, 5, 6}, 2, 3)) {
+        assertThat(t.shape()).asList().containsExactly(2L, 3L).inOrder();
+        assertThat(t.read()).usingExactEquality().containsExactly(1f, 2f, 3f, 4f, 5f, 6f).inOrder();
+        assertThat(NativeMemory.liveBytes() - before).isEqualTo(24);
+      }
+      assertThat(NativeMemory.liveBytes()).isEqualTo(before);
+    }
+  }
+
+  @Test
+  void newTensorsAreZero() {
+    try (Context ctx = Context.cpu(1);
+        Tensor t = ctx.tensor(3, 5, 7)) {
+      for (float v : t.read()) {
+        assertThat(v).isEqualTo(0f);
+      }
+    }
+  }
+
+  @Test
+  void viewsShareStorageAndOutliveTheirBase() {
+    try (Context ctx = Context.cpu(1)) {
+      Tensor base = ctx.tensor(new float[] {0, 1, 2, 3, 4, 5, 6, 7}, 8);
+      Tensor view = base.view(2, 2, 2);
+      view.fill(9);
+      assertThat(base.read()).usingExactEquality().containsExactly(0f, 1f, 9f, 9f, 9f, 9f, 6f, 7f).inOrder();
+      long bytes = NativeMemory.liveBytes();
+      base.close();
+      assertThat(NativeMemory.liveBytes()).isEqualTo(bytes); // the view still holds the storage
+      assertThat(view.read()).usingExactEquality().containsExactly(9f, 9f, 9f, 9f).inOrder();
+      view.close();
+    }
+  }
+
+  @Test
+  void closeIsIdempotentAndUseAfterCloseThrows() {
+    try (Context ctx = Context.cpu(1)) {
+      Tensor t = ctx.tensor(4);
+      t.close();
+      t.close();
+      EffisegException e = assertThrows(EffisegException.class, t::read);
+      assertThat(e.status()).isEqualTo(EffisegException.Status.USE_AFTER_FREE);
+      assertThat(e).hasMessageThat().contains("closed");
+    }
+  }
+
+  @Test
+  void closingTheContextClosesItsTensors() {
+    Context ctx = Context.cpu(1);
+    Tensor a = ctx.tensor(16);
+    Tensor b = a.view(0, 4);
+    ctx.close();
+    ctx.close();
+    assertThat(a.isClosed()).isTrue();
+    assertThat(b.isClosed()).isTrue();
+    assertThrows(EffisegException.class, () -> ctx.tensor(1));
+  }
+
+  @Test
+  void badShapesAreReportedWithOpAndShapes() {
+    try (Context ctx = Context.cpu(1);
+        Tensor a = ctx.tensor(2, 3);
+        Tensor b = ctx.tensor(3, 2);
+        Tensor y = ctx.tensor(2, 3)) {
+      EffisegException e = assertThrows(EffisegException.class, () -> Ops.add(ctx, a, b, y));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+      assertThat(e).hasMessageThat().contains("es_add");
+      assertThat(e).hasMessageThat().contains("[2,3]");
+      assertThat(e).hasMessageThat().contains("[3,2]");
+    }
+  }
+
+  @Test
+  void nullRequiredTensorIsAnExceptionNotACrash() {
+    try (Context ctx = Context.cpu(1);
+        Tensor a = ctx.tensor(2)) {
+      EffisegException e = assertThrows(EffisegException.class, () -> Ops.add(ctx, a, null, a));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.NULL_HANDLE);
+      assertThat(e).hasMessageThat().contains("b is a null handle");
+    }
+  }
+
+  @Test
+  void invalidTensorShapesAndRangesAreRejected() {
+    try (Context ctx = Context.cpu(1)) {
+      assertThrows(EffisegException.class, () -> ctx.tensor(2, 0));
+      assertThrows(EffisegException.class, () -> ctx.tensor(new long[9]));
+      try (Tensor t = ctx.tensor(4)) {
+        assertThrows(IllegalArgumentException.class, () -> t.write(new float[3]));
+        EffisegException e = assertThrows(EffisegException.class, () -> t.view(2, 3));
+        assertThat(e).hasMessageThat().contains("exceeds base [4]");
+        assertThrows(EffisegException.class, () -> t.read(3, new float[2], 2));
+      }
+    }
+  }
+
+  @Test
+  void cudaIsAnErrorWhereUnavailableNeverASilentFallback() {
+    String reason = Backend.CUDA.unavailableReason();
+    if (reason == null) {
+      return; // a GPU machine: the CUDA suite covers it
+    }
+    assertThat(reason).isNotEmpty();
+    EffisegException e =
+        assertThrows(EffisegException.class, () -> Context.create(Backend.CUDA, 0, 1));
+    assertThat(e.status()).isEqualTo(EffisegException.Status.BACKEND_UNAVAILABLE);
+    assertThat(e).hasMessageThat().contains(reason);
+  }
+
+  @Test
+  void cpuIsAlwaysAvailable() {
+    assertThat(Backend.CPU.unavailableReason()).isNull();
+    assertThat(NativeMemory.version()).isNotEmpty();
+  }
+
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void addAndAxpbyMatchPyTorch(Backend backend) {
+    Rand rand = new Rand(7);
+    float[] a = rand.normal(60, 1);
+    float[] b = rand.normal(60, 1);
+    try (Context ctx = Backends.open(backend);
+        Tensor ta = ctx.tensor(a, 3, 4, 5);
+        Tensor tb = ctx.tensor(b, 3, 4, 5);
+        Tensor ty = ctx.tensor(3, 4, 5);
+        TorchOracle torch = new TorchOracle()) {
+      Ops.add(ctx, ta, tb, ty);
+      NDArray sum = torch.array(a, 3, 4, 5).add(torch.array(b, 3, 4, 5));
+      Tolerance.assertClose("add", ty.read(), sum.toFloatArray(), 0, 0);
+      Ops.axpby(ctx, 0.5f, ta, -2f, ty); // y = 0.5 a - 2 (a + b)
+      NDArray expected = torch.array(a, 3, 4, 5).mul(0.5f).sub(sum.mul(2f));
+      Tolerance.assertClose("axpby", ty.read(), expected.toFloatArray(), 1e-6, 1e-6);
+    }
+  }
+}

@@ -22,9 +22,10 @@
 
 namespace es::cpu::act {
 
-/* exp(x) for x <= 0. Below -87 it returns exp(-87) = 1.6e-38 (the true value is smaller still).
- * Files that loop over these functions compile with -fno-trapping-math (a pragma at their
- * top): GCC threads the clamp into a branch and, with trapping math, would not vectorise. */
+/* exp(x) for x <= 0; 0 below -87 (exp(-87) = 1.6e-38 is near FLT_MIN), so that x * sigmoid(x)
+ * goes to 0, not to x * 1e-38, for huge negative x. Files that loop over these functions
+ * compile with -fno-trapping-math (a pragma at their top): GCC threads the clamp and the
+ * zeroing into a branch and, with trapping math, would not vectorise it. */
 inline float exp_nonpositive(float x) {
     const float xc = x < -87.0f ? -87.0f : x;
     /* n = round(x / ln 2) via the 1.5 * 2^23 trick (exact for |t| < 2^22) */
@@ -42,7 +43,7 @@ inline float exp_nonpositive(float x) {
     const int32_t bits = ((int32_t)n + 127) << 23; /* n in [-126, 0]: a normal power of two */
     float scale;
     std::memcpy(&scale, &bits, sizeof scale);
-    return p * scale;
+    return x < -87.0f ? 0.0f : p * scale;
 }
 
 /* 1 / (1 + exp(-x)), safe for any x: exp is only ever taken of -|x|. */

@@ -108,7 +108,8 @@ public final class Threshold {
   @Override
   public String toString() {
     return givenAsLogit
-        ? String.format("logit > %.4g (probability > %.4f)", logit, probability)
-        : String.format("probability > %.4g", probability);
+        ? String.format(java.util.Locale.ROOT, "logit > %s (probability > %.4f)",
+            java.math.BigDecimal.valueOf(logit).stripTrailingZeros().toPlainString(), probability)
+        : "probability > " + java.math.BigDecimal.valueOf(probability).stripTrailingZeros().toPlainString();
   }
 }

@@ -48,7 +48,7 @@ public final class EvaluationReport {
   public void write(Path file) throws IOException {
     Path dir = file.toAbsolutePath().getParent();
     Files.createDirectories(dir);
-    Path tmp = Files.createTempFile(dir, file.getFileName().toString(), ".tmp");
+    Path tmp = dir.resolve(file.getFileName() + ".tmp");
     try {
       Files.writeString(tmp, toHtml(), StandardCharsets.UTF_8);
       Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
@@ -185,8 +185,8 @@ public final class EvaluationReport {
         .append("<th>FP / 10k px</th><th>FN px</th><th>share of FN</th><th>FN / 10k px</th></tr></thead>\n<tbody>\n");
     for (ErrorBreakdown.Region r : regions) {
       cells(h, r.label(), Html.percent(MetricSummary.ratio(r.pixels(), total)), String.valueOf(r.fp()),
-          Html.percent(MetricSummary.ratio(r.fp(), fp)), Html.number(r.fpPer10k()), String.valueOf(r.fn()),
-          Html.percent(MetricSummary.ratio(r.fn(), fn)), Html.number(r.fnPer10k()));
+          Html.percent(MetricSummary.ratio(r.fp(), fp)), Html.rate(r.fpPer10k()), String.valueOf(r.fn()),
+          Html.percent(MetricSummary.ratio(r.fn(), fn)), Html.rate(r.fnPer10k()));
     }
     h.append("</tbody>\n</table>\n");
   }
@@ -273,7 +273,7 @@ public final class EvaluationReport {
       thead th { background: #f0f0f0; font-weight: 600; }
       tbody tr:nth-child(even) { background: #f8f8f8; }
       table.metrics td.num { font-size: 16px; font-weight: 600; font-variant-numeric: tabular-nums; }
-      table.metrics td.how { text-align: left; color: #666; }
+      table.metrics td.how, table.metrics th:last-child { text-align: left; color: #666; }
       table.per-image td:nth-child(2) { text-align: left; }
       td { font-variant-numeric: tabular-nums; }
       .note { color: #666; font-size: 13px; }

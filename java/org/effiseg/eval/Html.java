@@ -32,6 +32,11 @@ final class Html {
     return Double.isNaN(v) ? "n/a" : String.format(Locale.ROOT, "%.4f", v);
   }
 
+  /** One decimal; {@code n/a} for NaN. */
+  static String rate(double v) {
+    return Double.isNaN(v) ? "n/a" : String.format(Locale.ROOT, "%.1f", v);
+  }
+
   static String percent(double fraction) {
     return Double.isNaN(fraction) ? "n/a" : String.format(Locale.ROOT, "%.1f %%", 100 * fraction);
   }

@@ -140,12 +140,10 @@ final class SvgLineChart {
       }
     }
     List<Double> out = new ArrayList<>();
-    double start = Math.floor(lo / step) * step;
-    for (double t = start; t <= hi + step * 0.5; t += step) {
-      out.add(Math.abs(t) < step * 1e-9 ? 0.0 : t);
-      if (t >= hi) {
-        break;
-      }
+    long first = (long) Math.floor(lo / step + 1e-9);
+    long last = (long) Math.ceil(hi / step - 1e-9);
+    for (long k = first; k <= last; k++) {
+      out.add(k * step);
     }
     return out.stream().mapToDouble(Double::doubleValue).toArray();
   }

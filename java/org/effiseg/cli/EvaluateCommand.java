@@ -40,7 +40,8 @@ import picocli.CommandLine.Spec;
     sortOptions = false,
     description = {
       "Scores segmentation masks against DIR/<split>/masks (matched by file stem, any common image"
-          + " format): Dice and IoU per image, averaged; precision, recall and F1 over the whole split.",
+          + " format): Dice and IoU per image, averaged; precision, recall and F1 over the whole"
+          + " split.",
       "Exit codes: 0 ok, 1 bad input, 2 usage error."
     })
 public final class EvaluateCommand implements Callable<Integer> {
@@ -74,14 +75,18 @@ public final class EvaluateCommand implements Callable<Integer> {
 
   @Option(
       names = "--resize-nearest",
-      description = "Resize predictions of another size to the ground truth (nearest neighbour)"
-          + " instead of failing.")
+      description =
+          "Resize predictions of another size to the ground truth (nearest neighbour)"
+              + " instead of failing.")
   boolean resizeNearest;
 
   @Option(names = "--json", description = "Print one JSON object with the scores, nothing else.")
   boolean json;
 
-  @Option(names = "--report", paramLabel = "FILE.html", description = "Write a self-contained HTML report.")
+  @Option(
+      names = "--report",
+      paramLabel = "FILE.html",
+      description = "Write a self-contained HTML report.")
   Path report;
 
   @Option(
@@ -110,11 +115,16 @@ public final class EvaluateCommand implements Callable<Integer> {
     try {
       TrainingLog log = trainLog == null ? null : TrainingLog.read(trainLog);
       PredictionDirectory source =
-          PredictionDirectory.open(predictions, data.resolve(split), t, resizeNearest, report != null);
+          PredictionDirectory.open(
+              predictions, data.resolve(split), t, resizeNearest, report != null);
       List<Path> unmatched = source.unmatchedPredictions();
       if (!unmatched.isEmpty()) {
-        err.println("note: " + unmatched.size() + " prediction file(s) have no ground truth and are"
-            + " not scored, e.g. " + unmatched.get(0));
+        err.println(
+            "note: "
+                + unmatched.size()
+                + " prediction file(s) have no ground truth and are"
+                + " not scored, e.g. "
+                + unmatched.get(0));
       }
       EvaluationResult result = score(source.iterator(), report == null ? 0 : worst);
       print(result.summary(), t);
@@ -144,7 +154,8 @@ public final class EvaluateCommand implements Callable<Integer> {
     }
     if (!(threshold >= 0 && threshold <= 1)) {
       throw new ParameterException(
-          spec.commandLine(), "--threshold must be in [0, 1] (applied to grey/255), got " + threshold);
+          spec.commandLine(),
+          "--threshold must be in [0, 1] (applied to grey/255), got " + threshold);
     }
     return Threshold.probability(threshold);
   }
@@ -159,7 +170,9 @@ public final class EvaluateCommand implements Callable<Integer> {
     out.flush();
   }
 
-  /** The {@code --json} object: split, images, dice, iou, precision, recall, f1 (null if undefined). */
+  /**
+   * The {@code --json} object: split, images, dice, iou, precision, recall, f1 (null if undefined).
+   */
   static String json(String split, MetricSummary s) {
     JsonObject o = new JsonObject();
     o.addProperty("split", split);
@@ -178,15 +191,23 @@ public final class EvaluateCommand implements Callable<Integer> {
 
   static String table(String split, MetricSummary s, Threshold t) {
     StringBuilder b = new StringBuilder();
-    b.append(String.format(Locale.ROOT, "split %s: %d images (%d with a polyp), prediction threshold %s%n%n",
-        split, s.images(), s.scoredImages(), t));
+    b.append(
+        String.format(
+            Locale.ROOT,
+            "split %s: %d images (%d with a polyp), prediction threshold %s%n%n",
+            split,
+            s.images(),
+            s.scoredImages(),
+            t));
     b.append(String.format(Locale.ROOT, "  %-10s %8s   %s%n", "metric", "value", "computed as"));
     line(b, "Dice", s.dice(), "mean of per-image 2TP/(2TP+FP+FN)");
     line(b, "IoU", s.iou(), "mean of per-image TP/(TP+FP+FN)");
     line(b, "Precision", s.precision(), "TP/(TP+FP), all pixels of the split");
     line(b, "Recall", s.recall(), "TP/(TP+FN), all pixels of the split");
     line(b, "F1", s.f1(), "2TP/(2TP+FP+FN), all pixels of the split");
-    b.append(String.format(Locale.ROOT, "%n  pixels: TP %d, FP %d, FN %d, TN %d", s.tp(), s.fp(), s.fn(), s.tn()));
+    b.append(
+        String.format(
+            Locale.ROOT, "%n  pixels: TP %d, FP %d, FN %d, TN %d", s.tp(), s.fp(), s.fn(), s.tn()));
     return b.toString();
   }
 
@@ -195,7 +216,8 @@ public final class EvaluateCommand implements Callable<Integer> {
     b.append(String.format(Locale.ROOT, "  %-10s %8s   %s%n", name, value, how));
   }
 
-  private void writeReport(EvaluationResult result, Threshold t, TrainingLog log) throws IOException {
+  private void writeReport(EvaluationResult result, Threshold t, TrainingLog log)
+      throws IOException {
     EvaluationReport r =
         new EvaluationReport(result)
             .title("effiseg evaluation — " + split)

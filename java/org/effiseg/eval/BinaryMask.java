@@ -24,7 +24,14 @@ public final class BinaryMask {
     }
     if (pixels.length != width * height) {
       throw new IllegalArgumentException(
-          "mask " + width + "x" + height + " needs " + width * height + " pixels, got " + pixels.length);
+          "mask "
+              + width
+              + "x"
+              + height
+              + " needs "
+              + width * height
+              + " pixels, got "
+              + pixels.length);
     }
     return new BinaryMask(width, height, pixels.clone());
   }

@@ -31,14 +31,22 @@ public final class ErrorBreakdown {
         throw new IllegalArgumentException("boundary band must be >= 0 px, got " + boundaryBand);
       }
       if (!(cornerFraction > 0 && cornerFraction <= 0.5)) {
-        throw new IllegalArgumentException("corner fraction must be in (0, 0.5], got " + cornerFraction);
+        throw new IllegalArgumentException(
+            "corner fraction must be in (0, 0.5], got " + cornerFraction);
       }
     }
   }
 
   /** Per-bin scores: mean Dice/IoU over the bin's images (MONAI convention) and summed counts. */
   public record SizeBin(
-      String label, String range, int images, double meanDice, double meanIou, long tp, long fp, long fn) {}
+      String label,
+      String range,
+      int images,
+      double meanDice,
+      double meanIou,
+      long tp,
+      long fp,
+      long fn) {}
 
   /** Errors inside one region of the images: its area, and the FP/FN pixels that fall in it. */
   public record Region(String label, long pixels, long fp, long fn) {
@@ -74,8 +82,8 @@ public final class ErrorBreakdown {
   private static final int LARGE = 3;
 
   private final Config config;
-  private final List<List<ImageMetrics>> bins = List.of(
-      new ArrayList<>(), new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
+  private final List<List<ImageMetrics>> bins =
+      List.of(new ArrayList<>(), new ArrayList<>(), new ArrayList<>(), new ArrayList<>());
   private final long[] boundary = new long[6]; // near: pixels, fp, fn; away: pixels, fp, fn
   private final long[] corners = new long[9]; // top-left, bottom-left, elsewhere: pixels, fp, fn
   private final List<ImageErrors> images = new ArrayList<>();
@@ -88,10 +96,13 @@ public final class ErrorBreakdown {
     this(Config.DEFAULT);
   }
 
-  /** Adds one image; {@code metrics} must be {@code ImageMetrics.of(id, prediction, groundTruth)}. */
+  /**
+   * Adds one image; {@code metrics} must be {@code ImageMetrics.of(id, prediction, groundTruth)}.
+   */
   public ImageErrors add(BinaryMask prediction, BinaryMask groundTruth, ImageMetrics metrics) {
     if (!prediction.sameSize(groundTruth)) {
-      throw new IllegalArgumentException(metrics.id() + ": prediction and ground truth differ in size");
+      throw new IllegalArgumentException(
+          metrics.id() + ": prediction and ground truth differ in size");
     }
     bins.get(sizeBin(metrics)).add(metrics);
 

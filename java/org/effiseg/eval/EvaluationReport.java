@@ -13,10 +13,10 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * One self-contained HTML page per evaluation (inline CSS and SVG, images as base64 PNG data
- * URIs, nothing fetched): the metric table, training curves when a {@link TrainingLog} is given,
- * the error breakdown, outcome overlays of the worst images with a legend, and every image's
- * metrics sorted worst first.
+ * One self-contained HTML page per evaluation (inline CSS and SVG, images as base64 PNG data URIs,
+ * nothing fetched): the metric table, training curves when a {@link TrainingLog} is given, the
+ * error breakdown, outcome overlays of the worst images with a legend, and every image's metrics
+ * sorted worst first.
  */
 public final class EvaluationReport {
   private final EvaluationResult result;
@@ -70,7 +70,11 @@ public final class EvaluationReport {
       h.append("<dl class=\"details\">");
       details.forEach(
           (k, v) ->
-              h.append("<dt>").append(Html.escape(k)).append("</dt><dd>").append(Html.escape(v)).append("</dd>"));
+              h.append("<dt>")
+                  .append(Html.escape(k))
+                  .append("</dt><dd>")
+                  .append(Html.escape(v))
+                  .append("</dd>"));
       h.append("</dl>\n");
     }
     metrics(h);
@@ -87,7 +91,8 @@ public final class EvaluationReport {
   private void metrics(StringBuilder h) {
     MetricSummary s = result.summary();
     h.append("<section id=\"metrics\">\n<h2>Metrics</h2>\n<table class=\"metrics\">\n")
-        .append("<thead><tr><th>metric</th><th>value</th><th>computed as</th></tr></thead>\n<tbody>\n");
+        .append(
+            "<thead><tr><th>metric</th><th>value</th><th>computed as</th></tr></thead>\n<tbody>\n");
     String mean = "mean over the " + s.scoredImages() + " images with a polyp";
     row(h, "Dice", Html.number(s.dice()), "per image 2TP/(2TP+FP+FN), " + mean);
     row(h, "IoU", Html.number(s.iou()), "per image TP/(TP+FP+FN), " + mean);
@@ -104,7 +109,10 @@ public final class EvaluationReport {
         .append(s.fn())
         .append(", TN ")
         .append(s.tn())
-        .append(". Conventions follow the EffiSegNet reference code (MONAI); see docs/evaluation.md.</p>\n</section>\n");
+        .append(
+            ". Conventions follow the EffiSegNet reference code (MONAI); see"
+                + " docs/evaluation.md.</p>\n"
+                + "</section>\n");
   }
 
   private void curves(StringBuilder h) {
@@ -161,32 +169,64 @@ public final class EvaluationReport {
   private void breakdown(StringBuilder h) {
     ErrorBreakdown.Result b = result.breakdown();
     h.append("<section id=\"breakdown\">\n<h2>Where the errors are</h2>\n");
-    h.append("<h3>By polyp size (ground-truth area)</h3>\n<table>\n<thead><tr><th>size</th><th>area</th>")
-        .append("<th>images</th><th>mean Dice</th><th>mean IoU</th><th>TP px</th><th>FP px</th><th>FN px</th></tr></thead>\n<tbody>\n");
+    h.append(
+            "<h3>By polyp size (ground-truth area)</h3>\n"
+                + "<table>\n"
+                + "<thead><tr><th>size</th><th>area</th>")
+        .append(
+            "<th>images</th><th>mean Dice</th><th>mean IoU</th><th>TP px</th><th>FP px</th><th>FN"
+                + " px</th></tr></thead>\n"
+                + "<tbody>\n");
     for (ErrorBreakdown.SizeBin bin : b.sizeBins()) {
-      cells(h, bin.label(), bin.range(), String.valueOf(bin.images()), Html.number(bin.meanDice()),
-          Html.number(bin.meanIou()), String.valueOf(bin.tp()), String.valueOf(bin.fp()), String.valueOf(bin.fn()));
+      cells(
+          h,
+          bin.label(),
+          bin.range(),
+          String.valueOf(bin.images()),
+          Html.number(bin.meanDice()),
+          Html.number(bin.meanIou()),
+          String.valueOf(bin.tp()),
+          String.valueOf(bin.fp()),
+          String.valueOf(bin.fn()));
     }
     h.append("</tbody>\n</table>\n");
     long fp = result.summary().fp();
     long fn = result.summary().fn();
     h.append("<h3>Near the polyp boundary vs farther away</h3>\n");
     regions(h, List.of(b.nearBoundary(), b.awayFromBoundary()), fp, fn);
-    h.append("<h3>Left-hand corners (where Kvasir images carry black boxes and overlays) vs elsewhere</h3>\n");
+    h.append(
+        "<h3>Left-hand corners (where Kvasir images carry black boxes and overlays) vs"
+            + " elsewhere</h3>\n");
     regions(h, List.of(b.topLeft(), b.bottomLeft(), b.elsewhere()), fp, fn);
-    h.append("<p class=\"note\">Share of pixels: the region's part of all pixels scored. "
-        + "Rates are errors per 10,000 pixels of the region, so regions of different size compare.</p>\n")
+    h.append(
+            "<p class=\"note\">Share of pixels: the region's part of all pixels scored. Rates are"
+                + " errors per 10,000 pixels of the region, so regions of different size"
+                + " compare.</p>\n")
         .append("</section>\n");
   }
 
-  private static void regions(StringBuilder h, List<ErrorBreakdown.Region> regions, long fp, long fn) {
+  private static void regions(
+      StringBuilder h, List<ErrorBreakdown.Region> regions, long fp, long fn) {
     long total = regions.stream().mapToLong(ErrorBreakdown.Region::pixels).sum();
-    h.append("<table>\n<thead><tr><th>region</th><th>share of pixels</th><th>FP px</th><th>share of FP</th>")
-        .append("<th>FP / 10k px</th><th>FN px</th><th>share of FN</th><th>FN / 10k px</th></tr></thead>\n<tbody>\n");
+    h.append(
+            "<table>\n"
+                + "<thead><tr><th>region</th><th>share of pixels</th><th>FP px</th><th>share of"
+                + " FP</th>")
+        .append(
+            "<th>FP / 10k px</th><th>FN px</th><th>share of FN</th><th>FN / 10k"
+                + " px</th></tr></thead>\n"
+                + "<tbody>\n");
     for (ErrorBreakdown.Region r : regions) {
-      cells(h, r.label(), Html.percent(MetricSummary.ratio(r.pixels(), total)), String.valueOf(r.fp()),
-          Html.percent(MetricSummary.ratio(r.fp(), fp)), Html.rate(r.fpPer10k()), String.valueOf(r.fn()),
-          Html.percent(MetricSummary.ratio(r.fn(), fn)), Html.rate(r.fnPer10k()));
+      cells(
+          h,
+          r.label(),
+          Html.percent(MetricSummary.ratio(r.pixels(), total)),
+          String.valueOf(r.fp()),
+          Html.percent(MetricSummary.ratio(r.fp(), fp)),
+          Html.rate(r.fpPer10k()),
+          String.valueOf(r.fn()),
+          Html.percent(MetricSummary.ratio(r.fn(), fn)),
+          Html.rate(r.fnPer10k()));
     }
     h.append("</tbody>\n</table>\n");
   }
@@ -207,20 +247,37 @@ public final class EvaluationReport {
       ImageMetrics m = w.metrics();
       h.append("<figure class=\"overlay\">");
       if (w.image() != null) {
-        h.append("<img class=\"input\" alt=\"image ").append(Html.escape(m.id())).append("\" src=\"")
-            .append(Html.pngDataUri(w.image())).append("\">");
+        h.append("<img class=\"input\" alt=\"image ")
+            .append(Html.escape(m.id()))
+            .append("\" src=\"")
+            .append(Html.pngDataUri(w.image()))
+            .append("\">");
       }
-      h.append("<img class=\"outcome\" alt=\"outcome overlay ").append(Html.escape(m.id())).append("\" src=\"")
-          .append(Html.pngDataUri(w.overlay())).append("\">")
-          .append("<figcaption><b>#").append(rank++).append(" ").append(Html.escape(m.id())).append("</b> · Dice ")
-          .append(Html.number(m.dice())).append(" · polyp ").append(Html.percent(m.groundTruthFraction()))
-          .append(" · FP ").append(m.fp()).append(" · FN ").append(m.fn()).append("</figcaption></figure>\n");
+      h.append("<img class=\"outcome\" alt=\"outcome overlay ")
+          .append(Html.escape(m.id()))
+          .append("\" src=\"")
+          .append(Html.pngDataUri(w.overlay()))
+          .append("\">")
+          .append("<figcaption><b>#")
+          .append(rank++)
+          .append(" ")
+          .append(Html.escape(m.id()))
+          .append("</b> · Dice ")
+          .append(Html.number(m.dice()))
+          .append(" · polyp ")
+          .append(Html.percent(m.groundTruthFraction()))
+          .append(" · FP ")
+          .append(m.fp())
+          .append(" · FN ")
+          .append(m.fn())
+          .append("</figcaption></figure>\n");
     }
     h.append("</div>\n</section>\n");
   }
 
   private static String swatch(Color c, String label) {
-    return String.format("<li><span class=\"swatch\" style=\"background:#%06x\"></span>%s</li>",
+    return String.format(
+        "<li><span class=\"swatch\" style=\"background:#%06x\"></span>%s</li>",
         c.getRGB() & 0xffffff, Html.escape(label));
   }
 
@@ -230,24 +287,43 @@ public final class EvaluationReport {
     for (int i = 0; i < result.images().size() && i < e.size(); i++) {
       errors.put(result.images().get(i), e.get(i));
     }
-    h.append("<section id=\"per-image\">\n<h2>Per-image metrics, worst first</h2>\n<table class=\"per-image\">\n")
+    h.append(
+            "<section id=\"per-image\">\n"
+                + "<h2>Per-image metrics, worst first</h2>\n"
+                + "<table class=\"per-image\">\n")
         .append("<thead><tr><th>#</th><th>image</th><th>Dice</th><th>IoU</th><th>polyp area</th>")
-        .append("<th>TP px</th><th>FP px</th><th>FN px</th><th>FP near edge</th><th>FN near edge</th>")
+        .append(
+            "<th>TP px</th><th>FP px</th><th>FN px</th><th>FP near edge</th><th>FN near edge</th>")
         .append("<th>FP in corners</th><th>FN in corners</th></tr></thead>\n<tbody>\n");
     int rank = 1;
     for (ImageMetrics m : result.imagesWorstFirst()) {
       ErrorBreakdown.ImageErrors x = errors.get(m);
-      cells(h, String.valueOf(rank++), m.id(), Html.number(m.dice()), Html.number(m.iou()),
-          Html.percent(m.groundTruthFraction()), String.valueOf(m.tp()), String.valueOf(m.fp()), String.valueOf(m.fn()),
-          x == null ? "" : String.valueOf(x.fpNearBoundary()), x == null ? "" : String.valueOf(x.fnNearBoundary()),
-          x == null ? "" : String.valueOf(x.fpCorners()), x == null ? "" : String.valueOf(x.fnCorners()));
+      cells(
+          h,
+          String.valueOf(rank++),
+          m.id(),
+          Html.number(m.dice()),
+          Html.number(m.iou()),
+          Html.percent(m.groundTruthFraction()),
+          String.valueOf(m.tp()),
+          String.valueOf(m.fp()),
+          String.valueOf(m.fn()),
+          x == null ? "" : String.valueOf(x.fpNearBoundary()),
+          x == null ? "" : String.valueOf(x.fnNearBoundary()),
+          x == null ? "" : String.valueOf(x.fpCorners()),
+          x == null ? "" : String.valueOf(x.fnCorners()));
     }
     h.append("</tbody>\n</table>\n</section>\n");
   }
 
   private static void row(StringBuilder h, String name, String value, String how) {
-    h.append("<tr><th scope=\"row\">").append(Html.escape(name)).append("</th><td class=\"num\">")
-        .append(value).append("</td><td class=\"how\">").append(Html.escape(how)).append("</td></tr>\n");
+    h.append("<tr><th scope=\"row\">")
+        .append(Html.escape(name))
+        .append("</th><td class=\"num\">")
+        .append(value)
+        .append("</td><td class=\"how\">")
+        .append(Html.escape(how))
+        .append("</td></tr>\n");
   }
 
   private static void cells(StringBuilder h, String... values) {

@@ -5,8 +5,8 @@ import java.util.Comparator;
 import java.util.List;
 
 /**
- * Everything one evaluation found: the split's scores, each image's metrics (in the order
- * scored), the error breakdown and the worst images with their outcome overlays.
+ * Everything one evaluation found: the split's scores, each image's metrics (in the order scored),
+ * the error breakdown and the worst images with their outcome overlays.
  */
 public record EvaluationResult(
     MetricSummary summary,

@@ -8,8 +8,8 @@ import java.util.PriorityQueue;
 
 /**
  * Scores a stream of {@link EvaluationSample}s: metrics, error breakdown, and outcome overlays for
- * the worst {@code keepWorst} images (kept as they stream past, so memory stays bounded by
- * {@code keepWorst}, not by the split). Where the samples come from — mask files, a model — is the
+ * the worst {@code keepWorst} images (kept as they stream past, so memory stays bounded by {@code
+ * keepWorst}, not by the split). Where the samples come from — mask files, a model — is the
  * caller's business. Not thread-safe.
  */
 public final class Evaluator {
@@ -49,8 +49,10 @@ public final class Evaluator {
         && (worst.size() < keepWorst
             || EvaluationResult.WORST_FIRST.compare(m, worst.peek().metrics()) < 0)) {
       BufferedImage overlay = Overlays.render(s.image(), s.prediction(), s.groundTruth());
-      BufferedImage image = s.image() == null ? null : Overlays.thumbnail(s.image(), OVERLAY_MAX_SIDE);
-      worst.add(new EvaluationResult.WorstImage(m, image, Overlays.thumbnail(overlay, OVERLAY_MAX_SIDE)));
+      BufferedImage image =
+          s.image() == null ? null : Overlays.thumbnail(s.image(), OVERLAY_MAX_SIDE);
+      worst.add(
+          new EvaluationResult.WorstImage(m, image, Overlays.thumbnail(overlay, OVERLAY_MAX_SIDE)));
       if (worst.size() > keepWorst) {
         worst.poll();
       }

@@ -11,8 +11,15 @@ public record ImageMetrics(String id, int width, int height, long tp, long fp, l
   public static ImageMetrics of(String id, BinaryMask prediction, BinaryMask groundTruth) {
     if (!prediction.sameSize(groundTruth)) {
       throw new IllegalArgumentException(
-          id + ": prediction is " + prediction.width() + "x" + prediction.height()
-              + " but ground truth is " + groundTruth.width() + "x" + groundTruth.height());
+          id
+              + ": prediction is "
+              + prediction.width()
+              + "x"
+              + prediction.height()
+              + " but ground truth is "
+              + groundTruth.width()
+              + "x"
+              + groundTruth.height());
     }
     long tp = 0;
     long fp = 0;
@@ -57,8 +64,8 @@ public record ImageMetrics(String id, int width, int height, long tp, long fp, l
   }
 
   /**
-   * Sort key for "worst first": Dice where defined; for an empty ground truth 1 if the
-   * prediction is empty too, 0 otherwise (any false positive on a polyp-free image is a miss).
+   * Sort key for "worst first": Dice where defined; for an empty ground truth 1 if the prediction
+   * is empty too, 0 otherwise (any false positive on a polyp-free image is a miss).
    */
   public double rankingScore() {
     if (groundTruthEmpty()) {

@@ -14,8 +14,8 @@ import java.util.stream.Stream;
 import javax.imageio.ImageIO;
 
 /**
- * Reading mask and image files: any format ImageIO decodes (PNG, JPEG, BMP, GIF, TIFF), matched
- * by file stem ({@code 12.png} and {@code 12.jpg} are both image {@code 12}).
+ * Reading mask and image files: any format ImageIO decodes (PNG, JPEG, BMP, GIF, TIFF), matched by
+ * file stem ({@code 12.png} and {@code 12.jpg} are both image {@code 12}).
  */
 public final class MaskFiles {
   /** Extensions considered image files (case-insensitive). */
@@ -86,7 +86,10 @@ public final class MaskFiles {
         }
         String da = a.substring(i, ei).replaceFirst("^0+(?=.)", "");
         String db = b.substring(j, ej).replaceFirst("^0+(?=.)", "");
-        int c = da.length() != db.length() ? Integer.compare(da.length(), db.length()) : da.compareTo(db);
+        int c =
+            da.length() != db.length()
+                ? Integer.compare(da.length(), db.length())
+                : da.compareTo(db);
         if (c != 0) {
           return c;
         }
@@ -119,8 +122,8 @@ public final class MaskFiles {
   }
 
   /**
-   * Reads a file as 8-bit grey. Single-channel images give their samples unchanged (scaled to
-   * 8 bits), not colour-managed; colour images give their luma (0.299 R + 0.587 G + 0.114 B).
+   * Reads a file as 8-bit grey. Single-channel images give their samples unchanged (scaled to 8
+   * bits), not colour-managed; colour images give their luma (0.299 R + 0.587 G + 0.114 B).
    */
   public static GreyImage readGrey(Path file) {
     return toGrey(readImage(file));

@@ -7,9 +7,9 @@ import java.awt.image.BufferedImage;
 
 /**
  * Outcome overlays: each pixel of the image tinted by what the prediction did there. Colours come
- * from the Okabe–Ito palette so they stay apart under the common colour-vision deficiencies:
- * true positive bluish green, false positive reddish purple (magenta), false negative yellow;
- * true negatives are left as they are.
+ * from the Okabe–Ito palette so they stay apart under the common colour-vision deficiencies: true
+ * positive bluish green, false positive reddish purple (magenta), false negative yellow; true
+ * negatives are left as they are.
  */
 public final class Overlays {
   public static final Color TRUE_POSITIVE = new Color(0x00, 0x9E, 0x73);
@@ -23,7 +23,8 @@ public final class Overlays {
    * The image (scaled to the mask size; dark grey when {@code null}) with outcome colours blended
    * in.
    */
-  public static BufferedImage render(BufferedImage image, BinaryMask prediction, BinaryMask groundTruth) {
+  public static BufferedImage render(
+      BufferedImage image, BinaryMask prediction, BinaryMask groundTruth) {
     int w = groundTruth.width();
     int h = groundTruth.height();
     BufferedImage out = background(image, w, h);
@@ -49,7 +50,8 @@ public final class Overlays {
         g.setColor(new Color(0x40, 0x40, 0x40));
         g.fillRect(0, 0, w, h);
       } else {
-        g.setRenderingHint(RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
+        g.setRenderingHint(
+            RenderingHints.KEY_INTERPOLATION, RenderingHints.VALUE_INTERPOLATION_BILINEAR);
         g.drawImage(image, 0, 0, w, h, null);
       }
     } finally {
@@ -66,7 +68,8 @@ public final class Overlays {
     if (s == 1.0) {
       return image;
     }
-    return background(image, Math.max(1, (int) Math.round(w * s)), Math.max(1, (int) Math.round(h * s)));
+    return background(
+        image, Math.max(1, (int) Math.round(w * s)), Math.max(1, (int) Math.round(h * s)));
   }
 
   private static int blend(int rgb, Color c) {

@@ -12,8 +12,8 @@ import java.util.NoSuchElementException;
 /**
  * Samples from mask files made by anything: every ground-truth mask in {@code SPLIT/masks} paired
  * with the prediction of the same stem in a prediction folder (any common image format), and the
- * input image from {@code SPLIT/images} when asked for. Ground truth is binarised with {@code
- * grey > 127} (the dataset's rule), predictions with the given {@link Threshold}.
+ * input image from {@code SPLIT/images} when asked for. Ground truth is binarised with {@code grey
+ * > 127} (the dataset's rule), predictions with the given {@link Threshold}.
  *
  * <p>{@link #open} checks up front that the folders exist, that there is ground truth, and that
  * every ground-truth mask has its prediction; sizes are checked as files are read.
@@ -41,8 +41,8 @@ public final class PredictionDirectory implements Iterable<EvaluationSample> {
   /**
    * Pairs {@code predictionDir} with {@code splitDir/masks}.
    *
-   * @param resizeNearest resize a prediction of another size to its ground truth's size
-   *     (nearest neighbour) instead of failing
+   * @param resizeNearest resize a prediction of another size to its ground truth's size (nearest
+   *     neighbour) instead of failing
    * @param withImages also read {@code splitDir/images} (for overlays); a missing image is {@code
    *     null}
    */
@@ -76,9 +76,20 @@ public final class PredictionDirectory implements Iterable<EvaluationSample> {
     if (!missing.isEmpty()) {
       String first = missing.get(0);
       throw new EvaluationInputException(
-          "missing prediction for " + gt.get(first) + ": no file with stem '" + first + "' in "
-              + predictionDir + (missing.size() > 1
-                  ? " (" + missing.size() + " of " + gt.size() + " missing: " + preview(missing) + ")"
+          "missing prediction for "
+              + gt.get(first)
+              + ": no file with stem '"
+              + first
+              + "' in "
+              + predictionDir
+              + (missing.size() > 1
+                  ? " ("
+                      + missing.size()
+                      + " of "
+                      + gt.size()
+                      + " missing: "
+                      + preview(missing)
+                      + ")"
                   : ""));
     }
     Path imageDir = splitDir.resolve("images");
@@ -88,9 +99,7 @@ public final class PredictionDirectory implements Iterable<EvaluationSample> {
   }
 
   private static String preview(List<String> ids) {
-    return ids.size() <= 5
-        ? String.join(", ", ids)
-        : String.join(", ", ids.subList(0, 5)) + ", …";
+    return ids.size() <= 5 ? String.join(", ", ids) : String.join(", ", ids.subList(0, 5)) + ", …";
   }
 
   /** Number of images (ground-truth masks). */
@@ -137,8 +146,18 @@ public final class PredictionDirectory implements Iterable<EvaluationSample> {
     if (!pred.sameSize(truth)) {
       if (!resizeNearest) {
         throw new EvaluationInputException(
-            "size mismatch: prediction " + predFile + " is " + pred.width() + "x" + pred.height()
-                + " but ground truth " + gtFile + " is " + truth.width() + "x" + truth.height()
+            "size mismatch: prediction "
+                + predFile
+                + " is "
+                + pred.width()
+                + "x"
+                + pred.height()
+                + " but ground truth "
+                + gtFile
+                + " is "
+                + truth.width()
+                + "x"
+                + truth.height()
                 + " (enable nearest-neighbour resizing to score it anyway)");
       }
       pred = pred.resizeNearest(truth.width(), truth.height());

@@ -43,9 +43,16 @@ final class SvgLineChart {
       }
     }
     StringBuilder svg = new StringBuilder();
-    svg.append(String.format(Locale.ROOT,
-        "<svg class=\"chart\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\" aria-label=\"%s\">",
-        WIDTH, HEIGHT, WIDTH, HEIGHT, Html.escape(title)));
+    svg.append(
+        String.format(
+            Locale.ROOT,
+            "<svg class=\"chart\" viewBox=\"0 0 %d %d\" width=\"%d\" height=\"%d\" role=\"img\""
+                + " aria-label=\"%s\">",
+            WIDTH,
+            HEIGHT,
+            WIDTH,
+            HEIGHT,
+            Html.escape(title)));
     if (!(yMin <= yMax) || !(xMin <= xMax)) {
       svg.append("<text x=\"20\" y=\"40\">no data</text></svg>");
       return svg.toString();
@@ -64,33 +71,56 @@ final class SvgLineChart {
     Scale sx = new Scale(xMin, xMax, LEFT, WIDTH - RIGHT);
     Scale sy = new Scale(yMin, yMax, HEIGHT - BOTTOM, TOP);
 
-    svg.append(String.format(Locale.ROOT,
-        "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fff\" stroke=\"#bbb\"/>",
-        LEFT, TOP, WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM));
+    svg.append(
+        String.format(
+            Locale.ROOT,
+            "<rect x=\"%d\" y=\"%d\" width=\"%d\" height=\"%d\" fill=\"#fff\" stroke=\"#bbb\"/>",
+            LEFT,
+            TOP,
+            WIDTH - LEFT - RIGHT,
+            HEIGHT - TOP - BOTTOM));
     for (double t : yTicks) {
       double py = sy.map(t);
-      svg.append(String.format(Locale.ROOT,
-          "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
-              + "<text x=\"%d\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%s</text>",
-          LEFT, WIDTH - RIGHT, py, py, LEFT - 6, py + 4, label(t, yTicks)));
+      svg.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\" stroke=\"#eee\"/>"
+                  + "<text x=\"%d\" y=\"%.1f\" class=\"tick\" text-anchor=\"end\">%s</text>",
+              LEFT,
+              WIDTH - RIGHT,
+              py,
+              py,
+              LEFT - 6,
+              py + 4,
+              label(t, yTicks)));
     }
     for (double t : ticks(xMin, xMax, 8)) {
       if (t < xMin || t > xMax) {
         continue;
       }
       double px = sx.map(t);
-      svg.append(String.format(Locale.ROOT,
-          "<text x=\"%.1f\" y=\"%d\" class=\"tick\" text-anchor=\"middle\">%s</text>",
-          px, HEIGHT - BOTTOM + 16, label(t, ticks(xMin, xMax, 8))));
+      svg.append(
+          String.format(
+              Locale.ROOT,
+              "<text x=\"%.1f\" y=\"%d\" class=\"tick\" text-anchor=\"middle\">%s</text>",
+              px,
+              HEIGHT - BOTTOM + 16,
+              label(t, ticks(xMin, xMax, 8))));
     }
-    svg.append(String.format(Locale.ROOT,
-        "<text x=\"%d\" y=\"%d\" class=\"axis\" text-anchor=\"middle\">%s</text>",
-        (LEFT + WIDTH - RIGHT) / 2, HEIGHT - 6, Html.escape(xLabel)));
+    svg.append(
+        String.format(
+            Locale.ROOT,
+            "<text x=\"%d\" y=\"%d\" class=\"axis\" text-anchor=\"middle\">%s</text>",
+            (LEFT + WIDTH - RIGHT) / 2,
+            HEIGHT - 6,
+            Html.escape(xLabel)));
 
     for (int i = 0; i < series.size(); i++) {
       Series s = series.get(i);
       String colour = PALETTE[i % PALETTE.length];
-      svg.append("<path fill=\"none\" stroke-width=\"2\" stroke=\"").append(colour).append("\" d=\"");
+      svg.append("<path fill=\"none\" stroke-width=\"2\" stroke=\"")
+          .append(colour)
+          .append("\" d=\"");
       boolean pen = false;
       int points = 0;
       for (int k = 0; k < Math.min(x.length, s.y().length); k++) {
@@ -98,7 +128,9 @@ final class SvgLineChart {
           pen = false;
           continue;
         }
-        svg.append(String.format(Locale.ROOT, "%s%.1f %.1f ", pen ? "L" : "M", sx.map(x[k]), sy.map(s.y()[k])));
+        svg.append(
+            String.format(
+                Locale.ROOT, "%s%.1f %.1f ", pen ? "L" : "M", sx.map(x[k]), sy.map(s.y()[k])));
         pen = true;
         points++;
       }
@@ -106,17 +138,30 @@ final class SvgLineChart {
       if (points == 1) { // a lone point has no line: mark it
         for (int k = 0; k < Math.min(x.length, s.y().length); k++) {
           if (Double.isFinite(s.y()[k]) && Double.isFinite(x[k])) {
-            svg.append(String.format(Locale.ROOT, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>",
-                sx.map(x[k]), sy.map(s.y()[k]), colour));
+            svg.append(
+                String.format(
+                    Locale.ROOT,
+                    "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>",
+                    sx.map(x[k]),
+                    sy.map(s.y()[k]),
+                    colour));
           }
         }
       }
       int ly = TOP + 14 + 16 * i;
-      svg.append(String.format(Locale.ROOT,
-          "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>"
-              + "<text x=\"%d\" y=\"%d\" class=\"legend\">%s</text>",
-          WIDTH - RIGHT - 150, WIDTH - RIGHT - 130, ly - 4, ly - 4, colour,
-          WIDTH - RIGHT - 124, ly, Html.escape(s.name())));
+      svg.append(
+          String.format(
+              Locale.ROOT,
+              "<line x1=\"%d\" x2=\"%d\" y1=\"%d\" y2=\"%d\" stroke=\"%s\" stroke-width=\"3\"/>"
+                  + "<text x=\"%d\" y=\"%d\" class=\"legend\">%s</text>",
+              WIDTH - RIGHT - 150,
+              WIDTH - RIGHT - 130,
+              ly - 4,
+              ly - 4,
+              colour,
+              WIDTH - RIGHT - 124,
+              ly,
+              Html.escape(s.name())));
     }
     svg.append("</svg>");
     return svg.toString();

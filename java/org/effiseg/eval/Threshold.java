@@ -1,8 +1,11 @@
 package org.effiseg.eval;
 
+import java.math.BigDecimal;
+import java.util.Locale;
+
 /**
- * Where a prediction becomes foreground. Held as a probability cut-off {@code p}: a pixel is
- * polyp when its probability is strictly greater than {@code p} (the reference code's {@code
+ * Where a prediction becomes foreground. Held as a probability cut-off {@code p}: a pixel is polyp
+ * when its probability is strictly greater than {@code p} (the reference code's {@code
  * sigmoid(logits) > 0.5}). The same cut-off applies to logits ({@code z > log(p / (1 - p))}, no
  * sigmoid needed) and to 8-bit grey maps ({@code grey / 255 > p}; at 0.5 that is {@code grey >
  * 127}, the dataset's mask rule).
@@ -97,7 +100,9 @@ public final class Threshold {
 
   @Override
   public boolean equals(Object o) {
-    return o instanceof Threshold t && t.probability == probability && t.givenAsLogit == givenAsLogit;
+    return o instanceof Threshold t
+        && t.probability == probability
+        && t.givenAsLogit == givenAsLogit;
   }
 
   @Override
@@ -105,11 +110,14 @@ public final class Threshold {
     return Double.hashCode(probability) * 31 + (givenAsLogit ? 1 : 0);
   }
 
+  private static String plain(double v) {
+    return BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
+  }
+
   @Override
   public String toString() {
     return givenAsLogit
-        ? String.format(java.util.Locale.ROOT, "logit > %s (probability > %.4f)",
-            java.math.BigDecimal.valueOf(logit).stripTrailingZeros().toPlainString(), probability)
-        : "probability > " + java.math.BigDecimal.valueOf(probability).stripTrailingZeros().toPlainString();
+        ? String.format(Locale.ROOT, "logit > %s (probability > %.4f)", plain(logit), probability)
+        : "probability > " + plain(probability);
   }
 }

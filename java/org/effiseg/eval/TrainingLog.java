@@ -18,14 +18,14 @@ import java.util.Map;
 /**
  * The per-epoch training log, {@code epochs.csv}: one header line, then one line per epoch,
  * comma-separated numbers. {@code epoch} is required; the other {@link #COLUMNS} are the names the
- * training loop writes and the report draws; any further numeric column is kept. An empty cell
- * or {@code nan} is a missing value. Columns:
+ * training loop writes and the report draws; any further numeric column is kept. An empty cell or
+ * {@code nan} is a missing value. Columns:
  *
  * <ul>
  *   <li>{@code epoch} — 1-based epoch number
  *   <li>{@code train_loss} — total training loss, mean over the epoch's batches
- *   <li>{@code train_dice_loss}, {@code train_bce_loss}, {@code train_npd_loss} — its terms
- *       (Dice, binary cross-entropy, near-pixel-difference; unweighted)
+ *   <li>{@code train_dice_loss}, {@code train_bce_loss}, {@code train_npd_loss} — its terms (Dice,
+ *       binary cross-entropy, near-pixel-difference; unweighted)
  *   <li>{@code val_loss} — total loss on the validation split
  *   <li>{@code val_dice}, {@code val_iou}, {@code val_precision}, {@code val_recall}, {@code
  *       val_f1} — validation metrics with the {@link SegmentationMetrics} conventions
@@ -72,7 +72,8 @@ public final class TrainingLog {
     try (Reader r = Files.newBufferedReader(csv, StandardCharsets.UTF_8)) {
       return parse(r, csv.toString());
     } catch (IOException e) {
-      throw new EvaluationInputException("cannot read training log " + csv + ": " + e.getMessage(), e);
+      throw new EvaluationInputException(
+          "cannot read training log " + csv + ": " + e.getMessage(), e);
     }
   }
 
@@ -108,7 +109,13 @@ public final class TrainingLog {
       String[] cells = line.split(",", -1);
       if (cells.length != names.length) {
         throw new EvaluationInputException(
-            source + " line " + lineNo + ": " + cells.length + " cells, header has " + names.length);
+            source
+                + " line "
+                + lineNo
+                + ": "
+                + cells.length
+                + " cells, header has "
+                + names.length);
       }
       double[] row = new double[names.length];
       for (int i = 0; i < cells.length; i++) {
@@ -153,7 +160,10 @@ public final class TrainingLog {
     return columns.containsKey(column);
   }
 
-  /** A column's values, one per epoch ({@code NaN} where missing); throws if there is no such column. */
+  /**
+   * A column's values, one per epoch ({@code NaN} where missing); throws if there is no such
+   * column.
+   */
   public double[] column(String name) {
     double[] v = columns.get(name);
     if (v == null) {

@@ -42,10 +42,15 @@ class EvaluationReportTest {
   @Test
   void htmlHasTheTablesLegendAndOverlays() {
     TrainingLog log =
-        TrainingLog.parse("epoch,train_loss,train_dice_loss,val_dice,val_iou,lr\n"
-            + "1,0.9,0.5,0.6,0.5,1e-4\n2,0.6,0.3,0.7,0.6,5e-5\n3,0.4,0.2,0.8,0.7,1e-5\n");
+        TrainingLog.parse(
+            "epoch,train_loss,train_dice_loss,val_dice,val_iou,lr\n"
+                + "1,0.9,0.5,0.6,0.5,1e-4\n2,0.6,0.3,0.7,0.6,5e-5\n3,0.4,0.2,0.8,0.7,1e-5\n");
     String html =
-        new EvaluationReport(result(4)).title("run <a>").detail("split", "test").trainingLog(log).toHtml();
+        new EvaluationReport(result(4))
+            .title("run <a>")
+            .detail("split", "test")
+            .trainingLog(log)
+            .toHtml();
 
     assertThat(html).startsWith("<!DOCTYPE html>");
     assertThat(html).contains("<title>run &lt;a&gt;</title>");

@@ -16,8 +16,13 @@ class TrainingLogTest {
                 + "\n"
                 + "3, 0.25 ,0.8,9\n");
     assertThat(log.epochs()).isEqualTo(3);
-    assertThat(log.columns()).containsExactly("epoch", "train_loss", "val_dice", "my_extra").inOrder();
-    assertThat(log.column("train_loss")).usingExactEquality().containsExactly(0.9, 0.5, 0.25).inOrder();
+    assertThat(log.columns())
+        .containsExactly("epoch", "train_loss", "val_dice", "my_extra")
+        .inOrder();
+    assertThat(log.column("train_loss"))
+        .usingExactEquality()
+        .containsExactly(0.9, 0.5, 0.25)
+        .inOrder();
     double[] dice = log.column("val_dice");
     assertThat(dice[0]).isNaN();
     assertThat(dice[1]).isNaN();
@@ -27,7 +32,8 @@ class TrainingLogTest {
 
   @Test
   void headerListsTheStandardColumns() {
-    assertThat(TrainingLog.header()).startsWith("epoch,train_loss,train_dice_loss,train_bce_loss,train_npd_loss,");
+    assertThat(TrainingLog.header())
+        .startsWith("epoch,train_loss,train_dice_loss,train_bce_loss,train_npd_loss,");
     TrainingLog log = TrainingLog.parse(TrainingLog.header() + "\n");
     assertThat(log.epochs()).isEqualTo(0);
     assertThat(log.columns()).isEqualTo(TrainingLog.COLUMNS);

@@ -36,6 +36,23 @@ public final class BinaryMask {
     return new BinaryMask(width, height, pixels.clone());
   }
 
+  /**
+   * The {@code width x height} ground-truth map starting at {@code offset} of a float buffer
+   * (e.g. one image of a batch), foreground where the value is above 0.5: for 0/1 targets.
+   */
+  public static BinaryMask fromTargets(float[] values, int offset, int width, int height) {
+    if (offset < 0 || offset + width * height > values.length) {
+      throw new IllegalArgumentException(
+          "a " + width + "x" + height + " mask at offset " + offset + " does not fit in "
+              + values.length + " values");
+    }
+    boolean[] p = new boolean[width * height];
+    for (int i = 0; i < p.length; i++) {
+      p[i] = values[offset + i] > 0.5f;
+    }
+    return new BinaryMask(width, height, p);
+  }
+
   /** An all-background mask. */
   public static BinaryMask empty(int width, int height) {
     return of(width, height, new boolean[width * height]);

@@ -71,22 +71,48 @@ public final class Threshold {
    * PyTorch does when it compares a float32 tensor with a Python scalar.
    */
   public BinaryMask binarizeProbabilities(float[] probabilities, int width, int height) {
-    float cut = (float) probability;
-    boolean[] out = new boolean[probabilities.length];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = probabilities[i] > cut;
-    }
-    return BinaryMask.of(width, height, out);
+    requireLength(probabilities.length, width, height);
+    return binarizeProbabilities(probabilities, 0, width, height);
+  }
+
+  /**
+   * Binarises the {@code width x height} probability map starting at {@code offset}, e.g. image
+   * {@code i} of a batch of single-channel maps at {@code offset = i * width * height}.
+   */
+  public BinaryMask binarizeProbabilities(float[] probabilities, int offset, int width, int height) {
+    return cut(probabilities, offset, width, height, (float) probability);
   }
 
   /** Binarises a row-major float32 logit map (cut-off rounded to float, as above). */
   public BinaryMask binarizeLogits(float[] logits, int width, int height) {
-    float cut = (float) logit;
-    boolean[] out = new boolean[logits.length];
-    for (int i = 0; i < out.length; i++) {
-      out[i] = logits[i] > cut;
+    requireLength(logits.length, width, height);
+    return binarizeLogits(logits, 0, width, height);
+  }
+
+  /** Binarises the {@code width x height} logit map starting at {@code offset}. */
+  public BinaryMask binarizeLogits(float[] logits, int offset, int width, int height) {
+    return cut(logits, offset, width, height, (float) logit);
+  }
+
+  private static BinaryMask cut(float[] values, int offset, int width, int height, float cut) {
+    int n = width * height;
+    if (offset < 0 || offset + n > values.length) {
+      throw new IllegalArgumentException(
+          "a " + width + "x" + height + " map at offset " + offset + " does not fit in "
+              + values.length + " values");
+    }
+    boolean[] out = new boolean[n];
+    for (int i = 0; i < n; i++) {
+      out[i] = values[offset + i] > cut;
     }
     return BinaryMask.of(width, height, out);
+  }
+
+  private static void requireLength(int length, int width, int height) {
+    if (length != width * height) {
+      throw new IllegalArgumentException(
+          "a " + width + "x" + height + " map needs " + width * height + " values, got " + length);
+    }
   }
 
   /** Binarises a row-major 8-bit grey map. */

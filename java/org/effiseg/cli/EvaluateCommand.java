@@ -37,12 +37,15 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "evaluate",
     mixinStandardHelpOptions = true,
+    versionProvider = VersionProvider.class,
     sortOptions = false,
     description = {
-      "Scores segmentation masks against DIR/<split>/masks (matched by file stem, any common image"
-          + " format): Dice and IoU per image, averaged; precision, recall and F1 over the whole"
-          + " split.",
-      "Exit codes: 0 ok, 1 bad input, 2 usage error."
+      "Score predicted masks against a split's ground truth.",
+      "",
+      "Matches files in MASK_DIR to DIR/<split>/masks by file stem (any common image format)."
+          + " Dice and IoU are computed per image and averaged; precision, recall and F1 from the"
+          + " pixel counts of the whole split (the EffiSegNet reference code's MONAI conventions).",
+      "Exit codes: 0 ok, 1 bad input (message on stderr), 2 usage error."
     })
 public final class EvaluateCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -127,7 +130,7 @@ public final class EvaluateCommand implements Callable<Integer> {
                 + unmatched.get(0));
       }
       EvaluationResult result = score(source.iterator(), report == null ? 0 : worst);
-      print(result.summary(), t);
+      print(result, t);
       if (report != null) {
         writeReport(result, t, log);
       }
@@ -160,12 +163,13 @@ public final class EvaluateCommand implements Callable<Integer> {
     return Threshold.probability(threshold);
   }
 
-  private void print(MetricSummary s, Threshold t) {
+  private void print(EvaluationResult r, Threshold t) {
     PrintWriter out = spec.commandLine().getOut();
     if (json) {
-      out.println(json(split, s));
+      out.println(json(split, r.summary()));
     } else {
-      out.println(table(split, s, t));
+      out.println(table(split, r.summary(), t));
+      out.println(breakdownTable(r.breakdown()));
     }
     out.flush();
   }
@@ -209,6 +213,56 @@ public final class EvaluateCommand implements Callable<Integer> {
         String.format(
             Locale.ROOT, "%n  pixels: TP %d, FP %d, FN %d, TN %d", s.tp(), s.fp(), s.fn(), s.tn()));
     return b.toString();
+  }
+
+  /** The error breakdown as two plain-text tables. */
+  static String breakdownTable(ErrorBreakdown.Result r) {
+    StringBuilder b = new StringBuilder();
+    b.append(
+        String.format(
+            Locale.ROOT,
+            "%n  %-30s %6s %9s %9s %9s%n",
+            "errors by polyp size",
+            "images",
+            "mean Dice",
+            "FP px",
+            "FN px"));
+    for (ErrorBreakdown.SizeBin bin : r.sizeBins()) {
+      b.append(
+          String.format(
+              Locale.ROOT,
+              "  %-30s %6d %9s %9d %9d%n",
+              bin.label() + " (" + bin.range() + ")",
+              bin.images(),
+              Double.isNaN(bin.meanDice())
+                  ? "n/a"
+                  : String.format(Locale.ROOT, "%.4f", bin.meanDice()),
+              bin.fp(),
+              bin.fn()));
+    }
+    b.append(
+        String.format(
+            Locale.ROOT,
+            "%n  %-30s %9s %9s %9s %9s%n",
+            "errors by location",
+            "FP px",
+            "FP/10k px",
+            "FN px",
+            "FN/10k px"));
+    for (ErrorBreakdown.Region g :
+        List.of(
+            r.nearBoundary(), r.awayFromBoundary(), r.topLeft(), r.bottomLeft(), r.elsewhere())) {
+      b.append(
+          String.format(
+              Locale.ROOT,
+              "  %-30s %9d %9.1f %9d %9.1f%n",
+              g.label(),
+              g.fp(),
+              g.fpPer10k(),
+              g.fn(),
+              g.fnPer10k()));
+    }
+    return b.toString().stripTrailing();
   }
 
   private static void line(StringBuilder b, String name, double v, String how) {

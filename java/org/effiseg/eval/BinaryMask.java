@@ -37,14 +37,21 @@ public final class BinaryMask {
   }
 
   /**
-   * The {@code width x height} ground-truth map starting at {@code offset} of a float buffer
-   * (e.g. one image of a batch), foreground where the value is above 0.5: for 0/1 targets.
+   * The {@code width x height} ground-truth map starting at {@code offset} of a float buffer (e.g.
+   * one image of a batch), foreground where the value is above 0.5: for 0/1 targets.
    */
   public static BinaryMask fromTargets(float[] values, int offset, int width, int height) {
     if (offset < 0 || offset + width * height > values.length) {
       throw new IllegalArgumentException(
-          "a " + width + "x" + height + " mask at offset " + offset + " does not fit in "
-              + values.length + " values");
+          "a "
+              + width
+              + "x"
+              + height
+              + " mask at offset "
+              + offset
+              + " does not fit in "
+              + values.length
+              + " values");
     }
     boolean[] p = new boolean[width * height];
     for (int i = 0; i < p.length; i++) {

@@ -150,7 +150,7 @@ public final class ErrorBreakdown {
     String small = percent(config.smallBelow());
     String large = percent(config.largeAbove());
     sizeBins.add(sizeBin("small", "< " + small, bins.get(SMALL)));
-    sizeBins.add(sizeBin("medium", small + " – " + large, bins.get(MEDIUM)));
+    sizeBins.add(sizeBin("medium", small + " - " + large, bins.get(MEDIUM)));
     sizeBins.add(sizeBin("large", "> " + large, bins.get(LARGE)));
     if (!bins.get(EMPTY).isEmpty()) {
       sizeBins.add(sizeBin("no polyp", "0 %", bins.get(EMPTY)));
@@ -162,8 +162,8 @@ public final class ErrorBreakdown {
         Collections.unmodifiableList(sizeBins),
         new Region("within " + k + " px of the boundary", boundary[0], boundary[1], boundary[2]),
         new Region("farther than " + k + " px", boundary[3], boundary[4], boundary[5]),
-        new Region("top-left " + corner + " × " + corner, corners[0], corners[1], corners[2]),
-        new Region("bottom-left " + corner + " × " + corner, corners[3], corners[4], corners[5]),
+        new Region("top-left " + corner + " x " + corner, corners[0], corners[1], corners[2]),
+        new Region("bottom-left " + corner + " x " + corner, corners[3], corners[4], corners[5]),
         new Region("elsewhere", corners[6], corners[7], corners[8]),
         List.copyOf(images));
   }

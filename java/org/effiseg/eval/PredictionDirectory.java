@@ -99,7 +99,9 @@ public final class PredictionDirectory implements Iterable<EvaluationSample> {
   }
 
   private static String preview(List<String> ids) {
-    return ids.size() <= 5 ? String.join(", ", ids) : String.join(", ", ids.subList(0, 5)) + ", …";
+    return ids.size() <= 5
+        ? String.join(", ", ids)
+        : String.join(", ", ids.subList(0, 5)) + ", ...";
   }
 
   /** Number of images (ground-truth masks). */

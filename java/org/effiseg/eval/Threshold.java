@@ -79,7 +79,8 @@ public final class Threshold {
    * Binarises the {@code width x height} probability map starting at {@code offset}, e.g. image
    * {@code i} of a batch of single-channel maps at {@code offset = i * width * height}.
    */
-  public BinaryMask binarizeProbabilities(float[] probabilities, int offset, int width, int height) {
+  public BinaryMask binarizeProbabilities(
+      float[] probabilities, int offset, int width, int height) {
     return cut(probabilities, offset, width, height, (float) probability);
   }
 
@@ -98,8 +99,15 @@ public final class Threshold {
     int n = width * height;
     if (offset < 0 || offset + n > values.length) {
       throw new IllegalArgumentException(
-          "a " + width + "x" + height + " map at offset " + offset + " does not fit in "
-              + values.length + " values");
+          "a "
+              + width
+              + "x"
+              + height
+              + " map at offset "
+              + offset
+              + " does not fit in "
+              + values.length
+              + " values");
     }
     boolean[] out = new boolean[n];
     for (int i = 0; i < n; i++) {

@@ -100,6 +100,8 @@ class EvaluateCommandTest {
     assertThat(s).containsMatch("Dice\\s+0\\.7500");
     assertThat(s).containsMatch("IoU\\s+0\\.6667");
     assertThat(s).containsMatch("F1\\s+0\\.7500");
+    assertThat(s).contains("errors by polyp size");
+    assertThat(s).containsMatch("within 5 px of the boundary\\s+16 ");
   }
 
   @Test

@@ -66,7 +66,7 @@ class EvaluationReportTest {
     assertThat(html).contains("best validation Dice 0.8000 at epoch 3");
     assertThat(html).contains("By polyp size");
     assertThat(html).contains("within 5 px of the boundary");
-    assertThat(html).contains("top-left 30 % × 30 %");
+    assertThat(html).contains("top-left 30 % x 30 %");
     assertThat(html).contains("img&lt;9&gt;"); // ids escaped
     assertThat(html).doesNotContain("img<9>");
     assertThat(count(html, "<tr>")).isAtLeast(10); // per-image rows

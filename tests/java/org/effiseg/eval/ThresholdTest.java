@@ -48,11 +48,14 @@ class ThresholdTest {
   @Test
   void binarizesOneImageOfABatch() {
     float[] batch = {9f, 9f, 9f, 9f, -1f, 2f, 0.4f, 0.6f};
-    assertThat(Threshold.logit(0.5).binarizeLogits(batch, 4, 2, 2)).isEqualTo(Masks.parse(".#", ".#"));
+    assertThat(Threshold.logit(0.5).binarizeLogits(batch, 4, 2, 2))
+        .isEqualTo(Masks.parse(".#", ".#"));
     assertThat(BinaryMask.fromTargets(new float[] {0, 0, 1, 0, 1}, 1, 2, 2))
         .isEqualTo(Masks.parse(".#", ".#"));
-    assertThrows(IllegalArgumentException.class, () -> Threshold.DEFAULT.binarizeLogits(batch, 6, 2, 2));
-    assertThrows(IllegalArgumentException.class, () -> Threshold.DEFAULT.binarizeLogits(batch, 2, 2));
+    assertThrows(
+        IllegalArgumentException.class, () -> Threshold.DEFAULT.binarizeLogits(batch, 6, 2, 2));
+    assertThrows(
+        IllegalArgumentException.class, () -> Threshold.DEFAULT.binarizeLogits(batch, 2, 2));
   }
 
   @Test

@@ -167,12 +167,40 @@ class EvaluateCommandTest {
     Path report = root.resolve("out/report.html");
     Path log = root.resolve("epochs.csv");
     Files.writeString(log, "epoch,train_loss,val_dice\n1,0.9,0.5\n2,0.5,0.7\n");
-    assertThat(run(args("--json", "--report", report.toString(), "--train-log", log.toString())))
+    mask(data.resolve("test/images/2.jpg"), 8, 0, 8, 180); // only image 2 has its input image
+    assertThat(
+            run(
+                args(
+                    "--json",
+                    "--report",
+                    report.toString(),
+                    "--train-log",
+                    log.toString(),
+                    "--worst",
+                    "1")))
         .isEqualTo(0);
     JsonParser.parseString(out.toString()); // stdout still only the JSON
     assertThat(err.toString()).contains("report written");
     String html = Files.readString(report);
     assertThat(html).contains("<svg");
     assertThat(html).contains("data:image/png;base64,");
+    assertThat(html).contains("The 1 worst images");
+    assertThat(html).contains("<b>#1 2</b>"); // Dice 0.5, the worse of the two
+    assertThat(html).contains("<img class=\"input\" alt=\"image 2\"");
+  }
+
+  @Test
+  void trainLogWithoutReportIsAUsageError() throws IOException {
+    Path log = Files.writeString(root.resolve("epochs.csv"), "epoch\n1\n");
+    assertThat(run(args("--train-log", log.toString()))).isEqualTo(2);
+  }
+
+  @Test
+  void extraPredictionsAreNotedButNotScored() throws IOException {
+    mask(preds.resolve("99.png"), 8, 0, 8, 255);
+    assertThat(run(args("--json"))).isEqualTo(0);
+    assertThat(JsonParser.parseString(out.toString()).getAsJsonObject().get("images").getAsInt())
+        .isEqualTo(2);
+    assertThat(err.toString()).contains("99.png");
   }
 }

@@ -82,7 +82,9 @@ public final class EvaluationReport {
       curves(h);
     }
     breakdown(h);
-    worst(h);
+    if (!result.worst().isEmpty()) {
+      worst(h);
+    }
     perImage(h);
     h.append("</body>\n</html>\n");
     return h.toString();

@@ -79,8 +79,17 @@ class EvaluationReportTest {
   @Test
   void noTrainingLogNoCurves() {
     String html = new EvaluationReport(result(2)).toHtml();
+    assertThat(html).contains("The 2 worst images");
     assertThat(html).doesNotContain("<svg");
     assertThat(html).doesNotContain("id=\"curves\"");
+    assertBalanced(html);
+  }
+
+  @Test
+  void noOverlaysNoOverlaySection() {
+    String html = new EvaluationReport(result(0)).toHtml();
+    assertThat(html).doesNotContain("id=\"worst\"");
+    assertThat(html).contains("id=\"per-image\"");
     assertBalanced(html);
   }
 

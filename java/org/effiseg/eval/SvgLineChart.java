@@ -148,7 +148,18 @@ final class SvgLineChart {
           }
         }
       }
-      int ly = TOP + 14 + 16 * i;
+    }
+    // legend last, on a light box, so no line runs through it
+    svg.append(
+        String.format(
+            Locale.ROOT,
+            "<rect x=\"%d\" y=\"%d\" width=\"150\" height=\"%d\" fill=\"#fff\""
+                + " fill-opacity=\"0.85\" stroke=\"#ddd\"/>",
+            WIDTH - RIGHT - 156,
+            TOP + 4,
+            16 * series.size() + 6));
+    for (int i = 0; i < series.size(); i++) {
+      int ly = TOP + 18 + 16 * i;
       svg.append(
           String.format(
               Locale.ROOT,
@@ -158,10 +169,10 @@ final class SvgLineChart {
               WIDTH - RIGHT - 130,
               ly - 4,
               ly - 4,
-              colour,
+              PALETTE[i % PALETTE.length],
               WIDTH - RIGHT - 124,
               ly,
-              Html.escape(s.name())));
+              Html.escape(series.get(i).name())));
     }
     svg.append("</svg>");
     return svg.toString();

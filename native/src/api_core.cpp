@@ -42,7 +42,7 @@ es_status es_context_create(int backend, int device, int threads, es_handle* out
         ctx->device = device;
         ctx->threads = threads;
         ctx->k = probe.table;
-        ctx->backend_state = nullptr;
+        ctx->backend_state = probe.table->context_create ? probe.table->context_create(device, threads) : nullptr;
         *out = register_context(std::move(ctx));
     });
 }

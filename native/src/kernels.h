@@ -20,8 +20,7 @@ namespace es {
 struct Exec {
     int threads;   /* CPU: OpenMP/BLAS threads to use */
     int device;    /* CUDA: device ordinal */
-    void* stream;  /* CUDA: cudaStream_t of the context */
-    void* backend_state; /* backend-private per-context state (CUDA: cuDNN/cuBLAS handles) */
+    void* backend_state; /* backend-private per-context state (CUDA: stream, cuDNN/cuBLAS handles) */
 };
 
 /* NHWC convolution with weights [KH,KW,Cin/groups,Cout]. */
@@ -71,6 +70,12 @@ struct AdamW {
 
 struct KernelTable {
     const char* name;
+
+    /* per-context state (CUDA: stream, cuDNN/cuBLAS handles); null hooks mean "none" */
+    void* (*context_create)(int device, int threads);
+    void (*context_destroy)(void* backend_state);
+    /* waits until all work queued on the context is done (null: synchronous backend) */
+    void (*synchronize)(const Exec&);
 
     /* memory: alloc returns zero-filled storage or throws es::Error(ES_ERR_OUT_OF_MEMORY) */
     void* (*alloc)(const Exec&, int64_t bytes);

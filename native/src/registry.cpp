@@ -45,6 +45,10 @@ es_handle insert(Entry e) {
 void set_last_error(const std::string& msg) { last_error = msg; }
 const char* last_error_cstr() { return last_error.c_str(); }
 
+Context::~Context() {
+    if (k && k->context_destroy && backend_state) k->context_destroy(backend_state);
+}
+
 Storage::~Storage() {
     k->release(exec, data);
     account_storage(-bytes);

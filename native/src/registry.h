@@ -19,12 +19,13 @@
 namespace es {
 
 struct Context {
+    ~Context();
     int backend;
     int device;
     int threads;
     const KernelTable* k;
     void* backend_state;
-    Exec exec() const { return Exec{threads, device, nullptr, backend_state}; }
+    Exec exec() const { return Exec{threads, device, backend_state}; }
 };
 
 struct Storage {

@@ -3,14 +3,22 @@ package org.effiseg.cli;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code effiseg} command line: {@code java -jar effiseg.jar <command> --help}. */
+/**
+ * The {@code effiseg} command line: {@code java -jar target/effiseg.jar <command> --help}.
+ *
+ * <p>Exit codes scripts can rely on: 0 success, 1 failure (bad input, a failed run; the
+ * message goes to stderr), 2 usage error (unknown option, missing argument).
+ */
 @Command(
     name = "effiseg",
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
     description = "EffiSegNet polyp segmentation: train, evaluate, predict.",
-    subcommands = {CommandLine.HelpCommand.class, ModelCommand.class})
+    subcommands = {CommandLine.HelpCommand.class, InfoCommand.class, ModelCommand.class})
 public final class Main implements Runnable {
+  /** Failure of the command itself (as opposed to a usage error). */
+  public static final int EXIT_FAILURE = 1;
+
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
   @Override
@@ -20,7 +28,21 @@ public final class Main implements Runnable {
 
   /** Builds the command line with effiseg's error handling; tests call this directly. */
   public static CommandLine commandLine() {
-    return new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
+    CommandLine cli = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
+    cli.setExecutionExceptionHandler(
+        (e, commandLine, parseResult) -> {
+          commandLine.getErr().println("effiseg " + commandLine.getCommandName() + ": " + describe(e));
+          if (Boolean.getBoolean("effiseg.debug")) {
+            e.printStackTrace(commandLine.getErr());
+          }
+          return EXIT_FAILURE;
+        });
+    return cli;
+  }
+
+  private static String describe(Throwable e) {
+    String message = e.getMessage();
+    return message == null || message.isBlank() ? e.toString() : message;
   }
 
   public static void main(String[] args) {

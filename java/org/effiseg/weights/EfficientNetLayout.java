@@ -90,6 +90,11 @@ public final class EfficientNetLayout {
     return new EfficientNetLayout(variant);
   }
 
+  /** The layout of one of the model's variants. */
+  public static EfficientNetLayout of(org.effiseg.model.EfficientNetVariant variant) {
+    return of(variant.ordinal());
+  }
+
   /** Parses "b4", "B4", "efficientnet-b4" or "4". */
   public static EfficientNetLayout of(String name) {
     String s = name.trim().toLowerCase(Locale.ROOT);

@@ -71,6 +71,10 @@ public final class PretrainedWeights {
       description = "TF.js graph model " + modelJson;
     } else {
       Safetensors.Contents c = Safetensors.read(path);
+      if (Checkpoint.FORMAT.equals(c.metadata().get("format"))) {
+        throw new WeightsFormatException(path + ": this is an effiseg checkpoint (a trained "
+            + "EffiSegNet), not pretrained EfficientNet weights; load it with Checkpoint.read");
+      }
       Converted conv = toCanonical(c.tensors(), path.toString());
       canonical = conv.weights;
       description = conv.scheme.name().toLowerCase(java.util.Locale.ROOT) + " safetensors " + path;

@@ -244,7 +244,12 @@ public final class Safetensors {
         }
         continue;
       }
-      entries.add(parseEntry(name, kv.getValue(), where));
+      try {
+        entries.add(parseEntry(name, kv.getValue(), where));
+      } catch (ArithmeticException e) {
+        throw new WeightsFormatException(where + ": tensor '" + name + "': shape or offsets too"
+            + " large: " + kv.getValue());
+      }
     }
     // The byte ranges must tile the data area exactly, as in the reference implementation.
     List<Entry> byOffset = new ArrayList<>(entries);
@@ -322,7 +327,7 @@ public final class Safetensors {
               + " 0 <= begin <= end");
     }
     long bytes = offsets[1] - offsets[0];
-    if (bytes != numel * dtype.bytes) {
+    if (bytes != Math.multiplyExact(numel, (long) dtype.bytes)) {
       throw new WeightsFormatException(
           prefix + "data_offsets " + Arrays.toString(offsets) + " span " + bytes + " bytes but "
               + dtype + " " + Arrays.toString(shape) + " needs " + numel * dtype.bytes);

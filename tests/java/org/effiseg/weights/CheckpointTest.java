@@ -80,6 +80,11 @@ class CheckpointTest {
         () -> new Checkpoint(model(1), null, "b0", "{not json", 0, 0, null, null));
     assertThrows(IllegalArgumentException.class,
         () -> new Checkpoint(model(1), null, "b0", null, 0, 0, null, Map.of("epoch", "3")));
+    Path ckpt = tmp.resolve("ckpt.safetensors");
+    Checkpoint.write(ckpt, new Checkpoint(model(1), null, "b0", null, 0, 0, null, null));
+    assertThat(assertThrows(WeightsFormatException.class,
+        () -> PretrainedWeights.load(ckpt, null, false)).getMessage())
+        .contains("this is an effiseg checkpoint");
     Path cut = tmp.resolve("cut.safetensors");
     Checkpoint.write(cut, new Checkpoint(model(1), null, "b0", null, 0, 0, null, null));
     byte[] bytes = Files.readAllBytes(cut);

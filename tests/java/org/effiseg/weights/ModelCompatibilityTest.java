@@ -9,6 +9,7 @@ import org.effiseg.model.EfficientNetClassifier;
 import org.effiseg.model.EfficientNetVariant;
 import org.effiseg.model.StateDict;
 import org.effiseg.nativeapi.Context;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -34,6 +35,33 @@ class ModelCompatibilityTest {
           }
         }
         assertSameShapes(encoder, layout.canonicalShapes(false), "encoder.");
+      }
+    }
+  }
+
+  @Test
+  void importedWeightsLoadIntoTheModelAndComeBackUnchanged() throws Exception {
+    PretrainedWeights.Imported b0 = PretrainedWeights.load(TfjsImporterTest.B0, null, true);
+    EfficientNetLayout b4 = EfficientNetLayout.of(4);
+    StateDict timmB4 = PretrainedWeightsTest.toTimm(PretrainedWeightsTest.randomCanonical(b4, 5),
+        b4);
+    PretrainedWeights.Imported imported4 =
+        PretrainedWeights.fromStateDict(timmB4, b4, false, "timm-b4");
+    try (Context ctx = Context.cpu(1)) {
+      try (EfficientNetClassifier c = EfficientNetClassifier.create(ctx, EfficientNetVariant.B0)) {
+        c.loadStateDict(b0.weights(), true);
+        StateDict back = c.stateDict();
+        for (String n : b0.weights().names()) {
+          assertThat(back.get(n)).isEqualTo(b0.weights().get(n));
+        }
+      }
+      try (EffiSegNet net = EffiSegNet.create(ctx, EffiSegNetConfig.of(EfficientNetVariant.B4))) {
+        StateDict enc = imported4.withPrefix("encoder.", false);
+        net.loadStateDict(enc, false);
+        StateDict back = net.stateDict();
+        for (String n : enc.names()) {
+          assertThat(back.get(n)).isEqualTo(enc.get(n));
+        }
       }
     }
   }

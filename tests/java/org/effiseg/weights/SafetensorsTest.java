@@ -116,6 +116,8 @@ class SafetensorsTest {
         four))).contains("8 bytes after the last tensor");
     assertThat(rejection(raw("{\"w\":{\"dtype\":\"I32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
         four))).contains("only floating-point");
+    assertThat(rejection(raw("{\"w\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904, 4],"
+        + "\"data_offsets\":[0,16]}}", four))).contains("too large");
     assertThat(rejection(raw("{\"__metadata__\":{\"a\":1}}", new byte[0])))
         .contains("not a string");
   }

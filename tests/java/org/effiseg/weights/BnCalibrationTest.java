@@ -83,9 +83,33 @@ class BnCalibrationTest {
         float uncalibratedErr = maxAbsDiff(e0, trainBefore.read());
         System.out.printf("BN calibration: |train - eval| / max|eval| = %.2e calibrated, %.2e"
             + " uncalibrated%n", trainErr / scale, uncalibratedErr / scale);
-        assertThat(trainErr).isLessThan(1e-2f * scale);
-        assertThat(uncalibratedErr).isGreaterThan(0.1f * scale);
+        // At the end the statistics of a 3x3 map over 4 images (n = 36) are normalised with the
+        // biased variance in training mode but stored unbiased (PyTorch's running_var): the
+        // n/(n-1) factor alone makes ~1.4 % here; at 352x352, batch 8 it is 0.1 %.
+        assertThat(trainErr).isLessThan(3e-2f * scale);
+        assertThat(uncalibratedErr).isGreaterThan(0.5f * scale);
       }
+      // Where n is large (stride 4: 4 x 24 x 24 pixels), train and eval mode agree tightly.
+      String probe = "_blocks.3._bn0";
+      float[][] seen = new float[2][];
+      try (Tensor x = ctx.tensor(batch, 4, SIZE, SIZE, 3);
+          ReferenceEfficientNet after = new ReferenceEfficientNet(ctx, calibrated, b0)) {
+        for (int mode = 0; mode < 2; mode++) {
+          int m = mode;
+          try (Tensor f = after.features(x, mode == 1,
+              (bn, y) -> {
+                if (bn.equals(probe)) {
+                  seen[m] = y.read();
+                }
+              })) {
+            // only the probe is wanted
+          }
+        }
+      }
+      float probeErr = maxAbsDiff(seen[0], seen[1]) / maxAbs(seen[0]);
+      System.out.printf("BN calibration: at %s input, |train - eval| / max|eval| = %.2e%n", probe,
+          probeErr);
+      assertThat(probeErr).isLessThan(2e-3f);
     }
   }
 

@@ -65,7 +65,7 @@ public final class ClassifyCommand implements Callable<Integer> {
     EfficientNetLayout wanted = variant == null ? null : EfficientNetLayout.of(variant);
     PretrainedWeights.Imported imported = PretrainedWeights.load(weights, wanted, true);
     ImageNetLabels labels = ImageNetLabels.near(weights);
-    EfficientNetVariant v = EfficientNetVariant.parse(imported.layout().name());
+    EfficientNetVariant v = imported.layout().efficientNetVariant();
     int size = v.resolution();
     Gson gson = new Gson();
     try (Context ctx = Context.cpu(threads);

@@ -4,32 +4,17 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
+import org.effiseg.model.BlockArgs;
+import org.effiseg.model.EfficientNetVariant;
 
 /**
- * The tensors an EfficientNet-B0..B7 has, derived from the scaling rules alone (the B0 stage
- * table, width/depth coefficients, channels rounded to multiples of 8 with the 10 % rule, repeats
- * rounded up), named in the canonical efficientnet_pytorch scheme with PyTorch shapes. Importers
- * use it to convert between naming schemes and to say exactly what a file lacks or has too much
- * of, independently of how the model lays out its parameters.
+ * The tensors an EfficientNet-B0..B7 has, named in the canonical efficientnet_pytorch scheme with
+ * PyTorch shapes, derived from the model's {@link EfficientNetVariant} (scaling rules, stage
+ * table). Importers use it to convert between naming schemes and to say exactly what a file
+ * lacks or has too much of, before the model sees the weights.
  */
 public final class EfficientNetLayout {
-  /** B0's stages: kernel, stride, expand ratio, input and output channels, repeats. */
-  private static final int[][] B0_STAGES = {
-    {3, 1, 1, 32, 16, 1},
-    {3, 2, 6, 16, 24, 2},
-    {5, 2, 6, 24, 40, 2},
-    {3, 2, 6, 40, 80, 3},
-    {5, 1, 6, 80, 112, 3},
-    {5, 2, 6, 112, 192, 4},
-    {3, 1, 6, 192, 320, 1},
-  };
-
-  private static final double[] WIDTH = {1.0, 1.0, 1.1, 1.2, 1.4, 1.6, 1.8, 2.0};
-  private static final double[] DEPTH = {1.0, 1.1, 1.2, 1.4, 1.8, 2.2, 2.6, 3.1};
-  private static final int[] RESOLUTION = {224, 240, 260, 300, 380, 456, 528, 600};
-
   /** Number of ImageNet classes of the classification head. */
   public static final int IMAGENET_CLASSES = 1000;
 
@@ -54,28 +39,24 @@ public final class EfficientNetLayout {
     }
   }
 
-  private final int variant;
+  private final EfficientNetVariant variant;
   private final int stemChannels;
   private final int headChannels;
   private final List<Block> blocks;
 
-  private EfficientNetLayout(int variant) {
+  private EfficientNetLayout(EfficientNetVariant variant) {
     this.variant = variant;
-    double w = WIDTH[variant];
-    double d = DEPTH[variant];
-    this.stemChannels = roundFilters(32, w);
-    this.headChannels = roundFilters(1280, w);
+    this.stemChannels = variant.stemChannels();
+    this.headChannels = variant.headChannels();
     List<Block> list = new ArrayList<>();
-    for (int s = 0; s < B0_STAGES.length; s++) {
-      int[] st = B0_STAGES[s];
-      int in = roundFilters(st[3], w);
-      int out = roundFilters(st[4], w);
-      int repeats = (int) Math.ceil(d * st[5]);
-      for (int j = 0; j < repeats; j++) {
-        int blockIn = j == 0 ? in : out;
-        int squeeze = Math.max(1, (int) (blockIn * 0.25));
-        list.add(new Block(list.size(), s, j, blockIn, out, st[2], st[0], j == 0 ? st[1] : 1,
-            squeeze));
+    BlockArgs[] stages = variant.stages();
+    for (int s = 0; s < stages.length; s++) {
+      BlockArgs st = stages[s];
+      for (int j = 0; j < st.repeats(); j++) {
+        int blockIn = j == 0 ? st.inChannels() : st.outChannels();
+        int squeeze = Math.max(1, (int) (blockIn * BlockArgs.SE_RATIO));
+        list.add(new Block(list.size(), s, j, blockIn, st.outChannels(), st.expandRatio(),
+            st.kernel(), j == 0 ? st.stride() : 1, squeeze));
       }
     }
     this.blocks = Collections.unmodifiableList(list);
@@ -87,51 +68,34 @@ public final class EfficientNetLayout {
       throw new IllegalArgumentException("EfficientNet variant must be 0..7 (B0..B7), got "
           + variant);
     }
+    return new EfficientNetLayout(EfficientNetVariant.values()[variant]);
+  }
+
+  public static EfficientNetLayout of(EfficientNetVariant variant) {
     return new EfficientNetLayout(variant);
   }
 
-  /** The layout of one of the model's variants. */
-  public static EfficientNetLayout of(org.effiseg.model.EfficientNetVariant variant) {
-    return of(variant.ordinal());
-  }
-
-  /** Parses "b4", "B4", "efficientnet-b4" or "4". */
+  /** Parses "b4", "B4" or "efficientnet-b4". */
   public static EfficientNetLayout of(String name) {
-    String s = name.trim().toLowerCase(Locale.ROOT);
-    if (s.startsWith("efficientnet-")) {
-      s = s.substring("efficientnet-".length());
-    }
-    if (s.startsWith("b")) {
-      s = s.substring(1);
-    }
-    if (s.length() == 1 && Character.isDigit(s.charAt(0))) {
-      return of(s.charAt(0) - '0');
-    }
-    throw new IllegalArgumentException("unknown EfficientNet variant '" + name
-        + "' (expected b0..b7)");
+    return new EfficientNetLayout(EfficientNetVariant.parse(name));
   }
 
-  /** efficientnet_pytorch's round_filters: multiple of 8, at least 8, never below 90 %. */
-  static int roundFilters(int filters, double width) {
-    double scaled = filters * width;
-    int rounded = Math.max(8, (int) (scaled + 4) / 8 * 8);
-    if (rounded < 0.9 * scaled) {
-      rounded += 8;
-    }
-    return rounded;
-  }
-
+  /** 0..7. */
   public int variant() {
+    return variant.ordinal();
+  }
+
+  public EfficientNetVariant efficientNetVariant() {
     return variant;
   }
 
   /** "b0".."b7". */
   public String name() {
-    return "b" + variant;
+    return "b" + variant.ordinal();
   }
 
   public int resolution() {
-    return RESOLUTION[variant];
+    return variant.resolution();
   }
 
   public int stemChannels() {
@@ -148,7 +112,7 @@ public final class EfficientNetLayout {
 
   /** Blocks per stage (7 stages). */
   public int[] stageRepeats() {
-    int[] r = new int[B0_STAGES.length];
+    int[] r = new int[variant.stages().length];
     for (Block b : blocks) {
       r[b.stage()]++;
     }

@@ -2,20 +2,13 @@ package org.effiseg.weights;
 
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
-import java.io.BufferedOutputStream;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.channels.Channels;
-import java.nio.channels.FileChannel;
-import java.nio.file.AtomicMoveNotSupportedException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import org.effiseg.model.StateDict;
 import org.effiseg.model.TensorData;
+import org.effiseg.util.AtomicFiles;
 
 /**
  * effiseg's own checkpoint: one safetensors file holding the model's {@link StateDict} (its own
@@ -88,26 +81,7 @@ public record Checkpoint(
    * {@code file}, so a crash leaves either the old or the new checkpoint, never half of one.
    */
   public static void write(Path file, Checkpoint c) throws IOException {
-    Path dir = file.toAbsolutePath().getParent();
-    Files.createDirectories(dir);
-    Path tmp = Files.createTempFile(dir, "." + file.getFileName() + ".", ".tmp");
-    try {
-      try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE,
-          StandardOpenOption.TRUNCATE_EXISTING)) {
-        OutputStream out = new BufferedOutputStream(Channels.newOutputStream(ch), 1 << 20);
-        Safetensors.write(out, c.tensors(), c.metadata());
-        out.flush();
-        ch.force(true);
-      }
-      try {
-        Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-      } catch (AtomicMoveNotSupportedException e) {
-        Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING);
-      }
-      syncDirectory(dir);
-    } finally {
-      Files.deleteIfExists(tmp);
-    }
+    AtomicFiles.write(file, out -> Safetensors.write(out, c.tensors(), c.metadata()));
   }
 
   /** Reads a checkpoint written by {@link #write}. */
@@ -195,15 +169,6 @@ public record Checkpoint(
       JsonParser.parseString(text);
     } catch (JsonParseException e) {
       throw new IllegalArgumentException(what + " is not valid JSON: " + e.getMessage(), e);
-    }
-  }
-
-  /** Makes the rename durable (Linux allows fsync on a directory; elsewhere it is skipped). */
-  private static void syncDirectory(Path dir) {
-    try (FileChannel ch = FileChannel.open(dir, StandardOpenOption.READ)) {
-      ch.force(true);
-    } catch (IOException | UnsupportedOperationException e) {
-      // not supported on this platform / file system: the rename itself is still atomic
     }
   }
 }

@@ -91,6 +91,38 @@ public final class PretrainedWeights {
         conv.scheme.name().toLowerCase(java.util.Locale.ROOT) + " state dict " + where, where);
   }
 
+  /**
+   * Renames the EfficientNet entries under {@code prefix} of a whole-model state dict (e.g. an
+   * EffiSegNet checkpoint from the PyTorch reference code, whose MONAI encoder nests blocks as
+   * {@code encoder._blocks.S.N.…}) to canonical names; other entries are kept as they are and
+   * {@code num_batches_tracked} counters are dropped. The model's loadStateDict does the checking.
+   */
+  public static StateDict canonicalizeEncoder(StateDict sd, String prefix) {
+    StateDict encoder = new StateDict();
+    for (String n : sd.names()) {
+      if (n.startsWith(prefix)) {
+        encoder.put(n.substring(prefix.length()), sd.get(n));
+      }
+    }
+    NamingScheme scheme = NamingScheme.detect(encoder.names());
+    StateDict renamed = scheme == null ? encoder : scheme.toCanonical(encoder);
+    StateDict out = new StateDict();
+    boolean encoderDone = false;
+    for (String n : sd.names()) {
+      if (n.startsWith(prefix)) {
+        if (!encoderDone) { // keep the encoder where it was in the original order
+          for (String e : renamed.names()) {
+            out.put(prefix + e, renamed.get(e));
+          }
+          encoderDone = true;
+        }
+      } else if (!n.endsWith("num_batches_tracked")) {
+        out.put(n, sd.get(n));
+      }
+    }
+    return out;
+  }
+
   private record Converted(StateDict weights, NamingScheme scheme) {}
 
   private static Converted toCanonical(StateDict raw, String where) throws WeightsFormatException {

@@ -141,6 +141,23 @@ class PretrainedWeightsTest {
   }
 
   @Test
+  void canonicalizesTheMonaiEncoderOfAWholeEffiSegNetStateDict() {
+    EfficientNetLayout b0 = EfficientNetLayout.of(0);
+    StateDict canonical = randomCanonical(b0, 8);
+    StateDict reference = toMonai(canonical, b0, "encoder.");
+    reference.put("encoder._blocks.1.2._bn2.num_batches_tracked",
+        new TensorData(new long[] {}, new float[] {3}));
+    TensorData decoder = new TensorData(new long[] {32}, new float[32]);
+    reference.put("up1.0.weight", decoder);
+    StateDict out = PretrainedWeights.canonicalizeEncoder(reference, "encoder.");
+    assertThat(out.get("encoder._blocks.2._bn2.weight"))
+        .isEqualTo(canonical.get("_blocks.2._bn2.weight"));
+    assertThat(out.get("up1.0.weight")).isEqualTo(decoder);
+    assertThat(out.size()).isEqualTo(reference.size() - 1);
+    assertThat(out.names().get(out.size() - 1)).isEqualTo("up1.0.weight");
+  }
+
+  @Test
   void rejectsWeightsOfAnotherVariantListingTheDifferences() throws Exception {
     EfficientNetLayout b4 = EfficientNetLayout.of(4);
     Path f = tmp.resolve("b4.safetensors");

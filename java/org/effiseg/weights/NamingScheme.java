@@ -14,13 +14,14 @@ import org.effiseg.model.TensorData;
  * layouts); only names differ.
  *
  * <ul>
- *   <li>{@link #EFFICIENTNET_PYTORCH}: {@code _conv_stem.weight}, {@code _blocks.N._expand_conv.weight},
- *       N the flat block index: canonical.
- *   <li>{@link #MONAI}: the same names, but blocks nested by stage: {@code _blocks.S.N.…} (N is still
- *       the flat index).
- *   <li>{@link #TIMM}: {@code conv_stem}, {@code bn1}, {@code blocks.S.J.{conv_pw, bn1, conv_dw, bn2,
- *       se.conv_reduce, se.conv_expand, conv_pwl, bn3}} (stage-0 DepthwiseSeparable blocks: {@code
- *       conv_dw, bn1, se, conv_pw, bn2}), {@code conv_head}, {@code bn2}, {@code classifier}.
+ *   <li>{@link #EFFICIENTNET_PYTORCH}: {@code _conv_stem.weight},
+ *       {@code _blocks.N._expand_conv.weight}, N the flat block index: canonical.
+ *   <li>{@link #MONAI}: the same names, but blocks nested by stage: {@code _blocks.S.N.…} (N is
+ *       still the flat index).
+ *   <li>{@link #TIMM}: {@code conv_stem}, {@code bn1}, {@code blocks.S.J.{conv_pw, bn1, conv_dw,
+ *       bn2, se.conv_reduce, se.conv_expand, conv_pwl, bn3}} (stage-0 DepthwiseSeparable blocks:
+ *       {@code conv_dw, bn1, se, conv_pw, bn2}), {@code conv_head}, {@code bn2},
+ *       {@code classifier}.
  * </ul>
  */
 public enum NamingScheme {

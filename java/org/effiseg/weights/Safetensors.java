@@ -144,7 +144,8 @@ public final class Safetensors {
   /** Writes a file (not atomically; {@link Checkpoint#write} is the atomic writer). */
   public static void write(Path file, StateDict tensors, Map<String, String> metadata)
       throws IOException {
-    try (OutputStream out = new java.io.BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
+    try (OutputStream out =
+        new java.io.BufferedOutputStream(Files.newOutputStream(file), 1 << 20)) {
       write(out, tensors, metadata);
     }
   }

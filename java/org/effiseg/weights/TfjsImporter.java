@@ -41,8 +41,8 @@ import org.effiseg.model.TensorData;
  *
  * <p>BatchNorm un-folding: the graph has each conv's BN folded into (W', b). We emit conv W' and a
  * BN with weight = 1, bias = b, running_mean = 0, running_var = 1 − ε (ε = {@link #BN_EPS}, the
- * efficientnet_pytorch/MONAI value). In eval mode BN(W'x) = 1·(W'x − 0)/√((1 − ε) + ε) + b = W'x + b,
- * and in float32 (1 − ε) + ε rounds to exactly 1, so the imported network computes exactly what
+ * efficientnet_pytorch/MONAI value). In eval mode BN(W'x) = 1·(W'x − 0)/√((1 − ε) + ε) + b
+ * = W'x + b, and in float32 (1 − ε) + ε rounds to exactly 1, so the imported network computes exactly what
  * the folded graph does. This is the README's γ = √(var + ε), β = b + mean with mean = 0 and
  * var = 1 − ε; {@link BnCalibration} later replaces mean/var by real statistics and γ, β by the
  * matching values, which keeps the eval output unchanged and makes training mode work.

@@ -54,8 +54,9 @@ class PretrainedWeightsTest {
         EfficientNetLayout.Block b = l.blocks().get(idx);
         String[][] map = b.hasExpansion()
             ? new String[][] {{"_expand_conv.", "conv_pw."}, {"_bn0.", "bn1."},
-              {"_depthwise_conv.", "conv_dw."}, {"_bn1.", "bn2."}, {"_se_reduce.", "se.conv_reduce."},
-              {"_se_expand.", "se.conv_expand."}, {"_project_conv.", "conv_pwl."}, {"_bn2.", "bn3."}}
+              {"_depthwise_conv.", "conv_dw."}, {"_bn1.", "bn2."},
+              {"_se_reduce.", "se.conv_reduce."}, {"_se_expand.", "se.conv_expand."},
+              {"_project_conv.", "conv_pwl."}, {"_bn2.", "bn3."}}
             : new String[][] {{"_depthwise_conv.", "conv_dw."}, {"_bn1.", "bn1."},
               {"_se_reduce.", "se.conv_reduce."}, {"_se_expand.", "se.conv_expand."},
               {"_project_conv.", "conv_pw."}, {"_bn2.", "bn2."}};

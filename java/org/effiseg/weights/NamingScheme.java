@@ -22,15 +22,21 @@ import org.effiseg.model.TensorData;
  *       bn2, se.conv_reduce, se.conv_expand, conv_pwl, bn3}} (stage-0 DepthwiseSeparable blocks:
  *       {@code conv_dw, bn1, se, conv_pw, bn2}), {@code conv_head}, {@code bn2},
  *       {@code classifier}.
+ *   <li>{@link #TORCHVISION}: {@code features.0.{0,1}} (stem conv, BN), {@code
+ *       features.S.J.block.K.…} for stage S−1 (K = expand, depthwise, SE {@code fc1/fc2}, project;
+ *       no expand in stage 0), {@code features.8.{0,1}} (head), {@code classifier.1}.
  * </ul>
  */
 public enum NamingScheme {
   EFFICIENTNET_PYTORCH,
   MONAI,
-  TIMM;
+  TIMM,
+  TORCHVISION;
 
   private static final Pattern MONAI_BLOCK = Pattern.compile("^_blocks\\.(\\d+)\\.(\\d+)\\.(_.*)$");
   private static final Pattern TIMM_BLOCK = Pattern.compile("^blocks\\.(\\d+)\\.(\\d+)\\.(.*)$");
+  private static final Pattern TORCHVISION_BLOCK =
+      Pattern.compile("^features\\.([1-7])\\.(\\d+)\\.block\\.(\\d)\\.(.*)$");
 
   /**
    * The scheme of a set of names whose common prefix (e.g. "module.", "encoder.") has already
@@ -39,6 +45,9 @@ public enum NamingScheme {
   public static NamingScheme detect(Collection<String> names) {
     boolean canonicalStem = names.contains("_conv_stem.weight");
     boolean timmStem = names.contains("conv_stem.weight");
+    if (names.contains("features.0.0.weight") && !canonicalStem && !timmStem) {
+      return TORCHVISION;
+    }
     if (timmStem && !canonicalStem) {
       return TIMM;
     }
@@ -58,7 +67,8 @@ public enum NamingScheme {
    * if no name ends with a known stem conv name.
    */
   public static String detectPrefix(Collection<String> names) {
-    for (String stem : new String[] {"_conv_stem.weight", "conv_stem.weight"}) {
+    for (String stem :
+        new String[] {"_conv_stem.weight", "conv_stem.weight", "features.0.0.weight"}) {
       for (String n : names) {
         if (n.endsWith(stem)) {
           String prefix = n.substring(0, n.length() - stem.length());
@@ -78,7 +88,11 @@ public enum NamingScheme {
    */
   public StateDict toCanonical(StateDict sd) {
     StateDict out = new StateDict();
-    Map<String, Integer> flat = this == TIMM ? timmFlatIndices(sd.asMap().keySet()) : Map.of();
+    Map<String, Integer> flat = switch (this) {
+      case TIMM -> flatIndices(sd.asMap().keySet(), TIMM_BLOCK);
+      case TORCHVISION -> flatIndices(sd.asMap().keySet(), TORCHVISION_BLOCK);
+      default -> Map.of();
+    };
     for (Map.Entry<String, TensorData> e : sd.asMap().entrySet()) {
       String name = e.getKey();
       if (name.endsWith("num_batches_tracked")) {
@@ -97,6 +111,8 @@ public enum NamingScheme {
         Matcher m = MONAI_BLOCK.matcher(name);
         return m.matches() ? "_blocks." + m.group(2) + "." + m.group(3) : name;
       }
+      case TORCHVISION:
+        return torchvisionToCanonical(name, flat, sd);
       case TIMM:
       default:
         return timmToCanonical(name, flat, sd);
@@ -144,11 +160,53 @@ public enum NamingScheme {
     return null;
   }
 
+  private static String torchvisionToCanonical(String name, Map<String, Integer> flat,
+      StateDict sd) {
+    Matcher m = TORCHVISION_BLOCK.matcher(name);
+    if (m.matches()) {
+      String blockKey = m.group(1) + "." + m.group(2);
+      // MBConv with expansion has four parts (expand, depthwise, SE, project), stage 0 three.
+      boolean expanded = sd.contains("features." + blockKey + ".block.3.0.weight");
+      int part = Integer.parseInt(m.group(3)) + (expanded ? 0 : 1);
+      String rest = m.group(4);
+      String mapped = switch (part) {
+        case 0 -> convBn(rest, "_expand_conv", "_bn0");
+        case 1 -> convBn(rest, "_depthwise_conv", "_bn1");
+        case 2 -> rest.startsWith("fc1.") ? "_se_reduce." + rest.substring(4)
+            : rest.startsWith("fc2.") ? "_se_expand." + rest.substring(4) : null;
+        case 3 -> convBn(rest, "_project_conv", "_bn2");
+        default -> null;
+      };
+      return mapped == null ? name : "_blocks." + flat.get(blockKey) + "." + mapped;
+    }
+    String[][] top = {
+      {"features.0.", "_conv_stem", "_bn0"}, {"features.8.", "_conv_head", "_bn1"},
+    };
+    for (String[] t : top) {
+      if (name.startsWith(t[0])) {
+        String mapped = convBn(name.substring(t[0].length()), t[1], t[2]);
+        return mapped == null ? name : mapped;
+      }
+    }
+    if (name.startsWith("classifier.1.")) {
+      return "_fc." + name.substring("classifier.1.".length());
+    }
+    return name;
+  }
+
+  /** torchvision's Conv2dNormActivation: "0.weight" is the conv, "1.*" its BN. */
+  private static String convBn(String rest, String conv, String bn) {
+    if (rest.equals("0.weight")) {
+      return conv + ".weight";
+    }
+    return rest.startsWith("1.") ? bn + "." + rest.substring(2) : null;
+  }
+
   /** "S.J" → flat block index, counting the blocks present in stage order. */
-  private static Map<String, Integer> timmFlatIndices(Collection<String> names) {
+  private static Map<String, Integer> flatIndices(Collection<String> names, Pattern block) {
     TreeMap<Long, String> ordered = new TreeMap<>();
     for (String n : names) {
-      Matcher m = TIMM_BLOCK.matcher(n);
+      Matcher m = block.matcher(n);
       if (m.matches()) {
         long key = Long.parseLong(m.group(1)) * 1_000_000L + Long.parseLong(m.group(2));
         ordered.put(key, m.group(1) + "." + m.group(2));

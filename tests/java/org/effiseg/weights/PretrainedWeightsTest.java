@@ -97,6 +97,56 @@ class PretrainedWeightsTest {
     return out;
   }
 
+  /** The same weights under torchvision's names. */
+  static StateDict toTorchvision(StateDict canonical, EfficientNetLayout l) {
+    StateDict out = new StateDict();
+    for (String n : canonical.names()) {
+      String t;
+      if (n.startsWith("_blocks.")) {
+        String rest = n.substring("_blocks.".length());
+        EfficientNetLayout.Block b = l.blocks().get(Integer.parseInt(rest.substring(0,
+            rest.indexOf('.'))));
+        String part = rest.substring(rest.indexOf('.') + 1);
+        int shift = b.hasExpansion() ? 0 : -1;
+        String[][] map = {{"_expand_conv.weight", "0.0.weight"}, {"_bn0.", "0.1."},
+          {"_depthwise_conv.weight", "1.0.weight"}, {"_bn1.", "1.1."}, {"_se_reduce.", "2.fc1."},
+          {"_se_expand.", "2.fc2."}, {"_project_conv.weight", "3.0.weight"}, {"_bn2.", "3.1."}};
+        String mapped = null;
+        for (String[] m : map) {
+          if (part.startsWith(m[0])) {
+            String tail = m[1] + part.substring(m[0].length());
+            int k = tail.charAt(0) - '0' + shift;
+            mapped = k + tail.substring(1);
+          }
+        }
+        t = "features." + (b.stage() + 1) + "." + b.indexInStage() + ".block." + mapped;
+      } else {
+        t = n.replace("_conv_stem.weight", "features.0.0.weight").replace("_bn0.", "features.0.1.")
+            .replace("_conv_head.weight", "features.8.0.weight").replace("_bn1.", "features.8.1.")
+            .replace("_fc.", "classifier.1.");
+      }
+      out.put(t, canonical.get(n));
+    }
+    return out;
+  }
+
+  @Test
+  void importsTorchvisionB2() throws Exception {
+    EfficientNetLayout b2 = EfficientNetLayout.of(2);
+    StateDict canonical = randomCanonical(b2, 22);
+    StateDict tv = toTorchvision(canonical, b2);
+    assertThat(tv.contains("features.1.1.block.2.0.weight")).isTrue(); // stage 0: no expand
+    assertThat(tv.contains("features.2.0.block.3.1.running_var")).isTrue();
+    Path f = tmp.resolve("tv-b2.safetensors");
+    Safetensors.write(f, tv, Map.of());
+    PretrainedWeights.Imported imp = PretrainedWeights.load(f, null, true);
+    assertThat(imp.layout().variant()).isEqualTo(2);
+    assertThat(imp.description()).startsWith("torchvision");
+    for (String n : canonical.names()) {
+      assertThat(imp.weights().get(n)).isEqualTo(canonical.get(n));
+    }
+  }
+
   @Test
   void importsTimmB4FromSafetensors() throws Exception {
     EfficientNetLayout b4 = EfficientNetLayout.of(4);

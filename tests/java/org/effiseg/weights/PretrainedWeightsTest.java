@@ -37,7 +37,7 @@ class PretrainedWeightsTest {
     Rand r = new Rand(seed);
     StateDict sd = new StateDict();
     for (Map.Entry<String, long[]> e : l.canonicalShapes(true).entrySet()) {
-      sd.put(e.getKey(), new TensorData(e.getValue(), r.normal(Rand.size(e.getValue()), 0.1)));
+      sd.put(e.getKey(), new TensorData(e.getValue(), r.uniform(Rand.size(e.getValue()), -0.1, 0.1)));
     }
     return sd;
   }

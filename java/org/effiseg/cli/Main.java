@@ -17,6 +17,8 @@ import picocli.CommandLine.Command;
     subcommands = {
       CommandLine.HelpCommand.class,
       InfoCommand.class,
+      ModelCommand.class,
+      ClassifyCommand.class,
       EvaluateCommand.class,
     })
 public final class Main implements Runnable {

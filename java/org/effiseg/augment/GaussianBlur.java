@@ -13,22 +13,58 @@ final class GaussianBlur {
   /** Blurs {@code field} (row-major, w x h) in place. */
   static void blur(double[] field, int w, int h, double sigma) {
     int[] widths = boxWidths(sigma);
-    double[] line = new double[Math.max(w, h)];
-    double[] scratch = new double[line.length];
+    double[] scratch = new double[field.length];
+    for (int width : widths) {
+      boxRows(field, scratch, w, h, width / 2);
+    }
+    for (int width : widths) {
+      boxColumns(field, scratch, w, h, width / 2);
+    }
+  }
+
+  /** Running-sum box filter along each row; the reflected indices are the same for every row. */
+  private static void boxRows(double[] field, double[] scratch, int w, int h, int radius) {
+    int[] entering = new int[w];
+    int[] leaving = new int[w];
+    for (int i = 0; i < w; i++) {
+      entering[i] = reflect(i + radius + 1, w);
+      leaving[i] = reflect(i - radius, w);
+    }
+    double scale = 1.0 / (2 * radius + 1);
     for (int y = 0; y < h; y++) {
-      System.arraycopy(field, y * w, line, 0, w);
-      blurLine(line, scratch, w, widths);
-      System.arraycopy(line, 0, field, y * w, w);
-    }
-    for (int x = 0; x < w; x++) {
-      for (int y = 0; y < h; y++) {
-        line[y] = field[y * w + x];
+      int row = y * w;
+      double sum = 0;
+      for (int k = -radius; k <= radius; k++) {
+        sum += field[row + reflect(k, w)];
       }
-      blurLine(line, scratch, h, widths);
-      for (int y = 0; y < h; y++) {
-        field[y * w + x] = line[y];
+      for (int x = 0; x < w; x++) {
+        scratch[row + x] = sum * scale;
+        sum += field[row + entering[x]] - field[row + leaving[x]];
       }
     }
+    System.arraycopy(scratch, 0, field, 0, field.length);
+  }
+
+  /** Running-sum box filter down the columns, one row of column sums at a time (cache friendly). */
+  private static void boxColumns(double[] field, double[] scratch, int w, int h, int radius) {
+    double[] sums = new double[w];
+    for (int k = -radius; k <= radius; k++) {
+      int row = reflect(k, h) * w;
+      for (int x = 0; x < w; x++) {
+        sums[x] += field[row + x];
+      }
+    }
+    double scale = 1.0 / (2 * radius + 1);
+    for (int y = 0; y < h; y++) {
+      int out = y * w;
+      int entering = reflect(y + radius + 1, h) * w;
+      int leaving = reflect(y - radius, h) * w;
+      for (int x = 0; x < w; x++) {
+        scratch[out + x] = sums[x] * scale;
+        sums[x] += field[entering + x] - field[leaving + x];
+      }
+    }
+    System.arraycopy(scratch, 0, field, 0, field.length);
   }
 
   /** Odd box widths whose variances (w^2 - 1) / 12 add up to about sigma^2. */
@@ -47,22 +83,6 @@ final class GaussianBlur {
       widths[i] = i < count ? lower : upper;
     }
     return widths;
-  }
-
-  private static void blurLine(double[] line, double[] scratch, int n, int[] widths) {
-    for (int width : widths) {
-      int radius = width / 2;
-      double sum = 0;
-      for (int k = -radius; k <= radius; k++) {
-        sum += line[reflect(k, n)];
-      }
-      scratch[0] = sum / width;
-      for (int i = 1; i < n; i++) {
-        sum += line[reflect(i + radius, n)] - line[reflect(i - radius - 1, n)];
-        scratch[i] = sum / width;
-      }
-      System.arraycopy(scratch, 0, line, 0, n);
-    }
   }
 
   /** scipy 'reflect': the edge sample is repeated, the pattern has period 2n. */

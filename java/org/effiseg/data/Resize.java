@@ -8,7 +8,10 @@
 // See docs/data-pipeline.md for the comparison with OpenCV.
 package org.effiseg.data;
 
-/** Lanczos-4 image resize and nearest mask resize. Thread-safe; all state is per call. */
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+
+/** Lanczos-4 image resize and nearest mask resize. Thread-safe (tap tables are cached). */
 public final class Resize {
   private static final int COEF_BITS = 11;
   private static final int COEF_SCALE = 1 << COEF_BITS;
@@ -24,28 +27,10 @@ public final class Resize {
     Taps columns = taps(sw, dw);
     Taps rows = taps(sh, dh);
     int rowLength = dw * 3;
-    // Horizontal pass over every source row the vertical pass touches (all of them, in practice).
+    // Horizontal pass over every source row (the vertical taps reach all of them in practice).
     int[] horizontal = new int[sh * rowLength];
     for (int sy = 0; sy < sh; sy++) {
-      int srcRow = sy * sw * 3;
-      int outRow = sy * rowLength;
-      for (int dx = 0; dx < dw; dx++) {
-        int t = dx * 8;
-        int r = 0;
-        int g = 0;
-        int b = 0;
-        for (int k = 0; k < 8; k++) {
-          int p = srcRow + columns.index[t + k] * 3;
-          int w = columns.weight[t + k];
-          r += (src[p] & 0xFF) * w;
-          g += (src[p + 1] & 0xFF) * w;
-          b += (src[p + 2] & 0xFF) * w;
-        }
-        int o = outRow + dx * 3;
-        horizontal[o] = r;
-        horizontal[o + 1] = g;
-        horizontal[o + 2] = b;
-      }
+      horizontalRow(src, sy * sw * 3, horizontal, sy * rowLength, columns, dw);
     }
     int shift = COEF_BITS * 2;
     int half = 1 << (shift - 1);
@@ -72,9 +57,42 @@ public final class Resize {
         int sum = horizontal[r0 + x] * w0 + horizontal[r1 + x] * w1 + horizontal[r2 + x] * w2
             + horizontal[r3 + x] * w3 + horizontal[r4 + x] * w4 + horizontal[r5 + x] * w5
             + horizontal[r6 + x] * w6 + horizontal[r7 + x] * w7;
-        int value = (sum + half) >> shift;
-        dst[out + x] = (byte) (value < 0 ? 0 : value > 255 ? 255 : value);
+        dst[out + x] = (byte) Math.max(0, Math.min(255, (sum + half) >> shift));
       }
+    }
+  }
+
+  /** One source row through the horizontal taps; interior columns read 8 consecutive pixels. */
+  private static void horizontalRow(byte[] src, int srcRow, int[] out, int outRow, Taps columns,
+      int dw) {
+    int[] index = columns.index;
+    int[] weight = columns.weight;
+    for (int dx = 0; dx < dw; dx++) {
+      int t = dx * 8;
+      int r = 0;
+      int g = 0;
+      int b = 0;
+      if (dx >= columns.interiorStart && dx < columns.interiorEnd) {
+        int p = srcRow + index[t] * 3;
+        for (int k = 0; k < 8; k++, p += 3) {
+          int w = weight[t + k];
+          r += (src[p] & 0xFF) * w;
+          g += (src[p + 1] & 0xFF) * w;
+          b += (src[p + 2] & 0xFF) * w;
+        }
+      } else {
+        for (int k = 0; k < 8; k++) {
+          int p = srcRow + index[t + k] * 3;
+          int w = weight[t + k];
+          r += (src[p] & 0xFF) * w;
+          g += (src[p + 1] & 0xFF) * w;
+          b += (src[p + 2] & 0xFF) * w;
+        }
+      }
+      int o = outRow + dx * 3;
+      out[o] = r;
+      out[o + 1] = g;
+      out[o + 2] = b;
     }
   }
 
@@ -115,16 +133,29 @@ public final class Resize {
     return indices;
   }
 
-  /** Source indices (edge-clamped) and fixed-point weights of the 8 taps of each output index. */
-  private record Taps(int[] index, int[] weight) {}
+  /**
+   * Source indices (edge-clamped) and fixed-point weights of the 8 taps of each output index;
+   * outputs in [interiorStart, interiorEnd) have 8 unclamped, consecutive source indices.
+   */
+  private record Taps(int[] index, int[] weight, int interiorStart, int interiorEnd) {}
+
+  /** Tap tables by (source size, destination size); a run only ever sees a few sizes. */
+  private static final Map<Long, Taps> TAPS = new ConcurrentHashMap<>();
 
   private static Taps taps(int sourceSize, int destSize) {
+    return TAPS.computeIfAbsent(((long) sourceSize << 32) | destSize,
+        key -> buildTaps(sourceSize, destSize));
+  }
+
+  private static Taps buildTaps(int sourceSize, int destSize) {
     // OpenCV stores dst/src and inverts it; 1/(d/s) can differ from s/d in the last bit.
     double inverseScale = (double) destSize / sourceSize;
     double scale = 1. / inverseScale;
     int[] index = new int[destSize * 8];
     int[] weight = new int[destSize * 8];
     float[] coefficients = new float[8];
+    int interiorStart = destSize;
+    int interiorEnd = 0;
     for (int d = 0; d < destSize; d++) {
       float position = (float) ((d + 0.5) * scale - 0.5);
       int left = (int) Math.floor(position);
@@ -133,7 +164,11 @@ public final class Resize {
         index[d * 8 + k] = Math.min(Math.max(left - 3 + k, 0), sourceSize - 1);
         weight[d * 8 + k] = (int) Math.rint(coefficients[k] * COEF_SCALE);
       }
+      if (left - 3 >= 0 && left + 4 < sourceSize) {
+        interiorStart = Math.min(interiorStart, d);
+        interiorEnd = d + 1;
+      }
     }
-    return new Taps(index, weight);
+    return new Taps(index, weight, interiorStart, interiorEnd);
   }
 }

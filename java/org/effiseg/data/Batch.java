@@ -5,8 +5,8 @@ package org.effiseg.data;
 import java.nio.FloatBuffer;
 
 /**
- * A batch lent by {@link BatchLoader}. Its buffers are reused: {@link #close()} it (or fetch the
- * next batch, which closes this one) once the core is done with them.
+ * A batch lent by {@link BatchLoader}. Its buffers are reused: it stays valid until it is closed,
+ * the next batch is fetched, or its epoch is closed, whichever comes first.
  */
 public final class Batch implements AutoCloseable {
   private final BatchLoader.Buffers buffers;

@@ -118,7 +118,7 @@ public final class BatchLoader implements AutoCloseable {
     }
   }
 
-  /** Stops the workers and waits for them to end; batches already lent stay readable. */
+  /** Stops the workers and waits for them to end. */
   @Override
   public void close() {
     synchronized (lock) {
@@ -203,7 +203,7 @@ public final class BatchLoader implements AutoCloseable {
       }
     }
 
-    /** Stops work on this epoch and takes back its unused buffers. */
+    /** Stops work on this epoch and takes back its buffers, the last batch's included. */
     @Override
     public void close() {
       synchronized (lock) {
@@ -336,9 +336,13 @@ public final class BatchLoader implements AutoCloseable {
     }
   }
 
-  /** Cancels a run: waits for its in-flight samples, then returns its unlent buffers. */
+  /** Cancels a run: closes its last batch, waits for in-flight samples, returns all buffers. */
   private void cancel(EpochRun run) {
     run.cancelled = true;
+    if (run.lent != null) {
+      run.lent.close();
+      run.lent = null;
+    }
     while (run.inFlight > 0 && !closed) {
       waitOnLock();
     }

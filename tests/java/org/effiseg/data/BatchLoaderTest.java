@@ -4,12 +4,14 @@ package org.effiseg.data;
 
 import static com.google.common.truth.Truth.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import org.effiseg.augment.AugmentPipeline;
@@ -181,6 +183,23 @@ class BatchLoaderTest {
     loader.close(); // idempotent
     assertThat(loaderThreads()).isEmpty();
     assertThrows(IllegalStateException.class, () -> loader.epoch(1));
+  }
+
+  @Test
+  void manyEpochsNeverRunOutOfBuffers() {
+    // Each epoch's last batch goes back to the pool when the epoch closes, also unfinished ones.
+    SplitIndex split = split(10);
+    assertTimeoutPreemptively(Duration.ofSeconds(30), () -> {
+      try (BatchLoader loader = loader(split, "none", 2, false)) {
+        for (int epoch = 0; epoch < 8; epoch++) {
+          try (BatchLoader.EpochBatches batches = loader.epoch(epoch)) {
+            batches.next();
+            batches.next();
+          }
+        }
+        assertThat(epoch(loader, 8)).hasSize(3);
+      }
+    });
   }
 
   @Test

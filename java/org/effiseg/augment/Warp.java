@@ -124,7 +124,8 @@ final class Warp {
   private static void lanczosPixel(byte[] src, Planes planes, int w, int h, int ix, int iy,
       int position, Border border, byte[] dst, int out, int[] taps) {
     if (position == CENTRE_ONLY_POSITION && ix >= 0 && ix < w && iy >= 0 && iy < h) {
-      // The table's zero offset is a unit impulse on the centre tap: the result is that pixel.
+      // At offset 0 the table holds 32767 on the centre tap and 1 on tap (4, 4) (OpenCV's short
+      // saturation and nudge); the rounding absorbs the neighbour, the result is the centre pixel.
       int p = (iy * w + ix) * 3;
       dst[out] = src[p];
       dst[out + 1] = src[p + 1];

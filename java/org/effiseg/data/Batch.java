@@ -3,6 +3,7 @@
 package org.effiseg.data;
 
 import java.nio.FloatBuffer;
+import java.util.Arrays;
 
 /**
  * A batch lent by {@link BatchLoader}. Its buffers are reused: it stays valid until it is closed,
@@ -28,7 +29,7 @@ public final class Batch implements AutoCloseable {
     this.size = size;
     this.height = height;
     this.width = width;
-    this.sampleIndices = java.util.Arrays.copyOf(buffers.sampleIndices, size);
+    this.sampleIndices = Arrays.copyOf(buffers.sampleIndices, size);
   }
 
   /** Images, float32 [size, height, width, 3]; position 0, limit size*height*width*3. */

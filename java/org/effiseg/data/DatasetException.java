@@ -13,11 +13,13 @@ public final class DatasetException extends RuntimeException {
     this.problems = List.copyOf(problems);
   }
 
+  /** A single problem; the message is {@code file: problem}. */
   public DatasetException(BadInput problem) {
-    this(problem.toString(), List.of());
+    super(problem.toString());
+    this.problems = List.of(problem);
   }
 
-  /** The individual problems behind this exception (empty when the summary says it all). */
+  /** The individual problems behind this exception, each naming its file. */
   public List<BadInput> problems() {
     return problems;
   }

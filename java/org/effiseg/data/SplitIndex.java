@@ -86,10 +86,12 @@ public final class SplitIndex {
       throw new DatasetException(problems.size() + " bad file(s) in " + splitDir
           + " (fix them, or skip bad pairs explicitly):", problems);
     }
+    if (good.isEmpty() && problems.isEmpty()) {
+      throw new DatasetException(new BadInput(splitDir, "empty split, no image/mask pairs found"));
+    }
     if (good.isEmpty()) {
-      throw new DatasetException(problems.isEmpty()
-          ? splitDir + ": empty split, no image/mask pairs found"
-          : splitDir + ": no usable image/mask pair left after skipping bad files:", problems);
+      throw new DatasetException(
+          splitDir + ": no usable image/mask pair left after skipping bad files:", problems);
     }
     good.sort(Comparator.comparing(SamplePair::stem, SplitIndex::compareStems));
     return new SplitIndex(root, split, good, problems);

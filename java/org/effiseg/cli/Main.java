@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
       InfoCommand.class,
       ModelCommand.class,
       ClassifyCommand.class,
+      AugmentPreviewCommand.class,
       EvaluateCommand.class,
     })
 public final class Main implements Runnable {

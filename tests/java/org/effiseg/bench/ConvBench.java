@@ -1,0 +1,226 @@
+package org.effiseg.bench;
+
+import ai.djl.engine.Engine;
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.training.GradientCollector;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.ConvSpec;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.Rand;
+
+/**
+ * CPU benchmark of 2-D convolution at EffiSegNet-B0 shapes (batch 8, 224x224 input): effiseg
+ * against PyTorch (DJL, CPU) in the same process and run, forward and backward (dx + dw), as
+ * median milliseconds and ratios effiseg / PyTorch (below 1 means effiseg is faster). Not a unit
+ * test; the project's op benchmark can call {@link #run(int)}.
+ *
+ * <p>Both sides use all cores (effiseg: {@code Context.cpu(0)}; PyTorch: its default intra-op
+ * thread count). Repetitions interleave the two peers so that load from other processes hits
+ * both alike. PyTorch runs NCHW (its default layout) with symmetric padding (TensorFlow SAME's
+ * extra bottom/right row would need a separate pad copy in PyTorch, which is not charged to it);
+ * its backward time is that of autograd's backward call alone, with an all-ones output gradient.
+ * For depthwise shapes the table also gives the forward pass's effective bandwidth over the
+ * minimum traffic (read x once, write y once) next to a measured stream bandwidth (es_add).
+ *
+ * <p>Run (after {@code mvn -o test-compile}), with the allocator settings PyTorch needs for
+ * stable timings (see ../shared/TOOLCHAIN.md):
+ *
+ * <pre>
+ * mvn -q -o dependency:build-classpath -Dmdep.outputFile=target/test.cp -Dmdep.includeScope=test
+ * GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184 \
+ *   java --enable-native-access=ALL-UNNAMED -cp target/classes:target/test-classes:$(cat target/test.cp) \
+ *   -DPYTORCH_VERSION=2.7.1 -DPYTORCH_FLAVOR=cpu -Dai.djl.offline=true \
+ *   -DENGINE_CACHE_DIR=target/djl-cache -DDJL_CACHE_DIR=target/djl-cache \
+ *   org.effiseg.bench.ConvBench [repetitions]
+ * </pre>
+ */
+public final class ConvBench {
+  private ConvBench() {}
+
+  /** A convolution at batch 8: input h x w x cin, k x k kernel, TensorFlow SAME padding. */
+  public record Shape2d(String name, int h, int w, int cin, int cout, int k, int stride, int groups) {
+    static Shape2d depthwise(int hw, int c, int k, int stride) {
+      return new Shape2d("depthwise", hw, hw, c, c, k, stride, c);
+    }
+
+    static Shape2d pointwise(int hw, int cin, int cout) {
+      return new Shape2d("pointwise", hw, hw, cin, cout, 1, 1, 1);
+    }
+
+    static Shape2d dense(String name, int hw, int cin, int cout, int k, int stride) {
+      return new Shape2d(name, hw, hw, cin, cout, k, stride, 1);
+    }
+
+    boolean isDepthwise() {
+      return groups == cin && groups == cout && groups > 1;
+    }
+
+    @Override
+    public String toString() {
+      return String.format("%s %dx%dx%d %dx%d/%d%s", name, h, w, cin, k, k, stride,
+          isDepthwise() ? "" : " ->" + cout);
+    }
+  }
+
+  /** Median times in milliseconds. */
+  public record Row(Shape2d shape, double effisegForward, double torchForward,
+      double effisegBackward, double torchBackward) {}
+
+  public static final int BATCH = 8;
+
+  public static List<Shape2d> b0Shapes() {
+    return List.of(
+        Shape2d.depthwise(112, 32, 3, 1),
+        Shape2d.depthwise(112, 96, 3, 2),
+        Shape2d.depthwise(56, 144, 3, 1),
+        Shape2d.depthwise(56, 144, 5, 2),
+        Shape2d.depthwise(28, 240, 5, 1),
+        Shape2d.depthwise(14, 480, 3, 1),
+        Shape2d.depthwise(14, 672, 5, 1),
+        Shape2d.depthwise(7, 1152, 5, 1),
+        Shape2d.depthwise(7, 1152, 3, 1),
+        Shape2d.pointwise(112, 32, 16),
+        Shape2d.pointwise(112, 16, 96),
+        Shape2d.pointwise(56, 144, 24),
+        Shape2d.pointwise(28, 240, 40),
+        Shape2d.pointwise(14, 480, 80),
+        Shape2d.pointwise(7, 1152, 192),
+        Shape2d.dense("stem", 224, 3, 32, 3, 2),
+        Shape2d.dense("decoder", 112, 16, 32, 3, 1),
+        Shape2d.dense("decoder", 28, 40, 32, 3, 1),
+        Shape2d.dense("decoder", 7, 320, 32, 3, 1));
+  }
+
+  public static void main(String[] args) {
+    int reps = args.length > 0 ? Integer.parseInt(args[0]) : 10;
+    if (System.getenv("GLIBC_TUNABLES") == null) {
+      System.out.println("note: GLIBC_TUNABLES is not set; PyTorch timings may include "
+          + "page faults of freshly mapped blocks (see the class comment)");
+    }
+    try (Context ctx = Context.cpu(0)) {
+      System.out.printf("effiseg threads %d, PyTorch %s, %d processors, batch %d, %d repetitions%n",
+          ctx.threads(), Engine.getEngine("PyTorch").getVersion(),
+          Runtime.getRuntime().availableProcessors(), BATCH, reps);
+      System.out.printf("stream bandwidth (es_add, 3 x 64 MB): %.1f GB/s%n", streamBandwidth(ctx));
+    }
+    List<Row> rows = run(reps);
+    System.out.printf("%-36s %9s %9s %6s  %9s %9s %6s  %s%n", "shape (batch 8, SAME)",
+        "fwd ms", "torch", "ratio", "bwd ms", "torch", "ratio", "fwd GB/s");
+    for (Row r : rows) {
+      Shape2d s = r.shape();
+      String bandwidth = "";
+      if (s.isDepthwise()) {
+        ConvSpec spec = ConvSpec.same(s.h(), s.w(), s.k(), s.k(), s.stride(), s.groups());
+        double bytes = 4.0 * BATCH * s.cin()
+            * ((double) s.h() * s.w() + (double) spec.outH(s.h(), s.k()) * spec.outW(s.w(), s.k()));
+        bandwidth = String.format("%.1f", bytes / (r.effisegForward() * 1e6));
+      }
+      System.out.printf("%-36s %9.2f %9.2f %6.2f  %9.2f %9.2f %6.2f  %s%n", s,
+          r.effisegForward(), r.torchForward(), r.effisegForward() / r.torchForward(),
+          r.effisegBackward(), r.torchBackward(), r.effisegBackward() / r.torchBackward(),
+          bandwidth);
+    }
+  }
+
+  /** Times every B0 shape; each repetition runs effiseg and PyTorch back to back. */
+  public static List<Row> run(int reps) {
+    List<Row> rows = new ArrayList<>();
+    try (Context ctx = Context.cpu(0);
+        NDManager manager = Engine.getEngine("PyTorch").newBaseManager()) {
+      for (Shape2d s : b0Shapes()) {
+        rows.add(time(ctx, manager, s, reps));
+      }
+    }
+    return rows;
+  }
+
+  private static Row time(Context ctx, NDManager manager, Shape2d s, int reps) {
+    ConvSpec spec = ConvSpec.same(s.h(), s.w(), s.k(), s.k(), s.stride(), s.groups());
+    int oh = spec.outH(s.h(), s.k()), ow = spec.outW(s.w(), s.k());
+    long[] xShape = {BATCH, s.h(), s.w(), s.cin()};
+    long[] wShape = {s.k(), s.k(), s.cin() / s.groups(), s.cout()};
+    long[] yShape = {BATCH, oh, ow, s.cout()};
+    Rand rand = new Rand(1);
+    double[][] t = new double[4][reps];
+    try (Tensor x = ctx.tensor(rand.uniform(Rand.size(xShape), -1, 1), xShape);
+        Tensor w = ctx.tensor(rand.uniform(Rand.size(wShape), -1, 1), wShape);
+        Tensor y = ctx.tensor(yShape);
+        Tensor dy = ctx.tensor(rand.uniform(Rand.size(yShape), -1, 1), yShape);
+        Tensor dx = ctx.tensor(xShape);
+        Tensor dw = ctx.tensor(wShape);
+        NDManager m = manager.newSubManager()) {
+      NDArray tx = m.randomUniform(-1, 1, new Shape(BATCH, s.cin(), s.h(), s.w()));
+      NDArray tw = m.randomUniform(-1, 1, new Shape(s.cout(), s.cin() / s.groups(), s.k(), s.k()));
+      Shape stride = new Shape(s.stride(), s.stride());
+      Shape pad = new Shape(s.k() / 2, s.k() / 2);
+      Shape dilation = new Shape(1, 1);
+      for (int r = -2; r < reps; r++) { // two warm-up rounds
+        long t0 = System.nanoTime();
+        Ops.conv2dForward(ctx, x, w, null, y, spec);
+        long t1 = System.nanoTime();
+        try (NDManager step = m.newSubManager()) {
+          NDArray out = Conv2d.conv2d(tx, tw, null, stride, pad, dilation, s.groups())
+              .singletonOrThrow();
+          out.tempAttach(step);
+        }
+        long t2 = System.nanoTime();
+        Ops.conv2dBackward(ctx, x, w, dy, dx, dw, null, spec);
+        long t3 = System.nanoTime();
+        long tb;
+        try (NDManager step = m.newSubManager();
+            GradientCollector gc = Engine.getEngine("PyTorch").newGradientCollector()) {
+          tx.setRequiresGradient(true);
+          tw.setRequiresGradient(true);
+          NDArray out = Conv2d.conv2d(tx, tw, null, stride, pad, dilation, s.groups())
+              .singletonOrThrow();
+          out.tempAttach(step);
+          long t4 = System.nanoTime();
+          gc.backward(out);
+          tb = System.nanoTime() - t4;
+        } finally {
+          tx.setRequiresGradient(false);
+          tw.setRequiresGradient(false);
+        }
+        if (r >= 0) {
+          t[0][r] = (t1 - t0) / 1e6;
+          t[1][r] = (t2 - t1) / 1e6;
+          t[2][r] = (t3 - t2) / 1e6;
+          t[3][r] = tb / 1e6;
+        }
+      }
+    }
+    return new Row(s, median(t[0]), median(t[1]), median(t[2]), median(t[3]));
+  }
+
+  private static double streamBandwidth(Context ctx) {
+    int n = 16 << 20;
+    try (Tensor a = ctx.tensor(n);
+        Tensor b = ctx.tensor(n);
+        Tensor y = ctx.tensor(n)) {
+      a.fill(1);
+      b.fill(2);
+      double[] t = new double[7];
+      for (int r = -1; r < t.length; r++) {
+        long t0 = System.nanoTime();
+        Ops.add(ctx, a, b, y);
+        if (r >= 0) {
+          t[r] = (System.nanoTime() - t0) / 1e9;
+        }
+      }
+      return 3.0 * 4 * n / median(t) / 1e9;
+    }
+  }
+
+  private static double median(double[] v) {
+    double[] s = v.clone();
+    Arrays.sort(s);
+    return s.length % 2 == 1 ? s[s.length / 2] : 0.5 * (s[s.length / 2 - 1] + s[s.length / 2]);
+  }
+}

@@ -1,0 +1,479 @@
+package org.effiseg.ops;
+
+import static com.google.common.truth.Truth.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.types.Shape;
+import ai.djl.nn.convolutional.Conv2d;
+import ai.djl.training.GradientCollector;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.effiseg.nativeapi.Backend;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.ConvSpec;
+import org.effiseg.nativeapi.EffisegException;
+import org.effiseg.nativeapi.NativeMemory;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.Backends;
+import org.effiseg.testing.GradCheck;
+import org.effiseg.testing.Rand;
+import org.effiseg.testing.Tolerance;
+import org.effiseg.testing.TorchOracle;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * es_conv2d_forward / es_conv2d_backward on every backend: against a naive double-precision
+ * reference, finite differences and PyTorch (DJL), over the kernel paths of the CPU backend —
+ * pointwise (one GEMM), dense and strided (tiled im2col + GEMM), grouped, and depthwise (direct
+ * loops, with channel counts that hit the 32-wide, 8-wide and scalar channel blocks).
+ *
+ * <p>Tolerances. Inputs are uniform in [-1, 1], so every output or gradient element is a float32
+ * sum of at most a few hundred terms of magnitude <= 1. Reordered float32 summation then differs
+ * from the double reference (or from PyTorch's order) by ~1e-6 typically and well under 1e-4 in
+ * the worst case here, while any indexing mistake (a missing, duplicated or misplaced term)
+ * shows up as an error of order 0.1-1. Hence abs 1e-4 + rel 1e-4 for those comparisons.
+ */
+class Conv2dOpTest {
+  private static final double ABS = 1e-4;
+  private static final double REL = 1e-4;
+
+  /** One convolution geometry; {@code same} means TensorFlow SAME, else symmetric {@code pad}. */
+  record Case(
+      String name, int n, int h, int w, int cin, int cout, int kh, int kw, int stride, boolean same,
+      int pad, int groups, boolean bias) {
+
+    ConvSpec spec() {
+      return same
+          ? ConvSpec.same(h, w, kh, kw, stride, groups)
+          : ConvSpec.symmetric(pad, stride, groups);
+    }
+
+    int oh() {
+      return spec().outH(h, kh);
+    }
+
+    int ow() {
+      return spec().outW(w, kw);
+    }
+
+    long[] xShape() {
+      return new long[] {n, h, w, cin};
+    }
+
+    long[] wShape() {
+      return new long[] {kh, kw, cin / groups, cout};
+    }
+
+    long[] yShape() {
+      return new long[] {n, oh(), ow(), cout};
+    }
+
+    @Override
+    public String toString() {
+      return name;
+    }
+  }
+
+  static List<Case> cases() {
+    List<Case> c = new ArrayList<>();
+    c.add(new Case("pointwise 1x1, 7x9, bias", 2, 7, 9, 5, 6, 1, 1, 1, true, 0, 1, true));
+    c.add(new Case("pointwise 1x1 stride 2, 7x9", 2, 7, 9, 5, 6, 1, 1, 2, true, 0, 1, false));
+    c.add(new Case("3x3 s1 SAME, 13x11, bias", 2, 13, 11, 4, 5, 3, 3, 1, true, 0, 1, true));
+    c.add(new Case("stem 3x3 s2 SAME, even 12x10 (pad bottom/right)", 1, 12, 10, 3, 8, 3, 3, 2,
+        true, 0, 1, false));
+    c.add(new Case("3x3 s2 SAME, odd 13x11, batch 1, bias", 1, 13, 11, 3, 8, 3, 3, 2, true, 0, 1,
+        true));
+    c.add(new Case("5x5 s2 symmetric pad 2, 9x8", 2, 9, 8, 3, 4, 5, 5, 2, false, 2, 1, true));
+    c.add(new Case("grouped 3x3 groups=2, 7x9", 2, 7, 9, 4, 6, 3, 3, 1, true, 0, 2, true));
+    c.add(new Case("grouped pointwise groups=2", 2, 5, 3, 6, 4, 1, 1, 1, true, 0, 2, false));
+    c.add(new Case("depthwise 3x3 s1 SAME, C=9, 7x9", 2, 7, 9, 9, 9, 3, 3, 1, true, 0, 9, false));
+    c.add(new Case("depthwise 3x3 s2 SAME, C=41, 13x11, bias", 2, 13, 11, 41, 41, 3, 3, 2, true, 0,
+        41, true));
+    c.add(new Case("depthwise 5x5 s2 SAME, C=40, even 12x10 (pad 1/2)", 2, 12, 10, 40, 40, 5, 5, 2,
+        true, 0, 40, true));
+    c.add(new Case("depthwise 5x5 s1 SAME, C=13, batch 1, 7x9", 1, 7, 9, 13, 13, 5, 5, 1, true, 0,
+        13, false));
+    c.add(new Case("depthwise 3x3 s1 on 1x2 (kernel wider than input)", 1, 1, 2, 3, 3, 3, 3, 1,
+        true, 0, 3, true));
+    return c;
+  }
+
+  static Stream<Arguments> backendsAndCases() {
+    return Backends.all().flatMap(b -> cases().stream().map(c -> Arguments.of(b, c)));
+  }
+
+  private long handlesBefore;
+  private long bytesBefore;
+
+  @BeforeEach
+  void recordLive() {
+    handlesBefore = NativeMemory.liveHandles();
+    bytesBefore = NativeMemory.liveBytes();
+  }
+
+  @AfterEach
+  void nothingLeaks() {
+    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
+    assertThat(NativeMemory.liveBytes()).isEqualTo(bytesBefore);
+  }
+
+  /** Random inputs of one case, and the native results. */
+  private static final class Run {
+    final Case c;
+    final float[] x;
+    final float[] w;
+    final float[] b;
+    final float[] dy;
+    float[] y;
+    float[] dx;
+    float[] dw;
+    float[] db;
+
+    Run(Case c, long seed) {
+      this.c = c;
+      Rand rand = new Rand(seed);
+      x = rand.uniform(Rand.size(c.xShape()), -1, 1);
+      w = rand.uniform(Rand.size(c.wShape()), -1, 1);
+      b = c.bias ? rand.uniform(c.cout, -1, 1) : null;
+      dy = rand.uniform(Rand.size(c.yShape()), -1, 1);
+    }
+
+    /** Forward, then backward with all three gradients; outputs are pre-filled with garbage
+     *  to prove that backward overwrites rather than accumulates. */
+    Run execute(Context ctx) {
+      try (Tensor tx = ctx.tensor(x, c.xShape());
+          Tensor tw = ctx.tensor(w, c.wShape());
+          Tensor tb = b == null ? null : ctx.tensor(b, c.cout);
+          Tensor ty = ctx.tensor(c.yShape());
+          Tensor tdy = ctx.tensor(dy, c.yShape());
+          Tensor tdx = ctx.tensor(c.xShape());
+          Tensor tdw = ctx.tensor(c.wShape());
+          Tensor tdb = ctx.tensor(c.cout)) {
+        ty.fill(Float.NaN);
+        tdx.fill(Float.NaN);
+        tdw.fill(Float.NaN);
+        tdb.fill(Float.NaN);
+        Ops.conv2dForward(ctx, tx, tw, tb, ty, c.spec());
+        Ops.conv2dBackward(ctx, tx, tw, tdy, tdx, tdw, c.bias ? tdb : null, c.spec());
+        y = ty.read();
+        dx = tdx.read();
+        dw = tdw.read();
+        if (c.bias) {
+          db = tdb.read();
+        }
+      }
+      return this;
+    }
+  }
+
+  // ---- (a) naive double-precision reference ---------------------------------------------
+
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndCases")
+  void forwardAndBackwardMatchDoubleReference(Backend backend, Case c) {
+    try (Context ctx = Backends.open(backend)) {
+      Run r = new Run(c, 11).execute(ctx);
+      Reference ref = Reference.of(c, r.x, r.w, r.b, r.dy);
+      Tolerance.assertClose(c + " y", r.y, ref.y, ABS, REL);
+      Tolerance.assertClose(c + " dx", r.dx, ref.dx, ABS, REL);
+      Tolerance.assertClose(c + " dw", r.dw, ref.dw, ABS, REL);
+      if (c.bias) {
+        Tolerance.assertClose(c + " db", r.db, ref.db, ABS, REL);
+      }
+    }
+  }
+
+  /**
+   * Finite differences of L = sum(y * r) through the native forward pass. Convolution is
+   * linear in x and in w (and in b), so central differences have no truncation error; what
+   * remains is float32 rounding of L, about eps32 * sum|y*r| / h ~ 6e-8 * 1e3 / 0.5 ~ 1e-4
+   * at these sizes. A large step h = 0.5 keeps that small; abs 1e-3 + rel 1e-3 leaves
+   * margin while an indexing error would be off by O(0.1).
+   */
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndCases")
+  void gradientsMatchFiniteDifferences(Backend backend, Case c) {
+    try (Context ctx = Backends.open(backend);
+        Tensor tx = ctx.tensor(c.xShape());
+        Tensor tw = ctx.tensor(c.wShape());
+        Tensor tb = c.bias ? ctx.tensor(c.cout) : null;
+        Tensor ty = ctx.tensor(c.yShape())) {
+      Run r = new Run(c, 23).execute(ctx); // dy plays the role of r = dL/dy
+      java.util.function.Supplier<Double> loss =
+          () -> {
+            tx.write(r.x);
+            tw.write(r.w);
+            if (tb != null) {
+              tb.write(r.b);
+            }
+            Ops.conv2dForward(ctx, tx, tw, tb, ty, c.spec());
+            return GradCheck.dot(ty.read(), r.dy);
+          };
+      GradCheck.check(c + " dx", r.x, r.dx, loss, 0.5, 1e-3, 1e-3, 40, 1);
+      GradCheck.check(c + " dw", r.w, r.dw, loss, 0.5, 1e-3, 1e-3, 40, 2);
+      if (c.bias) {
+        GradCheck.check(c + " db", r.b, r.db, loss, 0.5, 1e-3, 1e-3, 40, 3);
+      }
+    }
+  }
+
+  // ---- (b) PyTorch parity ---------------------------------------------------------------
+
+  /**
+   * The same inputs through PyTorch's conv2d (NCHW, OIHW weights). PyTorch pads symmetrically
+   * only, so TensorFlow SAME's asymmetric padding is applied to x explicitly (constant_pad_nd,
+   * which autograd differentiates) before a padding-0 convolution. Gradients come from
+   * autograd of sum(y * dy).
+   */
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndCases")
+  void forwardAndGradientsMatchPyTorch(Backend backend, Case c) {
+    try (Context ctx = Backends.open(backend);
+        TorchOracle torch = new TorchOracle()) {
+      Run r = new Run(c, 37).execute(ctx);
+      ConvSpec s = c.spec();
+      NDArray x = torch.fromNhwc(r.x, c.n, c.h, c.w, c.cin);
+      NDArray w = torch.weightsFromHwio(r.w, c.kh, c.kw, c.cin / c.groups, c.cout);
+      NDArray b = c.bias ? torch.array(r.b, c.cout) : null;
+      NDArray dy = torch.fromNhwc(r.dy, c.n, c.oh(), c.ow(), c.cout);
+      x.setRequiresGradient(true);
+      w.setRequiresGradient(true);
+      if (b != null) {
+        b.setRequiresGradient(true);
+      }
+      NDArray y;
+      try (GradientCollector gc = TorchOracle.record()) {
+        // constant_pad_nd order: last dim first — (left, right, top, bottom)
+        NDArray xp =
+            x.pad(new Shape(s.padLeft(), s.padRight(), s.padTop(), s.padBottom()), 0);
+        y =
+            Conv2d.conv2d(
+                    xp, w, b, new Shape(s.strideH(), s.strideW()), new Shape(0, 0),
+                    new Shape(1, 1), c.groups)
+                .singletonOrThrow();
+        gc.backward(y.mul(dy).sum());
+      }
+      Tolerance.assertClose(c + " y vs torch", r.y, TorchOracle.toNhwc(y), ABS, REL);
+      Tolerance.assertClose(c + " dx vs torch", r.dx, TorchOracle.toNhwc(x.getGradient()), ABS,
+          REL);
+      Tolerance.assertClose(c + " dw vs torch", r.dw,
+          TorchOracle.weightsToHwio(w.getGradient()), ABS, REL);
+      if (b != null) {
+        Tolerance.assertClose(c + " db vs torch", r.db, b.getGradient().toFloatArray(), ABS, REL);
+      }
+    }
+  }
+
+  // ---- optional gradients, threads, tiling ----------------------------------------------
+
+  /** Each of dx, dw, db may be skipped; what is computed is the same as when all are. */
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndCases")
+  void eachGradientCanBeComputedAlone(Backend backend, Case c) {
+    try (Context ctx = Backends.open(backend);
+        Tensor tdx = ctx.tensor(c.xShape());
+        Tensor tdw = ctx.tensor(c.wShape());
+        Tensor tdb = ctx.tensor(c.cout)) {
+      Run r = new Run(c, 41).execute(ctx);
+      try (Tensor tx = ctx.tensor(r.x, c.xShape());
+          Tensor tw = ctx.tensor(r.w, c.wShape());
+          Tensor tdy = ctx.tensor(r.dy, c.yShape())) {
+        Ops.conv2dBackward(ctx, tx, tw, tdy, tdx, null, null, c.spec());
+        Ops.conv2dBackward(ctx, tx, tw, tdy, null, tdw, null, c.spec());
+        Ops.conv2dBackward(ctx, tx, tw, tdy, null, null, tdb, c.spec());
+      }
+      Tolerance.assertClose(c + " dx alone", tdx.read(), r.dx, 1e-6, 1e-6);
+      Tolerance.assertClose(c + " dw alone", tdw.read(), r.dw, 1e-6, 1e-6);
+      Reference ref = Reference.of(c, r.x, r.w, r.b, r.dy);
+      Tolerance.assertClose(c + " db alone", tdb.read(), ref.db, ABS, REL);
+    }
+  }
+
+  /** Per-thread partial sums and row partitioning must not change the result beyond rounding. */
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndCases")
+  void threadCountDoesNotChangeResults(Backend backend, Case c) {
+    if (backend != Backend.CPU) {
+      return; // thread count is a CPU notion
+    }
+    try (Context one = Context.cpu(1);
+        Context three = Context.cpu(3)) {
+      Run a = new Run(c, 53).execute(one);
+      Run b = new Run(c, 53).execute(three);
+      Tolerance.assertClose(c + " y", b.y, a.y, 1e-5, 1e-5);
+      Tolerance.assertClose(c + " dx", b.dx, a.dx, 1e-5, 1e-5);
+      Tolerance.assertClose(c + " dw", b.dw, a.dw, 1e-5, 1e-5);
+      if (c.bias) {
+        Tolerance.assertClose(c + " db", b.db, a.db, 1e-5, 1e-5);
+      }
+    }
+  }
+
+  /**
+   * Enough input channels that one im2col row of the CPU backend is ~0.8 MB, so its 8 MB tiles
+   * hold ~10 output rows and tile boundaries fall inside images (13 rows each) and between them.
+   * Reductions here have 9 * 2000 terms, so the tolerance grows accordingly (sqrt-scaled
+   * rounding of 18000 unit terms is ~1e-5 relative to sums of magnitude ~100).
+   */
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void tiledIm2colMatchesReference(Backend backend) {
+    for (Case c :
+        List.of(
+            new Case("tiled 3x3 s1", 2, 13, 11, 2000, 4, 3, 3, 1, true, 0, 1, true),
+            new Case("tiled 3x3 s2 groups 2", 2, 13, 11, 8000, 4, 3, 3, 2, true, 0, 2, false))) {
+      try (Context ctx = Backends.open(backend)) {
+        Run r = new Run(c, 61).execute(ctx);
+        Reference ref = Reference.of(c, r.x, r.w, r.b, r.dy);
+        Tolerance.assertClose(c + " y", r.y, ref.y, 2e-3, 1e-4);
+        Tolerance.assertClose(c + " dx", r.dx, ref.dx, 1e-4, 1e-4);
+        Tolerance.assertClose(c + " dw", r.dw, ref.dw, 1e-4, 1e-4);
+      }
+    }
+  }
+
+  // ---- (d) bad input ----------------------------------------------------------------------
+
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void badShapesAreExceptionsNamingOpAndShapes(Backend backend) {
+    ConvSpec same3 = ConvSpec.same(8, 8, 3, 3, 1, 1);
+    try (Context ctx = Backends.open(backend);
+        Tensor x = ctx.tensor(2, 8, 8, 4);
+        Tensor w = ctx.tensor(3, 3, 4, 6);
+        Tensor y = ctx.tensor(2, 8, 8, 6);
+        Tensor wrongW = ctx.tensor(3, 3, 3, 6);
+        Tensor wrongY = ctx.tensor(2, 4, 4, 6);
+        Tensor wrongB = ctx.tensor(5);
+        Tensor x3 = ctx.tensor(8, 8, 4);
+        Tensor dx = ctx.tensor(2, 8, 8, 4);
+        Tensor wrongDx = ctx.tensor(2, 8, 8, 5)) {
+      EffisegException e =
+          assertThrows(EffisegException.class,
+              () -> Ops.conv2dForward(ctx, x, wrongW, null, y, same3));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+      assertThat(e).hasMessageThat().contains("es_conv2d_forward");
+      assertThat(e).hasMessageThat().contains("[3,3,3,6]");
+      assertThat(e).hasMessageThat().contains("[2,8,8,4]");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForward(ctx, x, w, null, wrongY, same3));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+      assertThat(e).hasMessageThat().contains("[2,4,4,6]");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForward(ctx, x, w, wrongB, y, same3));
+      assertThat(e).hasMessageThat().contains("b");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForward(ctx, x3, w, null, y, same3));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+
+      e = assertThrows(EffisegException.class, // 4 input channels do not split into 3 groups
+          () -> Ops.conv2dForward(ctx, x, w, null, y, ConvSpec.same(8, 8, 3, 3, 1, 3)));
+      assertThat(e).hasMessageThat().contains("groups=3");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForward(ctx, x, w, null, y, ConvSpec.symmetric(0, 1, 1)));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE); // VALID: y is 6x6
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForward(ctx, null, w, null, y, same3));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.NULL_HANDLE);
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForward(ctx, x, w, null, x, same3));
+      assertThat(e).hasMessageThat().contains("es_conv2d_forward");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackward(ctx, x, w, y, wrongDx, null, null, same3));
+      assertThat(e).hasMessageThat().contains("es_conv2d_backward");
+      assertThat(e).hasMessageThat().contains("[2,8,8,5]");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackward(ctx, x, w, wrongY, dx, null, null, same3));
+      assertThat(e).hasMessageThat().contains("dy");
+
+      Tensor closed = ctx.tensor(3, 3, 4, 6);
+      closed.close();
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForward(ctx, x, closed, null, y, same3));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.USE_AFTER_FREE);
+    }
+    assertThrows(IllegalArgumentException.class, () -> ConvSpec.symmetric(1, 0, 1));
+  }
+
+  @Test
+  void kernelLargerThanPaddedInputIsRejected() {
+    try (Context ctx = Context.cpu(1);
+        Tensor x = ctx.tensor(1, 2, 2, 1);
+        Tensor w = ctx.tensor(5, 5, 1, 1);
+        Tensor y = ctx.tensor(1, 1, 1, 1)) {
+      EffisegException e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForward(ctx, x, w, null, y, ConvSpec.symmetric(0, 1, 1)));
+      assertThat(e).hasMessageThat().contains("larger than padded input");
+    }
+  }
+
+  // ---- the naive reference ----------------------------------------------------------------
+
+  /** Direct loops in double: y, and the gradients of sum(y * dy). */
+  private static final class Reference {
+    double[] y;
+    double[] dx;
+    double[] dw;
+    double[] db;
+
+    static Reference of(Case c, float[] x, float[] w, float[] b, float[] dy) {
+      ConvSpec s = c.spec();
+      int oh = c.oh(), ow = c.ow(), cig = c.cin / c.groups, cog = c.cout / c.groups;
+      Reference r = new Reference();
+      r.y = new double[c.n * oh * ow * c.cout];
+      r.dx = new double[x.length];
+      r.dw = new double[w.length];
+      r.db = new double[c.cout];
+      for (int n = 0; n < c.n; n++) {
+        for (int i = 0; i < oh; i++) {
+          for (int j = 0; j < ow; j++) {
+            for (int co = 0; co < c.cout; co++) {
+              int yi = ((n * oh + i) * ow + j) * c.cout + co;
+              int g = co / cog;
+              double acc = b == null ? 0 : b[co];
+              double d = dy[yi];
+              r.db[co] += d;
+              for (int kh = 0; kh < c.kh; kh++) {
+                int ih = i * s.strideH() - s.padTop() + kh;
+                if (ih < 0 || ih >= c.h) {
+                  continue;
+                }
+                for (int kw = 0; kw < c.kw; kw++) {
+                  int iw = j * s.strideW() - s.padLeft() + kw;
+                  if (iw < 0 || iw >= c.w) {
+                    continue;
+                  }
+                  for (int ci = 0; ci < cig; ci++) {
+                    int xi = ((n * c.h + ih) * c.w + iw) * c.cin + g * cig + ci;
+                    int wi = ((kh * c.kw + kw) * cig + ci) * c.cout + co;
+                    acc += (double) x[xi] * w[wi];
+                    r.dx[xi] += d * w[wi];
+                    r.dw[wi] += d * x[xi];
+                  }
+                }
+              }
+              r.y[yi] = acc;
+            }
+          }
+        }
+      }
+      return r;
+    }
+  }
+}

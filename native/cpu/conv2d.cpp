@@ -7,21 +7,28 @@
  *
  * Three paths, chosen per call:
  *  - depthwise (groups == Cin == Cout): hand-written direct loops vectorised over channels
- *    (8-wide vectors, several per block kept in registers), parallel over rows. EfficientNet
- *    spends most of its convolution time here; these loops are memory-bound.
- *  - pointwise (1x1, stride 1, no padding): one sgemm per group on the activations as they
- *    lie, [N*H*W, Cin] x [Cin, Cout]; no copies.
- *  - everything else (dense KxK, strided 1x1, grouped): im2col in tiles of whole output rows
- *    bounded to kColTileBytes, then sgemm. The backward pass uses the same tiles: dw += colᵀ·dy,
- *    dcol = dy·Wᵀ, and col2im as a gather into input rows (each thread owns whole input rows,
- *    so there are no races and the result does not depend on scheduling).
+ *    (8-wide vectors, up to four per block kept in registers), parallel over rows: output rows
+ *    for y and dw (per-thread partial sums), input rows for dx (a gather, so no races).
+ *    EfficientNet spends most of its convolution time here; these loops are memory-bound.
+ *  - pointwise (1x1, stride 1, no padding): sgemm on the activations as they lie,
+ *    [rows, Cin] x [Cin, Cout], in chunks of rows; no copies.
+ *  - everything else (dense KxK, strided 1x1, grouped): im2col of tiles of whole output rows
+ *    (about kColTileBytes each), then sgemm. Backward uses the same tiles: dw += colᵀ·dy,
+ *    dcol = dy·Wᵀ and col2im, running tiles of even and odd index in two rounds so that
+ *    tiles that share input rows never run at the same time.
  *
- * sgemm is always called outside OpenMP regions; OpenBLAS gets ex.threads threads.
- * Reductions (db, depthwise dw) use per-thread partial sums in double, combined in thread
- * order: results are deterministic for a given thread count.
+ * Threads: one pool only. Every parallel loop is OpenMP with ex.threads threads; OpenBLAS is
+ * set to one thread and each OpenMP thread calls sgemm on its own tile or chunk. Letting
+ * OpenBLAS run its own pthreads next to OpenMP's made the GEMM paths 5-10x slower whenever
+ * the two cores were also busy with anything else (both pools spin-wait for each other), and
+ * OpenBLAS cannot split dw's long reduction over pixels across threads anyway.
  *
- * Scratch memory (im2col tiles, per-thread partials) lives in a per-calling-thread buffer that
- * grows to the largest request and is reused, so hot loops do not page-fault fresh blocks.
+ * Reductions (db, dw) use per-thread partial sums combined in thread order, and the tile or
+ * row a thread gets depends only on the thread count: results are deterministic for a given
+ * thread count.
+ *
+ * Scratch memory (im2col tiles) lives in a per-thread buffer that grows to the largest tile
+ * requested (about kColTileBytes) and is reused, so hot loops do not page-fault fresh blocks.
  */
 #include <cblas.h>
 #ifdef _OPENMP
@@ -39,9 +46,6 @@
 namespace es::cpu {
 namespace {
 
-/* Upper bound of one im2col tile (at least one output row is always taken). */
-constexpr int64_t kColTileBytes = int64_t(8) << 20;
-
 /* ---- small helpers -------------------------------------------------------- */
 
 /* 8 floats; GCC/Clang lower it to one AVX register, or two SSE registers without AVX. */
@@ -56,7 +60,7 @@ inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
 int threads_of(const Exec& ex) { return ex.threads > 0 ? ex.threads : 1; }
 
-/* OpenBLAS keeps one global thread count; only change it when it differs. */
+/* OpenBLAS keeps one process-wide thread count; only change it when it differs. */
 void set_blas_threads(int threads) {
     static std::atomic<int> current{-1};
     if (current.load(std::memory_order_relaxed) != threads) {
@@ -65,7 +69,8 @@ void set_blas_threads(int threads) {
     }
 }
 
-/* A per-calling-thread scratch buffer, grown on demand and kept for reuse. */
+/* A per-thread scratch buffer, grown on demand and kept for reuse (OpenMP reuses its
+ * threads, so this is allocated once per thread, not per call). */
 float* scratch(size_t floats) {
     thread_local std::vector<float> buffer;
     if (buffer.size() < floats) {
@@ -106,12 +111,6 @@ void column_sums(const Exec& ex, const float* m, int64_t rows, int C, float* sum
         for (int t = 0; t < T; t++) s += partial[(size_t)t * C + c];
         sums[c] = (float)s;
     }
-}
-
-/* y[r, :] = b for every row (the forward pass then accumulates into it). */
-void fill_rows(const Exec& ex, float* y, int64_t rows, int C, const float* b) {
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(static) if (rows * C > 65536)
-    for (int64_t r = 0; r < rows; r++) std::memcpy(y + r * C, b, (size_t)C * sizeof(float));
 }
 
 /* Valid range [lo, hi) of kernel offsets k with 0 <= origin + k < extent, within [0, K). */
@@ -347,22 +346,38 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
         }
 }
 
-/* ---- dense and grouped: im2col + sgemm ----------------------------------- */
+/* ---- dense, strided and grouped: im2col + sgemm ----------------------------- */
+
+/* One thread pool only: OpenBLAS runs single-threaded, and each OpenMP thread calls it on its
+ * own tile. (OpenBLAS's own threads next to OpenMP's spin against each other on a small
+ * machine, and it cannot split a long reduction such as dw = colᵀ·dy across threads.) */
+
+/* Target size of one thread's im2col tile: a few hundred KB to a few MB stays near L2. */
+constexpr int64_t kColTileBytes = int64_t(2) << 20;
 
 struct GemmShape {
     int Cin_g, Cout_g; /* channels per group */
-    int K;             /* KH*KW*Cin_g: the reduction length */
-    int rows_per_tile; /* output rows (n, oh) per im2col tile */
+    int K;             /* KH*KW*Cin_g: the reduction length of the forward GEMM */
+    int rows_per_tile; /* output rows of one image per tile */
+    int tiles_per_image;
 };
 
-GemmShape gemm_shape(const ConvGeom& g) {
+/* Tiles hold whole output rows of one image, at least KH of them (so that in col2im only
+ * neighbouring tiles of an image touch the same input rows), and are made small enough
+ * that every thread gets several. */
+GemmShape gemm_shape(const ConvGeom& g, int threads) {
     GemmShape s;
     s.Cin_g = g.Cin / g.groups;
     s.Cout_g = g.Cout / g.groups;
     s.K = g.KH * g.KW * s.Cin_g;
     const int64_t row_bytes = (int64_t)g.OW * s.K * (int64_t)sizeof(float);
-    const int64_t rows = (int64_t)g.N * g.OH;
-    s.rows_per_tile = (int)std::max<int64_t>(1, std::min(rows, kColTileBytes / row_bytes));
+    int64_t rows = kColTileBytes / row_bytes;
+    const int64_t for_balance = ((int64_t)g.N * g.OH + 4 * threads - 1) / (4 * threads);
+    rows = std::min(rows, for_balance);
+    rows = std::max<int64_t>(rows, std::min(g.KH, g.OH));
+    rows = std::max<int64_t>(1, std::min<int64_t>(rows, g.OH));
+    s.rows_per_tile = (int)rows;
+    s.tiles_per_image = (g.OH + s.rows_per_tile - 1) / s.rows_per_tile;
     return s;
 }
 
@@ -371,23 +386,36 @@ bool is_pointwise(const ConvGeom& g) {
            g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
 }
 
-/* col[(r - r0)*OW + ow, (kh*KW + kw)*Cin_g + ci] = x[n, ih, iw, group*Cin_g + ci] (0 outside),
- * for output rows r = n*OH + oh in [r0, r1). */
-void im2col(const Exec& ex, const ConvGeom& g, const GemmShape& s, const float* x, int group,
-            int64_t r0, int64_t r1, float* col) {
-    const int OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW, Cg = s.Cin_g;
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(static)
-    for (int64_t r = r0; r < r1; r++) {
-        const int n = (int)(r / OH), oh = (int)(r % OH);
+/* Output rows [oh0, oh1) of image n. */
+struct Tile {
+    int n, oh0, oh1;
+    int64_t pixels(const ConvGeom& g) const { return (int64_t)(oh1 - oh0) * g.OW; }
+    int64_t first_pixel(const ConvGeom& g) const { return ((int64_t)n * g.OH + oh0) * g.OW; }
+};
+
+Tile tile_at(const ConvGeom& g, const GemmShape& s, int64_t t) {
+    Tile tl;
+    tl.n = (int)(t / s.tiles_per_image);
+    tl.oh0 = (int)(t % s.tiles_per_image) * s.rows_per_tile;
+    tl.oh1 = std::min(g.OH, tl.oh0 + s.rows_per_tile);
+    return tl;
+}
+
+/* col[p, (kh*KW + kw)*Cin_g + ci] = x[n, ih, iw, group*Cin_g + ci] (0 in the padding) for the
+ * tile's output pixels p. */
+void im2col(const ConvGeom& g, const GemmShape& s, const float* x, int group, const Tile& t,
+            float* col) {
+    const int Cg = s.Cin_g;
+    float* dst = col;
+    for (int oh = t.oh0; oh < t.oh1; oh++) {
         const int ih0 = oh * g.stride_h - g.pad_top;
-        float* dst = col + (r - r0) * OW * s.K;
-        for (int ow = 0; ow < OW; ow++) {
+        for (int ow = 0; ow < g.OW; ow++) {
             const int iw0 = ow * g.stride_w - g.pad_left;
-            for (int kh = 0; kh < KH; kh++) {
+            for (int kh = 0; kh < g.KH; kh++) {
                 const int ih = ih0 + kh;
                 const bool row_ok = ih >= 0 && ih < g.H;
-                const int64_t xrow = (((int64_t)n * g.H + ih) * g.W) * g.Cin + (int64_t)group * Cg;
-                for (int kw = 0; kw < KW; kw++, dst += Cg) {
+                const int64_t xrow = ((int64_t)t.n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
+                for (int kw = 0; kw < g.KW; kw++, dst += Cg) {
                     const int iw = iw0 + kw;
                     if (row_ok && iw >= 0 && iw < g.W)
                         std::memcpy(dst, x + xrow + (int64_t)iw * g.Cin, (size_t)Cg * sizeof(float));
@@ -399,122 +427,177 @@ void im2col(const Exec& ex, const ConvGeom& g, const GemmShape& s, const float* 
     }
 }
 
-/* dx[n, ih, iw, group*Cin_g + ci] += every dcol entry that im2col would have copied from
- * there, for the output rows [r0, r1). Parallel over input rows: each is written by one
- * thread only, in a fixed order. */
-void col2im_add(const Exec& ex, const ConvGeom& g, const GemmShape& s, const float* dcol,
-                int group, int64_t r0, int64_t r1, float* dx) {
-    const int OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW, Cg = s.Cin_g;
-    const int sh = g.stride_h;
-    /* input rows (n, ih) that the tile reaches */
-    std::vector<int64_t> in_rows;
-    for (int n = (int)(r0 / OH); n <= (int)((r1 - 1) / OH); n++) {
-        const int oh_lo = (int)std::max<int64_t>(0, r0 - (int64_t)n * OH);
-        const int oh_hi = (int)std::min<int64_t>(OH - 1, r1 - 1 - (int64_t)n * OH);
-        const int ih_lo = std::max(0, oh_lo * sh - g.pad_top);
-        const int ih_hi = std::min(g.H - 1, oh_hi * sh - g.pad_top + KH - 1);
-        for (int ih = ih_lo; ih <= ih_hi; ih++) in_rows.push_back((int64_t)n * g.H + ih);
-    }
-    const int64_t count = (int64_t)in_rows.size();
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(static)
-    for (int64_t i = 0; i < count; i++) {
-        const int64_t nr = in_rows[i];
-        const int n = (int)(nr / g.H), ih = (int)(nr % g.H);
-        float* dxrow = dx + nr * g.W * g.Cin + (int64_t)group * Cg;
-        for (int kh = 0; kh < KH; kh++) {
-            const int t = ih + g.pad_top - kh;
-            if (t < 0 || t % sh != 0) continue;
-            const int64_t r = (int64_t)n * OH + t / sh;
-            if (t / sh >= OH || r < r0 || r >= r1) continue;
-            const float* src_row = dcol + (r - r0) * OW * s.K + (int64_t)kh * KW * Cg;
-            for (int ow = 0; ow < OW; ow++) {
-                const int iw0 = ow * g.stride_w - g.pad_left;
-                const float* src = src_row + (int64_t)ow * s.K;
-                for (int kw = 0; kw < KW; kw++) {
+/* The adjoint of im2col: dx[n, ih, iw, group*Cin_g + ci] += dcol entries of the tile. */
+void col2im_add(const ConvGeom& g, const GemmShape& s, const float* dcol, int group,
+                const Tile& t, float* dx) {
+    const int Cg = s.Cin_g;
+    const float* src = dcol;
+    for (int oh = t.oh0; oh < t.oh1; oh++) {
+        const int ih0 = oh * g.stride_h - g.pad_top;
+        for (int ow = 0; ow < g.OW; ow++) {
+            const int iw0 = ow * g.stride_w - g.pad_left;
+            for (int kh = 0; kh < g.KH; kh++) {
+                const int ih = ih0 + kh;
+                const bool row_ok = ih >= 0 && ih < g.H;
+                const int64_t xrow = ((int64_t)t.n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
+                for (int kw = 0; kw < g.KW; kw++, src += Cg) {
                     const int iw = iw0 + kw;
-                    if (iw < 0 || iw >= g.W) continue;
-                    float* d = dxrow + (int64_t)iw * g.Cin;
-                    const float* sp = src + (int64_t)kw * Cg;
+                    if (!row_ok || iw < 0 || iw >= g.W) continue;
+                    float* d = dx + xrow + (int64_t)iw * g.Cin;
 #pragma omp simd
-                    for (int ci = 0; ci < Cg; ci++) d[ci] += sp[ci];
+                    for (int ci = 0; ci < Cg; ci++) d[ci] += src[ci];
                 }
             }
         }
     }
 }
 
+/* dst[i] = sum over threads of partial[t][i], in thread order. */
+void reduce_partials(const Exec& ex, const float* partial, int T, int64_t n, float* dst) {
+#pragma omp parallel for num_threads(threads_of(ex)) schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        float s = partial[i];
+        for (int t = 1; t < T; t++) s += partial[(int64_t)t * n + i];
+        dst[i] = s;
+    }
+}
+
+/* Pointwise: the activations are already the GEMM operand, in chunks of rows per thread. */
+int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
+    const int64_t M = (int64_t)g.N * g.OH * g.OW;
+    const int64_t bytes_per_row = (int64_t)(g.Cin + g.Cout) * sizeof(float);
+    int64_t rows = std::min(kColTileBytes / bytes_per_row, (M + 4 * threads - 1) / (4 * threads));
+    return std::max<int64_t>(rows, std::min<int64_t>(M, 64));
+}
+
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                   const float* b, float* y) {
-    const GemmShape s = gemm_shape(g);
-    const int64_t out_rows = (int64_t)g.N * g.OH;
+    const int T = threads_of(ex);
+    const GemmShape s = gemm_shape(g, T);
     const float beta = b ? 1.0f : 0.0f;
-    set_blas_threads(threads_of(ex));
+    set_blas_threads(1);
     if (is_pointwise(g)) {
-        const int64_t M = out_rows * g.OW;
-        if (b) fill_rows(ex, y, M, g.Cout, b);
-        for (int grp = 0; grp < g.groups; grp++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, s.Cout_g, s.Cin_g,
-                        1.0f, x + (int64_t)grp * s.Cin_g, g.Cin, w + (int64_t)grp * s.Cout_g,
-                        g.Cout, beta, y + (int64_t)grp * s.Cout_g, g.Cout);
+        const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
+        const int64_t chunks = (M + rows - 1) / rows;
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t c = 0; c < chunks; c++) {
+            const int64_t r0 = c * rows;
+            const int Mc = (int)std::min(rows, M - r0);
+            float* yc = y + r0 * g.Cout;
+            for (int64_t r = 0; b && r < Mc; r++)
+                std::memcpy(yc + r * g.Cout, b, (size_t)g.Cout * sizeof(float));
+            for (int grp = 0; grp < g.groups; grp++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mc, s.Cout_g, s.Cin_g, 1.0f,
+                            x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin,
+                            w + (int64_t)grp * s.Cout_g, g.Cout, beta,
+                            yc + (int64_t)grp * s.Cout_g, g.Cout);
+        }
         return;
     }
-    float* col = scratch((size_t)s.rows_per_tile * g.OW * s.K);
-    for (int64_t r0 = 0; r0 < out_rows; r0 += s.rows_per_tile) {
-        const int64_t r1 = std::min(out_rows, r0 + s.rows_per_tile);
-        const int Mt = (int)((r1 - r0) * g.OW);
-        float* yt = y + r0 * g.OW * g.Cout;
-        if (b) fill_rows(ex, yt, Mt, g.Cout, b);
-        for (int grp = 0; grp < g.groups; grp++) {
-            im2col(ex, g, s, x, grp, r0, r1, col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mt, s.Cout_g, s.K, 1.0f, col,
-                        s.K, w + (int64_t)grp * s.Cout_g, g.Cout, beta,
-                        yt + (int64_t)grp * s.Cout_g, g.Cout);
+    const int64_t tiles = (int64_t)g.N * s.tiles_per_image;
+    const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
+#pragma omp parallel num_threads(T)
+    {
+        float* col = scratch(col_floats);
+#pragma omp for schedule(static)
+        for (int64_t ti = 0; ti < tiles; ti++) {
+            const Tile t = tile_at(g, s, ti);
+            const int Mt = (int)t.pixels(g);
+            float* yt = y + t.first_pixel(g) * g.Cout;
+            for (int64_t r = 0; b && r < Mt; r++)
+                std::memcpy(yt + r * g.Cout, b, (size_t)g.Cout * sizeof(float));
+            for (int grp = 0; grp < g.groups; grp++) {
+                im2col(g, s, x, grp, t, col);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mt, s.Cout_g, s.K, 1.0f,
+                            col, s.K, w + (int64_t)grp * s.Cout_g, g.Cout, beta,
+                            yt + (int64_t)grp * s.Cout_g, g.Cout);
+            }
         }
     }
 }
 
 void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                    const float* dy, float* dx, float* dw) {
-    const GemmShape s = gemm_shape(g);
-    const int64_t out_rows = (int64_t)g.N * g.OH;
-    set_blas_threads(threads_of(ex));
+    const int T = threads_of(ex);
+    const GemmShape s = gemm_shape(g, T);
+    const int64_t wsize = (int64_t)g.KH * g.KW * s.Cin_g * g.Cout;
+    set_blas_threads(1);
+    /* dw: each thread sums its tiles into its own partial, reduced in thread order */
+    std::vector<float> partial(dw ? (size_t)(T * wsize) : 0, 0.0f);
     if (is_pointwise(g)) {
-        const int M = (int)(out_rows * g.OW);
-        for (int grp = 0; grp < g.groups; grp++) {
-            const float* dyg = dy + (int64_t)grp * s.Cout_g;
-            const float* wg = w + (int64_t)grp * s.Cout_g;
-            if (dx) /* dx[M, Cin_g] = dy[M, Cout_g] · w[Cin_g, Cout_g]ᵀ */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, s.Cin_g, s.Cout_g, 1.0f,
-                            dyg, g.Cout, wg, g.Cout, 0.0f, dx + (int64_t)grp * s.Cin_g, g.Cin);
-            if (dw) /* dw[Cin_g, Cout_g] = x[M, Cin_g]ᵀ · dy[M, Cout_g] */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.Cin_g, s.Cout_g, M, 1.0f,
-                            x + (int64_t)grp * s.Cin_g, g.Cin, dyg, g.Cout, 0.0f,
-                            dw + (int64_t)grp * s.Cout_g, g.Cout);
+        const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
+        const int64_t chunks = (M + rows - 1) / rows;
+#pragma omp parallel num_threads(T)
+        {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            float* pw = dw ? partial.data() + tid * wsize : nullptr;
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < chunks; c++) {
+                const int64_t r0 = c * rows;
+                const int Mc = (int)std::min(rows, M - r0);
+                for (int grp = 0; grp < g.groups; grp++) {
+                    const float* dyc = dy + r0 * g.Cout + (int64_t)grp * s.Cout_g;
+                    if (dx) /* dx = dy · w_gᵀ */
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mc, s.Cin_g, s.Cout_g,
+                                    1.0f, dyc, g.Cout, w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f,
+                                    dx + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin);
+                    if (dw) /* dw += xᵀ · dy */
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.Cin_g, s.Cout_g, Mc,
+                                    1.0f, x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin, dyc,
+                                    g.Cout, 1.0f, pw + (int64_t)grp * s.Cout_g, g.Cout);
+                }
+            }
         }
+        if (dw) reduce_partials(ex, partial.data(), T, wsize, dw);
         return;
     }
-    if (dx) std::memset(dx, 0, (size_t)g.N * g.H * g.W * g.Cin * sizeof(float));
-    float* col = scratch((size_t)s.rows_per_tile * g.OW * s.K);
-    for (int64_t r0 = 0; r0 < out_rows; r0 += s.rows_per_tile) {
-        const int64_t r1 = std::min(out_rows, r0 + s.rows_per_tile);
-        const int Mt = (int)((r1 - r0) * g.OW);
-        const float* dyt = dy + r0 * g.OW * g.Cout;
-        for (int grp = 0; grp < g.groups; grp++) {
-            const float* dyg = dyt + (int64_t)grp * s.Cout_g;
-            const float* wg = w + (int64_t)grp * s.Cout_g;
-            if (dw) { /* dw[K, Cout_g] (+)= colᵀ · dy */
-                im2col(ex, g, s, x, grp, r0, r1, col);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.K, s.Cout_g, Mt, 1.0f, col,
-                            s.K, dyg, g.Cout, r0 == 0 ? 0.0f : 1.0f,
-                            dw + (int64_t)grp * s.Cout_g, g.Cout);
-            }
-            if (dx) { /* dcol[Mt, K] = dy · W_gᵀ, then scatter back as a gather */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mt, s.K, s.Cout_g, 1.0f, dyg,
-                            g.Cout, wg, g.Cout, 0.0f, col, s.K);
-                col2im_add(ex, g, s, col, grp, r0, r1, dx);
+    const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
+    const int64_t xsize = (int64_t)g.N * g.H * g.W * g.Cin;
+#pragma omp parallel num_threads(T)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float* pw = dw ? partial.data() + tid * wsize : nullptr;
+        float* col = scratch(col_floats);
+        if (dx) {
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < xsize; i++) dx[i] = 0.0f;
+        }
+        /* Tiles of even index within their image first, then odd ones: tiles running at the
+         * same time never share input rows, and every dx element sums its contributions in
+         * the same order whatever the thread count. */
+        for (int parity = 0; parity < 2; parity++) {
+            const int64_t half = (s.tiles_per_image + 1 - parity) / 2;
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < (int64_t)g.N * half; k++) {
+                const int64_t ti = (k / half) * s.tiles_per_image + 2 * (k % half) + parity;
+                const Tile t = tile_at(g, s, ti);
+                const int Mt = (int)t.pixels(g);
+                const float* dyt = dy + t.first_pixel(g) * g.Cout;
+                for (int grp = 0; grp < g.groups; grp++) {
+                    const float* dyg = dyt + (int64_t)grp * s.Cout_g;
+                    if (dw) { /* dw += colᵀ · dy */
+                        im2col(g, s, x, grp, t, col);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.K, s.Cout_g, Mt,
+                                    1.0f, col, s.K, dyg, g.Cout, 1.0f,
+                                    pw + (int64_t)grp * s.Cout_g, g.Cout);
+                    }
+                    if (dx) { /* dcol = dy · W_gᵀ, then back to input pixels */
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mt, s.K, s.Cout_g,
+                                    1.0f, dyg, g.Cout, w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f,
+                                    col, s.K);
+                        col2im_add(g, s, col, grp, t, dx);
+                    }
+                }
             }
         }
     }
+    if (dw) reduce_partials(ex, partial.data(), T, wsize, dw);
 }
 
 bool is_depthwise(const ConvGeom& g) { return g.groups == g.Cin && g.groups == g.Cout; }

@@ -521,22 +521,33 @@ Tile tile_at(const ConvGeom& g, const GemmShape& s, int64_t t) {
  * tile's output pixels p. */
 void im2col(const ConvGeom& g, const GemmShape& s, const float* x, int group, const Tile& t,
             float* col) {
-    const int Cg = s.Cin_g;
+    const int Cg = s.Cin_g, KW = g.KW;
+    /* without groups, the KW taps of a kernel row are one contiguous run of x */
+    const bool runs = g.groups == 1;
     float* dst = col;
     for (int oh = t.oh0; oh < t.oh1; oh++) {
         const int ih0 = oh * g.stride_h - g.pad_top;
         for (int ow = 0; ow < g.OW; ow++) {
             const int iw0 = ow * g.stride_w - g.pad_left;
+            const bool cols_ok = iw0 >= 0 && iw0 + KW <= g.W;
             for (int kh = 0; kh < g.KH; kh++) {
                 const int ih = ih0 + kh;
                 const bool row_ok = ih >= 0 && ih < g.H;
                 const int64_t xrow = ((int64_t)t.n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
-                for (int kw = 0; kw < g.KW; kw++, dst += Cg) {
+                if (runs && row_ok && cols_ok) {
+                    const float* src = x + xrow + (int64_t)iw0 * g.Cin;
+                    for (int i = 0; i < KW * Cg; i++) dst[i] = src[i];
+                    dst += KW * Cg;
+                    continue;
+                }
+                for (int kw = 0; kw < KW; kw++, dst += Cg) {
                     const int iw = iw0 + kw;
-                    if (row_ok && iw >= 0 && iw < g.W)
-                        std::memcpy(dst, x + xrow + (int64_t)iw * g.Cin, (size_t)Cg * sizeof(float));
-                    else
-                        std::memset(dst, 0, (size_t)Cg * sizeof(float));
+                    if (row_ok && iw >= 0 && iw < g.W) {
+                        const float* src = x + xrow + (int64_t)iw * g.Cin;
+                        for (int ci = 0; ci < Cg; ci++) dst[ci] = src[ci];
+                    } else {
+                        for (int ci = 0; ci < Cg; ci++) dst[ci] = 0.0f;
+                    }
                 }
             }
         }
@@ -546,17 +557,26 @@ void im2col(const ConvGeom& g, const GemmShape& s, const float* x, int group, co
 /* The adjoint of im2col: dx[n, ih, iw, group*Cin_g + ci] += dcol entries of the tile. */
 void col2im_add(const ConvGeom& g, const GemmShape& s, const float* dcol, int group,
                 const Tile& t, float* dx) {
-    const int Cg = s.Cin_g;
+    const int Cg = s.Cin_g, KW = g.KW;
+    const bool runs = g.groups == 1;
     const float* src = dcol;
     for (int oh = t.oh0; oh < t.oh1; oh++) {
         const int ih0 = oh * g.stride_h - g.pad_top;
         for (int ow = 0; ow < g.OW; ow++) {
             const int iw0 = ow * g.stride_w - g.pad_left;
+            const bool cols_ok = iw0 >= 0 && iw0 + KW <= g.W;
             for (int kh = 0; kh < g.KH; kh++) {
                 const int ih = ih0 + kh;
                 const bool row_ok = ih >= 0 && ih < g.H;
                 const int64_t xrow = ((int64_t)t.n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
-                for (int kw = 0; kw < g.KW; kw++, src += Cg) {
+                if (runs && row_ok && cols_ok) {
+                    float* d = dx + xrow + (int64_t)iw0 * g.Cin;
+#pragma omp simd
+                    for (int i = 0; i < KW * Cg; i++) d[i] += src[i];
+                    src += KW * Cg;
+                    continue;
+                }
+                for (int kw = 0; kw < KW; kw++, src += Cg) {
                     const int iw = iw0 + kw;
                     if (!row_ok || iw < 0 || iw >= g.W) continue;
                     float* d = dx + xrow + (int64_t)iw * g.Cin;

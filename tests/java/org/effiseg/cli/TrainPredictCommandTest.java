@@ -128,6 +128,25 @@ class TrainPredictCommandTest {
     assertThat(usage.exit()).isEqualTo(2);
   }
 
+  /** The README's embedding example (examples/SegmentPolyps.java) compiles and runs. */
+  @Test
+  void embeddingExampleRuns() throws Exception {
+    javax.tools.JavaCompiler javac = javax.tools.ToolProvider.getSystemJavaCompiler();
+    Path classes = Files.createDirectories(dir.resolve("example-classes"));
+    int rc = javac.run(null, null, null, "-d", classes.toString(), "-cp",
+        System.getProperty("java.class.path"), "examples/SegmentPolyps.java");
+    assertThat(rc).isEqualTo(0);
+    Path out = dir.resolve("example-out");
+    try (java.net.URLClassLoader loader = new java.net.URLClassLoader(
+        new java.net.URL[] {classes.toUri().toURL()}, getClass().getClassLoader())) {
+      loader.loadClass("SegmentPolyps").getMethod("main", String[].class).invoke(null,
+          (Object) new String[] {run.resolve("best.safetensors").toString(), out.toString(),
+              DATA.resolve("test/images/2.jpg").toString()});
+    }
+    assertThat(Files.exists(out.resolve("2-mask.png"))).isTrue();
+    assertThat(Files.exists(out.resolve("2-overlay.png"))).isTrue();
+  }
+
   @Test
   void segmenterPredictsProbabilitiesAndMasksAtTheImageSize() throws Exception {
     long handles = NativeMemory.liveHandles();

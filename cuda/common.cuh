@@ -193,9 +193,9 @@ __device__ __forceinline__ double sum_parts(const double* partial, int seg, int 
     return s;
 }
 
-/* Stage 2 for plain sums: out[seg*cols + col] = scale * sum (float). */
-__global__ void finalize_column_sums(const double* partial, int segments, int parts, int cols,
-                                     double scale, float* out);
+/* Stage 2 for plain K = 1 sums: out[seg*cols + col] = scale * (sum of the parts), as float. */
+void finalize_column_sums(State& s, const char* name, const double* partial, int segments,
+                          int parts, int cols, double scale, float* out);
 /* out[seg][col] = scale * sum over rows of in[seg][row][col], deterministic. */
 void column_sums(State& s, const char* name, const float* in, int segments, int64_t rows,
                  int cols, double scale, float* out);

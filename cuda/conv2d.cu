@@ -195,9 +195,8 @@ void depthwise_backward(State& s, const ConvGeom& g, const float* x, const float
         Scratch partial(s, (int64_t)split.parts * cols * (int64_t)sizeof(double));
         column_partials<1>(s, "depthwise backward filter", DepthwiseFilterGrad{g, x, dy}, 1, rows,
                            cols, split, partial.as<double>());
-        finalize_column_sums<<<grid_for(cols), kThreads, 0, s.stream>>>(
-            partial.as<double>(), 1, split.parts, cols, 1.0, dw);
-        check_launch("finalize_column_sums (depthwise dw)");
+        finalize_column_sums(s, "depthwise backward filter (finalize)", partial.as<double>(), 1,
+                             split.parts, cols, 1.0, dw);
     }
 }
 

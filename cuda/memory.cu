@@ -212,14 +212,22 @@ struct PlainValue {
     }
 };
 
-}  // namespace
-
-__global__ void finalize_column_sums(const double* partial, int segments, int parts, int cols,
+__global__ void finalize_sums_kernel(const double* partial, int segments, int parts, int cols,
                                      double scale, float* out) {
     ES_GRID_STRIDE(i, (int64_t)segments * cols) {
         const int seg = (int)(i / cols), col = (int)(i % cols);
         out[i] = (float)(scale * sum_parts(partial, seg, parts, 1, 0, cols, col));
     }
+}
+
+}  // namespace
+
+/* Kernels are launched only from the file that defines them (no relocatable device code). */
+void finalize_column_sums(State& s, const char* name, const double* partial, int segments,
+                          int parts, int cols, double scale, float* out) {
+    finalize_sums_kernel<<<grid_for((int64_t)segments * cols), kThreads, 0, s.stream>>>(
+        partial, segments, parts, cols, scale, out);
+    check_launch(name);
 }
 
 void column_sums(State& s, const char* name, const float* in, int segments, int64_t rows,
@@ -228,9 +236,7 @@ void column_sums(State& s, const char* name, const float* in, int segments, int6
     Scratch partial(s, (int64_t)segments * split.parts * cols * (int64_t)sizeof(double));
     column_partials<1>(s, name, PlainValue{in, rows, cols}, segments, rows, cols, split,
                        partial.as<double>());
-    finalize_column_sums<<<grid_for((int64_t)segments * cols), kThreads, 0, s.stream>>>(
-        partial.as<double>(), segments, split.parts, cols, scale, out);
-    check_launch("finalize_column_sums");
+    finalize_column_sums(s, name, partial.as<double>(), segments, split.parts, cols, scale, out);
 }
 
 }  // namespace es::cuda

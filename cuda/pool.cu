@@ -71,9 +71,8 @@ void channel_scale_backward(const Exec& ex, const PoolGeom& g, const float* x, c
         Scratch partial(s, (int64_t)g.N * split.parts * g.C * (int64_t)sizeof(double));
         column_partials<1>(s, "channel_scale ds", GateProduct{x, dy, g.HW, g.C}, g.N, g.HW, g.C,
                            split, partial.as<double>());
-        finalize_column_sums<<<grid_for((int64_t)g.N * g.C), kThreads, 0, s.stream>>>(
-            partial.as<double>(), g.N, split.parts, g.C, 1.0, ds);
-        check_launch("finalize_column_sums (ds)");
+        finalize_column_sums(s, "channel_scale ds (finalize)", partial.as<double>(), g.N,
+                             split.parts, g.C, 1.0, ds);
     }
     if (dx) {
         channel_scale_kernel<<<grid_for(n), kThreads, 0, s.stream>>>(dy, sc, dx, g.HW, g.C, n);

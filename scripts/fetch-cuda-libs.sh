@@ -40,7 +40,8 @@ cudnn_whl=$(ls "$wheels"/nvidia_cudnn_cu13-"$CUDNN_WHEEL_VERSION"-*.whl 2>/dev/n
 cublas_whl=$(ls "$wheels"/nvidia_cublas-"$CUBLAS_WHEEL_VERSION"-*.whl 2>/dev/null | head -n 1 || true)
 if [ -z "$cudnn_whl" ] || [ -z "$cublas_whl" ]; then
   echo "fetch-cuda-libs: pip download (about 1 GB; pip may print retry warnings first)"
-  python3 -m pip download --quiet --no-deps --only-binary=:all: \
+  # --retries 0: the wheels come from the local index; do not wait on unreachable remote ones
+  python3 -m pip download --quiet --no-deps --only-binary=:all: --retries 0 --timeout 10 \
     "nvidia-cudnn-cu13==$CUDNN_WHEEL_VERSION" "nvidia-cublas==$CUBLAS_WHEEL_VERSION" -d "$wheels"
   cudnn_whl=$(ls "$wheels"/nvidia_cudnn_cu13-"$CUDNN_WHEEL_VERSION"-*.whl | head -n 1)
   cublas_whl=$(ls "$wheels"/nvidia_cublas-"$CUBLAS_WHEEL_VERSION"-*.whl | head -n 1)

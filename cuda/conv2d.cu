@@ -39,12 +39,10 @@ namespace {
 
 enum class Path { Pointwise, Depthwise, Cudnn };
 
+/* Read on every call (a getenv is cheap next to a launch), so a benchmark can switch it. */
 bool force_cudnn() {
-    static const bool force = [] {
-        const char* v = std::getenv("EFFISEG_CUDA_CONV");
-        return v && std::strcmp(v, "cudnn") == 0;
-    }();
-    return force;
+    const char* v = std::getenv("EFFISEG_CUDA_CONV");
+    return v && std::strcmp(v, "cudnn") == 0;
 }
 
 Path choose_path(const ConvGeom& g) {

@@ -39,6 +39,9 @@ class CudaVsCpuTest {
 
   @BeforeAll
   static void openBoth() {
+    // Loads the native library first: Backend.unavailableReason() allocates a JavaCPP pointer
+    // before touching EffisegNative, which fails in a JVM where nothing has loaded it yet.
+    NativeMemory.version();
     String reason = Backend.CUDA.unavailableReason();
     Assumptions.assumeTrue(reason == null, () -> "CUDA backend unavailable: " + reason);
     cpu = Context.create(Backend.CPU, 0, 2);

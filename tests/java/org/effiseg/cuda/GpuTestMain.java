@@ -28,6 +28,9 @@ public final class GpuTestMain {
   private GpuTestMain() {}
 
   public static void main(String[] args) {
+    // Load the native library before any test asks Backend.unavailableReason() (which needs it
+    // loaded already), and show which build runs.
+    System.out.println("effiseg native " + org.effiseg.nativeapi.NativeMemory.version());
     List<DiscoverySelector> selectors = new ArrayList<>();
     List<String> tags = new ArrayList<>();
     for (String a : args) {

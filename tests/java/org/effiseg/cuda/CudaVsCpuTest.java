@@ -30,7 +30,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  * than the CPU, so agreement is to rounding, not bit for bit (AdamW and the gathers excepted).
  *
  * <p>Skipped, with the reason, where the CUDA backend is unavailable (no GPU, no driver, no
- * cuDNN): run it on a GPU machine with scripts/gpu-check.sh.
+ * cuDNN): run it on a GPU machine with scripts/gpu-check.sh. {@code -Deffiseg.cuda.selftest=true}
+ * runs it with a second CPU context in the CUDA role, to check the test itself without a GPU.
  */
 @Tag("cuda")
 class CudaVsCpuTest {
@@ -42,9 +43,14 @@ class CudaVsCpuTest {
     // Loads the native library first: Backend.unavailableReason() allocates a JavaCPP pointer
     // before touching EffisegNative, which fails in a JVM where nothing has loaded it yet.
     NativeMemory.version();
+    cpu = Context.create(Backend.CPU, 0, 2);
+    if (Boolean.getBoolean("effiseg.cuda.selftest")) {
+      // Checks this test's own code without a GPU: a second CPU context plays the CUDA one.
+      gpu = Context.create(Backend.CPU, 0, 1);
+      return;
+    }
     String reason = Backend.CUDA.unavailableReason();
     Assumptions.assumeTrue(reason == null, () -> "CUDA backend unavailable: " + reason);
-    cpu = Context.create(Backend.CPU, 0, 2);
     gpu = Context.create(Backend.CUDA, 0, 1);
   }
 

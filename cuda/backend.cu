@@ -108,14 +108,8 @@ void* context_create(int device, int threads) {
 void context_destroy(void* backend_state) {
     State* s = static_cast<State*>(backend_state);
     cudaSetDevice(s->device);
-    trim_cache(*s); /* synchronises the stream, frees the cached blocks */
-    bool destroy;
-    {
-        std::lock_guard<std::mutex> lock(s->alloc.mu);
-        s->closed = true;
-        destroy = s->alloc.live.empty();
-    }
-    if (destroy) destroy_state(s);
+    /* tensors still alive keep the state (and its stream) until their release */
+    if (close_allocator(*s)) destroy_state(s);
 }
 
 void synchronize(const Exec& ex) {

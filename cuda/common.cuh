@@ -79,8 +79,9 @@ State& state(const Exec& ex);
 /* memory.cu: device memory from the context's cache (zero-filled if asked) and back. */
 void* allocate(State& s, int64_t bytes, bool zero);
 void deallocate(State& s, void* ptr);
-/* memory.cu: frees every cached block (after synchronising the stream). */
-void trim_cache(State& s);
+/* memory.cu, for context_destroy: synchronises the stream, marks the state closed, frees
+ * every cached block; returns whether no block is live any more (then the state can go). */
+bool close_allocator(State& s);
 /* backend.cu: frees handles, stream and the state (all blocks must be released). */
 void destroy_state(State* s);
 

@@ -21,12 +21,14 @@
  *    and cuDNN runs unpadded; backward-data then writes into such a buffer and a crop
  *    kernel copies the interior to dx (zero where x was never read).
  *    Algorithms: cudnnGetConvolution*Algorithm_v7 heuristics (no benchmarking, no host
- *    sync), cached per geometry in the context; only FP32-FMA algorithms (no TF32) and,
- *    for the backward passes, deterministic ones when cuDNN offers any. Workspace comes
- *    from the caching allocator.
+ *    sync), cached per geometry in the context; plain FP32 (CUDNN_FMA_MATH) preferred and
+ *    tensor-op math never taken (see pick()), deterministic algorithms preferred for the
+ *    backward passes. Workspace comes from the caching allocator. EFFISEG_CUDA_VERBOSE=1
+ *    prints each choice.
  * EFFISEG_CUDA_CONV=cudnn sends every convolution through cuDNN (benchmarks, cross-checks).
  * The bias (forward) is a separate add; db is a column sum of dy on every path.
  */
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -308,23 +310,28 @@ struct Descriptors {
 
 constexpr size_t kMaxWorkspace = size_t(1) << 30;
 
-bool fp32_math(cudnnMathType_t m) {
-    return m == CUDNN_DEFAULT_MATH || m == CUDNN_FMA_MATH;
-}
-
-/* The first usable entry of cuDNN's ranked list: succeeded, FP32 math, workspace under the
- * cap, and deterministic when want_deterministic and any such entry exists. */
+/* The first usable entry of cuDNN's ranked list (succeeded, workspace under the cap), in this
+ * order of preference: deterministic (if wanted) before not, then CUDNN_FMA_MATH (plain FP32)
+ * before CUDNN_DEFAULT_MATH (which on Ampere and later may use TF32 tensor cores: parity with
+ * the CPU would then hold to ~1e-3 only; the GPU tests will show whether it is ever chosen).
+ * Tensor-op math types are never taken. */
 template <class Perf>
 const Perf* pick(const Perf* perf, int count, bool want_deterministic) {
-    for (int pass = want_deterministic ? 0 : 1; pass < 2; pass++)
-        for (int i = 0; i < count; i++) {
-            const Perf& p = perf[i];
-            if (p.status != CUDNN_STATUS_SUCCESS || !fp32_math(p.mathType) || p.memory > kMaxWorkspace)
-                continue;
-            if (pass == 0 && p.determinism != CUDNN_DETERMINISTIC) continue;
-            return &p;
-        }
+    for (int det = want_deterministic ? 1 : 0; det >= 0; det--)
+        for (cudnnMathType_t math : {CUDNN_FMA_MATH, CUDNN_DEFAULT_MATH})
+            for (int i = 0; i < count; i++) {
+                const Perf& p = perf[i];
+                if (p.status != CUDNN_STATUS_SUCCESS || p.mathType != math || p.memory > kMaxWorkspace)
+                    continue;
+                if (det && p.determinism != CUDNN_DETERMINISTIC) continue;
+                return &p;
+            }
     return nullptr;
+}
+
+bool verbose() {
+    const char* v = std::getenv("EFFISEG_CUDA_VERBOSE");
+    return v && v[0] == '1';
 }
 
 ConvKey key_of(const ConvGeom& g, const CudnnPlan& p) {
@@ -365,6 +372,11 @@ std::pair<int, cudnnMathType_t> algorithm(State& s, const ConvGeom& g, const Cud
                   "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
             if (auto* best = pick(perf, returned, true)) *algo = best->algo, *math = best->mathType;
         }
+        if (*algo >= 0 && verbose())
+            std::fprintf(stderr, "effiseg cuda: %s: %s algorithm %d, math type %d\n",
+                         geometry_str(g).c_str(),
+                         pass == Pass::Forward ? "forward" : pass == Pass::BackwardData ? "backward-data" : "backward-filter",
+                         *algo, *math);
         if (*algo < 0)
             fail(ES_ERR_INTERNAL, std::string("cuDNN offers no FP32 ") +
                                       (pass == Pass::Forward ? "forward" : pass == Pass::BackwardData

@@ -76,7 +76,13 @@ void* allocate(State& s, int64_t bytes, bool zero) {
         a.peak_live_bytes = std::max(a.peak_live_bytes, a.live_bytes);
         a.peak_reserved_bytes = std::max(a.peak_reserved_bytes, a.live_bytes + a.cached_bytes);
     }
-    if (zero) check(cudaMemsetAsync(p, 0, cls, s.stream), "cudaMemsetAsync");
+    if (zero) {
+        const cudaError_t err = cudaMemsetAsync(p, 0, cls, s.stream);
+        if (err != cudaSuccess) {
+            deallocate(s, p);
+            check(err, "cudaMemsetAsync");
+        }
+    }
     return p;
 }
 
@@ -102,9 +108,10 @@ void deallocate(State& s, void* ptr) {
     if (destroy) destroy_state(&s);
 }
 
-void trim_cache(State& s) {
+bool close_allocator(State& s) {
     cudaStreamSynchronize(s.stream);
     std::lock_guard<std::mutex> lock(s.alloc.mu);
+    s.closed = true; /* from now on released blocks are freed, not cached */
     for (auto& [size, blocks] : s.alloc.free_blocks)
         for (void* q : blocks) cudaFree(q);
     s.alloc.free_blocks.clear();
@@ -118,6 +125,7 @@ void trim_cache(State& s) {
                      (long long)a.device_mallocs, (long long)a.cache_hits,
                      mib(a.live_bytes).c_str());
     }
+    return s.alloc.live.empty();
 }
 
 /* ---- memory hooks ---------------------------------------------------------------------- */

@@ -24,6 +24,9 @@ repo=$(pwd)
 dry_run=0
 [ "${1:-}" = "--dry-run" ] && dry_run=1
 
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
 out=${OUT:-$repo/local/gpu-out}
 mkdir -p "$out"
 bundle=$repo/local/gpu-bundle

@@ -17,6 +17,7 @@ import org.effiseg.testing.Tolerance;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -37,6 +38,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 class CudaVsCpuTest {
   private static Context cpu;
   private static Context gpu;
+  private static String unavailable; // why CUDA cannot run here, null if it can
 
   @BeforeAll
   static void openBoth() {
@@ -49,9 +51,16 @@ class CudaVsCpuTest {
       gpu = Context.create(Backend.CPU, 0, 1);
       return;
     }
-    String reason = Backend.CUDA.unavailableReason();
-    Assumptions.assumeTrue(reason == null, () -> "CUDA backend unavailable: " + reason);
-    gpu = Context.create(Backend.CUDA, 0, 1);
+    unavailable = Backend.CUDA.unavailableReason();
+    if (unavailable == null) {
+      gpu = Context.create(Backend.CUDA, 0, 1);
+    }
+  }
+
+  /** Per test, so that each one is reported skipped with the reason (not the class silently). */
+  @BeforeEach
+  void requireCuda() {
+    Assumptions.assumeTrue(unavailable == null, () -> "CUDA backend unavailable: " + unavailable);
   }
 
   @AfterAll

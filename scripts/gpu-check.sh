@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # gpu-check.sh — on a bare GPU machine of the device tool: build the CUDA backend there, run
-# the GPU test suite (the CUDA backend against the CPU oracle), run the kernel benchmarks, and
-# write logs and a summary to $OUT, all inside 8 minutes.
+# the GPU test suite (the CUDA backend against the CPU oracle), run the kernel benchmarks, run
+# the suite once more under compute-sanitizer if time is left, and write logs and a summary to
+# $OUT (at most 8 files, the tool's limit), all inside 8 minutes.
 #
 # Prepare here first (no GPU needed):   scripts/gpu-bundle.sh
 # Then call the device tool's `run` with
@@ -170,6 +171,15 @@ else
   note "bench: SKIPPED (the build failed)"
 fi
 
+# ---- the GPU suite again under compute-sanitizer (out-of-bounds, races), if time is left --------
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+if [ "$dry_run" = 0 ] && [ -n "$sanitizer" ]; then
+  step sanitize 120 "$sanitizer" --tool memcheck --target-processes all --error-exitcode 9 \
+    "$java" "${java_args[@]}" org.effiseg.cuda.GpuTestMain org.effiseg.cuda.CudaVsCpuTest
+else
+  note "sanitize: SKIPPED ($([ "$dry_run" = 1 ] && echo "dry run" || echo "no compute-sanitizer"))"
+fi
+
 # ---- training (when this build has a train command and the data travelled) -----------------
 if [ -d "$bundle/shared/data" ] && "$java" "${java_args[@]}" org.effiseg.cli.Main train --help >/dev/null 2>&1; then
   step train 150 "$java" "${java_args[@]}" org.effiseg.cli.Main train --device cuda \
@@ -201,6 +211,11 @@ fi
   echo '```'
   grep -E "tests (found|successful|failed|skipped|aborted)" "$out/tests.log" 2>/dev/null
   grep -E "^(FAIL|SKIP) " "$out/tests.log" 2>/dev/null | head -n 40
+  echo '```'
+  echo
+  echo "## compute-sanitizer (memcheck) over the GPU suite"
+  echo '```'
+  grep -E "ERROR SUMMARY|Invalid|out of bounds" "$out/sanitize.log" 2>/dev/null | head -n 20
   echo '```'
   echo
   echo "## kernel benchmarks"

@@ -72,43 +72,35 @@ public final class ModelBench {
       }
       for (int n : new int[] {1, 8}) {
         float[] img = n == 1 ? img1 : img8;
-        if (ours) {
-          try (Tensor x = ctx.tensor(img, n, size, size, 3)) {
-            double ms = time(iterations, () -> net.forward(x, false).close());
-            System.out.printf(Locale.ROOT, "effiseg  inference batch %d: %8.1f ms%n", n, ms);
-          }
-        }
-        if (theirs) {
-          double ms = time(iterations, () -> {
-            try (NDManager m = torch.manager().newSubManager()) {
-              NDArray x = m.create(img, new ai.djl.ndarray.types.Shape(n, size, size, 3)).transpose(0, 3, 1, 2);
-              ref.forward(x, false, null).toFloatArray();
-            }
-          });
-          System.out.printf(Locale.ROOT, "pytorch  inference batch %d: %8.1f ms%n", n, ms);
+        int batch = n;
+        try (Tensor x = ctx.tensor(img, n, size, size, 3)) {
+          double[] ms = interleaved(iterations, ours ? () -> net.forward(x, false).close() : null,
+              theirs ? () -> {
+                try (NDManager m = torch.manager().newSubManager()) {
+                  NDArray tx = m.create(img, new ai.djl.ndarray.types.Shape(batch, size, size, 3))
+                      .transpose(0, 3, 1, 2);
+                  ref.forward(tx, false, null).toFloatArray();
+                }
+              } : null);
+          report("inference batch " + n, ms);
         }
       }
-      if (ours) {
-        try (Tensor x = ctx.tensor(img8, 8, size, size, 3);
-            Tensor t = ctx.tensor(tgt8, 8, size, size, 1);
-            Tensor terms = ctx.tensor(4)) {
-          long[] step = {0};
-          double ms = time(iterations, () -> {
-            Tensor logits = net.forward(x, true);
-            Tensor dl = ctx.tensor(logits.shape());
-            Ops.segLoss(ctx, logits, t, terms, dl, 1f, 1f, 0f, 1);
-            logits.close();
-            net.backward(dl);
-            dl.close();
-            ParameterBlock p = net.parameters();
-            Ops.adamwStep(ctx, p.weights(), p.grads(), p.expAvg(), p.expAvgSq(), LR, BETA1, BETA2,
-                EPS, WD, ++step[0]);
-            terms.read();
-          });
-          System.out.printf(Locale.ROOT, "effiseg  train step batch 8: %8.1f ms%n", ms);
-        }
-      }
-      if (theirs) {
+      try (Tensor x = ctx.tensor(img8, 8, size, size, 3);
+          Tensor t = ctx.tensor(tgt8, 8, size, size, 1);
+          Tensor terms = ctx.tensor(4)) {
+        long[] step = {0, 0};
+        Runnable effiseg = () -> {
+          Tensor logits = net.forward(x, true);
+          Tensor dl = ctx.tensor(logits.shape());
+          Ops.segLoss(ctx, logits, t, terms, dl, 1f, 1f, 0f, 1);
+          logits.close();
+          net.backward(dl);
+          dl.close();
+          ParameterBlock p = net.parameters();
+          Ops.adamwStep(ctx, p.weights(), p.grads(), p.expAvg(), p.expAvgSq(), LR, BETA1, BETA2,
+              EPS, WD, ++step[0]);
+          terms.read();
+        };
         List<String> names = net.parameters().layout().entries().stream()
             .filter(ParameterLayout.Entry::trainable).map(ParameterLayout.Entry::name).toList();
         NDArray[] m1 = new NDArray[names.size()];
@@ -117,17 +109,17 @@ public final class ModelBench {
           m1[i] = ref.param(names.get(i)).zerosLike();
           m2[i] = ref.param(names.get(i)).zerosLike();
         }
-        NDArray t = torch.fromNhwc(tgt8, 8, size, size, 1);
-        long[] step = {0};
-        double ms = time(iterations, () -> {
+        NDArray tt = torch.fromNhwc(tgt8, 8, size, size, 1);
+        Runnable pytorch = () -> {
           try (NDManager m = torch.manager().newSubManager()) {
-            NDArray x = m.create(img8, new ai.djl.ndarray.types.Shape(8, size, size, 3)).transpose(0, 3, 1, 2);
+            NDArray tx = m.create(img8, new ai.djl.ndarray.types.Shape(8, size, size, 3))
+                .transpose(0, 3, 1, 2);
             try (GradientCollector gc = TorchOracle.record()) {
-              NDArray loss = TorchEffiSegNet.diceCe(ref.forward(x, true, null), t);
+              NDArray loss = TorchEffiSegNet.diceCe(ref.forward(tx, true, null), tt);
               gc.backward(loss);
             }
-            step[0]++;
-            double bc1 = 1 - Math.pow(BETA1, step[0]), bc2 = 1 - Math.pow(BETA2, step[0]);
+            step[1]++;
+            double bc1 = 1 - Math.pow(BETA1, step[1]), bc2 = 1 - Math.pow(BETA2, step[1]);
             for (int i = 0; i < m1.length; i++) {
               NDArray w = ref.param(names.get(i));
               NDArray g = w.getGradient();
@@ -138,8 +130,9 @@ public final class ModelBench {
               w.subi(m1[i].div(denom).muli(LR / bc1));
             }
           }
-        });
-        System.out.printf(Locale.ROOT, "pytorch  train step batch 8: %8.1f ms%n", ms);
+        };
+        report("train step batch 8", interleaved(iterations, ours ? effiseg : null,
+            theirs ? pytorch : null));
       }
     }
     for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
@@ -167,15 +160,31 @@ public final class ModelBench {
     }
   }
 
-  private static double time(int iterations, Runnable r) {
-    r.run(); // warm-up
-    double[] ms = new double[iterations];
-    for (int i = 0; i < iterations; i++) {
-      long t0 = System.nanoTime();
-      r.run();
-      ms[i] = (System.nanoTime() - t0) / 1e6;
+  /** Medians of a and b, run alternately (so both see the same machine load); null: skipped. */
+  private static double[] interleaved(int iterations, Runnable a, Runnable b) {
+    double[][] ms = new double[2][iterations];
+    Runnable[] r = {a, b};
+    for (int i = -1; i < iterations; i++) { // i = -1: warm-up
+      for (int k = 0; k < 2; k++) {
+        if (r[k] != null) {
+          long t0 = System.nanoTime();
+          r[k].run();
+          if (i >= 0) {
+            ms[k][i] = (System.nanoTime() - t0) / 1e6;
+          }
+        }
+      }
     }
-    Arrays.sort(ms);
-    return ms[iterations / 2];
+    double[] med = new double[2];
+    for (int k = 0; k < 2; k++) {
+      Arrays.sort(ms[k]);
+      med[k] = r[k] == null ? Double.NaN : ms[k][iterations / 2];
+    }
+    return med;
+  }
+
+  private static void report(String what, double[] ms) {
+    System.out.printf(Locale.ROOT, "%-20s effiseg %8.1f ms   pytorch %8.1f ms   ratio %.2f%n",
+        what, ms[0], ms[1], ms[0] / ms[1]);
   }
 }

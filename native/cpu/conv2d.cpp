@@ -7,21 +7,28 @@
  *
  * Three paths, chosen per call:
  *  - depthwise (groups == Cin == Cout): hand-written direct loops vectorised over channels
- *    (8-wide vectors, several per block kept in registers), parallel over rows. EfficientNet
- *    spends most of its convolution time here; these loops are memory-bound.
- *  - pointwise (1x1, stride 1, no padding): one sgemm per group on the activations as they
- *    lie, [N*H*W, Cin] x [Cin, Cout]; no copies.
- *  - everything else (dense KxK, strided 1x1, grouped): im2col in tiles of whole output rows
- *    bounded to kColTileBytes, then sgemm. The backward pass uses the same tiles: dw += colᵀ·dy,
- *    dcol = dy·Wᵀ, and col2im as a gather into input rows (each thread owns whole input rows,
- *    so there are no races and the result does not depend on scheduling).
+ *    (8-wide vectors, up to four per block kept in registers), parallel over rows: output rows
+ *    for y and dw (per-thread partial sums), input rows for dx (a gather, so no races).
+ *    EfficientNet spends most of its convolution time here; these loops are memory-bound.
+ *  - pointwise (1x1, stride 1, no padding): sgemm on the activations as they lie,
+ *    [rows, Cin] x [Cin, Cout], in chunks of rows; no copies.
+ *  - everything else (dense KxK, strided 1x1, grouped): im2col of tiles of whole output rows
+ *    (about kColTileBytes each), then sgemm. Backward uses the same tiles: dw += colᵀ·dy,
+ *    dcol = dy·Wᵀ and col2im, running tiles of even and odd index in two rounds so that
+ *    tiles that share input rows never run at the same time.
  *
- * sgemm is always called outside OpenMP regions; OpenBLAS gets ex.threads threads.
- * Reductions (db, depthwise dw) use per-thread partial sums in double, combined in thread
- * order: results are deterministic for a given thread count.
+ * Threads: one pool only. Every parallel loop is OpenMP with ex.threads threads; OpenBLAS is
+ * set to one thread and each OpenMP thread calls sgemm on its own tile or chunk. Letting
+ * OpenBLAS run its own pthreads next to OpenMP's made the GEMM paths 5-10x slower whenever
+ * the two cores were also busy with anything else (both pools spin-wait for each other), and
+ * OpenBLAS cannot split dw's long reduction over pixels across threads anyway.
  *
- * Scratch memory (im2col tiles, per-thread partials) lives in a per-calling-thread buffer that
- * grows to the largest request and is reused, so hot loops do not page-fault fresh blocks.
+ * Reductions (db, dw) use per-thread partial sums combined in thread order, and the tile or
+ * row a thread gets depends only on the thread count: results are deterministic for a given
+ * thread count.
+ *
+ * Scratch memory (im2col tiles) lives in a per-thread buffer that grows to the largest tile
+ * requested (about kColTileBytes) and is reused, so hot loops do not page-fault fresh blocks.
  */
 #include <cblas.h>
 #ifdef _OPENMP
@@ -39,9 +46,6 @@
 namespace es::cpu {
 namespace {
 
-/* Upper bound of one im2col tile (at least one output row is always taken). */
-constexpr int64_t kColTileBytes = int64_t(8) << 20;
-
 /* ---- small helpers -------------------------------------------------------- */
 
 /* 8 floats; GCC/Clang lower it to one AVX register, or two SSE registers without AVX. */
@@ -54,9 +58,23 @@ inline v8 load8(const float* p) {
 }
 inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
 
+/* p[0..8) += v, in double. */
+inline void add_to_double(double* p, v8 v) {
+    typedef double v4d __attribute__((vector_size(32)));
+    typedef float v4f __attribute__((vector_size(16)));
+    const v4f lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
+    v4d a, b;
+    std::memcpy(&a, p, sizeof a);
+    std::memcpy(&b, p + 4, sizeof b);
+    a += __builtin_convertvector(lo, v4d);
+    b += __builtin_convertvector(hi, v4d);
+    std::memcpy(p, &a, sizeof a);
+    std::memcpy(p + 4, &b, sizeof b);
+}
+
 int threads_of(const Exec& ex) { return ex.threads > 0 ? ex.threads : 1; }
 
-/* OpenBLAS keeps one global thread count; only change it when it differs. */
+/* OpenBLAS keeps one process-wide thread count; only change it when it differs. */
 void set_blas_threads(int threads) {
     static std::atomic<int> current{-1};
     if (current.load(std::memory_order_relaxed) != threads) {
@@ -65,7 +83,8 @@ void set_blas_threads(int threads) {
     }
 }
 
-/* A per-calling-thread scratch buffer, grown on demand and kept for reuse. */
+/* A per-thread scratch buffer, grown on demand and kept for reuse (OpenMP reuses its
+ * threads, so this is allocated once per thread, not per call). */
 float* scratch(size_t floats) {
     thread_local std::vector<float> buffer;
     if (buffer.size() < floats) {
@@ -108,12 +127,6 @@ void column_sums(const Exec& ex, const float* m, int64_t rows, int C, float* sum
     }
 }
 
-/* y[r, :] = b for every row (the forward pass then accumulates into it). */
-void fill_rows(const Exec& ex, float* y, int64_t rows, int C, const float* b) {
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(static) if (rows * C > 65536)
-    for (int64_t r = 0; r < rows; r++) std::memcpy(y + r * C, b, (size_t)C * sizeof(float));
-}
-
 /* Valid range [lo, hi) of kernel offsets k with 0 <= origin + k < extent, within [0, K). */
 inline void tap_range(int origin, int K, int extent, int& lo, int& hi) {
     lo = std::max(0, -origin);
@@ -153,10 +166,80 @@ inline void dw_forward_block(const float* x, int64_t xo, int64_t x_row_stride, c
     }
 }
 
+/* The register-blocked inner kernel for 8 channels and P neighbouring pixels of one row,
+ * all of whose KW taps lie inside the row: a 1-D correlation along the row, repeated over
+ * nrows kernel rows. Each input vector loaded is used by every pixel whose window covers it
+ * and the KW weights of a kernel row stay in registers, so there are about 0.5 loads per FMA
+ * instead of 2 (P=8, KW=5: 8 accumulators + 5 weights + 1 input = 14 of 16 AVX registers).
+ *   out[p] = init + sum_k sum_kw in[k*in_row + (p*SW + kw)*C] * wt[k*w_row + kw*w_tap]
+ * The forward pass uses it on x and w; the stride-1 dx pass on dy and w flipped along kw
+ * (w_tap = -C), which turns the transposed convolution into the same correlation. */
+template <int KW, int SW, int P>
+inline void dw_strip(const float* in, int64_t in_row, int64_t C, int nrows, const float* wt,
+                     int64_t w_row, int64_t w_tap, v8 init, float* out) {
+    v8 acc[P];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; p++) acc[p] = init;
+    for (int k = 0; k < nrows; k++) {
+        const float* ir = in + k * in_row;
+        const float* wr = wt + k * w_row;
+        v8 wk[KW];
+#pragma GCC unroll 16
+        for (int kw = 0; kw < KW; kw++) wk[kw] = load8(wr + kw * w_tap);
+#pragma GCC unroll 64
+        for (int j = 0; j < (P - 1) * SW + KW; j++) {
+            const v8 iv = load8(ir + j * C);
+#pragma GCC unroll 16
+            for (int p = 0; p < P; p++) {
+                const int kw = j - p * SW;
+                if (kw >= 0 && kw < KW) acc[p] += iv * wk[kw];
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < P; p++) store8(out + p * C, acc[p]);
+}
+
+using StripKernel = void (*)(const float*, int64_t, int64_t, int, const float*, int64_t, int64_t,
+                             v8, float*);
+
+/* Strip kernels of 8 and 4 pixels for 5-wide kernels, stride 1 or 2 (null for anything
+ * else, which takes the per-pixel path). 5x5 is compute-bound and the strips run it about
+ * 1.5x faster out of cache. 3x3 (9 taps) is memory-bound: out of cache the per-pixel loop,
+ * which streams each pixel's channels contiguously, was faster than strips, which walk their
+ * window in 32-byte pieces across pixels (in cache, strips won there too). */
+struct Strips {
+    StripKernel p8 = nullptr, p4 = nullptr;
+    explicit operator bool() const { return p8 != nullptr; }
+};
+
+Strips strip_kernels(int KW, int SW) {
+    Strips s;
+    if (KW == 5 && SW == 1) s = {dw_strip<5, 1, 8>, dw_strip<5, 1, 4>};
+    if (KW == 5 && SW == 2) s = {dw_strip<5, 2, 8>, dw_strip<5, 2, 4>};
+    return s;
+}
+
+/* Covers pixels [lo, hi) of a row with strips of 8, then 4 pixels; each strip runs over all
+ * 8-channel blocks while its input window is in cache. strip(kernel, p, count) does one
+ * strip for every channel block; returns where the strips stopped. */
+template <class StripAt>
+int for_strips(const Strips& k, int lo, int hi, StripAt strip) {
+    int p = lo;
+    for (; p + 8 <= hi; p += 8) strip(k.p8, p, 8);
+    for (; p + 4 <= hi; p += 4) strip(k.p4, p, 4);
+    return p;
+}
+
 void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                        const float* b, float* y) {
     const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
-    const int64_t rows = (int64_t)g.N * OH;
+    const int sw = g.stride_w, pl = g.pad_left, C8 = C / 8 * 8;
+    const int64_t rows = (int64_t)g.N * OH, rs = (int64_t)W * C;
+    const Strips strips = C >= 8 ? strip_kernels(KW, sw) : Strips{};
+    /* outputs [ow_lo, ow_hi) have all KW taps inside the row */
+    const int ow_lo = (pl + sw - 1) / sw;
+    const int ow_hi = W - KW + pl >= 0 ? std::min(OW, (W - KW + pl) / sw + 1) : 0;
 #pragma omp parallel for num_threads(threads_of(ex)) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         const int n = (int)(r / OH), oh = (int)(r % OH);
@@ -164,22 +247,34 @@ void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const 
         int kh0, kh1;
         tap_range(ih0, KH, H, kh0, kh1);
         float* yrow = y + r * OW * C;
-        for (int ow = 0; ow < OW; ow++) {
-            const int iw0 = ow * g.stride_w - g.pad_left;
+        /* index into x of tap (0,0) of output ow; only valid taps are dereferenced */
+        auto origin = [&](int ow) { return (((int64_t)n * H + ih0) * W + ow * sw - pl) * C; };
+        auto pixel = [&](int ow, int c_begin) {
             int kw0, kw1;
-            tap_range(iw0, KW, W, kw0, kw1);
-            /* index of tap (0,0); only valid taps are dereferenced */
-            const int64_t xo = (((int64_t)n * H + ih0) * W + iw0) * C;
-            const int64_t rs = (int64_t)W * C;
+            tap_range(ow * sw - pl, KW, W, kw0, kw1);
+            const int64_t xo = origin(ow);
             float* yp = yrow + (int64_t)ow * C;
-            int c = 0;
+            int c = c_begin;
             for (; c + 32 <= C; c += 32)
                 dw_forward_block<4>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
             for (; c + 8 <= C; c += 8)
                 dw_forward_block<1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
             for (; c < C; c++)
                 dw_forward_block<0>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+        };
+        int ow = 0;
+        if (strips && kh1 > kh0) {
+            for (; ow < ow_lo; ow++) pixel(ow, 0);
+            ow = for_strips(strips, ow_lo, ow_hi, [&](StripKernel k, int o, int count) {
+                const float* in = x + (origin(o) + kh0 * rs);
+                const float* wt = w + (int64_t)kh0 * KW * C;
+                for (int c = 0; c < C8; c += 8)
+                    k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
+                      b ? load8(b + c) : v8{}, yrow + (int64_t)o * C + c);
+                for (int p = 0; C8 < C && p < count; p++) pixel(o + p, C8);
+            });
         }
+        for (; ow < OW; ow++) pixel(ow, 0);
     }
 }
 
@@ -233,28 +328,49 @@ inline void dw_dx_block(const float* dyn, int OW, int C, int sh, int sw, int th,
 void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, const float* dy,
                            float* dx) {
     const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
-    const int sh = g.stride_h, sw = g.stride_w;
+    const int sh = g.stride_h, sw = g.stride_w, pl = g.pad_left, C8 = C / 8 * 8;
     const int64_t rows = (int64_t)g.N * H;
+    /* With stride 1 along the row, dx is a correlation of dy with w flipped along kw. */
+    const Strips strips = C >= 8 && sw == 1 ? strip_kernels(KW, 1) : Strips{};
+    /* inputs [iw_lo, iw_hi) receive all KW taps */
+    const int iw_lo = std::max(0, KW - 1 - pl), iw_hi = std::min(W, OW - pl);
 #pragma omp parallel for num_threads(threads_of(ex)) schedule(static)
     for (int64_t r = 0; r < rows; r++) {
         const int n = (int)(r / H), ih = (int)(r % H);
         int kh0, kh1;
         transposed_taps(ih, g.pad_top, sh, KH, OH, kh0, kh1);
+        const int th = ih + g.pad_top;
         const float* dyn = dy + (int64_t)n * OH * OW * C;
         float* dxrow = dx + r * W * C;
-        for (int iw = 0; iw < W; iw++) {
+        auto pixel = [&](int iw, int c_begin) {
             int kw0, kw1;
-            transposed_taps(iw, g.pad_left, sw, KW, OW, kw0, kw1);
-            const int th = ih + g.pad_top, tw = iw + g.pad_left;
+            transposed_taps(iw, pl, sw, KW, OW, kw0, kw1);
+            const int tw = iw + pl;
             float* dxp = dxrow + (int64_t)iw * C;
-            int c = 0;
+            int c = c_begin;
             for (; c + 32 <= C; c += 32)
                 dw_dx_block<4>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
             for (; c + 8 <= C; c += 8)
                 dw_dx_block<1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
             for (; c < C; c++)
                 dw_dx_block<0>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+        };
+        int iw = 0;
+        if (strips && kh1 > kh0) {
+            const int nrows = (kh1 - kh0 + sh - 1) / sh; /* kh0, kh0 + sh, ... < kh1 */
+            const int oh_first = (th - kh0) / sh;        /* one output row up per tap row */
+            for (; iw < iw_lo; iw++) pixel(iw, 0);
+            iw = for_strips(strips, iw_lo, iw_hi, [&](StripKernel k, int i, int count) {
+                /* dy pixel of tap kw = KW-1 for input i, i.e. the window's first column */
+                const float* in = dyn + ((int64_t)oh_first * OW + i + pl - (KW - 1)) * C;
+                const float* wt = w + ((int64_t)kh0 * KW + KW - 1) * C;
+                for (int c = 0; c < C8; c += 8)
+                    k(in + c, -(int64_t)OW * C, C, nrows, wt + c, (int64_t)sh * KW * C,
+                      -(int64_t)C, v8{}, dxrow + (int64_t)i * C + c);
+                for (int p = 0; C8 < C && p < count; p++) pixel(i + p, C8);
+            });
         }
+        for (; iw < W; iw++) pixel(iw, 0);
     }
 }
 
@@ -288,8 +404,7 @@ inline void dw_dw_block(const float* dyrow, const float* x, int64_t x_img, int i
 #pragma GCC unroll 8
                     for (int v = 0; v < NV; v++) acc[v] += load8(dp + 8 * v) * load8(xp + 8 * v);
                 }
-                for (int v = 0; v < NV; v++)
-                    for (int j = 0; j < 8; j++) p[8 * v + j] += acc[v][j];
+                for (int v = 0; v < NV; v++) add_to_double(p + 8 * v, acc[v]);
             }
         }
     }
@@ -347,22 +462,38 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
         }
 }
 
-/* ---- dense and grouped: im2col + sgemm ----------------------------------- */
+/* ---- dense, strided and grouped: im2col + sgemm ----------------------------- */
+
+/* One thread pool only: OpenBLAS runs single-threaded, and each OpenMP thread calls it on its
+ * own tile. (OpenBLAS's own threads next to OpenMP's spin against each other on a small
+ * machine, and it cannot split a long reduction such as dw = colᵀ·dy across threads.) */
+
+/* Target size of one thread's im2col tile: a few hundred KB to a few MB stays near L2. */
+constexpr int64_t kColTileBytes = int64_t(2) << 20;
 
 struct GemmShape {
     int Cin_g, Cout_g; /* channels per group */
-    int K;             /* KH*KW*Cin_g: the reduction length */
-    int rows_per_tile; /* output rows (n, oh) per im2col tile */
+    int K;             /* KH*KW*Cin_g: the reduction length of the forward GEMM */
+    int rows_per_tile; /* output rows of one image per tile */
+    int tiles_per_image;
 };
 
-GemmShape gemm_shape(const ConvGeom& g) {
+/* Tiles hold whole output rows of one image, at least KH of them (so that in col2im only
+ * neighbouring tiles of an image touch the same input rows), and are made small enough
+ * that every thread gets several. */
+GemmShape gemm_shape(const ConvGeom& g, int threads) {
     GemmShape s;
     s.Cin_g = g.Cin / g.groups;
     s.Cout_g = g.Cout / g.groups;
     s.K = g.KH * g.KW * s.Cin_g;
     const int64_t row_bytes = (int64_t)g.OW * s.K * (int64_t)sizeof(float);
-    const int64_t rows = (int64_t)g.N * g.OH;
-    s.rows_per_tile = (int)std::max<int64_t>(1, std::min(rows, kColTileBytes / row_bytes));
+    int64_t rows = kColTileBytes / row_bytes;
+    const int64_t for_balance = ((int64_t)g.N * g.OH + 4 * threads - 1) / (4 * threads);
+    rows = std::min(rows, for_balance);
+    rows = std::max<int64_t>(rows, std::min(g.KH, g.OH));
+    rows = std::max<int64_t>(1, std::min<int64_t>(rows, g.OH));
+    s.rows_per_tile = (int)rows;
+    s.tiles_per_image = (g.OH + s.rows_per_tile - 1) / s.rows_per_tile;
     return s;
 }
 
@@ -371,150 +502,238 @@ bool is_pointwise(const ConvGeom& g) {
            g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
 }
 
-/* col[(r - r0)*OW + ow, (kh*KW + kw)*Cin_g + ci] = x[n, ih, iw, group*Cin_g + ci] (0 outside),
- * for output rows r = n*OH + oh in [r0, r1). */
-void im2col(const Exec& ex, const ConvGeom& g, const GemmShape& s, const float* x, int group,
-            int64_t r0, int64_t r1, float* col) {
-    const int OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW, Cg = s.Cin_g;
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(static)
-    for (int64_t r = r0; r < r1; r++) {
-        const int n = (int)(r / OH), oh = (int)(r % OH);
+/* Output rows [oh0, oh1) of image n. */
+struct Tile {
+    int n, oh0, oh1;
+    int64_t pixels(const ConvGeom& g) const { return (int64_t)(oh1 - oh0) * g.OW; }
+    int64_t first_pixel(const ConvGeom& g) const { return ((int64_t)n * g.OH + oh0) * g.OW; }
+};
+
+Tile tile_at(const ConvGeom& g, const GemmShape& s, int64_t t) {
+    Tile tl;
+    tl.n = (int)(t / s.tiles_per_image);
+    tl.oh0 = (int)(t % s.tiles_per_image) * s.rows_per_tile;
+    tl.oh1 = std::min(g.OH, tl.oh0 + s.rows_per_tile);
+    return tl;
+}
+
+/* col[p, (kh*KW + kw)*Cin_g + ci] = x[n, ih, iw, group*Cin_g + ci] (0 in the padding) for the
+ * tile's output pixels p. */
+void im2col(const ConvGeom& g, const GemmShape& s, const float* x, int group, const Tile& t,
+            float* col) {
+    const int Cg = s.Cin_g, KW = g.KW;
+    /* without groups, the KW taps of a kernel row are one contiguous run of x */
+    const bool runs = g.groups == 1;
+    float* dst = col;
+    for (int oh = t.oh0; oh < t.oh1; oh++) {
         const int ih0 = oh * g.stride_h - g.pad_top;
-        float* dst = col + (r - r0) * OW * s.K;
-        for (int ow = 0; ow < OW; ow++) {
+        for (int ow = 0; ow < g.OW; ow++) {
             const int iw0 = ow * g.stride_w - g.pad_left;
-            for (int kh = 0; kh < KH; kh++) {
+            const bool cols_ok = iw0 >= 0 && iw0 + KW <= g.W;
+            for (int kh = 0; kh < g.KH; kh++) {
                 const int ih = ih0 + kh;
                 const bool row_ok = ih >= 0 && ih < g.H;
-                const int64_t xrow = (((int64_t)n * g.H + ih) * g.W) * g.Cin + (int64_t)group * Cg;
+                const int64_t xrow = ((int64_t)t.n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
+                if (runs && row_ok && cols_ok) {
+                    const float* src = x + xrow + (int64_t)iw0 * g.Cin;
+                    for (int i = 0; i < KW * Cg; i++) dst[i] = src[i];
+                    dst += KW * Cg;
+                    continue;
+                }
                 for (int kw = 0; kw < KW; kw++, dst += Cg) {
                     const int iw = iw0 + kw;
-                    if (row_ok && iw >= 0 && iw < g.W)
-                        std::memcpy(dst, x + xrow + (int64_t)iw * g.Cin, (size_t)Cg * sizeof(float));
-                    else
-                        std::memset(dst, 0, (size_t)Cg * sizeof(float));
+                    if (row_ok && iw >= 0 && iw < g.W) {
+                        const float* src = x + xrow + (int64_t)iw * g.Cin;
+                        for (int ci = 0; ci < Cg; ci++) dst[ci] = src[ci];
+                    } else {
+                        for (int ci = 0; ci < Cg; ci++) dst[ci] = 0.0f;
+                    }
                 }
             }
         }
     }
 }
 
-/* dx[n, ih, iw, group*Cin_g + ci] += every dcol entry that im2col would have copied from
- * there, for the output rows [r0, r1). Parallel over input rows: each is written by one
- * thread only, in a fixed order. */
-void col2im_add(const Exec& ex, const ConvGeom& g, const GemmShape& s, const float* dcol,
-                int group, int64_t r0, int64_t r1, float* dx) {
-    const int OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW, Cg = s.Cin_g;
-    const int sh = g.stride_h;
-    /* input rows (n, ih) that the tile reaches */
-    std::vector<int64_t> in_rows;
-    for (int n = (int)(r0 / OH); n <= (int)((r1 - 1) / OH); n++) {
-        const int oh_lo = (int)std::max<int64_t>(0, r0 - (int64_t)n * OH);
-        const int oh_hi = (int)std::min<int64_t>(OH - 1, r1 - 1 - (int64_t)n * OH);
-        const int ih_lo = std::max(0, oh_lo * sh - g.pad_top);
-        const int ih_hi = std::min(g.H - 1, oh_hi * sh - g.pad_top + KH - 1);
-        for (int ih = ih_lo; ih <= ih_hi; ih++) in_rows.push_back((int64_t)n * g.H + ih);
-    }
-    const int64_t count = (int64_t)in_rows.size();
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(static)
-    for (int64_t i = 0; i < count; i++) {
-        const int64_t nr = in_rows[i];
-        const int n = (int)(nr / g.H), ih = (int)(nr % g.H);
-        float* dxrow = dx + nr * g.W * g.Cin + (int64_t)group * Cg;
-        for (int kh = 0; kh < KH; kh++) {
-            const int t = ih + g.pad_top - kh;
-            if (t < 0 || t % sh != 0) continue;
-            const int64_t r = (int64_t)n * OH + t / sh;
-            if (t / sh >= OH || r < r0 || r >= r1) continue;
-            const float* src_row = dcol + (r - r0) * OW * s.K + (int64_t)kh * KW * Cg;
-            for (int ow = 0; ow < OW; ow++) {
-                const int iw0 = ow * g.stride_w - g.pad_left;
-                const float* src = src_row + (int64_t)ow * s.K;
-                for (int kw = 0; kw < KW; kw++) {
-                    const int iw = iw0 + kw;
-                    if (iw < 0 || iw >= g.W) continue;
-                    float* d = dxrow + (int64_t)iw * g.Cin;
-                    const float* sp = src + (int64_t)kw * Cg;
+/* The adjoint of im2col: dx[n, ih, iw, group*Cin_g + ci] += dcol entries of the tile. */
+void col2im_add(const ConvGeom& g, const GemmShape& s, const float* dcol, int group,
+                const Tile& t, float* dx) {
+    const int Cg = s.Cin_g, KW = g.KW;
+    const bool runs = g.groups == 1;
+    const float* src = dcol;
+    for (int oh = t.oh0; oh < t.oh1; oh++) {
+        const int ih0 = oh * g.stride_h - g.pad_top;
+        for (int ow = 0; ow < g.OW; ow++) {
+            const int iw0 = ow * g.stride_w - g.pad_left;
+            const bool cols_ok = iw0 >= 0 && iw0 + KW <= g.W;
+            for (int kh = 0; kh < g.KH; kh++) {
+                const int ih = ih0 + kh;
+                const bool row_ok = ih >= 0 && ih < g.H;
+                const int64_t xrow = ((int64_t)t.n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
+                if (runs && row_ok && cols_ok) {
+                    float* d = dx + xrow + (int64_t)iw0 * g.Cin;
 #pragma omp simd
-                    for (int ci = 0; ci < Cg; ci++) d[ci] += sp[ci];
+                    for (int i = 0; i < KW * Cg; i++) d[i] += src[i];
+                    src += KW * Cg;
+                    continue;
+                }
+                for (int kw = 0; kw < KW; kw++, src += Cg) {
+                    const int iw = iw0 + kw;
+                    if (!row_ok || iw < 0 || iw >= g.W) continue;
+                    float* d = dx + xrow + (int64_t)iw * g.Cin;
+#pragma omp simd
+                    for (int ci = 0; ci < Cg; ci++) d[ci] += src[ci];
                 }
             }
         }
     }
+}
+
+/* dst[i] = sum over threads of partial[t][i], in thread order. */
+void reduce_partials(const Exec& ex, const float* partial, int T, int64_t n, float* dst) {
+#pragma omp parallel for num_threads(threads_of(ex)) schedule(static) if (n > 65536)
+    for (int64_t i = 0; i < n; i++) {
+        float s = partial[i];
+        for (int t = 1; t < T; t++) s += partial[(int64_t)t * n + i];
+        dst[i] = s;
+    }
+}
+
+/* Pointwise: the activations are already the GEMM operand, in chunks of rows per thread. */
+int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
+    const int64_t M = (int64_t)g.N * g.OH * g.OW;
+    const int64_t bytes_per_row = (int64_t)(g.Cin + g.Cout) * sizeof(float);
+    int64_t rows = std::min(kColTileBytes / bytes_per_row, (M + 4 * threads - 1) / (4 * threads));
+    return std::max<int64_t>(rows, std::min<int64_t>(M, 64));
 }
 
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                   const float* b, float* y) {
-    const GemmShape s = gemm_shape(g);
-    const int64_t out_rows = (int64_t)g.N * g.OH;
+    const int T = threads_of(ex);
+    const GemmShape s = gemm_shape(g, T);
     const float beta = b ? 1.0f : 0.0f;
-    set_blas_threads(threads_of(ex));
+    set_blas_threads(1);
     if (is_pointwise(g)) {
-        const int64_t M = out_rows * g.OW;
-        if (b) fill_rows(ex, y, M, g.Cout, b);
-        for (int grp = 0; grp < g.groups; grp++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)M, s.Cout_g, s.Cin_g,
-                        1.0f, x + (int64_t)grp * s.Cin_g, g.Cin, w + (int64_t)grp * s.Cout_g,
-                        g.Cout, beta, y + (int64_t)grp * s.Cout_g, g.Cout);
+        const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
+        const int64_t chunks = (M + rows - 1) / rows;
+#pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t c = 0; c < chunks; c++) {
+            const int64_t r0 = c * rows;
+            const int Mc = (int)std::min(rows, M - r0);
+            float* yc = y + r0 * g.Cout;
+            for (int64_t r = 0; b && r < Mc; r++)
+                std::memcpy(yc + r * g.Cout, b, (size_t)g.Cout * sizeof(float));
+            for (int grp = 0; grp < g.groups; grp++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mc, s.Cout_g, s.Cin_g, 1.0f,
+                            x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin,
+                            w + (int64_t)grp * s.Cout_g, g.Cout, beta,
+                            yc + (int64_t)grp * s.Cout_g, g.Cout);
+        }
         return;
     }
-    float* col = scratch((size_t)s.rows_per_tile * g.OW * s.K);
-    for (int64_t r0 = 0; r0 < out_rows; r0 += s.rows_per_tile) {
-        const int64_t r1 = std::min(out_rows, r0 + s.rows_per_tile);
-        const int Mt = (int)((r1 - r0) * g.OW);
-        float* yt = y + r0 * g.OW * g.Cout;
-        if (b) fill_rows(ex, yt, Mt, g.Cout, b);
-        for (int grp = 0; grp < g.groups; grp++) {
-            im2col(ex, g, s, x, grp, r0, r1, col);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mt, s.Cout_g, s.K, 1.0f, col,
-                        s.K, w + (int64_t)grp * s.Cout_g, g.Cout, beta,
-                        yt + (int64_t)grp * s.Cout_g, g.Cout);
+    const int64_t tiles = (int64_t)g.N * s.tiles_per_image;
+    const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
+#pragma omp parallel num_threads(T)
+    {
+        float* col = scratch(col_floats);
+#pragma omp for schedule(static)
+        for (int64_t ti = 0; ti < tiles; ti++) {
+            const Tile t = tile_at(g, s, ti);
+            const int Mt = (int)t.pixels(g);
+            float* yt = y + t.first_pixel(g) * g.Cout;
+            for (int64_t r = 0; b && r < Mt; r++)
+                std::memcpy(yt + r * g.Cout, b, (size_t)g.Cout * sizeof(float));
+            for (int grp = 0; grp < g.groups; grp++) {
+                im2col(g, s, x, grp, t, col);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mt, s.Cout_g, s.K, 1.0f,
+                            col, s.K, w + (int64_t)grp * s.Cout_g, g.Cout, beta,
+                            yt + (int64_t)grp * s.Cout_g, g.Cout);
+            }
         }
     }
 }
 
 void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                    const float* dy, float* dx, float* dw) {
-    const GemmShape s = gemm_shape(g);
-    const int64_t out_rows = (int64_t)g.N * g.OH;
-    set_blas_threads(threads_of(ex));
+    const int T = threads_of(ex);
+    const GemmShape s = gemm_shape(g, T);
+    const int64_t wsize = (int64_t)g.KH * g.KW * s.Cin_g * g.Cout;
+    set_blas_threads(1);
+    /* dw: each thread sums its tiles into its own partial, reduced in thread order */
+    std::vector<float> partial(dw ? (size_t)(T * wsize) : 0, 0.0f);
     if (is_pointwise(g)) {
-        const int M = (int)(out_rows * g.OW);
-        for (int grp = 0; grp < g.groups; grp++) {
-            const float* dyg = dy + (int64_t)grp * s.Cout_g;
-            const float* wg = w + (int64_t)grp * s.Cout_g;
-            if (dx) /* dx[M, Cin_g] = dy[M, Cout_g] · w[Cin_g, Cout_g]ᵀ */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, M, s.Cin_g, s.Cout_g, 1.0f,
-                            dyg, g.Cout, wg, g.Cout, 0.0f, dx + (int64_t)grp * s.Cin_g, g.Cin);
-            if (dw) /* dw[Cin_g, Cout_g] = x[M, Cin_g]ᵀ · dy[M, Cout_g] */
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.Cin_g, s.Cout_g, M, 1.0f,
-                            x + (int64_t)grp * s.Cin_g, g.Cin, dyg, g.Cout, 0.0f,
-                            dw + (int64_t)grp * s.Cout_g, g.Cout);
+        const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
+        const int64_t chunks = (M + rows - 1) / rows;
+#pragma omp parallel num_threads(T)
+        {
+            int tid = 0;
+#ifdef _OPENMP
+            tid = omp_get_thread_num();
+#endif
+            float* pw = dw ? partial.data() + tid * wsize : nullptr;
+#pragma omp for schedule(static)
+            for (int64_t c = 0; c < chunks; c++) {
+                const int64_t r0 = c * rows;
+                const int Mc = (int)std::min(rows, M - r0);
+                for (int grp = 0; grp < g.groups; grp++) {
+                    const float* dyc = dy + r0 * g.Cout + (int64_t)grp * s.Cout_g;
+                    if (dx) /* dx = dy · w_gᵀ */
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mc, s.Cin_g, s.Cout_g,
+                                    1.0f, dyc, g.Cout, w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f,
+                                    dx + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin);
+                    if (dw) /* dw += xᵀ · dy */
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.Cin_g, s.Cout_g, Mc,
+                                    1.0f, x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin, dyc,
+                                    g.Cout, 1.0f, pw + (int64_t)grp * s.Cout_g, g.Cout);
+                }
+            }
         }
+        if (dw) reduce_partials(ex, partial.data(), T, wsize, dw);
         return;
     }
-    if (dx) std::memset(dx, 0, (size_t)g.N * g.H * g.W * g.Cin * sizeof(float));
-    float* col = scratch((size_t)s.rows_per_tile * g.OW * s.K);
-    for (int64_t r0 = 0; r0 < out_rows; r0 += s.rows_per_tile) {
-        const int64_t r1 = std::min(out_rows, r0 + s.rows_per_tile);
-        const int Mt = (int)((r1 - r0) * g.OW);
-        const float* dyt = dy + r0 * g.OW * g.Cout;
-        for (int grp = 0; grp < g.groups; grp++) {
-            const float* dyg = dyt + (int64_t)grp * s.Cout_g;
-            const float* wg = w + (int64_t)grp * s.Cout_g;
-            if (dw) { /* dw[K, Cout_g] (+)= colᵀ · dy */
-                im2col(ex, g, s, x, grp, r0, r1, col);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.K, s.Cout_g, Mt, 1.0f, col,
-                            s.K, dyg, g.Cout, r0 == 0 ? 0.0f : 1.0f,
-                            dw + (int64_t)grp * s.Cout_g, g.Cout);
-            }
-            if (dx) { /* dcol[Mt, K] = dy · W_gᵀ, then scatter back as a gather */
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mt, s.K, s.Cout_g, 1.0f, dyg,
-                            g.Cout, wg, g.Cout, 0.0f, col, s.K);
-                col2im_add(ex, g, s, col, grp, r0, r1, dx);
+    const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
+    const int64_t xsize = (int64_t)g.N * g.H * g.W * g.Cin;
+#pragma omp parallel num_threads(T)
+    {
+        int tid = 0;
+#ifdef _OPENMP
+        tid = omp_get_thread_num();
+#endif
+        float* pw = dw ? partial.data() + tid * wsize : nullptr;
+        float* col = scratch(col_floats);
+        if (dx) {
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < xsize; i++) dx[i] = 0.0f;
+        }
+        /* Tiles of even index within their image first, then odd ones: tiles running at the
+         * same time never share input rows, and every dx element sums its contributions in
+         * the same order whatever the thread count. */
+        for (int parity = 0; parity < 2; parity++) {
+            const int64_t half = (s.tiles_per_image + 1 - parity) / 2;
+#pragma omp for schedule(static)
+            for (int64_t k = 0; k < (int64_t)g.N * half; k++) {
+                const int64_t ti = (k / half) * s.tiles_per_image + 2 * (k % half) + parity;
+                const Tile t = tile_at(g, s, ti);
+                const int Mt = (int)t.pixels(g);
+                const float* dyt = dy + t.first_pixel(g) * g.Cout;
+                for (int grp = 0; grp < g.groups; grp++) {
+                    const float* dyg = dyt + (int64_t)grp * s.Cout_g;
+                    if (dw) { /* dw += colᵀ · dy */
+                        im2col(g, s, x, grp, t, col);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.K, s.Cout_g, Mt,
+                                    1.0f, col, s.K, dyg, g.Cout, 1.0f,
+                                    pw + (int64_t)grp * s.Cout_g, g.Cout);
+                    }
+                    if (dx) { /* dcol = dy · W_gᵀ, then back to input pixels */
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mt, s.K, s.Cout_g,
+                                    1.0f, dyg, g.Cout, w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f,
+                                    col, s.K);
+                        col2im_add(g, s, col, grp, t, dx);
+                    }
+                }
             }
         }
     }
+    if (dw) reduce_partials(ex, partial.data(), T, wsize, dw);
 }
 
 bool is_depthwise(const ConvGeom& g) { return g.groups == g.Cin && g.groups == g.Cout; }

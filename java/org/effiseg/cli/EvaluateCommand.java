@@ -178,6 +178,11 @@ public final class EvaluateCommand implements Callable<Integer> {
    * The {@code --json} object: split, images, dice, iou, precision, recall, f1 (null if undefined).
    */
   static String json(String split, MetricSummary s) {
+    return jsonObject(split, s).toString();
+  }
+
+  /** The --json object as a tree, for embedding in larger JSON documents. */
+  static JsonObject jsonObject(String split, MetricSummary s) {
     JsonObject o = new JsonObject();
     o.addProperty("split", split);
     o.addProperty("images", s.images());
@@ -186,7 +191,7 @@ public final class EvaluateCommand implements Callable<Integer> {
     o.add("precision", number(s.precision()));
     o.add("recall", number(s.recall()));
     o.add("f1", number(s.f1()));
-    return o.toString();
+    return o;
   }
 
   private static com.google.gson.JsonElement number(double v) {

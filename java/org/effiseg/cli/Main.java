@@ -17,8 +17,11 @@ import picocli.CommandLine.Command;
     subcommands = {
       CommandLine.HelpCommand.class,
       InfoCommand.class,
+      TrainCommand.class,
+      PredictCommand.class,
       ModelCommand.class,
       ClassifyCommand.class,
+      AugmentPreviewCommand.class,
       EvaluateCommand.class,
     })
 public final class Main implements Runnable {

@@ -18,7 +18,8 @@ import org.effiseg.nativeapi.Tensor;
  * <p>Not thread-safe: one forward/backward at a time.
  */
 public final class EffiSegNet implements AutoCloseable {
-  static final String ENCODER_PREFIX = "encoder.";
+  /** The prefix of the encoder's names in the state dict (the reference code's). */
+  public static final String ENCODER_PREFIX = "encoder.";
 
   private final Context ctx;
   private final EffiSegNetConfig config;
@@ -95,13 +96,22 @@ public final class EffiSegNet implements AutoCloseable {
    * backward. With deep supervision, {@link #auxLogits()} holds the five auxiliary maps.
    */
   public Tensor forward(Tensor images, boolean training) {
+    step++;
+    return forward(images, training, config.seed() * 0x2545F4914F6CDD1DL + step);
+  }
+
+  /**
+   * As {@link #forward(Tensor, boolean)}, with the drop-connect masks drawn from {@code
+   * dropConnectSeed}: a training loop that derives it from its step makes a resumed run draw the
+   * same masks as an uninterrupted one.
+   */
+  public Tensor forward(Tensor images, boolean training, long dropConnectSeed) {
     if (images.rank() != 4 || images.dim(3) != 3) {
       throw new IllegalArgumentException(
           "images must be [N,H,W,3], got " + java.util.Arrays.toString(images.shape()));
     }
     releaseActivations();
-    step++;
-    long seed = config.seed() * 0x2545F4914F6CDD1DL + step;
+    long seed = dropConnectSeed;
     Tensor[] features = encoder.forward(ctx, images, training, seed);
     auxLogits = decoder.deepSupervision() ? new Tensor[EffiSegDecoder.SCALES] : null;
     Tensor logits =

@@ -101,6 +101,11 @@ class Conv2dOpTest {
         true, 0, 40, true));
     c.add(new Case("depthwise 5x5 s1 SAME, C=13, batch 1, 7x9", 1, 7, 9, 13, 13, 5, 5, 1, true, 0,
         13, false));
+    // wide rows: the CPU backend's register-blocked 8- and 4-pixel strips (5x5), channel tails
+    c.add(new Case("depthwise 5x5 s1 SAME, C=19, wide 5x29, bias", 2, 5, 29, 19, 19, 5, 5, 1, true,
+        0, 19, true));
+    c.add(new Case("depthwise 5x5 s2 SAME, C=24, wide 9x37", 1, 9, 37, 24, 24, 5, 5, 2, true, 0, 24,
+        false));
     c.add(new Case("depthwise 3x3 s1 on 1x2 (kernel wider than input)", 1, 1, 2, 3, 3, 3, 3, 1,
         true, 0, 3, true));
     return c;

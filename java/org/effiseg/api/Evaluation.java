@@ -29,13 +29,20 @@ public final class Evaluation {
   private Evaluation() {}
 
   /**
+   * Scores at the segmenter's own threshold.
+   *
    * @param keepWorst how many of the worst images to keep overlays of (for the HTML report)
    * @param progress where to report progress, or null
    */
   public static EvaluationResult evaluate(Segmenter segmenter, SplitIndex split, int keepWorst,
       java.io.PrintStream progress) throws IOException {
+    return evaluate(segmenter, split, Threshold.probability(segmenter.threshold()), keepWorst, progress);
+  }
+
+  /** As above with an explicit threshold (on probabilities at the model's resolution). */
+  public static EvaluationResult evaluate(Segmenter segmenter, SplitIndex split, Threshold threshold,
+      int keepWorst, java.io.PrintStream progress) throws IOException {
     int size = segmenter.inputSize();
-    Threshold threshold = Threshold.probability(segmenter.threshold());
     Evaluator evaluator = new Evaluator(ErrorBreakdown.Config.DEFAULT, keepWorst);
     List<SamplePair> pairs = split.pairs();
     ProgressBar bar = progress == null ? null

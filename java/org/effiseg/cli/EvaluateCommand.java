@@ -10,6 +10,11 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import org.effiseg.api.Evaluation;
+import org.effiseg.api.Segmenter;
+import org.effiseg.data.BadInputPolicy;
+import org.effiseg.data.Split;
+import org.effiseg.data.SplitIndex;
 import org.effiseg.eval.ErrorBreakdown;
 import org.effiseg.eval.EvaluationInputException;
 import org.effiseg.eval.EvaluationReport;
@@ -52,10 +57,29 @@ public final class EvaluateCommand implements Callable<Integer> {
 
   @Option(
       names = "--predictions",
-      required = true,
       paramLabel = "MASK_DIR",
       description = "Folder of predicted masks or probability maps (grey levels), one per image.")
   Path predictions;
+
+  @Option(
+      names = "--checkpoint",
+      paramLabel = "FILE",
+      description =
+          "Score a checkpoint from effiseg train instead, at the model's resolution as the"
+              + " reference code does (its training threshold unless --threshold is given).")
+  Path checkpoint;
+
+  @Option(
+      names = "--device",
+      defaultValue = "auto",
+      description = "With --checkpoint: cpu, cuda or auto (default: ${DEFAULT-VALUE}).")
+  String device;
+
+  @Option(
+      names = "--threads",
+      defaultValue = "0",
+      description = "With --checkpoint: CPU threads (0: all cores).")
+  int threads;
 
   @Option(
       names = "--data",
@@ -114,9 +138,17 @@ public final class EvaluateCommand implements Callable<Integer> {
     if (trainLog != null && report == null) {
       throw new ParameterException(spec.commandLine(), "--train-log needs --report");
     }
+    if ((predictions == null) == (checkpoint == null)) {
+      throw new ParameterException(
+          spec.commandLine(), "give exactly one of --predictions and --checkpoint");
+    }
     PrintWriter err = spec.commandLine().getErr();
     try {
       TrainingLog log = trainLog == null ? null : TrainingLog.read(trainLog);
+      if (checkpoint != null) {
+        scoreCheckpoint(t, log);
+        return 0;
+      }
       PredictionDirectory source =
           PredictionDirectory.open(
               predictions, data.resolve(split), t, resizeNearest, report != null);
@@ -139,10 +171,26 @@ public final class EvaluateCommand implements Callable<Integer> {
       err.println("effiseg evaluate: " + e.getMessage());
       return 1;
     } catch (IOException e) {
-      err.println("effiseg evaluate: cannot write " + report + ": " + e.getMessage());
+      err.println("effiseg evaluate: " + e.getMessage());
       return 1;
     } finally {
       err.flush();
+    }
+  }
+
+  private void scoreCheckpoint(Threshold given, TrainingLog log) throws IOException {
+    SplitIndex index = SplitIndex.open(data, Split.parse(split), BadInputPolicy.FAIL);
+    try (Segmenter segmenter = Segmenter.load(checkpoint, device, threads)) {
+      if (!json) {
+        spec.commandLine().getErr().println("model: " + segmenter);
+      }
+      Threshold t = threshold == null ? Threshold.probability(segmenter.threshold()) : given;
+      EvaluationResult result =
+          Evaluation.evaluate(segmenter, index, t, report == null ? 0 : worst, json ? null : System.err);
+      print(result, t);
+      if (report != null) {
+        writeReport(result, t, log);
+      }
     }
   }
 

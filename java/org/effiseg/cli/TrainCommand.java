@@ -156,7 +156,7 @@ final class TrainCommand implements Callable<Integer> {
         log.println("report: " + report);
       }
     }
-    String text = new GsonBuilder().serializeSpecialFloatingPointValues().create().toJson(scores);
+    String text = new GsonBuilder().serializeNulls().create().toJson(scores);
     Files.writeString(out.resolve("scores-" + evalSplit + ".json"), text + "\n");
     if (json) {
       System.out.println(text);

@@ -27,6 +27,7 @@ public final class EffiSegNet implements AutoCloseable {
   private final ParameterBlock parameters;
   private final EfficientNetEncoder encoder;
   private final EffiSegDecoder decoder;
+  private final Workspace workspace;
   private Tensor[] auxLogits;
   private boolean pendingBackward;
   private long step;
@@ -41,6 +42,7 @@ public final class EffiSegNet implements AutoCloseable {
         new EffiSegDecoder(
             layout, config.variant().featureChannels(), config.channels(), config.deepSupervision());
     this.parameters = new ParameterBlock(ctx, layout, config.seed());
+    this.workspace = new Workspace(ctx);
     encoder.bind(parameters);
     decoder.bind(parameters);
   }
@@ -111,14 +113,14 @@ public final class EffiSegNet implements AutoCloseable {
           "images must be [N,H,W,3], got " + java.util.Arrays.toString(images.shape()));
     }
     releaseActivations();
-    long seed = dropConnectSeed;
-    Tensor[] features = encoder.forward(ctx, images, training, seed);
+    workspace.beginPass(images.shape());
+    Tensor[] features = encoder.forward(workspace, images, training, dropConnectSeed);
     auxLogits = decoder.deepSupervision() ? new Tensor[EffiSegDecoder.SCALES] : null;
     Tensor logits =
         decoder.forward(
-            ctx, features, images.dim(0), images.dim(1), images.dim(2), training, auxLogits);
+            workspace, features, images.dim(0), images.dim(1), images.dim(2), training, auxLogits);
     if (!training) {
-      encoder.release();
+      encoder.release(workspace);
     }
     pendingBackward = training;
     return logits;
@@ -146,11 +148,11 @@ public final class EffiSegNet implements AutoCloseable {
       throw new IllegalStateException("backward needs a preceding forward(images, true)");
     }
     pendingBackward = false;
-    Tensor[] dFeatures = decoder.backward(ctx, dLogits, dAux);
+    Tensor[] dFeatures = decoder.backward(workspace, dLogits, dAux);
     try {
-      encoder.backward(ctx, dFeatures);
+      encoder.backward(workspace, dFeatures);
     } finally {
-      DecoderOps.close(dFeatures);
+      workspace.give(dFeatures);
     }
   }
 
@@ -175,9 +177,18 @@ public final class EffiSegNet implements AutoCloseable {
         || name.startsWith(ENCODER_PREFIX + "_fc.");
   }
 
+  /**
+   * Frees the pooled activation buffers kept for reuse between steps (they are also dropped
+   * whenever the input shape changes, and on close).
+   */
+  public void releaseBuffers() {
+    releaseActivations();
+    workspace.clear();
+  }
+
   private void releaseActivations() {
-    encoder.release();
-    decoder.release();
+    encoder.release(workspace);
+    decoder.release(workspace);
     pendingBackward = false;
   }
 
@@ -185,6 +196,7 @@ public final class EffiSegNet implements AutoCloseable {
   public void close() {
     if (!ctx.isClosed()) {
       releaseActivations();
+      workspace.close();
       parameters.close();
     }
   }

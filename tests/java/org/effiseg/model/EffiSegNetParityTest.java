@@ -149,14 +149,22 @@ class EffiSegNetParityTest {
           assertNear(name, after.get(name).data(), ref.param(name).toFloatArray(), tol);
         }
       }
-      DecoderOps.close(x, t, logits, terms, dLogits);
+      closeAll(x, t, logits, terms, dLogits);
       if (aux != null) {
-        DecoderOps.close(aux);
-        DecoderOps.close(dAux);
+        closeAll(aux);
+        closeAll(dAux);
       }
     }
   }
 
+
+  private static void closeAll(Tensor... ts) {
+    for (Tensor t : ts) {
+      if (t != null) {
+        t.close();
+      }
+    }
+  }
 
   @Test
   void b0EvalMatchesPyTorch() {

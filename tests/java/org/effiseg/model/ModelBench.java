@@ -109,11 +109,27 @@ public final class ModelBench {
           terms.read();
         };
         Runnable pytorch = theirs ? torchTrainStep(net, ref, torch, img8, tgt8, size) : null;
+        // A sampler thread records the peak of live native tensor bytes during the steps.
+        long[] sampled = {0};
+        Thread sampler = new Thread(() -> {
+          while (!Thread.currentThread().isInterrupted()) {
+            sampled[0] = Math.max(sampled[0], NativeMemory.liveBytes());
+            try {
+              Thread.sleep(0, 200_000);
+            } catch (InterruptedException e) {
+              return;
+            }
+          }
+        });
+        sampler.setDaemon(true);
+        sampler.start();
         report("train step batch 8", interleaved(iterations, ours ? effiseg : null, pytorch));
+        sampler.interrupt();
         if (ours) {
           System.out.printf(Locale.ROOT,
-              "effiseg native tensor bytes at the end of the training forward: %.0f MiB%n",
-              peakNative[0] / 1048576.0);
+              "effiseg native tensor bytes: %.0f MiB at the end of the training forward,"
+                  + " %.0f MiB peak sampled during the steps%n",
+              peakNative[0] / 1048576.0, sampled[0] / 1048576.0);
         }
       }
     }

@@ -23,17 +23,15 @@
  * the two cores were also busy with anything else (both pools spin-wait for each other), and
  * OpenBLAS cannot split dw's long reduction over pixels across threads anyway.
  *
- * Reductions (db, dw) use per-thread partial sums combined in thread order, and the tile or
- * row a thread gets depends only on the thread count: results are deterministic for a given
- * thread count.
+ * Loops hand out contiguous parts of their rows/tiles dynamically (a descheduled thread
+ * does not stall the rest). Reductions (db, dw) keep one partial sum per part, combined in
+ * part order, and the parts depend only on the thread count: results are deterministic for a
+ * given thread count.
  *
  * Scratch memory (im2col tiles) lives in a per-thread buffer that grows to the largest tile
  * requested (about kColTileBytes) and is reused, so hot loops do not page-fault fresh blocks.
  */
 #include <cblas.h>
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include <algorithm>
 #include <atomic>
@@ -74,6 +72,21 @@ inline void add_to_double(double* p, v8 v) {
 
 int threads_of(const Exec& ex) { return ex.threads > 0 ? ex.threads : 1; }
 
+/* Work is split into contiguous parts that threads take dynamically, so that a thread the
+ * OS has descheduled (data loading, other processes) does not hold the others up at the end
+ * of a loop. Loops without reductions use kPartsPerThread parts per thread; reductions keep
+ * one partial sum per part (not per thread) and combine them in part order, so their result
+ * depends only on the thread count, never on which thread ran what. */
+constexpr int kPartsPerThread = 8;
+constexpr int kPartialsPerThread = 2;
+
+int64_t part_count(int64_t items, int threads, int per_thread) {
+    return std::max<int64_t>(1, std::min<int64_t>(items, (int64_t)threads * per_thread));
+}
+
+/* Part i of `parts` nearly equal contiguous ranges of [0, items) starts here. */
+inline int64_t part_begin(int64_t items, int64_t parts, int64_t i) { return items * i / parts; }
+
 /* OpenBLAS keeps one process-wide thread count; only change it when it differs. */
 void set_blas_threads(int threads) {
     static std::atomic<int> current{-1};
@@ -95,35 +108,34 @@ float* scratch(size_t floats) {
     return buffer.data();
 }
 
-/* sums[c] = sum over rows of m[r, c] (m is [rows, C]); per-thread double partials. */
+/* sums[c] = sum over rows of m[r, c] (m is [rows, C]), in double per part. */
 void column_sums(const Exec& ex, const float* m, int64_t rows, int C, float* sums) {
     const int T = threads_of(ex);
-    std::vector<double> partial((size_t)T * C, 0.0);
+    const int64_t parts = part_count(rows, T, kPartialsPerThread);
+    std::vector<double> partial((size_t)(parts * C), 0.0);
 #pragma omp parallel num_threads(T)
     {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
-        double* p = partial.data() + (size_t)t * C;
         std::vector<float> block(C);
-        constexpr int64_t kRowBlock = 64; /* sum in float over a few rows, then in double */
-#pragma omp for schedule(static)
-        for (int64_t r0 = 0; r0 < rows; r0 += kRowBlock) {
-            const int64_t r1 = std::min(rows, r0 + kRowBlock);
-            std::fill(block.begin(), block.end(), 0.0f);
-            for (int64_t r = r0; r < r1; r++) {
-                const float* row = m + r * C;
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t part = 0; part < parts; part++) {
+            double* p = partial.data() + part * C;
+            const int64_t end = part_begin(rows, parts, part + 1);
+            constexpr int64_t kRowBlock = 64; /* sum in float over a few rows, then in double */
+            for (int64_t r0 = part_begin(rows, parts, part); r0 < end; r0 += kRowBlock) {
+                std::fill(block.begin(), block.end(), 0.0f);
+                for (int64_t r = r0; r < std::min(end, r0 + kRowBlock); r++) {
+                    const float* row = m + r * C;
 #pragma omp simd
-                for (int c = 0; c < C; c++) block[c] += row[c];
+                    for (int c = 0; c < C; c++) block[c] += row[c];
+                }
+                for (int c = 0; c < C; c++) p[c] += block[c];
             }
-            for (int c = 0; c < C; c++) p[c] += block[c];
         }
     }
     for (int c = 0; c < C; c++) {
-        double s = 0.0;
-        for (int t = 0; t < T; t++) s += partial[(size_t)t * C + c];
-        sums[c] = (float)s;
+        double sum = 0.0;
+        for (int64_t part = 0; part < parts; part++) sum += partial[part * C + c];
+        sums[c] = (float)sum;
     }
 }
 
@@ -240,8 +252,10 @@ void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const 
     /* outputs [ow_lo, ow_hi) have all KW taps inside the row */
     const int ow_lo = (pl + sw - 1) / sw;
     const int ow_hi = W - KW + pl >= 0 ? std::min(OW, (W - KW + pl) / sw + 1) : 0;
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
+    const int64_t parts = part_count(rows, threads_of(ex), kPartsPerThread);
+#pragma omp parallel for num_threads(threads_of(ex)) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++)
+    for (int64_t r = part_begin(rows, parts, part); r < part_begin(rows, parts, part + 1); r++) {
         const int n = (int)(r / OH), oh = (int)(r % OH);
         const int ih0 = oh * g.stride_h - g.pad_top;
         int kh0, kh1;
@@ -334,8 +348,10 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
     const Strips strips = C >= 8 && sw == 1 ? strip_kernels(KW, 1) : Strips{};
     /* inputs [iw_lo, iw_hi) receive all KW taps */
     const int iw_lo = std::max(0, KW - 1 - pl), iw_hi = std::min(W, OW - pl);
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(static)
-    for (int64_t r = 0; r < rows; r++) {
+    const int64_t parts = part_count(rows, threads_of(ex), kPartsPerThread);
+#pragma omp parallel for num_threads(threads_of(ex)) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++)
+    for (int64_t r = part_begin(rows, parts, part); r < part_begin(rows, parts, part + 1); r++) {
         const int n = (int)(r / H), ih = (int)(r % H);
         int kh0, kh1;
         transposed_taps(ih, g.pad_top, sh, KH, OH, kh0, kh1);
@@ -421,19 +437,15 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
     const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
     const int T = threads_of(ex);
     const int64_t taps = (int64_t)KH * KW * C;
-    const int64_t per_thread = taps + (db ? C : 0);
-    std::vector<double> partial((size_t)(T * per_thread), 0.0);
+    const int64_t per_part = taps + (db ? C : 0);
     const int64_t rows = (int64_t)g.N * OH;
-#pragma omp parallel num_threads(T)
-    {
-        int t = 0;
-#ifdef _OPENMP
-        t = omp_get_thread_num();
-#endif
-        double* pw = partial.data() + t * per_thread;
+    const int64_t parts = part_count(rows, T, kPartialsPerThread);
+    std::vector<double> partial((size_t)(parts * per_part), 0.0);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        double* pw = partial.data() + part * per_part;
         double* pb = db ? pw + taps : nullptr;
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < rows; r++) {
+        for (int64_t r = part_begin(rows, parts, part); r < part_begin(rows, parts, part + 1); r++) {
             const int n = (int)(r / OH), oh = (int)(r % OH);
             const int ih0 = oh * g.stride_h - g.pad_top;
             int kh0, kh1;
@@ -449,17 +461,14 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
                 dw_dw_block<0>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
         }
     }
-    for (int64_t i = 0; i < taps; i++) {
-        double s = 0.0;
-        for (int t = 0; t < T; t++) s += partial[t * per_thread + i];
-        dw[i] = (float)s;
+    for (int64_t i = 0; i < per_part; i++) {
+        double sum = 0.0;
+        for (int64_t part = 0; part < parts; part++) sum += partial[part * per_part + i];
+        if (i < taps)
+            dw[i] = (float)sum;
+        else
+            db[i - taps] = (float)sum;
     }
-    if (db)
-        for (int c = 0; c < C; c++) {
-            double s = 0.0;
-            for (int t = 0; t < T; t++) s += partial[t * per_thread + taps + c];
-            db[c] = (float)s;
-        }
 }
 
 /* ---- dense, strided and grouped: im2col + sgemm ----------------------------- */
@@ -588,17 +597,17 @@ void col2im_add(const ConvGeom& g, const GemmShape& s, const float* dcol, int gr
     }
 }
 
-/* dst[i] = sum over threads of partial[t][i], in thread order. */
-void reduce_partials(const Exec& ex, const float* partial, int T, int64_t n, float* dst) {
+/* dst[i] = sum over parts of partial[part][i], in part order. */
+void reduce_partials(const Exec& ex, const float* partial, int64_t parts, int64_t n, float* dst) {
 #pragma omp parallel for num_threads(threads_of(ex)) schedule(static) if (n > 65536)
     for (int64_t i = 0; i < n; i++) {
-        float s = partial[i];
-        for (int t = 1; t < T; t++) s += partial[(int64_t)t * n + i];
-        dst[i] = s;
+        float sum = partial[i];
+        for (int64_t part = 1; part < parts; part++) sum += partial[part * n + i];
+        dst[i] = sum;
     }
 }
 
-/* Pointwise: the activations are already the GEMM operand, in chunks of rows per thread. */
+/* Pointwise: the activations are already the GEMM operand, taken in chunks of rows. */
 int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
     const int64_t M = (int64_t)g.N * g.OH * g.OW;
     const int64_t bytes_per_row = (int64_t)(g.Cin + g.Cout) * sizeof(float);
@@ -615,7 +624,7 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
     if (is_pointwise(g)) {
         const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
         const int64_t chunks = (M + rows - 1) / rows;
-#pragma omp parallel for num_threads(T) schedule(static)
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
         for (int64_t c = 0; c < chunks; c++) {
             const int64_t r0 = c * rows;
             const int Mc = (int)std::min(rows, M - r0);
@@ -635,7 +644,7 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
 #pragma omp parallel num_threads(T)
     {
         float* col = scratch(col_floats);
-#pragma omp for schedule(static)
+#pragma omp for schedule(dynamic, 1)
         for (int64_t ti = 0; ti < tiles; ti++) {
             const Tile t = tile_at(g, s, ti);
             const int Mt = (int)t.pixels(g);
@@ -652,88 +661,102 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
     }
 }
 
+void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const GemmShape& s,
+                             const float* x, const float* w, const float* dy, float* dx,
+                             float* dw) {
+    const int T = threads_of(ex);
+    const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
+    const int64_t chunks = (M + rows - 1) / rows;
+    const int64_t parts = part_count(chunks, T, kPartialsPerThread);
+    const int64_t wsize = (int64_t)s.Cin_g * g.Cout;
+    std::vector<float> partial(dw ? (size_t)(parts * wsize) : 0);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        const int64_t c0 = part_begin(chunks, parts, part), c1 = part_begin(chunks, parts, part + 1);
+        for (int64_t c = c0; c < c1; c++) {
+            const int64_t r0 = c * rows;
+            const int Mc = (int)std::min(rows, M - r0);
+            for (int grp = 0; grp < g.groups; grp++) {
+                const float* dyc = dy + r0 * g.Cout + (int64_t)grp * s.Cout_g;
+                if (dx) /* dx = dy · w_gᵀ */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mc, s.Cin_g, s.Cout_g,
+                                1.0f, dyc, g.Cout, w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f,
+                                dx + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin);
+                if (dw) /* this part's dw (+)= xᵀ · dy */
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.Cin_g, s.Cout_g, Mc,
+                                1.0f, x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin, dyc, g.Cout,
+                                c == c0 ? 0.0f : 1.0f,
+                                partial.data() + part * wsize + (int64_t)grp * s.Cout_g, g.Cout);
+            }
+        }
+    }
+    if (dw) reduce_partials(ex, partial.data(), parts, wsize, dw);
+}
+
 void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                    const float* dy, float* dx, float* dw) {
     const int T = threads_of(ex);
     const GemmShape s = gemm_shape(g, T);
-    const int64_t wsize = (int64_t)g.KH * g.KW * s.Cin_g * g.Cout;
     set_blas_threads(1);
-    /* dw: each thread sums its tiles into its own partial, reduced in thread order */
-    std::vector<float> partial(dw ? (size_t)(T * wsize) : 0, 0.0f);
     if (is_pointwise(g)) {
-        const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
-        const int64_t chunks = (M + rows - 1) / rows;
+        gemm_backward_pointwise(ex, g, s, x, w, dy, dx, dw);
+        return;
+    }
+    const int64_t tiles = (int64_t)g.N * s.tiles_per_image;
+    const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
+    if (dw) { /* each part of the tiles sums colᵀ · dy into its own partial dw */
+        const int64_t wsize = (int64_t)g.KH * g.KW * s.Cin_g * g.Cout;
+        const int64_t parts = part_count(tiles, T, kPartialsPerThread);
+        std::vector<float> partial((size_t)(parts * wsize));
 #pragma omp parallel num_threads(T)
         {
-            int tid = 0;
-#ifdef _OPENMP
-            tid = omp_get_thread_num();
-#endif
-            float* pw = dw ? partial.data() + tid * wsize : nullptr;
-#pragma omp for schedule(static)
-            for (int64_t c = 0; c < chunks; c++) {
-                const int64_t r0 = c * rows;
-                const int Mc = (int)std::min(rows, M - r0);
-                for (int grp = 0; grp < g.groups; grp++) {
-                    const float* dyc = dy + r0 * g.Cout + (int64_t)grp * s.Cout_g;
-                    if (dx) /* dx = dy · w_gᵀ */
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mc, s.Cin_g, s.Cout_g,
-                                    1.0f, dyc, g.Cout, w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f,
-                                    dx + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin);
-                    if (dw) /* dw += xᵀ · dy */
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.Cin_g, s.Cout_g, Mc,
-                                    1.0f, x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin, dyc,
-                                    g.Cout, 1.0f, pw + (int64_t)grp * s.Cout_g, g.Cout);
+            float* col = scratch(col_floats);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t part = 0; part < parts; part++) {
+                const int64_t t0 = part_begin(tiles, parts, part);
+                for (int64_t ti = t0; ti < part_begin(tiles, parts, part + 1); ti++) {
+                    const Tile t = tile_at(g, s, ti);
+                    const float* dyt = dy + t.first_pixel(g) * g.Cout;
+                    for (int grp = 0; grp < g.groups; grp++) {
+                        im2col(g, s, x, grp, t, col);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.K, s.Cout_g,
+                                    (int)t.pixels(g), 1.0f, col, s.K,
+                                    dyt + (int64_t)grp * s.Cout_g, g.Cout, ti == t0 ? 0.0f : 1.0f,
+                                    partial.data() + part * wsize + (int64_t)grp * s.Cout_g,
+                                    g.Cout);
+                    }
                 }
             }
         }
-        if (dw) reduce_partials(ex, partial.data(), T, wsize, dw);
-        return;
+        reduce_partials(ex, partial.data(), parts, wsize, dw);
     }
-    const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
-    const int64_t xsize = (int64_t)g.N * g.H * g.W * g.Cin;
+    if (dx) { /* dcol = dy · W_gᵀ per tile, then col2im back to input pixels */
+        const int64_t xsize = (int64_t)g.N * g.H * g.W * g.Cin;
 #pragma omp parallel num_threads(T)
-    {
-        int tid = 0;
-#ifdef _OPENMP
-        tid = omp_get_thread_num();
-#endif
-        float* pw = dw ? partial.data() + tid * wsize : nullptr;
-        float* col = scratch(col_floats);
-        if (dx) {
+        {
+            float* col = scratch(col_floats);
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < xsize; i++) dx[i] = 0.0f;
-        }
-        /* Tiles of even index within their image first, then odd ones: tiles running at the
-         * same time never share input rows, and every dx element sums its contributions in
-         * the same order whatever the thread count. */
-        for (int parity = 0; parity < 2; parity++) {
-            const int64_t half = (s.tiles_per_image + 1 - parity) / 2;
-#pragma omp for schedule(static)
-            for (int64_t k = 0; k < (int64_t)g.N * half; k++) {
-                const int64_t ti = (k / half) * s.tiles_per_image + 2 * (k % half) + parity;
-                const Tile t = tile_at(g, s, ti);
-                const int Mt = (int)t.pixels(g);
-                const float* dyt = dy + t.first_pixel(g) * g.Cout;
-                for (int grp = 0; grp < g.groups; grp++) {
-                    const float* dyg = dyt + (int64_t)grp * s.Cout_g;
-                    if (dw) { /* dw += colᵀ · dy */
-                        im2col(g, s, x, grp, t, col);
-                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.K, s.Cout_g, Mt,
-                                    1.0f, col, s.K, dyg, g.Cout, 1.0f,
-                                    pw + (int64_t)grp * s.Cout_g, g.Cout);
-                    }
-                    if (dx) { /* dcol = dy · W_gᵀ, then back to input pixels */
-                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mt, s.K, s.Cout_g,
-                                    1.0f, dyg, g.Cout, w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f,
-                                    col, s.K);
+            /* Tiles of even index within their image first, then odd ones: tiles running at
+             * the same time never share input rows, and every dx element sums its
+             * contributions in the same order whatever the thread count. */
+            for (int parity = 0; parity < 2; parity++) {
+                const int64_t half = (s.tiles_per_image + 1 - parity) / 2;
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t k = 0; k < (int64_t)g.N * half; k++) {
+                    const int64_t ti = (k / half) * s.tiles_per_image + 2 * (k % half) + parity;
+                    const Tile t = tile_at(g, s, ti);
+                    const float* dyt = dy + t.first_pixel(g) * g.Cout;
+                    for (int grp = 0; grp < g.groups; grp++) {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)t.pixels(g), s.K,
+                                    s.Cout_g, 1.0f, dyt + (int64_t)grp * s.Cout_g, g.Cout,
+                                    w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f, col, s.K);
                         col2im_add(g, s, col, grp, t, dx);
                     }
                 }
             }
         }
     }
-    if (dw) reduce_partials(ex, partial.data(), T, wsize, dw);
 }
 
 bool is_depthwise(const ConvGeom& g) { return g.groups == g.Cin && g.groups == g.Cout; }

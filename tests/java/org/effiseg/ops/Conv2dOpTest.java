@@ -322,6 +322,22 @@ class Conv2dOpTest {
     }
   }
 
+  /** Work is shared dynamically, but partial sums are per fixed part: reruns are bit-identical. */
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndCases")
+  void repeatedRunsAreBitwiseIdentical(Backend backend, Case c) {
+    try (Context ctx = Backends.open(backend)) {
+      Run a = new Run(c, 71).execute(ctx);
+      Run b = new Run(c, 71).execute(ctx);
+      assertThat(b.y).usingExactEquality().containsExactly(a.y).inOrder();
+      assertThat(b.dx).usingExactEquality().containsExactly(a.dx).inOrder();
+      assertThat(b.dw).usingExactEquality().containsExactly(a.dw).inOrder();
+      if (c.bias) {
+        assertThat(b.db).usingExactEquality().containsExactly(a.db).inOrder();
+      }
+    }
+  }
+
   /**
    * Enough input channels that one im2col row of the CPU backend is ~0.8 MB, so its 8 MB tiles
    * hold ~10 output rows and tile boundaries fall inside images (13 rows each) and between them.

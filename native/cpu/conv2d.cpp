@@ -35,6 +35,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -70,7 +71,17 @@ inline void add_to_double(double* p, v8 v) {
     std::memcpy(p + 4, &b, sizeof b);
 }
 
-int threads_of(const Exec& ex) { return ex.threads > 0 ? ex.threads : 1; }
+/* Threads for `work` multiply-adds (or element visits): at most ex.threads, and only as many
+ * as get kMinWorkPerThread each. Every parallel region costs a fork and a join, and when the
+ * cores are also busy with something else (the data loader, other processes) a sleeping
+ * worker can take a scheduler time slice (milliseconds) to wake: a small op then runs far
+ * faster on the calling thread alone. 4M multiply-adds is 0.1-0.3 ms on one core here. */
+constexpr double kMinWorkPerThread = 4.0 * (1 << 20);
+
+int threads_for(const Exec& ex, double work) {
+    const int most = ex.threads > 0 ? ex.threads : 1;
+    return (int)std::max(1.0, std::min<double>(most, std::floor(work / kMinWorkPerThread)));
+}
 
 /* Work is split into contiguous parts that threads take dynamically, so that a thread the
  * OS has descheduled (data loading, other processes) does not hold the others up at the end
@@ -110,7 +121,7 @@ float* scratch(size_t floats) {
 
 /* sums[c] = sum over rows of m[r, c] (m is [rows, C]), in double per part. */
 void column_sums(const Exec& ex, const float* m, int64_t rows, int C, float* sums) {
-    const int T = threads_of(ex);
+    const int T = threads_for(ex, (double)rows * C);
     const int64_t parts = part_count(rows, T, kPartialsPerThread);
     std::vector<double> partial((size_t)(parts * C), 0.0);
 #pragma omp parallel num_threads(T)
@@ -252,8 +263,9 @@ void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const 
     /* outputs [ow_lo, ow_hi) have all KW taps inside the row */
     const int ow_lo = (pl + sw - 1) / sw;
     const int ow_hi = W - KW + pl >= 0 ? std::min(OW, (W - KW + pl) / sw + 1) : 0;
-    const int64_t parts = part_count(rows, threads_of(ex), kPartsPerThread);
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(dynamic, 1)
+    const int T = threads_for(ex, (double)rows * OW * C * KH * KW);
+    const int64_t parts = part_count(rows, T, kPartsPerThread);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t part = 0; part < parts; part++)
     for (int64_t r = part_begin(rows, parts, part); r < part_begin(rows, parts, part + 1); r++) {
         const int n = (int)(r / OH), oh = (int)(r % OH);
@@ -348,8 +360,9 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
     const Strips strips = C >= 8 && sw == 1 ? strip_kernels(KW, 1) : Strips{};
     /* inputs [iw_lo, iw_hi) receive all KW taps */
     const int iw_lo = std::max(0, KW - 1 - pl), iw_hi = std::min(W, OW - pl);
-    const int64_t parts = part_count(rows, threads_of(ex), kPartsPerThread);
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(dynamic, 1)
+    const int T = threads_for(ex, (double)g.N * OH * OW * C * KH * KW);
+    const int64_t parts = part_count(rows, T, kPartsPerThread);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t part = 0; part < parts; part++)
     for (int64_t r = part_begin(rows, parts, part); r < part_begin(rows, parts, part + 1); r++) {
         const int n = (int)(r / H), ih = (int)(r % H);
@@ -435,7 +448,7 @@ inline void dw_dw_block(const float* dyrow, const float* x, int64_t x_img, int i
 void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, const float* dy,
                            float* dw, float* db) {
     const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
-    const int T = threads_of(ex);
+    const int T = threads_for(ex, (double)g.N * OH * OW * C * KH * KW);
     const int64_t taps = (int64_t)KH * KW * C;
     const int64_t per_part = taps + (db ? C : 0);
     const int64_t rows = (int64_t)g.N * OH;
@@ -504,6 +517,11 @@ GemmShape gemm_shape(const ConvGeom& g, int threads) {
     s.rows_per_tile = (int)rows;
     s.tiles_per_image = (g.OH + s.rows_per_tile - 1) / s.rows_per_tile;
     return s;
+}
+
+/* Multiply-adds of the forward GEMM (and of each of the two backward ones). */
+double gemm_work(const ConvGeom& g) {
+    return (double)g.N * g.OH * g.OW * g.KH * g.KW * (g.Cin / g.groups) * g.Cout;
 }
 
 bool is_pointwise(const ConvGeom& g) {
@@ -599,7 +617,7 @@ void col2im_add(const ConvGeom& g, const GemmShape& s, const float* dcol, int gr
 
 /* dst[i] = sum over parts of partial[part][i], in part order. */
 void reduce_partials(const Exec& ex, const float* partial, int64_t parts, int64_t n, float* dst) {
-#pragma omp parallel for num_threads(threads_of(ex)) schedule(static) if (n > 65536)
+#pragma omp parallel for num_threads(threads_for(ex, (double)n * parts)) schedule(static)
     for (int64_t i = 0; i < n; i++) {
         float sum = partial[i];
         for (int64_t part = 1; part < parts; part++) sum += partial[part * n + i];
@@ -617,7 +635,7 @@ int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
 
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                   const float* b, float* y) {
-    const int T = threads_of(ex);
+    const int T = threads_for(ex, gemm_work(g));
     const GemmShape s = gemm_shape(g, T);
     const float beta = b ? 1.0f : 0.0f;
     set_blas_threads(1);
@@ -664,7 +682,7 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
 void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const GemmShape& s,
                              const float* x, const float* w, const float* dy, float* dx,
                              float* dw) {
-    const int T = threads_of(ex);
+    const int T = threads_for(ex, gemm_work(g));
     const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
     const int64_t chunks = (M + rows - 1) / rows;
     const int64_t parts = part_count(chunks, T, kPartialsPerThread);
@@ -695,7 +713,7 @@ void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const GemmShape&
 
 void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                    const float* dy, float* dx, float* dw) {
-    const int T = threads_of(ex);
+    const int T = threads_for(ex, gemm_work(g));
     const GemmShape s = gemm_shape(g, T);
     set_blas_threads(1);
     if (is_pointwise(g)) {

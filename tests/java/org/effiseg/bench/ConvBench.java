@@ -26,8 +26,9 @@ import org.effiseg.testing.Rand;
  * both alike. PyTorch runs NCHW (its default layout) with symmetric padding (TensorFlow SAME's
  * extra bottom/right row would need a separate pad copy in PyTorch, which is not charged to it);
  * its backward time is that of autograd's backward call alone, with an all-ones output gradient.
- * For depthwise shapes the table also gives the forward pass's effective bandwidth over the
- * minimum traffic (read x once, write y once) next to a measured stream bandwidth (es_add).
+ * For depthwise shapes the table also gives the forward pass's effective bandwidth (fastest
+ * repetition) over the minimum traffic (read x once, write y once), next to a measured stream
+ * bandwidth (es_add).
  *
  * <p>Run (after {@code mvn -o test-compile}), with the allocator settings PyTorch needs for
  * stable timings (see ../shared/TOOLCHAIN.md):
@@ -69,9 +70,10 @@ public final class ConvBench {
     }
   }
 
-  /** Median times in milliseconds. */
+  /** Median and best times in milliseconds. */
   public record Row(Shape2d shape, double effisegForward, double torchForward,
-      double effisegBackward, double torchBackward) {}
+      double effisegBackward, double torchBackward, double effisegForwardBest,
+      double torchForwardBest, double effisegBackwardBest, double torchBackwardBest) {}
 
   public static final int BATCH = 8;
 
@@ -111,8 +113,10 @@ public final class ConvBench {
       System.out.printf("stream bandwidth (es_add, 3 x 64 MB): %.1f GB/s%n", streamBandwidth(ctx));
     }
     List<Row> rows = run(reps);
-    System.out.printf("%-36s %9s %9s %6s  %9s %9s %6s  %s%n", "shape (batch 8, SAME)",
-        "fwd ms", "torch", "ratio", "bwd ms", "torch", "ratio", "fwd GB/s");
+    System.out.println("median ms (ratio = effiseg / PyTorch); 'best' = ratio of the fastest"
+        + " repetitions, less sensitive to load from other processes");
+    System.out.printf("%-36s %8s %8s %6s  %8s %8s %6s  %5s %5s  %s%n", "shape (batch 8, SAME)",
+        "fwd", "torch", "ratio", "bwd", "torch", "ratio", "best", "best", "fwd GB/s");
     for (Row r : rows) {
       Shape2d s = r.shape();
       String bandwidth = "";
@@ -120,12 +124,13 @@ public final class ConvBench {
         ConvSpec spec = ConvSpec.same(s.h(), s.w(), s.k(), s.k(), s.stride(), s.groups());
         double bytes = 4.0 * BATCH * s.cin()
             * ((double) s.h() * s.w() + (double) spec.outH(s.h(), s.k()) * spec.outW(s.w(), s.k()));
-        bandwidth = String.format("%.1f", bytes / (r.effisegForward() * 1e6));
+        bandwidth = String.format("%.1f", bytes / (r.effisegForwardBest() * 1e6));
       }
-      System.out.printf("%-36s %9.2f %9.2f %6.2f  %9.2f %9.2f %6.2f  %s%n", s,
+      System.out.printf("%-36s %8.2f %8.2f %6.2f  %8.2f %8.2f %6.2f  %5.2f %5.2f  %s%n", s,
           r.effisegForward(), r.torchForward(), r.effisegForward() / r.torchForward(),
           r.effisegBackward(), r.torchBackward(), r.effisegBackward() / r.torchBackward(),
-          bandwidth);
+          r.effisegForwardBest() / r.torchForwardBest(),
+          r.effisegBackwardBest() / r.torchBackwardBest(), bandwidth);
     }
   }
 
@@ -196,7 +201,8 @@ public final class ConvBench {
         }
       }
     }
-    return new Row(s, median(t[0]), median(t[1]), median(t[2]), median(t[3]));
+    return new Row(s, median(t[0]), median(t[1]), median(t[2]), median(t[3]), min(t[0]),
+        min(t[1]), min(t[2]), min(t[3]));
   }
 
   private static double streamBandwidth(Context ctx) {
@@ -216,6 +222,10 @@ public final class ConvBench {
       }
       return 3.0 * 4 * n / median(t) / 1e9;
     }
+  }
+
+  private static double min(double[] v) {
+    return Arrays.stream(v).min().orElse(Double.NaN);
   }
 
   private static double median(double[] v) {

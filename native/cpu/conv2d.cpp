@@ -496,26 +496,26 @@ constexpr int64_t kColTileBytes = int64_t(2) << 20;
 struct GemmShape {
     int Cin_g, Cout_g; /* channels per group */
     int K;             /* KH*KW*Cin_g: the reduction length of the forward GEMM */
-    int rows_per_tile; /* output rows of one image per tile */
-    int tiles_per_image;
+    int64_t rows_per_tile; /* output rows (n, oh), counted across images, per tile */
+    int64_t tiles;
 };
 
-/* Tiles hold whole output rows of one image, at least KH of them (so that in col2im only
- * neighbouring tiles of an image touch the same input rows), and are made small enough
- * that every thread gets several. */
+/* Tiles are runs of whole output rows, counted across images (r = n*OH + oh), so that small
+ * images still give GEMMs of a few hundred rows. Each holds at least KH rows (so in col2im
+ * only neighbouring tiles touch the same input rows) and about kColTileBytes of im2col, and
+ * with several threads there are at least 4 tiles per thread. */
 GemmShape gemm_shape(const ConvGeom& g, int threads) {
     GemmShape s;
     s.Cin_g = g.Cin / g.groups;
     s.Cout_g = g.Cout / g.groups;
     s.K = g.KH * g.KW * s.Cin_g;
+    const int64_t out_rows = (int64_t)g.N * g.OH;
     const int64_t row_bytes = (int64_t)g.OW * s.K * (int64_t)sizeof(float);
     int64_t rows = kColTileBytes / row_bytes;
-    const int64_t for_balance = ((int64_t)g.N * g.OH + 4 * threads - 1) / (4 * threads);
-    rows = std::min(rows, for_balance);
-    rows = std::max<int64_t>(rows, std::min(g.KH, g.OH));
-    rows = std::max<int64_t>(1, std::min<int64_t>(rows, g.OH));
-    s.rows_per_tile = (int)rows;
-    s.tiles_per_image = (g.OH + s.rows_per_tile - 1) / s.rows_per_tile;
+    if (threads > 1) rows = std::min(rows, (out_rows + 4 * threads - 1) / (4 * threads));
+    rows = std::max<int64_t>(rows, g.KH);
+    s.rows_per_tile = std::max<int64_t>(1, std::min(rows, out_rows));
+    s.tiles = (out_rows + s.rows_per_tile - 1) / s.rows_per_tile;
     return s;
 }
 
@@ -529,19 +529,16 @@ bool is_pointwise(const ConvGeom& g) {
            g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
 }
 
-/* Output rows [oh0, oh1) of image n. */
+/* Output rows [r0, r1), r = n*OH + oh. */
 struct Tile {
-    int n, oh0, oh1;
-    int64_t pixels(const ConvGeom& g) const { return (int64_t)(oh1 - oh0) * g.OW; }
-    int64_t first_pixel(const ConvGeom& g) const { return ((int64_t)n * g.OH + oh0) * g.OW; }
+    int64_t r0, r1;
+    int64_t pixels(const ConvGeom& g) const { return (r1 - r0) * g.OW; }
+    int64_t first_pixel(const ConvGeom& g) const { return r0 * g.OW; }
 };
 
 Tile tile_at(const ConvGeom& g, const GemmShape& s, int64_t t) {
-    Tile tl;
-    tl.n = (int)(t / s.tiles_per_image);
-    tl.oh0 = (int)(t % s.tiles_per_image) * s.rows_per_tile;
-    tl.oh1 = std::min(g.OH, tl.oh0 + s.rows_per_tile);
-    return tl;
+    const int64_t r0 = t * s.rows_per_tile;
+    return {r0, std::min((int64_t)g.N * g.OH, r0 + s.rows_per_tile)};
 }
 
 /* col[p, (kh*KW + kw)*Cin_g + ci] = x[n, ih, iw, group*Cin_g + ci] (0 in the padding) for the
@@ -552,15 +549,15 @@ void im2col(const ConvGeom& g, const GemmShape& s, const float* x, int group, co
     /* without groups, the KW taps of a kernel row are one contiguous run of x */
     const bool runs = g.groups == 1;
     float* dst = col;
-    for (int oh = t.oh0; oh < t.oh1; oh++) {
-        const int ih0 = oh * g.stride_h - g.pad_top;
+    for (int64_t r = t.r0; r < t.r1; r++) {
+        const int n = (int)(r / g.OH), ih0 = (int)(r % g.OH) * g.stride_h - g.pad_top;
         for (int ow = 0; ow < g.OW; ow++) {
             const int iw0 = ow * g.stride_w - g.pad_left;
             const bool cols_ok = iw0 >= 0 && iw0 + KW <= g.W;
             for (int kh = 0; kh < g.KH; kh++) {
                 const int ih = ih0 + kh;
                 const bool row_ok = ih >= 0 && ih < g.H;
-                const int64_t xrow = ((int64_t)t.n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
+                const int64_t xrow = ((int64_t)n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
                 if (runs && row_ok && cols_ok) {
                     const float* src = x + xrow + (int64_t)iw0 * g.Cin;
                     for (int i = 0; i < KW * Cg; i++) dst[i] = src[i];
@@ -587,15 +584,15 @@ void col2im_add(const ConvGeom& g, const GemmShape& s, const float* dcol, int gr
     const int Cg = s.Cin_g, KW = g.KW;
     const bool runs = g.groups == 1;
     const float* src = dcol;
-    for (int oh = t.oh0; oh < t.oh1; oh++) {
-        const int ih0 = oh * g.stride_h - g.pad_top;
+    for (int64_t r = t.r0; r < t.r1; r++) {
+        const int n = (int)(r / g.OH), ih0 = (int)(r % g.OH) * g.stride_h - g.pad_top;
         for (int ow = 0; ow < g.OW; ow++) {
             const int iw0 = ow * g.stride_w - g.pad_left;
             const bool cols_ok = iw0 >= 0 && iw0 + KW <= g.W;
             for (int kh = 0; kh < g.KH; kh++) {
                 const int ih = ih0 + kh;
                 const bool row_ok = ih >= 0 && ih < g.H;
-                const int64_t xrow = ((int64_t)t.n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
+                const int64_t xrow = ((int64_t)n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
                 if (runs && row_ok && cols_ok) {
                     float* d = dx + xrow + (int64_t)iw0 * g.Cin;
 #pragma omp simd
@@ -657,7 +654,7 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
         }
         return;
     }
-    const int64_t tiles = (int64_t)g.N * s.tiles_per_image;
+    const int64_t tiles = s.tiles;
     const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
 #pragma omp parallel num_threads(T)
     {
@@ -720,7 +717,7 @@ void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
         gemm_backward_pointwise(ex, g, s, x, w, dy, dx, dw);
         return;
     }
-    const int64_t tiles = (int64_t)g.N * s.tiles_per_image;
+    const int64_t tiles = s.tiles;
     const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
     if (dw) { /* each part of the tiles sums colᵀ · dy into its own partial dw */
         const int64_t wsize = (int64_t)g.KH * g.KW * s.Cin_g * g.Cout;
@@ -755,14 +752,14 @@ void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
             float* col = scratch(col_floats);
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < xsize; i++) dx[i] = 0.0f;
-            /* Tiles of even index within their image first, then odd ones: tiles running at
-             * the same time never share input rows, and every dx element sums its
-             * contributions in the same order whatever the thread count. */
+            /* Tiles of even index first, then odd ones: tiles running at the same time never
+             * share input rows (a tile between them spans >= KH output rows, or they lie in
+             * different images), and every dx element sums its contributions in the same
+             * order whatever the thread count. */
             for (int parity = 0; parity < 2; parity++) {
-                const int64_t half = (s.tiles_per_image + 1 - parity) / 2;
 #pragma omp for schedule(dynamic, 1)
-                for (int64_t k = 0; k < (int64_t)g.N * half; k++) {
-                    const int64_t ti = (k / half) * s.tiles_per_image + 2 * (k % half) + parity;
+                for (int64_t k = 0; k < (tiles + 1 - parity) / 2; k++) {
+                    const int64_t ti = 2 * k + parity;
                     const Tile t = tile_at(g, s, ti);
                     const float* dyt = dy + t.first_pixel(g) * g.Cout;
                     for (int grp = 0; grp < g.groups; grp++) {

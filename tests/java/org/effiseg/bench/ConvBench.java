@@ -6,6 +6,8 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.convolutional.Conv2d;
 import ai.djl.training.GradientCollector;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadMXBean;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -21,9 +23,11 @@ import org.effiseg.testing.Rand;
  * median milliseconds and ratios effiseg / PyTorch (below 1 means effiseg is faster). Not a unit
  * test; the project's op benchmark can call {@link #run(int)}.
  *
- * <p>Both sides use all cores (effiseg: {@code Context.cpu(0)}; PyTorch: its default intra-op
- * thread count). Repetitions interleave the two peers so that load from other processes hits
- * both alike. PyTorch runs NCHW (its default layout) with symmetric padding (TensorFlow SAME's
+ * <p>By default both sides use all cores (effiseg: {@code Context.cpu(0)}; PyTorch: its default
+ * intra-op thread count) and times are wall-clock. With {@code threads = 1} both run on the
+ * calling thread and times are that thread's CPU time, which leaves out time spent waiting for
+ * a core: the robust per-core comparison on a machine shared with other work. Repetitions
+ * interleave the two peers so that load from other processes hits both alike. PyTorch runs NCHW (its default layout) with symmetric padding (TensorFlow SAME's
  * extra bottom/right row would need a separate pad copy in PyTorch, which is not charged to it);
  * its backward time is that of autograd's backward call alone, with an all-ones output gradient.
  * For depthwise shapes the table also gives the forward pass's effective bandwidth (fastest
@@ -39,7 +43,7 @@ import org.effiseg.testing.Rand;
  *   java --enable-native-access=ALL-UNNAMED -cp target/classes:target/test-classes:$(cat target/test.cp) \
  *   -DPYTORCH_VERSION=2.7.1 -DPYTORCH_FLAVOR=cpu -Dai.djl.offline=true \
  *   -DENGINE_CACHE_DIR=target/djl-cache -DDJL_CACHE_DIR=target/djl-cache \
- *   org.effiseg.bench.ConvBench [repetitions]
+ *   org.effiseg.bench.ConvBench [repetitions [threads]]
  * </pre>
  */
 public final class ConvBench {
@@ -77,6 +81,15 @@ public final class ConvBench {
 
   public static final int BATCH = 8;
 
+  /** 0: all cores, wall-clock; 1: one thread each, timed in thread CPU time. */
+  private static int threads = 0;
+
+  private static final ThreadMXBean THREAD_MX = ManagementFactory.getThreadMXBean();
+
+  private static long now() {
+    return threads == 1 ? THREAD_MX.getCurrentThreadCpuTime() : System.nanoTime();
+  }
+
   public static List<Shape2d> b0Shapes() {
     return List.of(
         Shape2d.depthwise(112, 32, 3, 1),
@@ -102,14 +115,21 @@ public final class ConvBench {
 
   public static void main(String[] args) {
     int reps = args.length > 0 ? Integer.parseInt(args[0]) : 10;
+    threads = args.length > 1 ? Integer.parseInt(args[1]) : 0;
+    if (threads > 0) {
+      System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));
+      System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
+    }
     if (System.getenv("GLIBC_TUNABLES") == null) {
       System.out.println("note: GLIBC_TUNABLES is not set; PyTorch timings may include "
           + "page faults of freshly mapped blocks (see the class comment)");
     }
-    try (Context ctx = Context.cpu(0)) {
-      System.out.printf("effiseg threads %d, PyTorch %s, %d processors, batch %d, %d repetitions%n",
+    try (Context ctx = Context.cpu(threads)) {
+      System.out.printf("effiseg threads %d, PyTorch %s, %d processors, batch %d, %d repetitions,"
+              + " %s%n",
           ctx.threads(), Engine.getEngine("PyTorch").getVersion(),
-          Runtime.getRuntime().availableProcessors(), BATCH, reps);
+          Runtime.getRuntime().availableProcessors(), BATCH, reps,
+          threads == 1 ? "thread CPU time" : "wall-clock time");
       System.out.printf("stream bandwidth (es_add, 3 x 64 MB): %.1f GB/s%n", streamBandwidth(ctx));
     }
     List<Row> rows = run(reps);
@@ -137,7 +157,7 @@ public final class ConvBench {
   /** Times every B0 shape; each repetition runs effiseg and PyTorch back to back. */
   public static List<Row> run(int reps) {
     List<Row> rows = new ArrayList<>();
-    try (Context ctx = Context.cpu(0);
+    try (Context ctx = Context.cpu(threads);
         NDManager manager = Engine.getEngine("PyTorch").newBaseManager()) {
       for (Shape2d s : b0Shapes()) {
         rows.add(time(ctx, manager, s, reps));
@@ -167,17 +187,17 @@ public final class ConvBench {
       Shape pad = new Shape(s.k() / 2, s.k() / 2);
       Shape dilation = new Shape(1, 1);
       for (int r = -2; r < reps; r++) { // two warm-up rounds
-        long t0 = System.nanoTime();
+        long t0 = now();
         Ops.conv2dForward(ctx, x, w, null, y, spec);
-        long t1 = System.nanoTime();
+        long t1 = now();
         try (NDManager step = m.newSubManager()) {
           NDArray out = Conv2d.conv2d(tx, tw, null, stride, pad, dilation, s.groups())
               .singletonOrThrow();
           out.tempAttach(step);
         }
-        long t2 = System.nanoTime();
+        long t2 = now();
         Ops.conv2dBackward(ctx, x, w, dy, dx, dw, null, spec);
-        long t3 = System.nanoTime();
+        long t3 = now();
         long tb;
         try (NDManager step = m.newSubManager();
             GradientCollector gc = Engine.getEngine("PyTorch").newGradientCollector()) {
@@ -186,9 +206,9 @@ public final class ConvBench {
           NDArray out = Conv2d.conv2d(tx, tw, null, stride, pad, dilation, s.groups())
               .singletonOrThrow();
           out.tempAttach(step);
-          long t4 = System.nanoTime();
+          long t4 = now();
           gc.backward(out);
-          tb = System.nanoTime() - t4;
+          tb = now() - t4;
         } finally {
           tx.setRequiresGradient(false);
           tw.setRequiresGradient(false);
@@ -214,10 +234,10 @@ public final class ConvBench {
       b.fill(2);
       double[] t = new double[7];
       for (int r = -1; r < t.length; r++) {
-        long t0 = System.nanoTime();
+        long t0 = now();
         Ops.add(ctx, a, b, y);
         if (r >= 0) {
-          t[r] = (System.nanoTime() - t0) / 1e9;
+          t[r] = (now() - t0) / 1e9;
         }
       }
       return 3.0 * 4 * n / median(t) / 1e9;

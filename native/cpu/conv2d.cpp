@@ -7,9 +7,10 @@
  *
  * Three paths, chosen per call:
  *  - depthwise (groups == Cin == Cout): hand-written direct loops vectorised over channels
- *    (8-wide vectors, up to four per block kept in registers), parallel over rows: output rows
- *    for y and dw (per-thread partial sums), input rows for dx (a gather, so no races).
- *    EfficientNet spends most of its convolution time here; these loops are memory-bound.
+ *    (8-wide vectors, up to four per block kept in registers; 5x5 kernels in register-blocked
+ *    strips of pixels), parallel over rows: output rows for y and dw (partial sums per part),
+ *    input rows for dx (a gather, so no races). EfficientNet spends most of its convolution
+ *    time here.
  *  - pointwise (1x1, stride 1, no padding): sgemm on the activations as they lie,
  *    [rows, Cin] x [Cin, Cout], in chunks of rows; no copies.
  *  - everything else (dense KxK, strided 1x1, grouped): im2col of tiles of whole output rows
@@ -159,7 +160,7 @@ inline void tap_range(int origin, int K, int extent, int& lo, int& hi) {
 
 /* ---- depthwise: direct loops ----------------------------------------------- */
 
-/* Channels of one block: NV vectors of 8 (NV = 0 means one scalar channel). */
+/* The per-pixel blocks below handle channels [c, c + 8*NV) (NV = 0: the one channel c). */
 
 /* y[pixel, c..] = b + sum over taps of x[tap, c..] * w[tap, c..]; taps given as a rectangle
  * [kh0,kh1) x [kw0,kw1) relative to the pixel's origin xo (index into x of tap (0,0)). */
@@ -266,41 +267,43 @@ void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const 
     const int T = threads_for(ex, (double)rows * OW * C * KH * KW);
     const int64_t parts = part_count(rows, T, kPartsPerThread);
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
-    for (int64_t part = 0; part < parts; part++)
-    for (int64_t r = part_begin(rows, parts, part); r < part_begin(rows, parts, part + 1); r++) {
-        const int n = (int)(r / OH), oh = (int)(r % OH);
-        const int ih0 = oh * g.stride_h - g.pad_top;
-        int kh0, kh1;
-        tap_range(ih0, KH, H, kh0, kh1);
-        float* yrow = y + r * OW * C;
-        /* index into x of tap (0,0) of output ow; only valid taps are dereferenced */
-        auto origin = [&](int ow) { return (((int64_t)n * H + ih0) * W + ow * sw - pl) * C; };
-        auto pixel = [&](int ow, int c_begin) {
-            int kw0, kw1;
-            tap_range(ow * sw - pl, KW, W, kw0, kw1);
-            const int64_t xo = origin(ow);
-            float* yp = yrow + (int64_t)ow * C;
-            int c = c_begin;
-            for (; c + 32 <= C; c += 32)
-                dw_forward_block<4>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
-            for (; c + 8 <= C; c += 8)
-                dw_forward_block<1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
-            for (; c < C; c++)
-                dw_forward_block<0>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
-        };
-        int ow = 0;
-        if (strips && kh1 > kh0) {
-            for (; ow < ow_lo; ow++) pixel(ow, 0);
-            ow = for_strips(strips, ow_lo, ow_hi, [&](StripKernel k, int o, int count) {
-                const float* in = x + (origin(o) + kh0 * rs);
-                const float* wt = w + (int64_t)kh0 * KW * C;
-                for (int c = 0; c < C8; c += 8)
-                    k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
-                      b ? load8(b + c) : v8{}, yrow + (int64_t)o * C + c);
-                for (int p = 0; C8 < C && p < count; p++) pixel(o + p, C8);
-            });
+    for (int64_t part = 0; part < parts; part++) {
+        const int64_t r_end = part_begin(rows, parts, part + 1);
+        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
+            const int n = (int)(r / OH), oh = (int)(r % OH);
+            const int ih0 = oh * g.stride_h - g.pad_top;
+            int kh0, kh1;
+            tap_range(ih0, KH, H, kh0, kh1);
+            float* yrow = y + r * OW * C;
+            /* index into x of tap (0,0) of output ow; only valid taps are dereferenced */
+            auto origin = [&](int ow) { return (((int64_t)n * H + ih0) * W + ow * sw - pl) * C; };
+            auto pixel = [&](int ow, int c_begin) {
+                int kw0, kw1;
+                tap_range(ow * sw - pl, KW, W, kw0, kw1);
+                const int64_t xo = origin(ow);
+                float* yp = yrow + (int64_t)ow * C;
+                int c = c_begin;
+                for (; c + 32 <= C; c += 32)
+                    dw_forward_block<4>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+                for (; c + 8 <= C; c += 8)
+                    dw_forward_block<1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+                for (; c < C; c++)
+                    dw_forward_block<0>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+            };
+            int ow = 0;
+            if (strips && kh1 > kh0) {
+                for (; ow < ow_lo; ow++) pixel(ow, 0);
+                ow = for_strips(strips, ow_lo, ow_hi, [&](StripKernel k, int o, int count) {
+                    const float* in = x + (origin(o) + kh0 * rs);
+                    const float* wt = w + (int64_t)kh0 * KW * C;
+                    for (int c = 0; c < C8; c += 8)
+                        k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
+                          b ? load8(b + c) : v8{}, yrow + (int64_t)o * C + c);
+                    for (int p = 0; C8 < C && p < count; p++) pixel(o + p, C8);
+                });
+            }
+            for (; ow < OW; ow++) pixel(ow, 0);
         }
-        for (; ow < OW; ow++) pixel(ow, 0);
     }
 }
 
@@ -363,49 +366,51 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
     const int T = threads_for(ex, (double)g.N * OH * OW * C * KH * KW);
     const int64_t parts = part_count(rows, T, kPartsPerThread);
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
-    for (int64_t part = 0; part < parts; part++)
-    for (int64_t r = part_begin(rows, parts, part); r < part_begin(rows, parts, part + 1); r++) {
-        const int n = (int)(r / H), ih = (int)(r % H);
-        int kh0, kh1;
-        transposed_taps(ih, g.pad_top, sh, KH, OH, kh0, kh1);
-        const int th = ih + g.pad_top;
-        const float* dyn = dy + (int64_t)n * OH * OW * C;
-        float* dxrow = dx + r * W * C;
-        auto pixel = [&](int iw, int c_begin) {
-            int kw0, kw1;
-            transposed_taps(iw, pl, sw, KW, OW, kw0, kw1);
-            const int tw = iw + pl;
-            float* dxp = dxrow + (int64_t)iw * C;
-            int c = c_begin;
-            for (; c + 32 <= C; c += 32)
-                dw_dx_block<4>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
-            for (; c + 8 <= C; c += 8)
-                dw_dx_block<1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
-            for (; c < C; c++)
-                dw_dx_block<0>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
-        };
-        int iw = 0;
-        if (strips && kh1 > kh0) {
-            const int nrows = (kh1 - kh0 + sh - 1) / sh; /* kh0, kh0 + sh, ... < kh1 */
-            const int oh_first = (th - kh0) / sh;        /* one output row up per tap row */
-            for (; iw < iw_lo; iw++) pixel(iw, 0);
-            iw = for_strips(strips, iw_lo, iw_hi, [&](StripKernel k, int i, int count) {
-                /* dy pixel of tap kw = KW-1 for input i, i.e. the window's first column */
-                const float* in = dyn + ((int64_t)oh_first * OW + i + pl - (KW - 1)) * C;
-                const float* wt = w + ((int64_t)kh0 * KW + KW - 1) * C;
-                for (int c = 0; c < C8; c += 8)
-                    k(in + c, -(int64_t)OW * C, C, nrows, wt + c, (int64_t)sh * KW * C,
-                      -(int64_t)C, v8{}, dxrow + (int64_t)i * C + c);
-                for (int p = 0; C8 < C && p < count; p++) pixel(i + p, C8);
-            });
+    for (int64_t part = 0; part < parts; part++) {
+        const int64_t r_end = part_begin(rows, parts, part + 1);
+        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
+            const int n = (int)(r / H), ih = (int)(r % H);
+            int kh0, kh1;
+            transposed_taps(ih, g.pad_top, sh, KH, OH, kh0, kh1);
+            const int th = ih + g.pad_top;
+            const float* dyn = dy + (int64_t)n * OH * OW * C;
+            float* dxrow = dx + r * W * C;
+            auto pixel = [&](int iw, int c_begin) {
+                int kw0, kw1;
+                transposed_taps(iw, pl, sw, KW, OW, kw0, kw1);
+                const int tw = iw + pl;
+                float* dxp = dxrow + (int64_t)iw * C;
+                int c = c_begin;
+                for (; c + 32 <= C; c += 32)
+                    dw_dx_block<4>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+                for (; c + 8 <= C; c += 8)
+                    dw_dx_block<1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+                for (; c < C; c++)
+                    dw_dx_block<0>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+            };
+            int iw = 0;
+            if (strips && kh1 > kh0) {
+                const int nrows = (kh1 - kh0 + sh - 1) / sh; /* kh0, kh0 + sh, ... < kh1 */
+                const int oh_first = (th - kh0) / sh;        /* one output row up per tap row */
+                for (; iw < iw_lo; iw++) pixel(iw, 0);
+                iw = for_strips(strips, iw_lo, iw_hi, [&](StripKernel k, int i, int count) {
+                    /* dy pixel of tap kw = KW-1 for input i, i.e. the window's first column */
+                    const float* in = dyn + ((int64_t)oh_first * OW + i + pl - (KW - 1)) * C;
+                    const float* wt = w + ((int64_t)kh0 * KW + KW - 1) * C;
+                    for (int c = 0; c < C8; c += 8)
+                        k(in + c, -(int64_t)OW * C, C, nrows, wt + c, (int64_t)sh * KW * C,
+                          -(int64_t)C, v8{}, dxrow + (int64_t)i * C + c);
+                    for (int p = 0; C8 < C && p < count; p++) pixel(i + p, C8);
+                });
+            }
+            for (; iw < W; iw++) pixel(iw, 0);
         }
-        for (; iw < W; iw++) pixel(iw, 0);
     }
 }
 
 /* For one output row and one channel block: for every tap, sum over the row's pixels of
- * dy * x in registers, then add into the thread's double partial; optionally the row's
- * sum of dy for db. */
+ * dy * x in registers, then add into the part's double partial; optionally the row's sum of
+ * dy for db. */
 template <int NV>
 inline void dw_dw_block(const float* dyrow, const float* x, int64_t x_img, int ih0, int iw_pad,
                         const ConvGeom& g, int kh0, int kh1, double* pw, double* pb, int c) {
@@ -458,7 +463,8 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
     for (int64_t part = 0; part < parts; part++) {
         double* pw = partial.data() + part * per_part;
         double* pb = db ? pw + taps : nullptr;
-        for (int64_t r = part_begin(rows, parts, part); r < part_begin(rows, parts, part + 1); r++) {
+        const int64_t r_end = part_begin(rows, parts, part + 1);
+        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
             const int n = (int)(r / OH), oh = (int)(r % OH);
             const int ih0 = oh * g.stride_h - g.pad_top;
             int kh0, kh1;
@@ -622,12 +628,14 @@ void reduce_partials(const Exec& ex, const float* partial, int64_t parts, int64_
     }
 }
 
-/* Pointwise: the activations are already the GEMM operand, taken in chunks of rows. */
+/* Pointwise: the activations are already the GEMM operand, taken in chunks of rows of about
+ * kColTileBytes of x and y (at least 64 rows), at least 4 per thread when there are several. */
 int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
     const int64_t M = (int64_t)g.N * g.OH * g.OW;
     const int64_t bytes_per_row = (int64_t)(g.Cin + g.Cout) * sizeof(float);
-    int64_t rows = std::min(kColTileBytes / bytes_per_row, (M + 4 * threads - 1) / (4 * threads));
-    return std::max<int64_t>(rows, std::min<int64_t>(M, 64));
+    int64_t rows = kColTileBytes / bytes_per_row;
+    if (threads > 1) rows = std::min(rows, (M + 4 * threads - 1) / (4 * threads));
+    return std::min(M, std::max<int64_t>(rows, 64));
 }
 
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
@@ -687,7 +695,8 @@ void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const GemmShape&
     std::vector<float> partial(dw ? (size_t)(parts * wsize) : 0);
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t part = 0; part < parts; part++) {
-        const int64_t c0 = part_begin(chunks, parts, part), c1 = part_begin(chunks, parts, part + 1);
+        const int64_t c0 = part_begin(chunks, parts, part);
+        const int64_t c1 = part_begin(chunks, parts, part + 1);
         for (int64_t c = c0; c < c1; c++) {
             const int64_t r0 = c * rows;
             const int Mc = (int)std::min(rows, M - r0);

@@ -1,21 +1,263 @@
-/* batchnorm.cpp — PLACEHOLDER until the kernels land: every function reports "not implemented". */
+/*
+ * batchnorm.cpp — batch norm over NHWC rows (rows = N*H*W, C channels), optionally fused with
+ * an activation applied after it: y = act(gamma * (x - mean) * invstd + beta).
+ *
+ * Memory-bound, so the passes over the tensors are what matters:
+ *  - forward, training: one pass for the statistics, one to normalise + activate;
+ *  - forward, eval: one pass;
+ *  - backward, training: one pass computing gr = dy * act'(pre) (pre is recomputed from x and
+ *    the saved statistics, gr is parked in dx) together with the channel sums of gr and
+ *    gr * (x - mean), and one pass finishing dx in place; eval: one pass.
+ * Channel sums use channel_sums.h (float chunks into double, fixed combination order:
+ * deterministic for a given thread count). The statistics are taken of x - x[0,c], which
+ * keeps E[x^2] - E[x]^2 free of cancellation when |mean| >> std.
+ */
+/* The activation math selects between values (clamp, sign); with GCC's default
+ * -ftrapping-math it may not compute both arms of a select up front, so the loops would stay
+ * scalar. Speculating float arithmetic changes no result. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "activation_math.h"
+#include "channel_sums.h"
 #include "cpu_kernels.h"
 #include "error.h"
 
 namespace es::cpu {
 
-void batchnorm_forward(const Exec&, const BnGeom&, const float* x, const float* gamma,
+namespace {
+
+bool worth_parallel(const BnGeom& g) { return g.rows * g.C > 2 * kMinElemsPerPart; }
+
+/* Training-mode statistics: mean and biased variance per channel, in double. */
+void batch_statistics(const Exec& ex, const BnGeom& g, const float* x, std::vector<double>& mean,
+                      std::vector<double>& var) {
+    const int C = g.C;
+    const RowParts parts = row_parts(ex.threads, g.rows, C);
+    UnitSums sums(parts.count, 2, C);
+    const float* shift = x; /* the first row */
+
+#pragma omp parallel for num_threads(ex.threads) schedule(static, 1) if (parts.count > 1)
+    for (int p = 0; p < parts.count; p++) {
+        double* dst[2] = {sums.at(p, 0), sums.at(p, 1)};
+        sum_rows<2>(C, parts.begin(p), parts.end(p), dst, [&](int64_t r, float* const* acc) {
+            const float* xr = x + r * C;
+            float* __restrict s = acc[0];
+            float* __restrict q = acc[1];
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                const float d = xr[c] - shift[c];
+                s[c] += d;
+                q[c] += d * d;
+            }
+        });
+    }
+
+    std::vector<double> s(C), q(C);
+    sums.combine(0, parts.count, 0, s.data());
+    sums.combine(0, parts.count, 1, q.data());
+    const double n = (double)g.rows;
+    mean.resize(C);
+    var.resize(C);
+    for (int c = 0; c < C; c++) {
+        const double m = s[c] / n;
+        mean[c] = (double)shift[c] + m;
+        var[c] = std::max(q[c] / n - m * m, 0.0);
+    }
+}
+
+/* Per-channel scale = gamma * invstd (gamma may be null): the normalised value is
+ * (x - mean) * scale + beta, in forward and (recomputed) in backward alike. Subtracting the
+ * mean first (rather than folding it into one bias) keeps full precision when |mean| >> std. */
+std::vector<float> fold_scale(int C, const float* gamma, const float* invstd) {
+    std::vector<float> scale(C);
+    for (int c = 0; c < C; c++) scale[c] = (gamma ? gamma[c] : 1.0f) * invstd[c];
+    return scale;
+}
+
+std::vector<float> beta_or_zero(int C, const float* beta) {
+    return beta ? std::vector<float>(beta, beta + C) : std::vector<float>(C, 0.0f);
+}
+
+/* y = act((x - mean) * scale + beta) over all rows (y may be x). */
+template <int A>
+void normalize_activate(const Exec& ex, const BnGeom& g, const float* x, const float* mean,
+                        const float* scale, const float* beta, float* y) {
+    const int C = g.C;
+#pragma omp parallel for num_threads(ex.threads) schedule(static) if (worth_parallel(g))
+    for (int64_t r = 0; r < g.rows; r++) {
+        const float* xr = x + r * C;
+        float* yr = y + r * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) yr[c] = act::apply<A>((xr[c] - mean[c]) * scale[c] + beta[c]);
+    }
+}
+
+}  // namespace
+
+void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,
                        const float* beta, float* running_mean, float* running_var, float* y,
                        float* save_mean, float* save_invstd, int training, float momentum,
                        float eps, int activation) {
-    throw Error(ES_ERR_INTERNAL, "batchnorm_forward is not implemented yet");
+    const int C = g.C;
+    std::vector<float> mean(C), invstd(C);
+    if (training) {
+        if (g.rows < 2)
+            throw Error(ES_ERR_SHAPE, "training mode needs more than one value per channel, got " +
+                                          std::to_string(g.rows) + " row(s) of " +
+                                          std::to_string(C) + " channels");
+        std::vector<double> bmean, bvar;
+        batch_statistics(ex, g, x, bmean, bvar);
+        const double n = (double)g.rows;
+        const double m = momentum;
+        for (int c = 0; c < C; c++) {
+            mean[c] = (float)bmean[c];
+            invstd[c] = (float)(1.0 / std::sqrt(bvar[c] + (double)eps));
+            if (running_mean) running_mean[c] = (float)((1.0 - m) * running_mean[c] + m * bmean[c]);
+            if (running_var)
+                running_var[c] =
+                    (float)((1.0 - m) * running_var[c] + m * bvar[c] * n / (n - 1.0));
+        }
+    } else {
+        if (!running_mean || !running_var)
+            throw Error(ES_ERR_NULL_HANDLE, "eval mode needs running_mean and running_var");
+        for (int c = 0; c < C; c++) {
+            mean[c] = running_mean[c];
+            invstd[c] = (float)(1.0 / std::sqrt((double)running_var[c] + (double)eps));
+        }
+    }
+    if (save_mean) std::copy(mean.begin(), mean.end(), save_mean);
+    if (save_invstd) std::copy(invstd.begin(), invstd.end(), save_invstd);
+
+    const std::vector<float> scale = fold_scale(C, gamma, invstd.data());
+    const std::vector<float> shift = beta_or_zero(C, beta);
+    act::dispatch(activation, [&](auto a) {
+        normalize_activate<decltype(a)::value>(ex, g, x, mean.data(), scale.data(), shift.data(),
+                                               y);
+    });
 }
 
-void batchnorm_backward(const Exec&, const BnGeom&, const float* x, const float* gamma,
+namespace {
+
+/* What the first backward pass does with gr = dy * act'(pre) besides summing it. */
+enum class GradOut {
+    None,   /* nothing (only dgamma/dbeta wanted) */
+    Park,   /* out = gr (training: finished by finish_dx) */
+    Finish, /* out = gr * dscale (eval: dx = gamma * invstd * gr) */
+};
+
+/* One pass: gr = dy * act'((x - mean) * scale + beta) per element and, per channel,
+ * sum1 = sum(gr), sum2 = sum(gr * (x - mean)). out may alias dy. */
+template <int A, GradOut OUT>
+void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float* dy,
+                   const float* mean, const float* scale, const float* beta, const float* dscale,
+                   float* out, std::vector<double>& sum1, std::vector<double>& sum2) {
+    const int C = g.C;
+    const RowParts parts = row_parts(ex.threads, g.rows, C);
+    UnitSums sums(parts.count, 2, C);
+
+#pragma omp parallel for num_threads(ex.threads) schedule(static, 1) if (parts.count > 1)
+    for (int p = 0; p < parts.count; p++) {
+        double* dst[2] = {sums.at(p, 0), sums.at(p, 1)};
+        sum_rows<2>(C, parts.begin(p), parts.end(p), dst, [&](int64_t r, float* const* acc) {
+            const float* xr = x + r * C;
+            const float* dyr = dy + r * C;
+            float* outr = OUT == GradOut::None ? nullptr : out + r * C;
+            float* __restrict s1 = acc[0];
+            float* __restrict s2 = acc[1];
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                const float xc = xr[c] - mean[c];
+                const float gr = act::grad<A>(xc * scale[c] + beta[c], dyr[c]);
+                if constexpr (OUT == GradOut::Park) outr[c] = gr;
+                if constexpr (OUT == GradOut::Finish) outr[c] = gr * dscale[c];
+                s1[c] += gr;
+                s2[c] += gr * xc;
+            }
+        });
+    }
+    sum1.resize(C);
+    sum2.resize(C);
+    sums.combine(0, parts.count, 0, sum1.data());
+    sums.combine(0, parts.count, 1, sum2.data());
+}
+
+/* dx = ka * gr + kb * (x - mean) + kc: the training-mode dx with the sums folded in
+ * (gr may be dx itself). */
+void finish_dx(const Exec& ex, const BnGeom& g, const float* x, const float* gr,
+               const float* mean, const float* ka, const float* kb, const float* kc, float* dx) {
+    const int C = g.C;
+#pragma omp parallel for num_threads(ex.threads) schedule(static) if (worth_parallel(g))
+    for (int64_t r = 0; r < g.rows; r++) {
+        const float* xr = x + r * C;
+        const float* grr = gr + r * C;
+        float* dxr = dx + r * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) dxr[c] = ka[c] * grr[c] + kb[c] * (xr[c] - mean[c]) + kc[c];
+    }
+}
+
+}  // namespace
+
+void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,
                         const float* beta, const float* dy, const float* save_mean,
                         const float* save_invstd, float* dx, float* dgamma, float* dbeta,
                         int training, int activation) {
-    throw Error(ES_ERR_INTERNAL, "batchnorm_backward is not implemented yet");
+    if (!save_mean || !save_invstd)
+        throw Error(ES_ERR_NULL_HANDLE, "backward needs save_mean and save_invstd");
+    if (!dx && !dgamma && !dbeta) return;
+    const int C = g.C;
+    const std::vector<float> scale = fold_scale(C, gamma, save_invstd);
+    const std::vector<float> shift = beta_or_zero(C, beta);
+
+    /* Training mode parks gr in dx unless the activation is NONE (then gr is dy itself);
+     * eval mode finishes dx = gamma * invstd * gr (= scale * gr) in the same pass. */
+    const GradOut out = !dx ? GradOut::None
+                        : !training ? GradOut::Finish
+                        : activation != ES_ACT_NONE ? GradOut::Park
+                                                    : GradOut::None;
+    std::vector<double> sum1, sum2;
+    act::dispatch(activation, [&](auto a) {
+        constexpr int A = decltype(a)::value;
+        const float *m = save_mean, *sc = scale.data(), *sh = shift.data();
+        switch (out) {
+            case GradOut::None:
+                backward_sums<A, GradOut::None>(ex, g, x, dy, m, sc, sh, nullptr, nullptr, sum1,
+                                                sum2);
+                break;
+            case GradOut::Park:
+                backward_sums<A, GradOut::Park>(ex, g, x, dy, m, sc, sh, nullptr, dx, sum1, sum2);
+                break;
+            case GradOut::Finish:
+                backward_sums<A, GradOut::Finish>(ex, g, x, dy, m, sc, sh, sc, dx, sum1, sum2);
+                break;
+        }
+    });
+
+    for (int c = 0; c < C; c++) {
+        if (dbeta) dbeta[c] = (float)sum1[c];
+        if (dgamma) dgamma[c] = (float)(sum2[c] * save_invstd[c]);
+    }
+    if (!training || !dx) return;
+
+    /* dx = gamma*invstd/n * (n*gr - sum(gr) - xhat*sum(gr*xhat)), xhat = (x - mean)*invstd,
+     * and sum(gr*xhat) = invstd * sum2. */
+    const double n = (double)g.rows;
+    std::vector<float> ka(C), kb(C), kc(C);
+    for (int c = 0; c < C; c++) {
+        const double gm = gamma ? gamma[c] : 1.0;
+        const double is = save_invstd[c];
+        ka[c] = (float)(gm * is);
+        kb[c] = (float)(-gm * is * is * is * sum2[c] / n);
+        kc[c] = (float)(-gm * is * sum1[c] / n);
+    }
+    finish_dx(ex, g, x, out == GradOut::Park ? dx : dy, save_mean, ka.data(), kb.data(),
+              kc.data(), dx);
 }
 
 }  // namespace es::cpu

@@ -14,7 +14,16 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
     description = "EffiSegNet polyp segmentation: train, evaluate, predict.",
-    subcommands = {CommandLine.HelpCommand.class, InfoCommand.class})
+    subcommands = {
+      CommandLine.HelpCommand.class,
+      InfoCommand.class,
+      TrainCommand.class,
+      PredictCommand.class,
+      ModelCommand.class,
+      ClassifyCommand.class,
+      AugmentPreviewCommand.class,
+      EvaluateCommand.class,
+    })
 public final class Main implements Runnable {
   /** Failure of the command itself (as opposed to a usage error). */
   public static final int EXIT_FAILURE = 1;

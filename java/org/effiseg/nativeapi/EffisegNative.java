@@ -23,6 +23,9 @@ final class EffisegNative {
 
   private EffisegNative() {}
 
+  /** Loads the native libraries (the static initializer) before any JavaCPP Pointer is made. */
+  static void ensureLoaded() {}
+
   static native @Cast("const char*") BytePointer es_last_error();
 
   static native @Cast("const char*") BytePointer es_version();

@@ -1,0 +1,342 @@
+package org.effiseg.cli;
+
+import com.google.gson.JsonNull;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonPrimitive;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.concurrent.Callable;
+import org.effiseg.api.Evaluation;
+import org.effiseg.api.Segmenter;
+import org.effiseg.data.BadInputPolicy;
+import org.effiseg.data.Split;
+import org.effiseg.data.SplitIndex;
+import org.effiseg.eval.ErrorBreakdown;
+import org.effiseg.eval.EvaluationInputException;
+import org.effiseg.eval.EvaluationReport;
+import org.effiseg.eval.EvaluationResult;
+import org.effiseg.eval.EvaluationSample;
+import org.effiseg.eval.Evaluator;
+import org.effiseg.eval.MetricSummary;
+import org.effiseg.eval.PredictionDirectory;
+import org.effiseg.eval.Threshold;
+import org.effiseg.eval.TrainingLog;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code effiseg evaluate}: scores predictions against a split's ground truth with the reference
+ * code's metric conventions and optionally writes an HTML report. Predictions come as mask files
+ * made by anything ({@code --predictions}); scoring itself only sees an iterator of {@link
+ * EvaluationSample}s, so another prediction source plugs into {@link #score}.
+ *
+ * <p>Exit codes: 0 scored, 1 bad input (message on stderr), 2 usage error.
+ */
+@Command(
+    name = "evaluate",
+    mixinStandardHelpOptions = true,
+    versionProvider = VersionProvider.class,
+    sortOptions = false,
+    description = {
+      "Score predicted masks against a split's ground truth.",
+      "",
+      "Matches files in MASK_DIR to DIR/<split>/masks by file stem (any common image format)."
+          + " Dice and IoU are computed per image and averaged; precision, recall and F1 from the"
+          + " pixel counts of the whole split (the EffiSegNet reference code's MONAI conventions).",
+      "Exit codes: 0 ok, 1 bad input (message on stderr), 2 usage error."
+    })
+public final class EvaluateCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
+  @Option(
+      names = "--predictions",
+      paramLabel = "MASK_DIR",
+      description = "Folder of predicted masks or probability maps (grey levels), one per image.")
+  Path predictions;
+
+  @Option(
+      names = "--checkpoint",
+      paramLabel = "FILE",
+      description =
+          "Score a checkpoint from effiseg train instead, at the model's resolution as the"
+              + " reference code does (its training threshold unless --threshold is given).")
+  Path checkpoint;
+
+  @Option(
+      names = "--device",
+      defaultValue = "auto",
+      description = "With --checkpoint: cpu, cuda or auto (default: ${DEFAULT-VALUE}).")
+  String device;
+
+  @Option(
+      names = "--threads",
+      defaultValue = "0",
+      description = "With --checkpoint: CPU threads (0: all cores).")
+  int threads;
+
+  @Option(
+      names = "--data",
+      required = true,
+      paramLabel = "DIR",
+      description = "Dataset root holding <split>/masks (and <split>/images for the report).")
+  Path data;
+
+  @Option(
+      names = "--split",
+      defaultValue = "test",
+      description = "Split folder to score against (default: ${DEFAULT-VALUE}).")
+  String split;
+
+  @Option(
+      names = "--threshold",
+      paramLabel = "P",
+      description = "Foreground where grey/255 > P, P in [0,1] (default 0.5, i.e. grey > 127).")
+  Double threshold;
+
+  @Option(
+      names = "--resize-nearest",
+      description =
+          "Resize predictions of another size to the ground truth (nearest neighbour)"
+              + " instead of failing.")
+  boolean resizeNearest;
+
+  @Option(names = "--json", description = "Print one JSON object with the scores, nothing else.")
+  boolean json;
+
+  @Option(
+      names = "--report",
+      paramLabel = "FILE.html",
+      description = "Write a self-contained HTML report.")
+  Path report;
+
+  @Option(
+      names = "--train-log",
+      paramLabel = "CSV",
+      description = "Per-epoch training log (epochs.csv) whose curves the report draws.")
+  Path trainLog;
+
+  @Option(
+      names = "--worst",
+      paramLabel = "N",
+      defaultValue = "12",
+      description = "Overlays for the N worst images in the report (default: ${DEFAULT-VALUE}).")
+  int worst;
+
+  @Override
+  public Integer call() {
+    Threshold t = parseThreshold();
+    if (worst < 0) {
+      throw new ParameterException(spec.commandLine(), "--worst must be >= 0, got " + worst);
+    }
+    if (trainLog != null && report == null) {
+      throw new ParameterException(spec.commandLine(), "--train-log needs --report");
+    }
+    if ((predictions == null) == (checkpoint == null)) {
+      throw new ParameterException(
+          spec.commandLine(), "give exactly one of --predictions and --checkpoint");
+    }
+    PrintWriter err = spec.commandLine().getErr();
+    try {
+      TrainingLog log = trainLog == null ? null : TrainingLog.read(trainLog);
+      if (checkpoint != null) {
+        scoreCheckpoint(t, log);
+        return 0;
+      }
+      PredictionDirectory source =
+          PredictionDirectory.open(
+              predictions, data.resolve(split), t, resizeNearest, report != null);
+      List<Path> unmatched = source.unmatchedPredictions();
+      if (!unmatched.isEmpty()) {
+        err.println(
+            "note: "
+                + unmatched.size()
+                + " prediction file(s) have no ground truth and are"
+                + " not scored, e.g. "
+                + unmatched.get(0));
+      }
+      EvaluationResult result = score(source.iterator(), report == null ? 0 : worst);
+      print(result, t);
+      if (report != null) {
+        writeReport(result, t, log);
+      }
+      return 0;
+    } catch (EvaluationInputException e) {
+      err.println("effiseg evaluate: " + e.getMessage());
+      return 1;
+    } catch (IOException e) {
+      err.println("effiseg evaluate: " + e.getMessage());
+      return 1;
+    } finally {
+      err.flush();
+    }
+  }
+
+  private void scoreCheckpoint(Threshold given, TrainingLog log) throws IOException {
+    SplitIndex index = SplitIndex.open(data, Split.parse(split), BadInputPolicy.FAIL);
+    try (Segmenter segmenter = Segmenter.load(checkpoint, device, threads)) {
+      if (!json) {
+        spec.commandLine().getErr().println("model: " + segmenter);
+      }
+      Threshold t = threshold == null ? Threshold.probability(segmenter.threshold()) : given;
+      EvaluationResult result =
+          Evaluation.evaluate(segmenter, index, t, report == null ? 0 : worst, json ? null : System.err);
+      print(result, t);
+      if (report != null) {
+        writeReport(result, t, log);
+      }
+    }
+  }
+
+  /** Scores any source of samples; a checkpoint-driven source plugs in here. */
+  static EvaluationResult score(Iterator<EvaluationSample> samples, int keepWorst) {
+    return Evaluator.evaluate(samples, ErrorBreakdown.Config.DEFAULT, keepWorst);
+  }
+
+  private Threshold parseThreshold() {
+    if (threshold == null) {
+      return Threshold.DEFAULT;
+    }
+    if (!(threshold >= 0 && threshold <= 1)) {
+      throw new ParameterException(
+          spec.commandLine(),
+          "--threshold must be in [0, 1] (applied to grey/255), got " + threshold);
+    }
+    return Threshold.probability(threshold);
+  }
+
+  private void print(EvaluationResult r, Threshold t) {
+    PrintWriter out = spec.commandLine().getOut();
+    if (json) {
+      out.println(json(split, r.summary()));
+    } else {
+      out.println(table(split, r.summary(), t));
+      out.println(breakdownTable(r.breakdown()));
+    }
+    out.flush();
+  }
+
+  /**
+   * The {@code --json} object: split, images, dice, iou, precision, recall, f1 (null if undefined).
+   */
+  static String json(String split, MetricSummary s) {
+    return jsonObject(split, s).toString();
+  }
+
+  /** The --json object as a tree, for embedding in larger JSON documents. */
+  static JsonObject jsonObject(String split, MetricSummary s) {
+    JsonObject o = new JsonObject();
+    o.addProperty("split", split);
+    o.addProperty("images", s.images());
+    o.add("dice", number(s.dice()));
+    o.add("iou", number(s.iou()));
+    o.add("precision", number(s.precision()));
+    o.add("recall", number(s.recall()));
+    o.add("f1", number(s.f1()));
+    return o;
+  }
+
+  private static com.google.gson.JsonElement number(double v) {
+    return Double.isFinite(v) ? new JsonPrimitive(v) : JsonNull.INSTANCE;
+  }
+
+  static String table(String split, MetricSummary s, Threshold t) {
+    StringBuilder b = new StringBuilder();
+    b.append(
+        String.format(
+            Locale.ROOT,
+            "split %s: %d images (%d with a polyp), prediction threshold %s%n%n",
+            split,
+            s.images(),
+            s.scoredImages(),
+            t));
+    b.append(String.format(Locale.ROOT, "  %-10s %8s   %s%n", "metric", "value", "computed as"));
+    line(b, "Dice", s.dice(), "mean of per-image 2TP/(2TP+FP+FN)");
+    line(b, "IoU", s.iou(), "mean of per-image TP/(TP+FP+FN)");
+    line(b, "Precision", s.precision(), "TP/(TP+FP), all pixels of the split");
+    line(b, "Recall", s.recall(), "TP/(TP+FN), all pixels of the split");
+    line(b, "F1", s.f1(), "2TP/(2TP+FP+FN), all pixels of the split");
+    b.append(
+        String.format(
+            Locale.ROOT, "%n  pixels: TP %d, FP %d, FN %d, TN %d", s.tp(), s.fp(), s.fn(), s.tn()));
+    return b.toString();
+  }
+
+  /** The error breakdown as two plain-text tables. */
+  static String breakdownTable(ErrorBreakdown.Result r) {
+    StringBuilder b = new StringBuilder();
+    b.append(
+        String.format(
+            Locale.ROOT,
+            "%n  %-30s %6s %9s %9s %9s%n",
+            "errors by polyp size",
+            "images",
+            "mean Dice",
+            "FP px",
+            "FN px"));
+    for (ErrorBreakdown.SizeBin bin : r.sizeBins()) {
+      b.append(
+          String.format(
+              Locale.ROOT,
+              "  %-30s %6d %9s %9d %9d%n",
+              bin.label() + " (" + bin.range() + ")",
+              bin.images(),
+              Double.isNaN(bin.meanDice())
+                  ? "n/a"
+                  : String.format(Locale.ROOT, "%.4f", bin.meanDice()),
+              bin.fp(),
+              bin.fn()));
+    }
+    b.append(
+        String.format(
+            Locale.ROOT,
+            "%n  %-30s %9s %9s %9s %9s%n",
+            "errors by location",
+            "FP px",
+            "FP/10k px",
+            "FN px",
+            "FN/10k px"));
+    for (ErrorBreakdown.Region g :
+        List.of(
+            r.nearBoundary(), r.awayFromBoundary(), r.topLeft(), r.bottomLeft(), r.elsewhere())) {
+      b.append(
+          String.format(
+              Locale.ROOT,
+              "  %-30s %9d %9.1f %9d %9.1f%n",
+              g.label(),
+              g.fp(),
+              g.fpPer10k(),
+              g.fn(),
+              g.fnPer10k()));
+    }
+    return b.toString().stripTrailing();
+  }
+
+  private static void line(StringBuilder b, String name, double v, String how) {
+    String value = Double.isNaN(v) ? "n/a" : String.format(Locale.ROOT, "%.4f", v);
+    b.append(String.format(Locale.ROOT, "  %-10s %8s   %s%n", name, value, how));
+  }
+
+  private void writeReport(EvaluationResult result, Threshold t, TrainingLog log)
+      throws IOException {
+    EvaluationReport r =
+        new EvaluationReport(result)
+            .title("effiseg evaluation — " + split)
+            .detail("predictions", predictions.toString())
+            .detail("ground truth", data.resolve(split).resolve("masks").toString())
+            .detail("threshold", t.toString() + " on grey/255");
+    if (log != null) {
+      r.trainingLog(log).detail("training log", trainLog.toString());
+    }
+    r.write(report);
+    PrintWriter msg = json ? spec.commandLine().getErr() : spec.commandLine().getOut();
+    msg.println((json ? "" : System.lineSeparator()) + "report written to " + report);
+    msg.flush();
+  }
+}

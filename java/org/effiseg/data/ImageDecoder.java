@@ -1,0 +1,191 @@
+// Decodes image and mask files with javax.imageio into RgbImage / Mask, the way cv2.imread does.
+//
+// Any decoder warning (a truncated JPEG, "corrupt JPEG data") is an error: libjpeg would otherwise
+// pad a truncated file with grey and training would silently see a broken image. Masks are read
+// as grey (RGB masks through OpenCV's fixed-point BT.601 weights) and binarised with value > 127,
+// like the reference code's cv2.threshold(mask, 127, 1, THRESH_BINARY).
+package org.effiseg.data;
+
+import java.awt.color.ColorSpace;
+import java.awt.image.BufferedImage;
+import java.awt.image.DataBuffer;
+import java.awt.image.DataBufferByte;
+import java.awt.image.IndexColorModel;
+import java.awt.image.Raster;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Set;
+import javax.imageio.ImageIO;
+import javax.imageio.ImageReader;
+import javax.imageio.stream.ImageInputStream;
+
+/** Reads RGB images and binary masks from files. Thread-safe. */
+public final class ImageDecoder {
+  /** File extensions treated as images (lower case); anything else in images/ or masks/ is bad. */
+  public static final Set<String> IMAGE_EXTENSIONS =
+      Set.of("jpg", "jpeg", "png", "bmp", "tif", "tiff");
+
+  static {
+    // Decoding from files needs no disk cache; without this ImageIO may write temp files.
+    ImageIO.setUseCache(false);
+  }
+
+  private ImageDecoder() {}
+
+  /** Decodes {@code file} to 8-bit RGB (grey images are replicated, alpha is dropped). */
+  public static RgbImage readRgb(Path file) throws ImageDecodeException {
+    return toRgb(decode(file), file);
+  }
+
+  /** Converts a decoded image to 8-bit RGB (grey replicated, alpha dropped). */
+  public static RgbImage toRgb(BufferedImage image) {
+    try {
+      return toRgb(image, null);
+    } catch (ImageDecodeException e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
+  }
+
+  private static RgbImage toRgb(BufferedImage image, Path file) throws ImageDecodeException {
+    int width = image.getWidth();
+    int height = image.getHeight();
+    byte[] rgb = new byte[width * height * 3];
+    if (image.getType() == BufferedImage.TYPE_3BYTE_BGR) {
+      byte[] bgr = ((DataBufferByte) image.getRaster().getDataBuffer()).getData();
+      for (int i = 0; i < rgb.length; i += 3) {
+        rgb[i] = bgr[i + 2];
+        rgb[i + 1] = bgr[i + 1];
+        rgb[i + 2] = bgr[i];
+      }
+      return new RgbImage(width, height, rgb);
+    }
+    int[][] bands = readBands(image, file);
+    int[] red = bands[0];
+    int[] green = bands.length >= 3 ? bands[1] : red;
+    int[] blue = bands.length >= 3 ? bands[2] : red;
+    for (int p = 0, i = 0; p < red.length; p++, i += 3) {
+      rgb[i] = (byte) red[p];
+      rgb[i + 1] = (byte) green[p];
+      rgb[i + 2] = (byte) blue[p];
+    }
+    return new RgbImage(width, height, rgb);
+  }
+
+  /** Decodes {@code file} as grey and binarises it: 1 where the grey value is above 127. */
+  public static Mask readMask(Path file) throws ImageDecodeException {
+    BufferedImage image = decode(file);
+    int width = image.getWidth();
+    int height = image.getHeight();
+    byte[] values = new byte[width * height];
+    if (image.getType() == BufferedImage.TYPE_BYTE_GRAY) {
+      byte[] grey = ((DataBufferByte) image.getRaster().getDataBuffer()).getData();
+      for (int p = 0; p < values.length; p++) {
+        values[p] = (byte) ((grey[p] & 0xFF) > 127 ? 1 : 0);
+      }
+      return new Mask(width, height, values);
+    }
+    int[][] bands = readBands(image, file);
+    for (int p = 0; p < values.length; p++) {
+      int grey = bands.length >= 3 ? greyOf(bands[0][p], bands[1][p], bands[2][p]) : bands[0][p];
+      values[p] = (byte) (grey > 127 ? 1 : 0);
+    }
+    return new Mask(width, height, values);
+  }
+
+  /** OpenCV's 8-bit RGB to grey (15-bit fixed point, BT.601 weights), used by masks and jitter. */
+  public static int greyOf(int red, int green, int blue) {
+    return (red * 9798 + green * 19235 + blue * 3735 + (1 << 14)) >> 15;
+  }
+
+  /** Lower-case extension of a file name, or "" when it has none. */
+  public static String extensionOf(String fileName) {
+    int dot = fileName.lastIndexOf('.');
+    return dot <= 0 ? "" : fileName.substring(dot + 1).toLowerCase(Locale.ROOT);
+  }
+
+  private static BufferedImage decode(Path file) throws ImageDecodeException {
+    if (!Files.isRegularFile(file)) {
+      throw new ImageDecodeException("not a regular file");
+    }
+    try (ImageInputStream input = ImageIO.createImageInputStream(file.toFile())) {
+      if (input == null) {
+        throw new ImageDecodeException("cannot be opened for reading");
+      }
+      Iterator<ImageReader> readers = ImageIO.getImageReaders(input);
+      if (!readers.hasNext()) {
+        throw new ImageDecodeException("not an image (no decoder recognises its contents)");
+      }
+      ImageReader reader = readers.next();
+      List<String> warnings = new ArrayList<>();
+      reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
+      try {
+        reader.setInput(input, true, true);
+        BufferedImage image = reader.read(0);
+        if (!warnings.isEmpty()) {
+          throw new ImageDecodeException(
+              "corrupt or truncated " + reader.getFormatName() + ": " + warnings.get(0));
+        }
+        if (image.getWidth() <= 0 || image.getHeight() <= 0) {
+          throw new ImageDecodeException("image has no pixels");
+        }
+        return image;
+      } finally {
+        reader.dispose();
+      }
+    } catch (ImageDecodeException e) {
+      throw e;
+    } catch (IOException | RuntimeException e) {
+      // Decoders report corrupt data with IIOException, EOFException or runtime exceptions alike.
+      throw new ImageDecodeException("corrupt or unreadable image: " + describe(e), e);
+    }
+  }
+
+  /** Per-pixel 8-bit samples of each colour band (palette images expanded to RGB). */
+  private static int[][] readBands(BufferedImage image, Path file) throws ImageDecodeException {
+    int width = image.getWidth();
+    int height = image.getHeight();
+    if (image.getColorModel() instanceof IndexColorModel) {
+      int[] argb = image.getRGB(0, 0, width, height, null, 0, width);
+      int[][] bands = new int[3][argb.length];
+      for (int p = 0; p < argb.length; p++) {
+        bands[0][p] = (argb[p] >> 16) & 0xFF;
+        bands[1][p] = (argb[p] >> 8) & 0xFF;
+        bands[2][p] = argb[p] & 0xFF;
+      }
+      return bands;
+    }
+    int colourSpace = image.getColorModel().getColorSpace().getType();
+    if (colourSpace != ColorSpace.TYPE_RGB && colourSpace != ColorSpace.TYPE_GRAY) {
+      throw new ImageDecodeException("unsupported colour space (only RGB and grey are read)");
+    }
+    Raster raster = image.getRaster();
+    int colourBands = colourSpace == ColorSpace.TYPE_RGB ? 3 : 1;
+    if (raster.getNumBands() < colourBands) {
+      throw new ImageDecodeException("has " + raster.getNumBands() + " bands, expected "
+          + colourBands + (file == null ? "" : " (" + file.getFileName() + ")"));
+    }
+    // 16-bit samples are scaled to 8 bits with rounding, as cv2.imread does for 8-bit output.
+    boolean sixteenBit = raster.getTransferType() == DataBuffer.TYPE_USHORT;
+    int[][] bands = new int[colourBands][];
+    for (int band = 0; band < colourBands; band++) {
+      int[] samples = raster.getSamples(0, 0, width, height, band, (int[]) null);
+      if (sixteenBit) {
+        for (int p = 0; p < samples.length; p++) {
+          samples[p] = Math.min(255, (samples[p] + 128) >> 8);
+        }
+      }
+      bands[band] = samples;
+    }
+    return bands;
+  }
+
+  private static String describe(Throwable e) {
+    String message = e.getMessage();
+    return message == null || message.isBlank() ? e.getClass().getSimpleName() : message;
+  }
+}

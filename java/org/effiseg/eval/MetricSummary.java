@@ -1,0 +1,42 @@
+package org.effiseg.eval;
+
+/**
+ * The split's scores. {@code dice} and {@code iou} are means of per-image values over the {@code
+ * scoredImages} images with a non-empty ground truth (MONAI, reduction "mean"); {@code precision},
+ * {@code recall} and {@code f1} come from the confusion counts summed over the whole split (micro).
+ * An undefined value (nothing to average, a zero denominator) is {@code NaN}.
+ */
+public record MetricSummary(
+    int images,
+    int scoredImages,
+    long tp,
+    long fp,
+    long fn,
+    long tn,
+    double dice,
+    double iou,
+    double precision,
+    double recall,
+    double f1) {
+
+  /** Summarises summed counts and per-image means. */
+  static MetricSummary of(
+      int images, int scoredImages, long tp, long fp, long fn, long tn, double dice, double iou) {
+    return new MetricSummary(
+        images,
+        scoredImages,
+        tp,
+        fp,
+        fn,
+        tn,
+        dice,
+        iou,
+        ratio(tp, tp + fp),
+        ratio(tp, tp + fn),
+        ratio(2 * tp, 2 * tp + fp + fn));
+  }
+
+  static double ratio(long numerator, long denominator) {
+    return denominator == 0 ? Double.NaN : (double) numerator / denominator;
+  }
+}

@@ -1,0 +1,82 @@
+package org.effiseg.model;
+
+import org.effiseg.nativeapi.Activation;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+
+/**
+ * BatchNorm over the channels of an NHWC tensor, optionally fused with the activation after it
+ * (the encoder's BN → swish). Parameters are views of a {@link ParameterBlock}; the saved batch
+ * statistics live here, one [C] pair per layer.
+ */
+final class BatchNormLayer {
+  /** efficientnet_pytorch / MONAI encoder settings. */
+  static final float ENCODER_EPS = 1e-3f;
+
+  static final float ENCODER_MOMENTUM = 0.01f;
+
+  /** PyTorch nn.BatchNorm2d defaults (the decoder). */
+  static final float DEFAULT_EPS = 1e-5f;
+
+  static final float DEFAULT_MOMENTUM = 0.1f;
+
+  private final String prefix;
+  final int channels;
+  private final float eps;
+  private final float momentum;
+  final Activation activation;
+  private Tensor gamma;
+  private Tensor beta;
+  private Tensor runningMean;
+  private Tensor runningVar;
+  private Tensor dgamma;
+  private Tensor dbeta;
+  private Tensor saveMean;
+  private Tensor saveInvstd;
+  private boolean lastTraining;
+
+  BatchNormLayer(
+      ParameterLayout layout,
+      String prefix,
+      int channels,
+      float eps,
+      float momentum,
+      Activation activation) {
+    this.prefix = prefix;
+    this.channels = channels;
+    this.eps = eps;
+    this.momentum = momentum;
+    this.activation = activation;
+    layout.addBatchNorm(prefix, channels);
+  }
+
+  void bind(ParameterBlock p) {
+    gamma = p.weight(prefix + ".weight");
+    beta = p.weight(prefix + ".bias");
+    runningMean = p.weight(prefix + ".running_mean");
+    runningVar = p.weight(prefix + ".running_var");
+    dgamma = p.grad(prefix + ".weight");
+    dbeta = p.grad(prefix + ".bias");
+    saveMean = p.scratch(channels);
+    saveInvstd = p.scratch(channels);
+  }
+
+  /** y = act(bn(x)), a new tensor; training mode uses and updates batch statistics. */
+  Tensor forward(Context ctx, Tensor x, boolean training) {
+    Tensor y = ctx.tensor(x.shape());
+    Ops.batchnormForward(
+        ctx, x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvstd, training, momentum,
+        eps, activation);
+    lastTraining = training;
+    return y;
+  }
+
+  /** dx (a new tensor) from x (the forward input) and dy; writes dgamma, dbeta. */
+  Tensor backward(Context ctx, Tensor x, Tensor dy) {
+    Tensor dx = ctx.tensor(x.shape());
+    Ops.batchnormBackward(
+        ctx, x, gamma, beta, dy, saveMean, saveInvstd, dx, dgamma, dbeta, lastTraining, activation);
+    return dx;
+  }
+}

@@ -1,0 +1,92 @@
+package org.effiseg.model;
+
+import org.effiseg.nativeapi.ConvSpec;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+
+/**
+ * A 2-D convolution whose weights (and optional bias) are views of a {@link ParameterBlock}.
+ * Padding is either TensorFlow "SAME" computed from the actual input size (as efficientnet's
+ * dynamic-padding convs) or a fixed symmetric amount (PyTorch {@code padding=p}).
+ */
+final class Conv2dLayer {
+  private final String weightName;
+  private final String biasName;
+  final int inChannels;
+  final int outChannels;
+  final int kernel;
+  final int stride;
+  final int groups;
+  private final int symmetricPad; // < 0: TF SAME
+  private Tensor w;
+  private Tensor b;
+  private Tensor dw;
+  private Tensor db;
+
+  /**
+   * Registers the weight (and a bias, unless {@code biasInit} is null) in {@code layout} as {@code name.weight}
+   * and {@code name.bias}.
+   *
+   * @param pad fixed symmetric padding, or -1 for TF SAME
+   */
+  Conv2dLayer(
+      ParameterLayout layout,
+      String name,
+      int in,
+      int out,
+      int kernel,
+      int stride,
+      int groups,
+      int pad,
+      ParameterLayout.Init init,
+      ParameterLayout.Init biasInit) {
+    this.weightName = name + ".weight";
+    this.biasName = biasInit != null ? name + ".bias" : null;
+    this.inChannels = in;
+    this.outChannels = out;
+    this.kernel = kernel;
+    this.stride = stride;
+    this.groups = groups;
+    this.symmetricPad = pad;
+    layout.addConv(weightName, out, in / groups, kernel, init);
+    if (biasInit != null) {
+      layout.addVector(biasName, out, biasInit, (long) (in / groups) * kernel * kernel);
+    }
+  }
+
+  void bind(ParameterBlock p) {
+    w = p.weight(weightName);
+    dw = p.grad(weightName);
+    if (biasName != null) {
+      b = p.weight(biasName);
+      db = p.grad(biasName);
+    }
+  }
+
+  ConvSpec spec(int h, int wd) {
+    return symmetricPad < 0
+        ? ConvSpec.same(h, wd, kernel, kernel, stride, groups)
+        : ConvSpec.symmetric(symmetricPad, stride, groups);
+  }
+
+  /** y = conv(x), a new tensor. */
+  Tensor forward(Context ctx, Tensor x) {
+    int h = (int) x.dim(1);
+    int wd = (int) x.dim(2);
+    ConvSpec s = spec(h, wd);
+    Tensor y = ctx.tensor(x.dim(0), s.outH(h, kernel), s.outW(wd, kernel), outChannels);
+    Ops.conv2dForward(ctx, x, w, b, y, s);
+    return y;
+  }
+
+  /**
+   * Writes dweight (and dbias) into the gradient block; returns dx (a new tensor) or null when
+   * {@code needDx} is false.
+   */
+  Tensor backward(Context ctx, Tensor x, Tensor dy, boolean needDx) {
+    Tensor dx = needDx ? ctx.tensor(x.shape()) : null;
+    Ops.conv2dBackward(ctx, x, w, dy, dx, dw, db, spec((int) x.dim(1), (int) x.dim(2)));
+    return dx;
+  }
+}

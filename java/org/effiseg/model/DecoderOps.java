@@ -1,0 +1,37 @@
+package org.effiseg.model;
+
+import org.effiseg.nativeapi.Activation;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+
+/** Small helpers shared by the decoder's layers. */
+final class DecoderOps {
+  private DecoderOps() {}
+
+  /** relu(x), a new tensor. */
+  static Tensor relu(Context ctx, Tensor x) {
+    Tensor y = ctx.tensor(x.shape());
+    Ops.activationForward(ctx, Activation.RELU, x, y);
+    return y;
+  }
+
+  /**
+   * The gradient through a ReLU given its output {@code y}: y > 0 exactly where the input was,
+   * so the output can stand in for the input and the input need not be kept.
+   */
+  static Tensor reluBackward(Context ctx, Tensor y, Tensor dy) {
+    Tensor dx = ctx.tensor(y.shape());
+    Ops.activationBackward(ctx, Activation.RELU, y, dy, dx);
+    return dx;
+  }
+
+  /** Closes each non-null tensor. */
+  static void close(Tensor... ts) {
+    for (Tensor t : ts) {
+      if (t != null) {
+        t.close();
+      }
+    }
+  }
+}

@@ -1,0 +1,160 @@
+package org.effiseg.model;
+
+import java.util.ArrayList;
+import java.util.List;
+import org.effiseg.nativeapi.Activation;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+
+/**
+ * The EfficientNet trunk: stem conv 3x3/2 (TF SAME) → BN → swish, then the MBConv blocks of
+ * {@link EfficientNetVariant#stages()}. Returns the five feature maps MONAI's
+ * EfficientNetBNFeatures returns (the outputs of stages 0, 1, 2, 4, 6: strides 2, 4, 8, 16, 32).
+ *
+ * <p>Parameter names follow efficientnet_pytorch ({@code _conv_stem}, {@code _bn0}, {@code
+ * _blocks.i.*} with one global block index), prefixed by the owner's prefix.
+ *
+ * <p>SAME padding is computed from the actual input size (TensorFlow semantics). MONAI computes
+ * it once from the variant's native resolution; the two agree at that resolution (and at any
+ * size whose stages stay even).
+ */
+final class EfficientNetEncoder {
+  /** The stages whose outputs are the five features. */
+  static final int[] FEATURE_STAGES = {0, 1, 2, 4, 6};
+
+  private final Conv2dLayer stem;
+  private final BatchNormLayer stemBn;
+  private final List<MBConvBlock> blocks = new ArrayList<>();
+  /** featureAfterBlock[j] = k if block j's output is feature k, else -1. */
+  private final int[] featureAfterBlock;
+
+  private Tensor image; // the caller's input, needed for the stem's weight gradient
+  private Tensor stemOut; // stem conv output (BN input)
+  private final List<Tensor> activations = new ArrayList<>(); // h0 = stem act, h(j+1) = block j out
+  private boolean training;
+
+  EfficientNetEncoder(
+      EfficientNetVariant variant, ParameterLayout layout, String prefix, float dropConnectRate) {
+    int stemCh = variant.stemChannels();
+    stem =
+        new Conv2dLayer(
+            layout, prefix + "_conv_stem", 3, stemCh, 3, 2, 1, -1,
+            ParameterLayout.Init.NORMAL_FAN_OUT, null);
+    stemBn =
+        new BatchNormLayer(
+            layout, prefix + "_bn0", stemCh, BatchNormLayer.ENCODER_EPS,
+            BatchNormLayer.ENCODER_MOMENTUM, Activation.SWISH);
+    BlockArgs[] stages = variant.stages();
+    int numBlocks = variant.numBlocks();
+    featureAfterBlock = new int[numBlocks];
+    java.util.Arrays.fill(featureAfterBlock, -1);
+    int idx = 0;
+    int feature = 0;
+    for (int s = 0; s < stages.length; s++) {
+      BlockArgs b = stages[s];
+      for (int r = 0; r < b.repeats(); r++) {
+        int in = r == 0 ? b.inChannels() : b.outChannels();
+        int stride = r == 0 ? b.stride() : 1;
+        float rate = dropConnectRate * idx / numBlocks;
+        blocks.add(
+            new MBConvBlock(
+                layout, prefix + "_blocks." + idx, in, b.outChannels(), b.kernel(), stride,
+                b.expandRatio(), rate));
+        idx++;
+      }
+      if (feature < FEATURE_STAGES.length && FEATURE_STAGES[feature] == s) {
+        featureAfterBlock[idx - 1] = feature++;
+      }
+    }
+  }
+
+  void bind(ParameterBlock p) {
+    stem.bind(p);
+    stemBn.bind(p);
+    for (MBConvBlock b : blocks) {
+      b.bind(p);
+    }
+  }
+
+  int numBlocks() {
+    return blocks.size();
+  }
+
+  /**
+   * Runs the trunk on {@code x} [N,H,W,3] (left to the caller, kept alive by it until backward) and returns the five features.
+   * They belong to the encoder: valid until {@link #backward} or {@link #release}.
+   */
+  Tensor[] forward(Context ctx, Tensor x, boolean training, long seed) {
+    release();
+    this.training = training;
+    this.image = x;
+    Tensor[] features = new Tensor[FEATURE_STAGES.length];
+    stemOut = stem.forward(ctx, x);
+    Tensor h = stemBn.forward(ctx, stemOut, training);
+    if (!training) {
+      stemOut.close();
+      stemOut = null;
+    }
+    activations.add(h);
+    for (int j = 0; j < blocks.size(); j++) {
+      Tensor next = blocks.get(j).forward(ctx, h, training, seed + 0x9E3779B97F4A7C15L * (j + 1));
+      if (!training && (j == 0 || featureAfterBlock[j - 1] < 0)) {
+        h.close(); // eval: an input that is not a feature is done with
+      }
+      h = next;
+      activations.add(h);
+      if (featureAfterBlock[j] >= 0) {
+        features[featureAfterBlock[j]] = h;
+      }
+    }
+    return features;
+  }
+
+  /**
+   * Backward from the gradients of the five features (left to the caller); writes every encoder
+   * gradient and frees what forward kept. The image gradient is not computed.
+   */
+  void backward(Context ctx, Tensor[] dFeatures) {
+    if (!training) {
+      throw new IllegalStateException("backward needs a forward pass with training = true");
+    }
+    Tensor g = null;
+    for (int j = blocks.size() - 1; j >= 0; j--) {
+      int k = featureAfterBlock[j];
+      if (k >= 0) {
+        if (g == null) {
+          g = ctx.tensor(dFeatures[k].shape());
+          g.copyFrom(dFeatures[k]);
+        } else {
+          Ops.axpby(ctx, 1f, dFeatures[k], 1f, g);
+        }
+      }
+      Tensor dIn = blocks.get(j).backward(ctx, g);
+      g.close();
+      activations.get(j + 1).close();
+      g = dIn;
+    }
+    Tensor dStem = stemBn.backward(ctx, stemOut, g);
+    g.close();
+    stem.backward(ctx, image, dStem, false);
+    dStem.close();
+    release();
+  }
+
+  /** Frees every activation kept from the last forward pass. */
+  void release() {
+    for (MBConvBlock b : blocks) {
+      b.release();
+    }
+    for (Tensor t : activations) {
+      t.close();
+    }
+    activations.clear();
+    if (stemOut != null) {
+      stemOut.close();
+      stemOut = null;
+    }
+    image = null;
+  }
+}

@@ -1,0 +1,107 @@
+package org.effiseg.model;
+
+import org.effiseg.nativeapi.Activation;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+
+/**
+ * GhostNet's module with ratio 2, as the EffiSegNet reference writes it: primary 1x1 conv (no
+ * bias) → ReLU → BN gives ceil(out/2) channels; the cheap operation, a depthwise 3x3 conv (no
+ * bias) → ReLU → BN, makes as many again from them; the two are concatenated and the first
+ * {@code out} channels kept. Names: {@code primary_conv.0}, {@code primary_conv.2}, {@code
+ * cheap_operation.0}, {@code cheap_operation.2} (the reference's nn.Sequential indices).
+ */
+final class GhostModule {
+  private final Conv2dLayer primary;
+  private final BatchNormLayer primaryBn;
+  private final Conv2dLayer cheap;
+  private final BatchNormLayer cheapBn;
+  private final int outChannels;
+  private final int initChannels;
+
+  private Tensor input;
+  private Tensor primaryRelu; // relu(primary conv), the primary BN's input
+  private Tensor primaryOut; // x1: the cheap conv's input and the first half of the output
+  private Tensor cheapRelu; // relu(cheap conv), the cheap BN's input
+
+  GhostModule(ParameterLayout layout, String prefix, int in, int out) {
+    outChannels = out;
+    initChannels = (out + 1) / 2;
+    ParameterLayout.Init init = ParameterLayout.Init.UNIFORM_FAN_IN;
+    float eps = BatchNormLayer.DEFAULT_EPS;
+    float mom = BatchNormLayer.DEFAULT_MOMENTUM;
+    primary =
+        new Conv2dLayer(layout, prefix + ".primary_conv.0", in, initChannels, 1, 1, 1, 0, init, null);
+    primaryBn =
+        new BatchNormLayer(layout, prefix + ".primary_conv.2", initChannels, eps, mom, Activation.NONE);
+    cheap =
+        new Conv2dLayer(
+            layout, prefix + ".cheap_operation.0", initChannels, initChannels, 3, 1, initChannels, 1,
+            init, null);
+    cheapBn =
+        new BatchNormLayer(
+            layout, prefix + ".cheap_operation.2", initChannels, eps, mom, Activation.NONE);
+  }
+
+  void bind(ParameterBlock p) {
+    primary.bind(p);
+    primaryBn.bind(p);
+    cheap.bind(p);
+    cheapBn.bind(p);
+  }
+
+  /** A new [N,H,W,out] tensor; {@code x} stays with the caller (alive until backward). */
+  Tensor forward(Context ctx, Tensor x, boolean training) {
+    input = x;
+    Tensor p = primary.forward(ctx, x);
+    primaryRelu = DecoderOps.relu(ctx, p);
+    p.close();
+    primaryOut = primaryBn.forward(ctx, primaryRelu, training);
+    Tensor c = cheap.forward(ctx, primaryOut);
+    cheapRelu = DecoderOps.relu(ctx, c);
+    c.close();
+    Tensor cheapOut = cheapBn.forward(ctx, cheapRelu, training);
+    Tensor y = ctx.tensor(x.dim(0), x.dim(1), x.dim(2), outChannels);
+    Ops.channelCopy(ctx, primaryOut, 0, y, 0, initChannels, false);
+    Ops.channelCopy(ctx, cheapOut, 0, y, initChannels, outChannels - initChannels, false);
+    cheapOut.close();
+    if (!training) {
+      release();
+    }
+    return y;
+  }
+
+  /** dx (a new tensor) from dy; writes the module's gradients and frees what forward kept. */
+  Tensor backward(Context ctx, Tensor dy) {
+    long n = dy.dim(0), h = dy.dim(1), w = dy.dim(2);
+    Tensor dPrimaryOut = ctx.tensor(n, h, w, initChannels);
+    Ops.channelCopy(ctx, dy, 0, dPrimaryOut, 0, initChannels, false);
+    Tensor dCheapOut = ctx.tensor(n, h, w, initChannels);
+    Ops.channelCopy(ctx, dy, initChannels, dCheapOut, 0, outChannels - initChannels, false);
+
+    Tensor dCheapRelu = cheapBn.backward(ctx, cheapRelu, dCheapOut);
+    dCheapOut.close();
+    Tensor dCheapConv = DecoderOps.reluBackward(ctx, cheapRelu, dCheapRelu);
+    dCheapRelu.close();
+    Tensor dFromCheap = cheap.backward(ctx, primaryOut, dCheapConv, true);
+    dCheapConv.close();
+    Ops.axpby(ctx, 1f, dFromCheap, 1f, dPrimaryOut);
+    dFromCheap.close();
+
+    Tensor dPrimaryRelu = primaryBn.backward(ctx, primaryRelu, dPrimaryOut);
+    dPrimaryOut.close();
+    Tensor dPrimaryConv = DecoderOps.reluBackward(ctx, primaryRelu, dPrimaryRelu);
+    dPrimaryRelu.close();
+    Tensor dx = primary.backward(ctx, input, dPrimaryConv, true);
+    dPrimaryConv.close();
+    release();
+    return dx;
+  }
+
+  void release() {
+    DecoderOps.close(primaryRelu, primaryOut, cheapRelu);
+    primaryRelu = primaryOut = cheapRelu = null;
+    input = null;
+  }
+}

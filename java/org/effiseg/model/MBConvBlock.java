@@ -1,0 +1,232 @@
+package org.effiseg.model;
+
+import org.effiseg.nativeapi.Activation;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+
+/**
+ * The mobile inverted bottleneck of efficientnet_pytorch / MONAI: [1x1 expand → BN → swish] →
+ * depthwise k×k (TF SAME) → BN → swish → squeeze-excite (pool → 1x1 reduce + bias → swish → 1x1
+ * expand + bias → sigmoid → scale) → 1x1 project → BN, plus the identity skip with drop-connect
+ * when the stride is 1 and the channels match.
+ *
+ * <p>Training keeps the tensors the backward pass needs; the squeeze-excite product (the
+ * project conv's input, one expanded-size tensor) is recomputed in backward instead of kept.
+ */
+final class MBConvBlock {
+  private final Conv2dLayer expandConv; // null when expandRatio == 1
+  private final BatchNormLayer bn0;
+  private final Conv2dLayer depthwiseConv;
+  private final BatchNormLayer bn1;
+  private final Conv2dLayer seReduce;
+  private final Conv2dLayer seExpand;
+  private final Conv2dLayer projectConv;
+  private final BatchNormLayer bn2;
+  private final boolean skip;
+  final float dropConnectRate;
+
+  // Saved by forward(training=true) for backward.
+  private Tensor input;
+  private Tensor expanded; // expand conv output (bn0 input)
+  private Tensor activated; // bn0+swish output = depthwise input (or the block input)
+  private Tensor depthwise; // depthwise output (bn1 input)
+  private Tensor seInput; // bn1+swish output
+  private Tensor pooled;
+  private Tensor reduced;
+  private Tensor reducedAct;
+  private Tensor gateLogits;
+  private Tensor gate;
+  private Tensor projected; // project output (bn2 input)
+  private long seed;
+  private boolean training;
+
+  MBConvBlock(
+      ParameterLayout layout, String prefix, int in, int out, int kernel, int stride, int expand,
+      float dropConnectRate) {
+    int mid = in * expand;
+    float eps = BatchNormLayer.ENCODER_EPS;
+    float mom = BatchNormLayer.ENCODER_MOMENTUM;
+    ParameterLayout.Init convInit = ParameterLayout.Init.NORMAL_FAN_OUT;
+    if (expand != 1) {
+      expandConv =
+          new Conv2dLayer(layout, prefix + "._expand_conv", in, mid, 1, 1, 1, 0, convInit, null);
+      bn0 = new BatchNormLayer(layout, prefix + "._bn0", mid, eps, mom, Activation.SWISH);
+    } else {
+      expandConv = null;
+      bn0 = null;
+    }
+    depthwiseConv =
+        new Conv2dLayer(
+            layout, prefix + "._depthwise_conv", mid, mid, kernel, stride, mid, -1, convInit, null);
+    bn1 = new BatchNormLayer(layout, prefix + "._bn1", mid, eps, mom, Activation.SWISH);
+    int squeezed = Math.max(1, (int) (in * BlockArgs.SE_RATIO));
+    seReduce =
+        new Conv2dLayer(
+            layout, prefix + "._se_reduce", mid, squeezed, 1, 1, 1, 0, convInit,
+            ParameterLayout.Init.ZEROS);
+    seExpand =
+        new Conv2dLayer(
+            layout, prefix + "._se_expand", squeezed, mid, 1, 1, 1, 0, convInit,
+            ParameterLayout.Init.ZEROS);
+    projectConv =
+        new Conv2dLayer(layout, prefix + "._project_conv", mid, out, 1, 1, 1, 0, convInit, null);
+    bn2 = new BatchNormLayer(layout, prefix + "._bn2", out, eps, mom, Activation.NONE);
+    skip = stride == 1 && in == out;
+    this.dropConnectRate = dropConnectRate;
+  }
+
+  void bind(ParameterBlock p) {
+    if (expandConv != null) {
+      expandConv.bind(p);
+      bn0.bind(p);
+    }
+    depthwiseConv.bind(p);
+    bn1.bind(p);
+    seReduce.bind(p);
+    seExpand.bind(p);
+    projectConv.bind(p);
+    bn2.bind(p);
+  }
+
+  /**
+   * The block's output, a new tensor. The caller keeps {@code x} alive until {@link #backward}
+   * (training) or may free it on return (eval).
+   */
+  Tensor forward(Context ctx, Tensor x, boolean training, long seed) {
+    this.training = training;
+    this.seed = seed;
+    this.input = x;
+    Tensor a = x;
+    if (expandConv != null) {
+      expanded = expandConv.forward(ctx, x);
+      a = bn0.forward(ctx, expanded, training);
+      if (!training) {
+        expanded.close();
+      }
+    }
+    activated = a;
+    depthwise = depthwiseConv.forward(ctx, a);
+    if (!training && a != x) {
+      a.close();
+    }
+    seInput = bn1.forward(ctx, depthwise, training);
+    if (!training) {
+      depthwise.close();
+    }
+    long n = x.dim(0);
+    int mid = bn1.channels;
+    pooled = ctx.tensor(n, 1, 1, mid);
+    Ops.globalAvgPoolForward(ctx, seInput, pooled);
+    reduced = seReduce.forward(ctx, pooled);
+    reducedAct = ctx.tensor(reduced.shape());
+    Ops.activationForward(ctx, Activation.SWISH, reduced, reducedAct);
+    gateLogits = seExpand.forward(ctx, reducedAct);
+    gate = ctx.tensor(gateLogits.shape());
+    Ops.activationForward(ctx, Activation.SIGMOID, gateLogits, gate);
+    Tensor scaled = ctx.tensor(seInput.shape());
+    Ops.channelScaleForward(ctx, seInput, gate, scaled);
+    projected = projectConv.forward(ctx, scaled);
+    scaled.close();
+    Tensor y = bn2.forward(ctx, projected, training);
+    if (!training) {
+      release();
+    }
+    if (skip) {
+      if (training && dropConnectRate > 0f) {
+        Tensor dropped = ctx.tensor(y.shape());
+        Ops.dropPathForward(ctx, y, dropped, dropConnectRate, seed, true);
+        y.close();
+        y = dropped;
+      }
+      Ops.add(ctx, y, x, y);
+    }
+    return y;
+  }
+
+  /**
+   * The gradient with respect to the block input (a new tensor) from {@code dy}; writes this
+   * block's parameter gradients and frees what forward saved. {@code dy} is left to the caller.
+   */
+  Tensor backward(Context ctx, Tensor dy) {
+    Tensor dOut = dy;
+    if (skip && training && dropConnectRate > 0f) {
+      dOut = ctx.tensor(dy.shape());
+      Ops.dropPathBackward(ctx, dy, dOut, dropConnectRate, seed, true);
+    }
+    Tensor dProjected = bn2.backward(ctx, projected, dOut);
+    if (dOut != dy) {
+      dOut.close();
+    }
+    // Recompute the squeeze-excite product instead of having kept it.
+    Tensor scaled = ctx.tensor(seInput.shape());
+    Ops.channelScaleForward(ctx, seInput, gate, scaled);
+    Tensor dScaled = projectConv.backward(ctx, scaled, dProjected, true);
+    scaled.close();
+    dProjected.close();
+
+    Tensor dSeInput = ctx.tensor(seInput.shape());
+    Tensor dGate = ctx.tensor(gate.shape());
+    Ops.channelScaleBackward(ctx, seInput, gate, dScaled, dSeInput, dGate);
+    dScaled.close();
+    Tensor dGateLogits = ctx.tensor(gate.shape());
+    Ops.activationBackward(ctx, Activation.SIGMOID, gateLogits, dGate, dGateLogits);
+    dGate.close();
+    Tensor dReducedAct = seExpand.backward(ctx, reducedAct, dGateLogits, true);
+    dGateLogits.close();
+    Tensor dReduced = ctx.tensor(reduced.shape());
+    Ops.activationBackward(ctx, Activation.SWISH, reduced, dReducedAct, dReduced);
+    dReducedAct.close();
+    Tensor dPooled = seReduce.backward(ctx, pooled, dReduced, true);
+    dReduced.close();
+    Tensor dFromPool = ctx.tensor(seInput.shape());
+    Ops.globalAvgPoolBackward(ctx, dPooled, dFromPool);
+    dPooled.close();
+    Ops.axpby(ctx, 1f, dFromPool, 1f, dSeInput);
+    dFromPool.close();
+
+    Tensor dDepthwise = bn1.backward(ctx, depthwise, dSeInput);
+    dSeInput.close();
+    Tensor dActivated = depthwiseConv.backward(ctx, activated, dDepthwise, true);
+    dDepthwise.close();
+    Tensor dx;
+    if (expandConv != null) {
+      Tensor dExpanded = bn0.backward(ctx, expanded, dActivated);
+      dActivated.close();
+      dx = expandConv.backward(ctx, input, dExpanded, true);
+      dExpanded.close();
+    } else {
+      dx = dActivated;
+    }
+    if (skip) {
+      Ops.axpby(ctx, 1f, dy, 1f, dx);
+    }
+    release();
+    return dx;
+  }
+
+  /** Frees everything forward kept (not the block input, which the caller owns). */
+  void release() {
+    if (expandConv != null) {
+      close(expanded);
+      close(activated);
+    }
+    close(depthwise);
+    close(seInput);
+    close(pooled);
+    close(reduced);
+    close(reducedAct);
+    close(gateLogits);
+    close(gate);
+    close(projected);
+    expanded = activated = depthwise = seInput = pooled = reduced = null;
+    reducedAct = gateLogits = gate = projected = null;
+    input = null;
+  }
+
+  private static void close(Tensor t) {
+    if (t != null) {
+      t.close();
+    }
+  }
+}

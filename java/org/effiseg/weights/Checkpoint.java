@@ -1,0 +1,174 @@
+package org.effiseg.weights;
+
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import org.effiseg.model.StateDict;
+import org.effiseg.model.TensorData;
+import org.effiseg.util.AtomicFiles;
+
+/**
+ * effiseg's own checkpoint: one safetensors file holding the model's {@link StateDict} (its own
+ * names), optionally the AdamW moments as two flat tensors {@code optimizer.exp_avg} and {@code
+ * optimizer.exp_avg_sq} (in the order of the model's flat parameter block), and string metadata:
+ * {@code format} = "effiseg-checkpoint", {@code format_version}, {@code variant}, {@code config}
+ * and {@code metrics} (JSON text), {@code epoch}, {@code step}, plus free-form entries (RNG and
+ * data-order state, ...). Any safetensors tool can open it.
+ *
+ * @param model the model's state dict
+ * @param optimizer the AdamW moments, or null (an inference-only checkpoint)
+ * @param variant e.g. "b0"
+ * @param configJson the training/model configuration as JSON ("{}" if none)
+ * @param epoch completed epochs
+ * @param step optimizer steps taken (AdamW's bias-correction step)
+ * @param metricsJson metrics as JSON ("{}" if none)
+ * @param extra other metadata, e.g. RNG state; keys must not clash with the ones above
+ */
+public record Checkpoint(
+    StateDict model,
+    Checkpoint.OptimizerState optimizer,
+    String variant,
+    String configJson,
+    int epoch,
+    long step,
+    String metricsJson,
+    Map<String, String> extra) {
+
+  public static final String FORMAT = "effiseg-checkpoint";
+  public static final String FORMAT_VERSION = "1";
+  static final String EXP_AVG = "optimizer.exp_avg";
+  static final String EXP_AVG_SQ = "optimizer.exp_avg_sq";
+  private static final String[] RESERVED = {
+    "format", "format_version", "variant", "config", "epoch", "step", "metrics"
+  };
+
+  /** AdamW's first and second moments over the flat parameter block. */
+  public record OptimizerState(float[] expAvg, float[] expAvgSq) {
+    public OptimizerState {
+      if (expAvg.length != expAvgSq.length) {
+        throw new IllegalArgumentException("exp_avg has " + expAvg.length
+            + " values but exp_avg_sq has " + expAvgSq.length);
+      }
+    }
+  }
+
+  public Checkpoint {
+    if (model == null || variant == null) {
+      throw new IllegalArgumentException("a checkpoint needs a model state dict and a variant");
+    }
+    configJson = configJson == null ? "{}" : configJson;
+    metricsJson = metricsJson == null ? "{}" : metricsJson;
+    extra = extra == null ? Map.of() : Map.copyOf(extra);
+    for (String r : RESERVED) {
+      if (extra.containsKey(r)) {
+        throw new IllegalArgumentException("extra metadata may not use the reserved key " + r);
+      }
+    }
+    for (String n : new String[] {EXP_AVG, EXP_AVG_SQ}) {
+      if (model.contains(n)) {
+        throw new IllegalArgumentException("a model tensor may not be named " + n);
+      }
+    }
+    requireJson(configJson, "config");
+    requireJson(metricsJson, "metrics");
+  }
+
+  /**
+   * Writes atomically: a temporary file in the same folder, flushed to disk, then renamed over
+   * {@code file}, so a crash leaves either the old or the new checkpoint, never half of one.
+   */
+  public static void write(Path file, Checkpoint c) throws IOException {
+    AtomicFiles.write(file, out -> Safetensors.write(out, c.tensors(), c.metadata()));
+  }
+
+  /** Reads a checkpoint written by {@link #write}. */
+  public static Checkpoint read(Path file) throws IOException {
+    Safetensors.Contents c = Safetensors.read(file);
+    Map<String, String> meta = new LinkedHashMap<>(c.metadata());
+    if (!FORMAT.equals(meta.get("format"))) {
+      throw new WeightsFormatException(file + ": not an effiseg checkpoint (metadata 'format' is "
+          + (meta.get("format") == null ? "absent" : "'" + meta.get("format") + "'")
+          + "); pretrained weights are imported with --weights / PretrainedWeights instead");
+    }
+    if (!FORMAT_VERSION.equals(meta.get("format_version"))) {
+      throw new WeightsFormatException(file + ": checkpoint format version "
+          + meta.get("format_version") + " is not supported (this build reads "
+          + FORMAT_VERSION + ")");
+    }
+    StateDict all = c.tensors();
+    OptimizerState opt = null;
+    TensorData m = all.remove(EXP_AVG);
+    TensorData v = all.remove(EXP_AVG_SQ);
+    if ((m == null) != (v == null)) {
+      throw new WeightsFormatException(file + ": has only one of " + EXP_AVG + " and "
+          + EXP_AVG_SQ);
+    }
+    if (m != null) {
+      if (m.data().length != v.data().length) {
+        throw new WeightsFormatException(file + ": " + EXP_AVG + " and " + EXP_AVG_SQ
+            + " differ in size");
+      }
+      opt = new OptimizerState(m.data(), v.data());
+    }
+    String variant = meta.remove("variant");
+    if (variant == null) {
+      throw new WeightsFormatException(file + ": checkpoint metadata has no 'variant'");
+    }
+    int epoch;
+    long step;
+    try {
+      epoch = Integer.parseInt(meta.getOrDefault("epoch", "0"));
+      step = Long.parseLong(meta.getOrDefault("step", "0"));
+    } catch (NumberFormatException e) {
+      throw new WeightsFormatException(file + ": checkpoint epoch/step are not integers: "
+          + meta.get("epoch") + ", " + meta.get("step"));
+    }
+    String config = meta.remove("config");
+    String metrics = meta.remove("metrics");
+    for (String r : RESERVED) {
+      meta.remove(r);
+    }
+    try {
+      return new Checkpoint(all, opt, variant, config, epoch, step, metrics, meta);
+    } catch (IllegalArgumentException e) {
+      throw new WeightsFormatException(file + ": " + e.getMessage(), e);
+    }
+  }
+
+  private StateDict tensors() {
+    StateDict sd = new StateDict();
+    for (String n : model.names()) {
+      sd.put(n, model.get(n));
+    }
+    if (optimizer != null) {
+      sd.put(EXP_AVG, new TensorData(new long[] {optimizer.expAvg.length}, optimizer.expAvg));
+      sd.put(EXP_AVG_SQ,
+          new TensorData(new long[] {optimizer.expAvgSq.length}, optimizer.expAvgSq));
+    }
+    return sd;
+  }
+
+  private Map<String, String> metadata() {
+    Map<String, String> meta = new LinkedHashMap<>();
+    meta.put("format", FORMAT);
+    meta.put("format_version", FORMAT_VERSION);
+    meta.put("variant", variant);
+    meta.put("config", configJson);
+    meta.put("epoch", Integer.toString(epoch));
+    meta.put("step", Long.toString(step));
+    meta.put("metrics", metricsJson);
+    meta.putAll(extra);
+    return meta;
+  }
+
+  private static void requireJson(String text, String what) {
+    try {
+      JsonParser.parseString(text);
+    } catch (JsonParseException e) {
+      throw new IllegalArgumentException(what + " is not valid JSON: " + e.getMessage(), e);
+    }
+  }
+}

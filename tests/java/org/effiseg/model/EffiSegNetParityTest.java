@@ -1,0 +1,210 @@
+package org.effiseg.model;
+
+import static com.google.common.truth.Truth.assertThat;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.training.GradientCollector;
+import java.util.SplittableRandom;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.Rand;
+import org.effiseg.testing.Tolerance;
+import org.effiseg.testing.TorchOracle;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Whole-model parity with the same network written in PyTorch ops ({@link TorchEffiSegNet}) on
+ * the same weights and batch: logits, DiceCE loss, every parameter gradient and the updated BN
+ * running statistics, in training and eval mode. Drop-connect is off (rate 0) so both sides are
+ * deterministic.
+ */
+class EffiSegNetParityTest {
+
+  /**
+   * Weights that make every path matter: convs ~ N(0, 1/fan_in) (so eval-mode activations stay
+   * O(1) through the trunk), BN affine and running statistics and all biases random.
+   */
+  static StateDict randomize(StateDict sd, long seed) {
+    SplittableRandom r = new SplittableRandom(seed);
+    StateDict out = new StateDict();
+    for (String name : sd.names()) {
+      TensorData t = sd.get(name);
+      float[] v = new float[t.data().length];
+      long[] s = t.shape();
+      boolean bn = sd.contains(name.substring(0, name.lastIndexOf('.')) + ".running_mean");
+      for (int i = 0; i < v.length; i++) {
+        double u = r.nextDouble();
+        if (name.endsWith("running_var") || (bn && name.endsWith(".weight"))) {
+          v[i] = (float) (0.5 + u);
+        } else if (name.endsWith("running_mean") || name.endsWith(".bias")) {
+          v[i] = (float) (0.4 * u - 0.2);
+        } else {
+          long fanIn = 1;
+          for (int d = 1; d < s.length; d++) {
+            fanIn *= s[d];
+          }
+          double g = Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * r.nextDouble());
+          v[i] = (float) (g / Math.sqrt(fanIn));
+        }
+      }
+      out.put(name, new TensorData(s, v));
+    }
+    return out;
+  }
+
+  /** Worst |a - e| within tol * max|e| (a scale-aware check for whole-network values). */
+  static void assertNear(String what, float[] actual, float[] expected, double tol) {
+    double scale = 0;
+    for (float e : expected) {
+      scale = Math.max(scale, Math.abs(e));
+    }
+    Tolerance.assertClose(what, actual, expected, tol * scale + 1e-7, tol);
+  }
+
+  private static float[] hwcImages(Rand rand, int n, int h, int w) {
+    return rand.normal(n * h * w * 3, 1.0);
+  }
+
+  @Test
+  void b0TrainingStepMatchesPyTorch() {
+    runTrainingParity(EffiSegNetConfig.of(EfficientNetVariant.B0), 2, 64, 2e-3);
+  }
+
+  @Test
+  void b0DeepSupervisionMatchesPyTorch() {
+    runTrainingParity(
+        EffiSegNetConfig.of(EfficientNetVariant.B0).withDeepSupervision(true), 2, 64, 2e-3);
+  }
+
+  private void runTrainingParity(EffiSegNetConfig base, int n, int size, double tol) {
+    EffiSegNetConfig cfg = base.withDropConnectRate(0f).withSeed(7);
+    Rand rand = new Rand(11);
+    float[] img = hwcImages(rand, n, size, size);
+    float[] tgt = rand.binary(n * size * size);
+    try (Context ctx = Context.cpu(2);
+        EffiSegNet net = EffiSegNet.create(ctx, cfg);
+        TorchOracle torch = new TorchOracle()) {
+      StateDict sd = randomize(net.stateDict(), 3);
+      net.loadStateDict(sd, true);
+      TorchEffiSegNet ref = new TorchEffiSegNet(torch, cfg, sd, false);
+
+      // effiseg: forward, loss (mean of the 6 outputs with deep supervision), backward.
+      Tensor x = ctx.tensor(img, n, size, size, 3);
+      Tensor t = ctx.tensor(tgt, n, size, size, 1);
+      Tensor logits = net.forward(x, true);
+      int outputs = cfg.deepSupervision() ? 6 : 1;
+      Tensor terms = ctx.tensor(4);
+      Tensor dLogits = ctx.tensor(logits.shape());
+      Ops.segLoss(ctx, logits, t, terms, dLogits, 1f, 1f, 0f, 1);
+      float loss = terms.read()[0];
+      Ops.axpby(ctx, 0f, dLogits, 1f / outputs, dLogits);
+      Tensor[] aux = net.auxLogits();
+      Tensor[] dAux = null;
+      if (aux != null) {
+        dAux = new Tensor[aux.length];
+        for (int i = 0; i < aux.length; i++) {
+          dAux[i] = ctx.tensor(aux[i].shape());
+          Ops.segLoss(ctx, aux[i], t, terms, dAux[i], 1f, 1f, 0f, 1);
+          loss += terms.read()[0];
+          Ops.axpby(ctx, 0f, dAux[i], 1f / outputs, dAux[i]);
+        }
+      }
+      loss /= outputs;
+      net.backward(dLogits, dAux);
+      StateDict grads = net.parameters().gradStateDict();
+      StateDict after = net.stateDict();
+
+      // PyTorch.
+      NDArray tx = torch.fromNhwc(img, n, size, size, 3);
+      NDArray tt = torch.fromNhwc(tgt, n, size, size, 1);
+      NDArray refLogits;
+      float refLoss;
+      try (GradientCollector gc = TorchOracle.record()) {
+        NDArray[] refAux = new NDArray[5];
+        refLogits = ref.forward(tx, true, refAux);
+        NDArray l = TorchEffiSegNet.diceCe(refLogits, tt);
+        if (cfg.deepSupervision()) {
+          for (NDArray a : refAux) {
+            l = l.add(TorchEffiSegNet.diceCe(a, tt));
+          }
+          l = l.div(outputs);
+        }
+        refLoss = l.getFloat();
+        gc.backward(l);
+      }
+
+      assertNear("logits", logits.read(), TorchOracle.toNhwc(refLogits), tol);
+      assertThat((double) loss).isWithin(1e-4 * Math.abs(refLoss) + 1e-6).of(refLoss);
+      int checked = 0;
+      for (String name : grads.names()) {
+        float[] expected = ref.param(name).getGradient().toFloatArray();
+        assertNear("d " + name, grads.get(name).data(), expected, 10 * tol);
+        checked++;
+      }
+      assertThat(checked).isEqualTo((int) net.parameters().layout().entries().stream()
+          .filter(ParameterLayout.Entry::trainable).count());
+      for (String name : after.names()) {
+        if (name.endsWith("running_mean") || name.endsWith("running_var")) {
+          assertNear(name, after.get(name).data(), ref.param(name).toFloatArray(), tol);
+        }
+      }
+      DecoderOps.close(x, t, logits, terms, dLogits);
+      if (aux != null) {
+        DecoderOps.close(aux);
+        DecoderOps.close(dAux);
+      }
+    }
+  }
+
+
+  @Test
+  void b0EvalMatchesPyTorch() {
+    runEvalParity(EfficientNetVariant.B0, 2, 64, 2e-3);
+  }
+
+  @Test
+  void b4ForwardMatchesPyTorch() {
+    runEvalParity(EfficientNetVariant.B4, 1, 64, 2e-3);
+  }
+
+  private void runEvalParity(EfficientNetVariant v, int n, int size, double tol) {
+    EffiSegNetConfig cfg = EffiSegNetConfig.of(v).withDropConnectRate(0f).withSeed(5);
+    float[] img = hwcImages(new Rand(13), n, size, size);
+    try (Context ctx = Context.cpu(2);
+        EffiSegNet net = EffiSegNet.create(ctx, cfg);
+        TorchOracle torch = new TorchOracle()) {
+      StateDict sd = randomize(net.stateDict(), 4);
+      net.loadStateDict(sd, true);
+      TorchEffiSegNet ref = new TorchEffiSegNet(torch, cfg, sd, false);
+      try (Tensor x = ctx.tensor(img, n, size, size, 3)) {
+        NDArray tx = torch.fromNhwc(img, n, size, size, 3);
+        try (Tensor logits = net.forward(x, false)) {
+          assertNear("eval logits", logits.read(), TorchOracle.toNhwc(ref.forward(tx, false, null)), tol);
+        }
+        try (Tensor logits = net.forward(x, true)) {
+          assertNear("train logits", logits.read(), TorchOracle.toNhwc(ref.forward(tx, true, null)), tol);
+        }
+      }
+    }
+  }
+
+  @Test
+  void classifierMatchesPyTorch() {
+    EffiSegNetConfig cfg = EffiSegNetConfig.of(EfficientNetVariant.B0);
+    float[] img = hwcImages(new Rand(17), 1, 64, 64);
+    try (Context ctx = Context.cpu(2);
+        EfficientNetClassifier net = EfficientNetClassifier.create(ctx, EfficientNetVariant.B0);
+        TorchOracle torch = new TorchOracle()) {
+      StateDict sd = randomize(net.stateDict(), 5);
+      net.loadStateDict(sd, true);
+      TorchEffiSegNet ref = new TorchEffiSegNet(torch, cfg, sd, true);
+      try (Tensor x = ctx.tensor(img, 1, 64, 64, 3);
+          Tensor logits = net.logits(x)) {
+        assertThat(logits.shape()).isEqualTo(new long[] {1, 1000});
+        float[] expected = ref.classify(torch.fromNhwc(img, 1, 64, 64, 3)).toFloatArray();
+        assertNear("classifier logits", logits.read(), expected, 2e-3);
+      }
+    }
+  }
+}

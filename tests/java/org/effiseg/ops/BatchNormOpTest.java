@@ -1,0 +1,457 @@
+package org.effiseg.ops;
+
+import static com.google.common.truth.Truth.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.nn.norm.BatchNorm;
+import ai.djl.training.GradientCollector;
+import java.util.stream.Stream;
+import org.effiseg.nativeapi.Activation;
+import org.effiseg.nativeapi.Backend;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.EffisegException;
+import org.effiseg.nativeapi.NativeMemory;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.Backends;
+import org.effiseg.testing.GradCheck;
+import org.effiseg.testing.Rand;
+import org.effiseg.testing.Tolerance;
+import org.effiseg.testing.TorchOracle;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * es_batchnorm_forward / es_batchnorm_backward, plain and fused with an activation, in training
+ * mode (batch statistics, running-statistics update with PyTorch's momentum convention) and eval
+ * mode (running statistics as constants).
+ */
+class BatchNormOpTest {
+  /** The encoder's settings (the decoder uses PyTorch's 1e-5 / 0.1, see matchesPyTorch). */
+  private static final float EPS = 1e-3f;
+
+  private static final float MOMENTUM = 0.01f;
+
+  private long handlesBefore;
+
+  @BeforeEach
+  void recordLive() {
+    handlesBefore = NativeMemory.liveHandles();
+  }
+
+  @AfterEach
+  void nothingLeaks() {
+    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
+  }
+
+  static Stream<Arguments> backendsAndActivations() {
+    return Backends.all()
+        .flatMap(b -> Stream.of(Activation.values()).map(a -> Arguments.of(b, a)));
+  }
+
+  static Stream<Arguments> backendsActivationsModes() {
+    return backendsAndActivations()
+        .flatMap(
+            args ->
+                Stream.of(true, false).map(t -> Arguments.of(args.get()[0], args.get()[1], t)));
+  }
+
+  /** Inputs of one batch-norm case: NHWC x with per-channel offsets and spreads. */
+  private static final class Case {
+    final long[] shape;
+    final int rows;
+    final int c;
+    final float[] x;
+    final float[] gamma;
+    final float[] beta;
+    final float[] runMean;
+    final float[] runVar;
+    final float[] dy;
+
+    Case(long seed, long... shape) {
+      this.shape = shape;
+      c = (int) shape[shape.length - 1];
+      rows = Rand.size(shape) / c;
+      Rand rand = new Rand(seed);
+      x = rand.normal(rows * c, 1);
+      float[] offset = rand.uniform(c, -3, 3);
+      float[] spread = rand.uniform(c, 0.3, 3);
+      for (int i = 0; i < x.length; i++) {
+        x[i] = x[i] * spread[i % c] + offset[i % c];
+      }
+      gamma = rand.uniform(c, 0.5, 1.5);
+      beta = rand.uniform(c, -0.5, 0.5);
+      runMean = rand.uniform(c, -1, 1);
+      runVar = rand.uniform(c, 0.5, 2);
+      dy = rand.normal(rows * c, 1);
+    }
+  }
+
+  /** Native forward (+ backward): outputs and the updated running statistics. */
+  private static final class Result {
+    float[] y;
+    float[] saveMean;
+    float[] saveInvstd;
+    float[] runMean;
+    float[] runVar;
+    float[] dx;
+    float[] dgamma;
+    float[] dbeta;
+  }
+
+  private static Result run(
+      Context ctx, Case k, boolean training, float momentum, float eps, Activation act) {
+    Tensor x = ctx.tensor(k.x, k.shape);
+    Tensor gamma = ctx.tensor(k.gamma, k.c);
+    Tensor beta = ctx.tensor(k.beta, k.c);
+    Tensor rm = ctx.tensor(k.runMean, k.c);
+    Tensor rv = ctx.tensor(k.runVar, k.c);
+    Tensor y = ctx.tensor(k.shape);
+    Tensor sm = ctx.tensor(k.c);
+    Tensor si = ctx.tensor(k.c);
+    Ops.batchnormForward(ctx, x, gamma, beta, rm, rv, y, sm, si, training, momentum, eps, act);
+    Tensor dy = ctx.tensor(k.dy, k.shape);
+    Tensor dx = ctx.tensor(k.shape);
+    Tensor dgamma = ctx.tensor(k.c);
+    Tensor dbeta = ctx.tensor(k.c);
+    Ops.batchnormBackward(ctx, x, gamma, beta, dy, sm, si, dx, dgamma, dbeta, training, act);
+    Result r = new Result();
+    r.y = y.read();
+    r.saveMean = sm.read();
+    r.saveInvstd = si.read();
+    r.runMean = rm.read();
+    r.runVar = rv.read();
+    r.dx = dx.read();
+    r.dgamma = dgamma.read();
+    r.dbeta = dbeta.read();
+    return r;
+  }
+
+  /**
+   * Training forward against double-precision statistics. The kernel sums in float chunks of
+   * 64 rows into double accumulators, then rounds mean and invstd to float: mean to within
+   * 1e-6 absolute (data of order 1-5), invstd to a few ulps (rel 5e-6). y is then within a
+   * few ulps of its O(1) magnitude: abs 1e-5.
+   */
+  @ParameterizedTest
+  @MethodSource("backendsAndActivations")
+  void trainingForwardMatchesReference(Backend backend, Activation act) {
+    for (long[] shape : new long[][] {{2, 5, 7, 13}, {1, 3, 5, 6}, {3, 1, 1, 4}}) {
+      Case k = new Case(17, shape);
+      try (Context ctx = Backends.open(backend)) {
+        Result r = run(ctx, k, true, MOMENTUM, EPS, act);
+        double[][] st = NormRef.stats(k.x, k.rows, k.c);
+        double[] invstd = new double[k.c];
+        double[] rm = new double[k.c];
+        double[] rv = new double[k.c];
+        for (int i = 0; i < k.c; i++) {
+          invstd[i] = 1 / Math.sqrt(st[1][i] + EPS);
+          rm[i] = (1 - (double) MOMENTUM) * k.runMean[i] + MOMENTUM * st[0][i];
+          rv[i] = (1 - (double) MOMENTUM) * k.runVar[i] + MOMENTUM * st[2][i]; // unbiased
+        }
+        String at = act + " " + java.util.Arrays.toString(shape);
+        Tolerance.assertClose("save_mean " + at, r.saveMean, st[0], 1e-6, 1e-6);
+        Tolerance.assertClose("save_invstd " + at, r.saveInvstd, invstd, 0, 5e-6);
+        Tolerance.assertClose("running_mean " + at, r.runMean, rm, 1e-7, 1e-6);
+        Tolerance.assertClose("running_var " + at, r.runVar, rv, 1e-7, 1e-6);
+        double[] y = NormRef.bnForward(k.x, k.rows, k.c, st[0], invstd, k.gamma, k.beta, act);
+        Tolerance.assertClose("y " + at, r.y, y, 1e-5, 1e-5);
+      }
+    }
+  }
+
+  /** Eval mode: y from the running statistics, which stay as they are; save_* receive them. */
+  @ParameterizedTest
+  @MethodSource("backendsAndActivations")
+  void evalForwardUsesRunningStatistics(Backend backend, Activation act) {
+    Case k = new Case(23, 2, 3, 5, 9);
+    try (Context ctx = Backends.open(backend)) {
+      Result r = run(ctx, k, false, MOMENTUM, EPS, act);
+      double[] mean = NormRef.toDouble(k.runMean);
+      double[] invstd = new double[k.c];
+      for (int i = 0; i < k.c; i++) {
+        invstd[i] = 1 / Math.sqrt(k.runVar[i] + (double) EPS);
+      }
+      assertThat(r.runMean).usingExactEquality().containsExactly(k.runMean).inOrder();
+      assertThat(r.runVar).usingExactEquality().containsExactly(k.runVar).inOrder();
+      assertThat(r.saveMean).usingExactEquality().containsExactly(k.runMean).inOrder();
+      Tolerance.assertClose("save_invstd", r.saveInvstd, invstd, 0, 2e-7);
+      double[] y = NormRef.bnForward(k.x, k.rows, k.c, mean, invstd, k.gamma, k.beta, act);
+      Tolerance.assertClose("y " + act, r.y, y, 1e-5, 1e-5);
+
+      // save_mean / save_invstd are optional in eval mode
+      Tensor x = ctx.tensor(k.x, k.shape);
+      Tensor yt = ctx.tensor(k.shape);
+      Ops.batchnormForward(
+          ctx, x, ctx.tensor(k.gamma, k.c), ctx.tensor(k.beta, k.c), ctx.tensor(k.runMean, k.c),
+          ctx.tensor(k.runVar, k.c), yt, null, null, false, MOMENTUM, EPS, act);
+      assertThat(yt.read()).usingExactEquality().containsExactly(r.y).inOrder();
+    }
+  }
+
+  /**
+   * Backward against the double-precision formulas, given the kernel's saved statistics. The
+   * float kernel folds the channel sums into per-channel coefficients; dx of training mode is
+   * a difference of O(|g|) terms: abs 1e-5 relative to max |dx|, rel 1e-4. dgamma/dbeta are
+   * sums over the rows: abs 1e-5 * rows.
+   */
+  @ParameterizedTest
+  @MethodSource("backendsActivationsModes")
+  void backwardMatchesReference(Backend backend, Activation act, boolean training) {
+    for (long[] shape : new long[][] {{2, 5, 7, 13}, {1, 9, 4, 3}}) {
+      Case k = new Case(29, shape);
+      try (Context ctx = Backends.open(backend)) {
+        Result r = run(ctx, k, training, MOMENTUM, EPS, act);
+        double[][] ref =
+            NormRef.bnBackward(
+                k.x, k.dy, k.rows, k.c, NormRef.toDouble(r.saveMean),
+                NormRef.toDouble(r.saveInvstd), k.gamma, k.beta, act, training);
+        String at = act + (training ? " training " : " eval ") + java.util.Arrays.toString(shape);
+        Tolerance.assertClose("dx " + at, r.dx, ref[0], 1e-5 * NormRef.maxAbs(ref[0]), 1e-4);
+        Tolerance.assertClose("dgamma " + at, r.dgamma, ref[1], 1e-5 * k.rows, 1e-5);
+        Tolerance.assertClose("dbeta " + at, r.dbeta, ref[2], 1e-5 * k.rows, 1e-5);
+      }
+    }
+  }
+
+  /**
+   * Finite differences of the float32 forward, L = sum(y * r), for x, gamma and beta (batch 1,
+   * non-square, 12 rows per channel). GradCheck's tolerances (abs 2e-3 + rel 2e-2, h = 1e-2)
+   * cover float rounding of L (~1e-4 / h) and the curvature of the batch statistics. ReLU is
+   * left to the reference and PyTorch tests: a difference quotient across its kink is wrong.
+   */
+  @ParameterizedTest
+  @MethodSource("backendsActivationsModes")
+  void backwardMatchesFiniteDifferences(Backend backend, Activation act, boolean training) {
+    if (act == Activation.RELU) {
+      return;
+    }
+    Case k = new Case(31, 1, 3, 4, 5);
+    try (Context ctx = Backends.open(backend)) {
+      Result r = run(ctx, k, training, MOMENTUM, EPS, act);
+      Tensor x = ctx.tensor(k.shape);
+      Tensor gamma = ctx.tensor(k.c);
+      Tensor beta = ctx.tensor(k.c);
+      Tensor rm = ctx.tensor(k.c);
+      Tensor rv = ctx.tensor(k.c);
+      Tensor y = ctx.tensor(k.shape);
+      Tensor sm = ctx.tensor(k.c);
+      Tensor si = ctx.tensor(k.c);
+      java.util.function.Supplier<Double> loss =
+          () -> {
+            x.write(k.x);
+            gamma.write(k.gamma);
+            beta.write(k.beta);
+            rm.write(k.runMean);
+            rv.write(k.runVar);
+            Ops.batchnormForward(
+                ctx, x, gamma, beta, rm, rv, y, sm, si, training, MOMENTUM, EPS, act);
+            return GradCheck.dot(y.read(), k.dy);
+          };
+      String at = act + (training ? " training" : " eval");
+      GradCheck.check("dx " + at, k.x, r.dx, loss, 1e-2, 2e-3, 2e-2, k.x.length, 1);
+      GradCheck.check("dgamma " + at, k.gamma, r.dgamma, loss, 1e-2, 2e-3, 2e-2, k.c, 2);
+      GradCheck.check("dbeta " + at, k.beta, r.dbeta, loss, 1e-2, 2e-3, 2e-2, k.c, 3);
+    }
+  }
+
+  static Stream<Arguments> torchCases() {
+    return Backends.all()
+        .flatMap(
+            b ->
+                Stream.of(Activation.NONE, Activation.RELU, Activation.SWISH)
+                    .flatMap(
+                        a ->
+                            Stream.of(true, false)
+                                .flatMap(
+                                    t ->
+                                        Stream.of(
+                                            Arguments.of(b, a, t, 1e-3f, 0.01f), // encoder
+                                            Arguments.of(b, a, t, 1e-5f, 0.1f))))); // decoder
+  }
+
+  /**
+   * Against torch::batch_norm (DJL, axis -1 = straight to torch on NCHW) followed by the
+   * activation, with autograd for dx, dgamma, dbeta. DJL hands torch 1 - momentum (MXNet's
+   * convention), so we pass 1 - m to get torch's momentum m. Both sides are float32 with
+   * different summation orders: y abs 1e-5, gradients abs 1e-5 (dx) and 1e-4 (sums over 60
+   * rows), rel 1e-4; running statistics rel 1e-5 (1 - (1 - m) in float perturbs m by 1e-6).
+   */
+  @ParameterizedTest
+  @MethodSource("torchCases")
+  void matchesPyTorch(Backend backend, Activation act, boolean training, float eps, float momentum) {
+    Case k = new Case(37, 2, 6, 5, 8);
+    long n = k.shape[0];
+    long h = k.shape[1];
+    long w = k.shape[2];
+    try (Context ctx = Backends.open(backend);
+        TorchOracle torch = new TorchOracle()) {
+      Result r = run(ctx, k, training, momentum, eps, act);
+
+      NDArray px = torch.fromNhwc(k.x, n, h, w, k.c);
+      NDArray gamma = torch.array(k.gamma, k.c);
+      NDArray beta = torch.array(k.beta, k.c);
+      NDArray rm = torch.array(k.runMean, k.c);
+      NDArray rv = torch.array(k.runVar, k.c);
+      px.setRequiresGradient(true);
+      gamma.setRequiresGradient(true);
+      beta.setRequiresGradient(true);
+      String at = act + (training ? " training" : " eval") + " eps " + eps;
+      try (GradientCollector gc = TorchOracle.record()) {
+        NDArray bn =
+            BatchNorm.batchNorm(px, rm, rv, gamma, beta, -1, 1 - momentum, eps, training)
+                .singletonOrThrow();
+        NDArray py = NormRef.torchAct(act, bn);
+        Tolerance.assertClose("y " + at, r.y, TorchOracle.toNhwc(py), 1e-5, 1e-5);
+        gc.backward(py.mul(torch.fromNhwc(k.dy, n, h, w, k.c)).sum());
+      }
+      Tolerance.assertClose("running_mean " + at, r.runMean, rm.toFloatArray(), 1e-7, 1e-5);
+      Tolerance.assertClose("running_var " + at, r.runVar, rv.toFloatArray(), 1e-7, 1e-5);
+      float[] tdx = TorchOracle.toNhwc(px.getGradient());
+      Tolerance.assertClose("dx " + at, r.dx, tdx, 1e-5, 1e-4);
+      Tolerance.assertClose("dgamma " + at, r.dgamma, gamma.getGradient().toFloatArray(), 1e-4, 1e-4);
+      Tolerance.assertClose("dbeta " + at, r.dbeta, beta.getGradient().toFloatArray(), 1e-4, 1e-4);
+    }
+  }
+
+  /**
+   * Statistics over many rows with |mean| >> std (mean 1000, std 1, 8192 rows): float
+   * accumulation of sum and sum of squares would lose the variance entirely; the kernel's
+   * shifted, double-combined sums keep invstd to float precision.
+   */
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void statisticsStayAccurateWithLargeMeans(Backend backend) {
+    long[] shape = {8, 32, 32, 3};
+    int size = Rand.size(shape);
+    float[] x = new Rand(41).normal(size, 1);
+    for (int i = 0; i < size; i++) {
+      x[i] += 1000;
+    }
+    try (Context ctx = Backends.open(backend)) {
+      Tensor tx = ctx.tensor(x, shape);
+      Tensor y = ctx.tensor(shape);
+      Tensor sm = ctx.tensor(3);
+      Tensor si = ctx.tensor(3);
+      Tensor ones = ctx.tensor(new float[] {1, 1, 1}, 3);
+      Ops.batchnormForward(
+          ctx, tx, ones, ctx.tensor(3), ctx.tensor(3), ctx.tensor(new float[] {1, 1, 1}, 3), y,
+          sm, si, true, 0.1f, 1e-5f, Activation.NONE);
+      double[][] st = NormRef.stats(x, size / 3, 3);
+      double[] invstd = new double[3];
+      for (int c = 0; c < 3; c++) {
+        invstd[c] = 1 / Math.sqrt(st[1][c] + 1e-5);
+      }
+      Tolerance.assertClose("mean", sm.read(), st[0], 0, 1e-7);
+      Tolerance.assertClose("invstd", si.read(), invstd, 0, 1e-6);
+    }
+  }
+
+  /** Same thread count, same bits; a different thread count only changes rounding. */
+  @Test
+  void deterministicForAThreadCount() {
+    Case k = new Case(43, 4, 40, 40, 24);
+    float[] first;
+    try (Context ctx = Context.cpu(2)) {
+      first = run(ctx, k, true, MOMENTUM, EPS, Activation.SWISH).dx;
+      float[] again = run(ctx, k, true, MOMENTUM, EPS, Activation.SWISH).dx;
+      assertThat(again).usingExactEquality().containsExactly(first).inOrder();
+    }
+    try (Context ctx = Context.cpu(1)) {
+      float[] single = run(ctx, k, true, MOMENTUM, EPS, Activation.SWISH).dx;
+      Tolerance.assertClose("1 vs 2 threads", single, first, 1e-6, 1e-4);
+    }
+  }
+
+  /** Without an activation, y may overwrite x and dx may overwrite dy. */
+  @Test
+  void inPlaceWithoutActivation() {
+    Case k = new Case(47, 2, 3, 3, 5);
+    try (Context ctx = Context.cpu(2)) {
+      Result r = run(ctx, k, true, MOMENTUM, EPS, Activation.NONE);
+      Tensor x = ctx.tensor(k.x, k.shape);
+      Tensor gamma = ctx.tensor(k.gamma, k.c);
+      Tensor beta = ctx.tensor(k.beta, k.c);
+      Tensor sm = ctx.tensor(k.c);
+      Tensor si = ctx.tensor(k.c);
+      Ops.batchnormForward(
+          ctx, x, gamma, beta, ctx.tensor(k.runMean, k.c), ctx.tensor(k.runVar, k.c), x, sm, si,
+          true, MOMENTUM, EPS, Activation.NONE);
+      assertThat(x.read()).usingExactEquality().containsExactly(r.y).inOrder();
+      Tensor xOrig = ctx.tensor(k.x, k.shape);
+      Tensor d = ctx.tensor(k.dy, k.shape);
+      Ops.batchnormBackward(ctx, xOrig, gamma, beta, d, sm, si, d, null, null, true, Activation.NONE);
+      assertThat(d.read()).usingExactEquality().containsExactly(r.dx).inOrder();
+    }
+  }
+
+  @Test
+  void badInputIsAnException() {
+    try (Context ctx = Context.cpu(1)) {
+      Tensor x = ctx.tensor(2, 3, 3, 4);
+      Tensor y = ctx.tensor(2, 3, 3, 4);
+      Tensor c4 = ctx.tensor(4);
+      Tensor c5 = ctx.tensor(5);
+      EffisegException e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormForward(
+                      ctx, x, c5, c4, c4, c4, y, c4, c4, true, 0.1f, 1e-5f, Activation.SWISH));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+      assertThat(e).hasMessageThat().contains("es_batchnorm_forward");
+      assertThat(e).hasMessageThat().contains("gamma");
+
+      Tensor one = ctx.tensor(1, 1, 1, 4);
+      e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormForward(
+                      ctx, one, c4, c4, c4, c4, one, c4, c4, true, 0.1f, 1e-5f, Activation.NONE));
+      assertThat(e).hasMessageThat().contains("more than one value per channel");
+
+      e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormForward(
+                      ctx, x, c4, c4, c4, c4, x, c4, c4, true, 0.1f, 1e-5f, Activation.SWISH));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.INVALID_ARGUMENT);
+      assertThat(e).hasMessageThat().contains("alias");
+
+      e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormForward(
+                      ctx, x, c4, c4, c4, c4, y, null, c4, true, 0.1f, 1e-5f, Activation.NONE));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.NULL_HANDLE);
+      assertThat(e).hasMessageThat().contains("save_mean");
+
+      e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormForward(
+                      ctx, x, c4, c4, c4, c4, y, c4, c4, true, 0.1f, 0f, Activation.NONE));
+      assertThat(e).hasMessageThat().contains("eps");
+
+      Tensor dxWrong = ctx.tensor(2, 3, 4, 4);
+      e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormBackward(
+                      ctx, x, c4, c4, y, c4, c4, dxWrong, null, null, true, Activation.SWISH));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+      assertThat(e).hasMessageThat().contains("es_batchnorm_backward");
+      assertThat(e).hasMessageThat().contains("[2,3,4,4]");
+    }
+  }
+}

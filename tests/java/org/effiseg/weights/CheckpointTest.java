@@ -1,0 +1,95 @@
+package org.effiseg.weights;
+
+import static com.google.common.truth.Truth.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import org.effiseg.model.StateDict;
+import org.effiseg.model.TensorData;
+import org.effiseg.testing.Rand;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class CheckpointTest {
+  @TempDir Path tmp;
+
+  static StateDict model(long seed) {
+    Rand r = new Rand(seed);
+    StateDict sd = new StateDict();
+    sd.put("encoder._conv_stem.weight", new TensorData(new long[] {4, 3, 3, 3}, r.normal(108, 1)));
+    sd.put("encoder._bn0.running_var", new TensorData(new long[] {4}, r.uniform(4, 0.5, 2)));
+    sd.put("decoder.head.bias", new TensorData(new long[] {1}, new float[] {0.5f}));
+    return sd;
+  }
+
+  @Test
+  void roundTripsModelOptimizerAndMetadata() throws Exception {
+    Rand r = new Rand(9);
+    Checkpoint c = new Checkpoint(model(1), new Checkpoint.OptimizerState(r.normal(113, 1),
+        r.uniform(113, 0, 1)), "b0", "{\"lr\": 0.0001, \"epochs\": 300}", 12, 1200,
+        "{\"val_dice\": 0.93}", Map.of("rng", "seed=42;draws=9600", "data_order", "epoch12:3,1,2"));
+    Path f = tmp.resolve("runs/best.safetensors");
+    Checkpoint.write(f, c);
+    Checkpoint back = Checkpoint.read(f);
+    assertThat(back.variant()).isEqualTo("b0");
+    assertThat(back.epoch()).isEqualTo(12);
+    assertThat(back.step()).isEqualTo(1200);
+    assertThat(back.configJson()).isEqualTo("{\"lr\": 0.0001, \"epochs\": 300}");
+    assertThat(back.metricsJson()).isEqualTo("{\"val_dice\": 0.93}");
+    assertThat(back.extra()).containsExactly("rng", "seed=42;draws=9600", "data_order",
+        "epoch12:3,1,2");
+    assertThat(back.model().names()).containsExactlyElementsIn(c.model().names()).inOrder();
+    for (String n : c.model().names()) {
+      assertThat(back.model().get(n)).isEqualTo(c.model().get(n));
+    }
+    assertThat(back.optimizer().expAvg()).isEqualTo(c.optimizer().expAvg());
+    assertThat(back.optimizer().expAvgSq()).isEqualTo(c.optimizer().expAvgSq());
+    // Any safetensors reader sees the flat optimizer tensors and the metadata.
+    Safetensors.Contents raw = Safetensors.read(f);
+    assertThat(raw.tensors().get("optimizer.exp_avg").shape()).asList().containsExactly(113L);
+    assertThat(raw.metadata()).containsEntry("format", "effiseg-checkpoint");
+    // No temporary files are left behind.
+    try (var files = Files.list(f.getParent())) {
+      assertThat(files.map(p -> p.getFileName().toString()).toList())
+          .containsExactly("best.safetensors");
+    }
+  }
+
+  @Test
+  void overwritesAtomicallyAndKeepsInferenceOnlyCheckpointsSmall() throws Exception {
+    Path f = tmp.resolve("last.safetensors");
+    Checkpoint.write(f, new Checkpoint(model(1), null, "b0", null, 1, 10, null, null));
+    Checkpoint.write(f, new Checkpoint(model(2), null, "b4", null, 2, 20, null, null));
+    Checkpoint back = Checkpoint.read(f);
+    assertThat(back.variant()).isEqualTo("b4");
+    assertThat(back.optimizer()).isNull();
+    assertThat(back.model().get("encoder._conv_stem.weight"))
+        .isEqualTo(model(2).get("encoder._conv_stem.weight"));
+    assertThat(back.configJson()).isEqualTo("{}");
+  }
+
+  @Test
+  void rejectsPlainWeightsAndBadMetadata() throws Exception {
+    Path plain = tmp.resolve("plain.safetensors");
+    Safetensors.write(plain, model(1), Map.of());
+    assertThat(assertThrows(WeightsFormatException.class, () -> Checkpoint.read(plain))
+        .getMessage()).contains("not an effiseg checkpoint");
+    assertThrows(IllegalArgumentException.class,
+        () -> new Checkpoint(model(1), null, "b0", "{not json", 0, 0, null, null));
+    assertThrows(IllegalArgumentException.class,
+        () -> new Checkpoint(model(1), null, "b0", null, 0, 0, null, Map.of("epoch", "3")));
+    Path ckpt = tmp.resolve("ckpt.safetensors");
+    Checkpoint.write(ckpt, new Checkpoint(model(1), null, "b0", null, 0, 0, null, null));
+    assertThat(assertThrows(WeightsFormatException.class,
+        () -> PretrainedWeights.load(ckpt, null, false)).getMessage())
+        .contains("this is an effiseg checkpoint");
+    Path cut = tmp.resolve("cut.safetensors");
+    Checkpoint.write(cut, new Checkpoint(model(1), null, "b0", null, 0, 0, null, null));
+    byte[] bytes = Files.readAllBytes(cut);
+    Files.write(cut, java.util.Arrays.copyOf(bytes, bytes.length - 4));
+    assertThat(assertThrows(WeightsFormatException.class, () -> Checkpoint.read(cut))
+        .getMessage()).contains("truncated");
+  }
+}

@@ -32,8 +32,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * es_conv2d_forward / es_conv2d_backward on every backend: against a naive double-precision
  * reference, finite differences and PyTorch (DJL), over the kernel paths of the CPU backend —
- * pointwise (one GEMM), dense and strided (tiled im2col + GEMM), grouped, and depthwise (direct
- * loops, with channel counts that hit the 32-wide, 8-wide and scalar channel blocks).
+ * pointwise (GEMM on the activations), dense and strided (tiled im2col + GEMM), dense with a
+ * reduction of at most 32 values such as the 3x3x3 stem (direct loops, forward), grouped, and
+ * depthwise (direct loops, with channel counts that hit the 32-wide, 8-wide and scalar channel
+ * blocks, and rows wide enough for the 5x5 strips).
  *
  * <p>Tolerances. Inputs are uniform in [-1, 1], so every output or gradient element is a float32
  * sum of terms of magnitude <= 1: a few hundred for the small cases, up to 8192 (dw of the
@@ -127,6 +129,8 @@ class Conv2dOpTest {
         true));
     c.add(new Case("threaded dense 3x3 s2, 64x64x16->32", 2, 64, 64, 16, 32, 3, 3, 2, true, 0, 1,
         false));
+    c.add(new Case("threaded stem 3x3 s2, 128x128x3->32 (direct, K=27), bias", 4, 128, 128, 3, 32,
+        3, 3, 2, true, 0, 1, true));
     c.add(new Case("threaded pointwise 64x64x64->64", 2, 64, 64, 64, 64, 1, 1, 1, true, 0, 1, true));
     c.add(new Case("threaded grouped 3x3 groups=2", 2, 32, 32, 32, 32, 3, 3, 1, true, 0, 2, true));
     return c;

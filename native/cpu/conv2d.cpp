@@ -615,6 +615,25 @@ void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, cons
 
 /* Target size of one thread's im2col tile: a few hundred KB to a few MB stays near L2. */
 constexpr int64_t kColTileBytes = int64_t(2) << 20;
+/* Fewer GEMM rows than this make OpenBLAS repack the weights for too little work. */
+constexpr int64_t kMinGemmRows = 256;
+
+/* Rows per piece when `items` rows are cut for `threads` threads: about `budget` rows, with
+ * several threads at most a quarter of a thread's share (to balance the load), at least
+ * kMinGemmRows pixels (`pixels_per_row` each) as long as that stays within 4x the budget and
+ * leaves no thread without work, at least `floor_rows`; then evened out over the pieces. */
+int64_t piece_rows(int64_t items, int64_t pixels_per_row, int64_t budget, int threads,
+                   int64_t floor_rows) {
+    budget = std::max<int64_t>(1, budget);
+    int64_t rows = budget;
+    if (threads > 1) rows = std::min(rows, (items + 4 * threads - 1) / (4 * threads));
+    const int64_t min_rows = (kMinGemmRows + pixels_per_row - 1) / pixels_per_row;
+    rows = std::max(rows, std::min(min_rows, 4 * budget));
+    rows = std::min(rows, (items + threads - 1) / threads);
+    rows = std::min(std::max(rows, floor_rows), items);
+    const int64_t pieces = (items + rows - 1) / rows;
+    return std::max(floor_rows, (items + pieces - 1) / pieces);
+}
 
 struct GemmShape {
     int Cin_g, Cout_g; /* channels per group */
@@ -625,8 +644,7 @@ struct GemmShape {
 
 /* Tiles are runs of whole output rows, counted across images (r = n*OH + oh), so that small
  * images still give GEMMs of a few hundred rows. Each holds at least KH rows (so in col2im
- * only neighbouring tiles touch the same input rows) and about kColTileBytes of im2col, and
- * with several threads there are at least 4 tiles per thread. */
+ * only neighbouring tiles touch the same input rows) and about kColTileBytes of im2col. */
 GemmShape gemm_shape(const ConvGeom& g, int threads) {
     GemmShape s;
     s.Cin_g = g.Cin / g.groups;
@@ -634,10 +652,8 @@ GemmShape gemm_shape(const ConvGeom& g, int threads) {
     s.K = g.KH * g.KW * s.Cin_g;
     const int64_t out_rows = (int64_t)g.N * g.OH;
     const int64_t row_bytes = (int64_t)g.OW * s.K * (int64_t)sizeof(float);
-    int64_t rows = kColTileBytes / row_bytes;
-    if (threads > 1) rows = std::min(rows, (out_rows + 4 * threads - 1) / (4 * threads));
-    rows = std::max<int64_t>(rows, g.KH);
-    s.rows_per_tile = std::max<int64_t>(1, std::min(rows, out_rows));
+    s.rows_per_tile = piece_rows(out_rows, g.OW, kColTileBytes / row_bytes, threads,
+                                 std::min<int64_t>(g.KH, out_rows));
     s.tiles = (out_rows + s.rows_per_tile - 1) / s.rows_per_tile;
     return s;
 }
@@ -746,13 +762,11 @@ void reduce_partials(const Exec& ex, const float* partial, int64_t parts, int64_
 }
 
 /* Pointwise: the activations are already the GEMM operand, taken in chunks of rows of about
- * kColTileBytes of x and y (at least 64 rows), at least 4 per thread when there are several. */
+ * kColTileBytes of x and y. */
 int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
     const int64_t M = (int64_t)g.N * g.OH * g.OW;
     const int64_t bytes_per_row = (int64_t)(g.Cin + g.Cout) * sizeof(float);
-    int64_t rows = kColTileBytes / bytes_per_row;
-    if (threads > 1) rows = std::min(rows, (M + 4 * threads - 1) / (4 * threads));
-    return std::min(M, std::max<int64_t>(rows, 64));
+    return piece_rows(M, 1, kColTileBytes / bytes_per_row, threads, 1);
 }
 
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,

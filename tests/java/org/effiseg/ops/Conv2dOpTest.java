@@ -377,9 +377,9 @@ class Conv2dOpTest {
   }
 
   /**
-   * Enough input channels that one im2col row of the CPU backend is ~0.8 MB, so its ~2 MB tiles
-   * hold the minimum of KH = 3 output rows: many tiles, one of which straddles the two images
-   * (13 rows each), and the even/odd col2im rounds. Reductions here have 9 * 2000 terms of
+   * Enough input channels that one im2col row of the CPU backend is ~0.8 MB, so its tiles (about
+   * 2 MB, stretched towards 256 pixels) hold a few output rows: several tiles, one of which
+   * straddles the two images (13 rows each), and both even/odd col2im rounds. Reductions here have 9 * 2000 terms of
    * magnitude <= 1, so the forward tolerance grows accordingly (float32 rounding of such a sum
    * is ~eps32 * sqrt(18000) * |terms| ~ 1e-5, with sums of magnitude ~50).
    */

@@ -263,9 +263,11 @@ void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const 
     const int sw = g.stride_w, pl = g.pad_left, C8 = C / 8 * 8;
     const int64_t rows = (int64_t)g.N * OH, rs = (int64_t)W * C;
     const Strips strips = C >= 8 ? strip_kernels(KW, sw) : Strips{};
-    /* outputs [ow_lo, ow_hi) have all KW taps inside the row */
-    const int ow_lo = (pl + sw - 1) / sw;
-    const int ow_hi = W - KW + pl >= 0 ? std::min(OW, (W - KW + pl) / sw + 1) : 0;
+    /* outputs [ow_lo, ow_hi) have all KW taps inside the row (empty when the kernel is wider
+     * than the row; both stay within [0, OW] even when the padding exceeds the input) */
+    const int ow_lo = std::min(OW, (pl + sw - 1) / sw);
+    const int ow_hi = W - KW + pl >= 0 ? std::max(ow_lo, std::min(OW, (W - KW + pl) / sw + 1))
+                                       : ow_lo;
     const int T = threads_for(ex, (double)rows * OW * C * KH * KW);
     const int64_t parts = part_count(rows, T, kPartsPerThread);
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
@@ -363,8 +365,9 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
     const int64_t rows = (int64_t)g.N * H;
     /* With stride 1 along the row, dx is a correlation of dy with w flipped along kw. */
     const Strips strips = C >= 8 && sw == 1 ? strip_kernels(KW, 1) : Strips{};
-    /* inputs [iw_lo, iw_hi) receive all KW taps */
-    const int iw_lo = std::max(0, KW - 1 - pl), iw_hi = std::min(W, OW - pl);
+    /* inputs [iw_lo, iw_hi) receive all KW taps (both within [0, W]) */
+    const int iw_lo = std::min(W, std::max(0, KW - 1 - pl));
+    const int iw_hi = std::max(iw_lo, std::min(W, OW - pl));
     const int T = threads_for(ex, (double)g.N * OH * OW * C * KH * KW);
     const int64_t parts = part_count(rows, T, kPartsPerThread);
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)

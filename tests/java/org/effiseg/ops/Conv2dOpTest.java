@@ -109,6 +109,13 @@ class Conv2dOpTest {
         0, 19, true));
     c.add(new Case("depthwise 5x5 s2 SAME, C=24, wide 9x37", 1, 9, 37, 24, 24, 5, 5, 2, true, 0, 24,
         false));
+    // padding wider than the map (EfficientNet's 1x1 stride-32 maps at inputs <= 32x32)
+    c.add(new Case("depthwise 5x5 s1 SAME on 1x1, C=16, bias", 2, 1, 1, 16, 16, 5, 5, 1, true, 0,
+        16, true));
+    c.add(new Case("depthwise 5x5 s1 SAME on 2x3, C=40", 1, 2, 3, 40, 40, 5, 5, 1, true, 0, 40,
+        false));
+    c.add(new Case("depthwise 5x5 s2 SAME on 1x2, C=9, bias", 2, 1, 2, 9, 9, 5, 5, 2, true, 0, 9,
+        true));
     c.add(new Case("depthwise 3x3 s1 on 1x2 (kernel wider than input)", 1, 1, 2, 3, 3, 3, 3, 1,
         true, 0, 3, true));
     return c;

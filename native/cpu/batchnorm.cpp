@@ -8,9 +8,10 @@
  *  - backward, training: one pass computing gr = dy * act'(pre) (pre is recomputed from x and
  *    the saved statistics, gr is parked in dx) together with the channel sums of gr and
  *    gr * (x - mean), and one pass finishing dx in place; eval: one pass.
- * Channel sums use channel_sums.h (float chunks into double, fixed combination order:
- * deterministic for a given thread count). The statistics are taken of x - x[0,c], which
- * keeps E[x^2] - E[x]^2 free of cancellation when |mean| >> std.
+ * Rows are processed in fixed blocks (row_blocks.h): channel sums in float chunks added into
+ * per-block double accumulators, combined in block order, so results do not depend on the
+ * thread count. The statistics are taken of x - x[0,c], which keeps E[x^2] - E[x]^2 free of
+ * cancellation when |mean| >> std.
  */
 /* The activation math selects between values (clamp, sign); with GCC's default
  * -ftrapping-math it may not compute both arms of a select up front, so the loops would stay
@@ -24,28 +25,26 @@
 #include <vector>
 
 #include "activation_math.h"
-#include "channel_sums.h"
 #include "cpu_kernels.h"
 #include "error.h"
+#include "row_blocks.h"
 
 namespace es::cpu {
 
 namespace {
 
-bool worth_parallel(const BnGeom& g) { return g.rows * g.C > 2 * kMinElemsPerPart; }
-
 /* Training-mode statistics: mean and biased variance per channel, in double. */
 void batch_statistics(const Exec& ex, const BnGeom& g, const float* x, std::vector<double>& mean,
                       std::vector<double>& var) {
     const int C = g.C;
-    const RowParts parts = row_parts(ex.threads, g.rows, C);
-    UnitSums sums(parts.count, 2, C);
+    const RowBlocks blocks = row_blocks(g.rows, C);
+    UnitSums sums(blocks.count(), 2, C);
     const float* shift = x; /* the first row */
 
-#pragma omp parallel for num_threads(ex.threads) schedule(static, 1) if (parts.count > 1)
-    for (int p = 0; p < parts.count; p++) {
-        double* dst[2] = {sums.at(p, 0), sums.at(p, 1)};
-        sum_rows<2>(C, parts.begin(p), parts.end(p), dst, [&](int64_t r, float* const* acc) {
+    for_each_block(ex, blocks, [&](int64_t begin, int64_t end) {
+        const int64_t b = begin / blocks.per_block;
+        double* dst[2] = {sums.at(b, 0), sums.at(b, 1)};
+        sum_rows<2>(C, begin, end, dst, [&](int64_t r, float* const* acc) {
             const float* xr = x + r * C;
             float* __restrict s = acc[0];
             float* __restrict q = acc[1];
@@ -56,11 +55,11 @@ void batch_statistics(const Exec& ex, const BnGeom& g, const float* x, std::vect
                 q[c] += d * d;
             }
         });
-    }
+    });
 
     std::vector<double> s(C), q(C);
-    sums.combine(0, parts.count, 0, s.data());
-    sums.combine(0, parts.count, 1, q.data());
+    sums.combine(0, blocks.count(), 0, s.data());
+    sums.combine(0, blocks.count(), 1, q.data());
     const double n = (double)g.rows;
     mean.resize(C);
     var.resize(C);
@@ -89,13 +88,15 @@ template <int A>
 void normalize_activate(const Exec& ex, const BnGeom& g, const float* x, const float* mean,
                         const float* scale, const float* beta, float* y) {
     const int C = g.C;
-#pragma omp parallel for num_threads(ex.threads) schedule(static) if (worth_parallel(g))
-    for (int64_t r = 0; r < g.rows; r++) {
-        const float* xr = x + r * C;
-        float* yr = y + r * C;
+    for_each_block(ex, row_blocks(g.rows, C), [=](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; r++) {
+            const float* xr = x + r * C;
+            float* yr = y + r * C;
 #pragma omp simd
-        for (int c = 0; c < C; c++) yr[c] = act::apply<A>((xr[c] - mean[c]) * scale[c] + beta[c]);
-    }
+            for (int c = 0; c < C; c++)
+                yr[c] = act::apply<A>((xr[c] - mean[c]) * scale[c] + beta[c]);
+        }
+    });
 }
 
 }  // namespace
@@ -158,13 +159,13 @@ void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float*
                    const float* mean, const float* scale, const float* beta, const float* dscale,
                    float* out, std::vector<double>& sum1, std::vector<double>& sum2) {
     const int C = g.C;
-    const RowParts parts = row_parts(ex.threads, g.rows, C);
-    UnitSums sums(parts.count, 2, C);
+    const RowBlocks blocks = row_blocks(g.rows, C);
+    UnitSums sums(blocks.count(), 2, C);
 
-#pragma omp parallel for num_threads(ex.threads) schedule(static, 1) if (parts.count > 1)
-    for (int p = 0; p < parts.count; p++) {
-        double* dst[2] = {sums.at(p, 0), sums.at(p, 1)};
-        sum_rows<2>(C, parts.begin(p), parts.end(p), dst, [&](int64_t r, float* const* acc) {
+    for_each_block(ex, blocks, [&](int64_t begin, int64_t end) {
+        const int64_t b = begin / blocks.per_block;
+        double* dst[2] = {sums.at(b, 0), sums.at(b, 1)};
+        sum_rows<2>(C, begin, end, dst, [&](int64_t r, float* const* acc) {
             const float* xr = x + r * C;
             const float* dyr = dy + r * C;
             float* outr = OUT == GradOut::None ? nullptr : out + r * C;
@@ -180,11 +181,11 @@ void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float*
                 s2[c] += gr * xc;
             }
         });
-    }
+    });
     sum1.resize(C);
     sum2.resize(C);
-    sums.combine(0, parts.count, 0, sum1.data());
-    sums.combine(0, parts.count, 1, sum2.data());
+    sums.combine(0, blocks.count(), 0, sum1.data());
+    sums.combine(0, blocks.count(), 1, sum2.data());
 }
 
 /* dx = ka * gr + kb * (x - mean) + kc: the training-mode dx with the sums folded in
@@ -192,14 +193,16 @@ void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float*
 void finish_dx(const Exec& ex, const BnGeom& g, const float* x, const float* gr,
                const float* mean, const float* ka, const float* kb, const float* kc, float* dx) {
     const int C = g.C;
-#pragma omp parallel for num_threads(ex.threads) schedule(static) if (worth_parallel(g))
-    for (int64_t r = 0; r < g.rows; r++) {
-        const float* xr = x + r * C;
-        const float* grr = gr + r * C;
-        float* dxr = dx + r * C;
+    for_each_block(ex, row_blocks(g.rows, C), [=](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; r++) {
+            const float* xr = x + r * C;
+            const float* grr = gr + r * C;
+            float* dxr = dx + r * C;
 #pragma omp simd
-        for (int c = 0; c < C; c++) dxr[c] = ka[c] * grr[c] + kb[c] * (xr[c] - mean[c]) + kc[c];
-    }
+            for (int c = 0; c < C; c++)
+                dxr[c] = ka[c] * grr[c] + kb[c] * (xr[c] - mean[c]) + kc[c];
+        }
+    });
 }
 
 }  // namespace

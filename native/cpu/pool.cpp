@@ -2,133 +2,111 @@
  * pool.cpp — global average pooling over NHWC ([N, HW, C] -> [N, C]) and the squeeze-excite
  * gate y = x * s[n, c], forward and backward.
  *
- * The reductions over HW (pooling forward, the gate's ds) split each sample's HW rows into
- * parts (enough parts in all to keep every thread busy even at batch 1) and sum with
- * channel_sums.h: float chunks into double, parts combined in order, deterministic for a
- * given thread count.
+ * The reductions over HW (pooling forward, the gate's ds) cut each sample's HW rows into fixed
+ * blocks (row_blocks.h; work units = samples x blocks, enough to keep every thread busy even
+ * at batch 1) and add float chunks into per-unit double sums, combined in order: the same
+ * bits whatever the thread count.
  */
-#include <algorithm>
 #include <vector>
 
-#include "channel_sums.h"
 #include "cpu_kernels.h"
+#include "row_blocks.h"
 
 namespace es::cpu {
 
 namespace {
 
-/* Each sample's HW rows split into `per_sample` parts; unit u = n * per_sample + p. */
-struct SampleParts {
-    int per_sample;
-    RowParts rows;
-    int units(int N) const { return N * per_sample; }
-};
-
-SampleParts sample_parts(const Exec& ex, const PoolGeom& g) {
-    const int threads = std::max(ex.threads, 1);
-    const int wanted = (threads + g.N - 1) / g.N; /* parts per sample to fill the threads */
-    const RowParts rows = row_parts(wanted, g.HW, g.C);
-    return SampleParts{rows.count, rows};
+/* out[n, c] = sum over HW of row_value(n, r, c), via per-(sample, block) double sums. `row_fn`
+ * (n, r, acc) adds row r of sample n into acc[0]. */
+template <class RowFn>
+void sum_over_hw(const Exec& ex, const PoolGeom& g, std::vector<double>& out, RowFn&& row_fn) {
+    const int C = g.C;
+    const RowBlocks hw = row_blocks(g.HW, C);
+    const int64_t per_sample = hw.count();
+    UnitSums sums(g.N * per_sample, 1, C);
+    for_each_unit(ex, g.N * per_sample, [&](int64_t u) {
+        const int n = (int)(u / per_sample);
+        const int64_t b = u % per_sample;
+        double* dst[1] = {sums.at(u, 0)};
+        sum_rows<1>(C, hw.begin(b), hw.end(b), dst,
+                    [&](int64_t r, float* const* acc) { row_fn(n, r, acc[0]); });
+    });
+    out.assign((size_t)g.N * C, 0.0);
+    for (int n = 0; n < g.N; n++) sums.combine(n * per_sample, (n + 1) * per_sample, 0, &out[(size_t)n * C]);
 }
 
-bool worth_parallel(const PoolGeom& g) { return (int64_t)g.N * g.HW * g.C > 2 * kMinElemsPerPart; }
+/* f(n, r_in_sample, flat_row) for all N*HW rows, in blocks. */
+template <class F>
+void for_each_row(const Exec& ex, const PoolGeom& g, F&& f) {
+    for_each_block(ex, row_blocks((int64_t)g.N * g.HW, g.C), [&](int64_t begin, int64_t end) {
+        for (int64_t r = begin; r < end; r++) f((int)(r / g.HW), r);
+    });
+}
 
 }  // namespace
 
 void global_avg_pool_forward(const Exec& ex, const PoolGeom& g, const float* x, float* y) {
     const int C = g.C;
-    const SampleParts sp = sample_parts(ex, g);
-    UnitSums sums(sp.units(g.N), 1, C);
-
-#pragma omp parallel for num_threads(ex.threads) schedule(static) if (worth_parallel(g))
-    for (int u = 0; u < sp.units(g.N); u++) {
-        const int n = u / sp.per_sample, p = u % sp.per_sample;
-        const float* xn = x + (int64_t)n * g.HW * C;
-        double* dst[1] = {sums.at(u, 0)};
-        sum_rows<1>(C, sp.rows.begin(p), sp.rows.end(p), dst, [&](int64_t r, float* const* acc) {
-            const float* xr = xn + r * C;
-            float* __restrict s = acc[0];
+    std::vector<double> total;
+    sum_over_hw(ex, g, total, [&](int n, int64_t r, float* acc) {
+        const float* xr = x + ((int64_t)n * g.HW + r) * C;
 #pragma omp simd
-            for (int c = 0; c < C; c++) s[c] += xr[c];
-        });
-    }
-
-    std::vector<double> total(C);
-    for (int n = 0; n < g.N; n++) {
-        sums.combine(n * sp.per_sample, (n + 1) * sp.per_sample, 0, total.data());
-        for (int c = 0; c < C; c++) y[(int64_t)n * C + c] = (float)(total[c] / (double)g.HW);
-    }
+        for (int c = 0; c < C; c++) acc[c] += xr[c];
+    });
+    for (int64_t i = 0; i < (int64_t)g.N * C; i++) y[i] = (float)(total[i] / (double)g.HW);
 }
 
 void global_avg_pool_backward(const Exec& ex, const PoolGeom& g, const float* dy, float* dx) {
     const int C = g.C;
-    const int64_t rows = (int64_t)g.N * g.HW;
     const float hw = (float)g.HW;
-#pragma omp parallel for num_threads(ex.threads) schedule(static) if (worth_parallel(g))
-    for (int64_t r = 0; r < rows; r++) {
-        const float* dyn = dy + (r / g.HW) * C;
+    for_each_row(ex, g, [&](int n, int64_t r) {
+        const float* dyn = dy + (int64_t)n * C;
         float* dxr = dx + r * C;
 #pragma omp simd
         for (int c = 0; c < C; c++) dxr[c] = dyn[c] / hw;
-    }
+    });
 }
 
 void channel_scale_forward(const Exec& ex, const PoolGeom& g, const float* x, const float* s,
                            float* y) {
     const int C = g.C;
-    const int64_t rows = (int64_t)g.N * g.HW;
-#pragma omp parallel for num_threads(ex.threads) schedule(static) if (worth_parallel(g))
-    for (int64_t r = 0; r < rows; r++) {
-        const float* sn = s + (r / g.HW) * C;
+    for_each_row(ex, g, [&](int n, int64_t r) {
+        const float* sn = s + (int64_t)n * C;
         const float* xr = x + r * C;
         float* yr = y + r * C;
 #pragma omp simd
         for (int c = 0; c < C; c++) yr[c] = xr[c] * sn[c];
-    }
+    });
 }
 
 void channel_scale_backward(const Exec& ex, const PoolGeom& g, const float* x, const float* s,
                             const float* dy, float* dx, float* ds) {
     const int C = g.C;
     if (!ds) {
-        if (!dx) return;
-        channel_scale_forward(ex, g, dy, s, dx); /* dx = dy * s */
+        if (dx) channel_scale_forward(ex, g, dy, s, dx); /* dx = dy * s */
         return;
     }
     /* One pass: dx = dy * s (if wanted) and ds[n, c] = sum over HW of dy * x. */
-    const SampleParts sp = sample_parts(ex, g);
-    UnitSums sums(sp.units(g.N), 1, C);
-
-#pragma omp parallel for num_threads(ex.threads) schedule(static) if (worth_parallel(g))
-    for (int u = 0; u < sp.units(g.N); u++) {
-        const int n = u / sp.per_sample, p = u % sp.per_sample;
-        const int64_t base = (int64_t)n * g.HW * C;
-        const float* sn = s + (int64_t)n * C;
-        double* dst[1] = {sums.at(u, 0)};
-        sum_rows<1>(C, sp.rows.begin(p), sp.rows.end(p), dst, [&](int64_t r, float* const* acc) {
-            const float* xr = x + base + r * C;
-            const float* dyr = dy + base + r * C;
-            float* __restrict a = acc[0];
-            if (dx) {
-                float* dxr = dx + base + r * C;
+    std::vector<double> total;
+    sum_over_hw(ex, g, total, [&](int n, int64_t r, float* acc) {
+        const int64_t row = ((int64_t)n * g.HW + r) * C;
+        const float* xr = x + row;
+        const float* dyr = dy + row;
+        if (dx) {
+            const float* sn = s + (int64_t)n * C;
+            float* dxr = dx + row;
 #pragma omp simd
-                for (int c = 0; c < C; c++) {
-                    const float d = dyr[c];
-                    a[c] += d * xr[c];
-                    dxr[c] = d * sn[c];
-                }
-            } else {
-#pragma omp simd
-                for (int c = 0; c < C; c++) a[c] += dyr[c] * xr[c];
+            for (int c = 0; c < C; c++) {
+                const float d = dyr[c];
+                acc[c] += d * xr[c];
+                dxr[c] = d * sn[c];
             }
-        });
-    }
-
-    std::vector<double> total(C);
-    for (int n = 0; n < g.N; n++) {
-        sums.combine(n * sp.per_sample, (n + 1) * sp.per_sample, 0, total.data());
-        for (int c = 0; c < C; c++) ds[(int64_t)n * C + c] = (float)total[c];
-    }
+        } else {
+#pragma omp simd
+            for (int c = 0; c < C; c++) acc[c] += dyr[c] * xr[c];
+        }
+    });
+    for (int64_t i = 0; i < (int64_t)g.N * C; i++) ds[i] = (float)total[i];
 }
 
 }  // namespace es::cpu

@@ -238,6 +238,34 @@ class PoolOpTest {
     }
   }
 
+  /** Fixed row blocks summed in order: the same bits for any thread count. */
+  @Test
+  void reductionsAreBitIdenticalForAnyThreadCount() {
+    long[] shape = {1, 56, 56, 40};
+    int size = Rand.size(shape);
+    Rand rand = new Rand(21);
+    float[] x = rand.normal(size, 1);
+    float[] dy = rand.normal(size, 1);
+    float[] g = rand.uniform(40, 0, 1);
+    float[][] pooled = new float[3][];
+    float[][] ds = new float[3][];
+    for (int threads = 1; threads <= 3; threads++) {
+      try (Context ctx = Context.cpu(threads)) {
+        Tensor tx = ctx.tensor(x, shape);
+        Tensor tp = ctx.tensor(1, 1, 1, 40);
+        Tensor tds = ctx.tensor(1, 1, 1, 40);
+        Ops.globalAvgPoolForward(ctx, tx, tp);
+        Ops.channelScaleBackward(ctx, tx, ctx.tensor(g, 1, 1, 1, 40), ctx.tensor(dy, shape), null, tds);
+        pooled[threads - 1] = tp.read();
+        ds[threads - 1] = tds.read();
+      }
+    }
+    for (int t = 1; t < 3; t++) {
+      assertThat(pooled[t]).usingExactEquality().containsExactly(pooled[0]).inOrder();
+      assertThat(ds[t]).usingExactEquality().containsExactly(ds[0]).inOrder();
+    }
+  }
+
   @Test
   void badInputIsAnException() {
     try (Context ctx = Context.cpu(1)) {

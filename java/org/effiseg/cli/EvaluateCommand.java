@@ -328,9 +328,10 @@ public final class EvaluateCommand implements Callable<Integer> {
     EvaluationReport r =
         new EvaluationReport(result)
             .title("effiseg evaluation — " + split)
-            .detail("predictions", predictions.toString())
+            .detail(checkpoint != null ? "checkpoint" : "predictions",
+                (checkpoint != null ? checkpoint : predictions).toString())
             .detail("ground truth", data.resolve(split).resolve("masks").toString())
-            .detail("threshold", t.toString() + " on grey/255");
+            .detail("threshold", t + (checkpoint != null ? " on the model's probabilities" : " on grey/255"));
     if (log != null) {
       r.trainingLog(log).detail("training log", trainLog.toString());
     }

@@ -85,10 +85,13 @@ class TrainPredictCommandTest {
   }
 
   @Test
-  void evaluateScoresTheCheckpointWithAllMetrics() {
+  void evaluateScoresTheCheckpointWithAllMetrics() throws Exception {
+    Path report = dir.resolve("evaluate-report.html");
     Outcome o = effiseg("evaluate", "--checkpoint", run.resolve("best.safetensors").toString(),
-        "--data", DATA.toString(), "--split", "validation", "--threads", "2");
+        "--data", DATA.toString(), "--split", "validation", "--threads", "2",
+        "--report", report.toString(), "--train-log", run.resolve("epochs.csv").toString());
     assertThat(o.exit()).isEqualTo(0);
+    assertThat(Files.readString(report)).contains("best.safetensors");
     for (String metric : List.of("Dice", "IoU", "precision", "recall", "F1")) {
       assertThat(o.out()).ignoringCase().contains(metric);
     }

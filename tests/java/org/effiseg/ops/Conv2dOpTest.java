@@ -14,17 +14,16 @@ import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.ConvSpec;
 import org.effiseg.nativeapi.EffisegException;
-import org.effiseg.nativeapi.NativeMemory;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.GradCheck;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.effiseg.testing.TorchOracle;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -44,6 +43,7 @@ import org.junit.jupiter.params.provider.MethodSource;
  * 1e-5 for the largest sums -- while any indexing mistake (a missing, duplicated or misplaced
  * term) shows up as an error of order 0.1-1. Hence abs 1e-4 + rel 1e-4 for those comparisons.
  */
+@ExtendWith(NoNativeLeaks.class)
 class Conv2dOpTest {
   private static final double ABS = 1e-4;
   private static final double REL = 1e-4;
@@ -152,21 +152,6 @@ class Conv2dOpTest {
         .flatMap(
             b -> Stream.concat(cases().stream(), threadedCases().stream())
                 .map(c -> Arguments.of(b, c)));
-  }
-
-  private long handlesBefore;
-  private long bytesBefore;
-
-  @BeforeEach
-  void recordLive() {
-    handlesBefore = NativeMemory.liveHandles();
-    bytesBefore = NativeMemory.liveBytes();
-  }
-
-  @AfterEach
-  void nothingLeaks() {
-    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
-    assertThat(NativeMemory.liveBytes()).isEqualTo(bytesBefore);
   }
 
   /** Random inputs of one case, and the native results. */

@@ -10,6 +10,11 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import org.effiseg.api.Evaluation;
+import org.effiseg.api.Segmenter;
+import org.effiseg.data.BadInputPolicy;
+import org.effiseg.data.Split;
+import org.effiseg.data.SplitIndex;
 import org.effiseg.eval.ErrorBreakdown;
 import org.effiseg.eval.EvaluationInputException;
 import org.effiseg.eval.EvaluationReport;
@@ -52,10 +57,29 @@ public final class EvaluateCommand implements Callable<Integer> {
 
   @Option(
       names = "--predictions",
-      required = true,
       paramLabel = "MASK_DIR",
       description = "Folder of predicted masks or probability maps (grey levels), one per image.")
   Path predictions;
+
+  @Option(
+      names = "--checkpoint",
+      paramLabel = "FILE",
+      description =
+          "Score a checkpoint from effiseg train instead, at the model's resolution as the"
+              + " reference code does (its training threshold unless --threshold is given).")
+  Path checkpoint;
+
+  @Option(
+      names = "--device",
+      defaultValue = "auto",
+      description = "With --checkpoint: cpu, cuda or auto (default: ${DEFAULT-VALUE}).")
+  String device;
+
+  @Option(
+      names = "--threads",
+      defaultValue = "0",
+      description = "With --checkpoint: CPU threads (0: all cores).")
+  int threads;
 
   @Option(
       names = "--data",
@@ -114,9 +138,17 @@ public final class EvaluateCommand implements Callable<Integer> {
     if (trainLog != null && report == null) {
       throw new ParameterException(spec.commandLine(), "--train-log needs --report");
     }
+    if ((predictions == null) == (checkpoint == null)) {
+      throw new ParameterException(
+          spec.commandLine(), "give exactly one of --predictions and --checkpoint");
+    }
     PrintWriter err = spec.commandLine().getErr();
     try {
       TrainingLog log = trainLog == null ? null : TrainingLog.read(trainLog);
+      if (checkpoint != null) {
+        scoreCheckpoint(t, log);
+        return 0;
+      }
       PredictionDirectory source =
           PredictionDirectory.open(
               predictions, data.resolve(split), t, resizeNearest, report != null);
@@ -139,10 +171,26 @@ public final class EvaluateCommand implements Callable<Integer> {
       err.println("effiseg evaluate: " + e.getMessage());
       return 1;
     } catch (IOException e) {
-      err.println("effiseg evaluate: cannot write " + report + ": " + e.getMessage());
+      err.println("effiseg evaluate: " + e.getMessage());
       return 1;
     } finally {
       err.flush();
+    }
+  }
+
+  private void scoreCheckpoint(Threshold given, TrainingLog log) throws IOException {
+    SplitIndex index = SplitIndex.open(data, Split.parse(split), BadInputPolicy.FAIL);
+    try (Segmenter segmenter = Segmenter.load(checkpoint, device, threads)) {
+      if (!json) {
+        spec.commandLine().getErr().println("model: " + segmenter);
+      }
+      Threshold t = threshold == null ? Threshold.probability(segmenter.threshold()) : given;
+      EvaluationResult result =
+          Evaluation.evaluate(segmenter, index, t, report == null ? 0 : worst, json ? null : System.err);
+      print(result, t);
+      if (report != null) {
+        writeReport(result, t, log);
+      }
     }
   }
 
@@ -178,6 +226,11 @@ public final class EvaluateCommand implements Callable<Integer> {
    * The {@code --json} object: split, images, dice, iou, precision, recall, f1 (null if undefined).
    */
   static String json(String split, MetricSummary s) {
+    return jsonObject(split, s).toString();
+  }
+
+  /** The --json object as a tree, for embedding in larger JSON documents. */
+  static JsonObject jsonObject(String split, MetricSummary s) {
     JsonObject o = new JsonObject();
     o.addProperty("split", split);
     o.addProperty("images", s.images());
@@ -186,7 +239,7 @@ public final class EvaluateCommand implements Callable<Integer> {
     o.add("precision", number(s.precision()));
     o.add("recall", number(s.recall()));
     o.add("f1", number(s.f1()));
-    return o.toString();
+    return o;
   }
 
   private static com.google.gson.JsonElement number(double v) {
@@ -275,9 +328,10 @@ public final class EvaluateCommand implements Callable<Integer> {
     EvaluationReport r =
         new EvaluationReport(result)
             .title("effiseg evaluation — " + split)
-            .detail("predictions", predictions.toString())
+            .detail(checkpoint != null ? "checkpoint" : "predictions",
+                (checkpoint != null ? checkpoint : predictions).toString())
             .detail("ground truth", data.resolve(split).resolve("masks").toString())
-            .detail("threshold", t.toString() + " on grey/255");
+            .detail("threshold", t + (checkpoint != null ? " on the model's probabilities" : " on grey/255"));
     if (log != null) {
       r.trainingLog(log).detail("training log", trainLog.toString());
     }

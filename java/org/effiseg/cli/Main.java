@@ -17,6 +17,8 @@ import picocli.CommandLine.Command;
     subcommands = {
       CommandLine.HelpCommand.class,
       InfoCommand.class,
+      TrainCommand.class,
+      PredictCommand.class,
       ModelCommand.class,
       ClassifyCommand.class,
       AugmentPreviewCommand.class,

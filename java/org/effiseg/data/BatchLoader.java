@@ -103,6 +103,16 @@ public final class BatchLoader implements AutoCloseable {
     return batchSize;
   }
 
+  /** The split this loader reads; a batch's {@link Batch#sampleIndices()} index its pairs. */
+  public SplitIndex split() {
+    return index;
+  }
+
+  /** Side of the square images and masks it produces. */
+  public int imageSize() {
+    return size;
+  }
+
   /**
    * Starts producing {@code epoch}'s batches (shuffled by (seed, epoch) if shuffling); an epoch
    * still open is cancelled first.

@@ -39,7 +39,19 @@ public final class ImageDecoder {
 
   /** Decodes {@code file} to 8-bit RGB (grey images are replicated, alpha is dropped). */
   public static RgbImage readRgb(Path file) throws ImageDecodeException {
-    BufferedImage image = decode(file);
+    return toRgb(decode(file), file);
+  }
+
+  /** Converts a decoded image to 8-bit RGB (grey replicated, alpha dropped). */
+  public static RgbImage toRgb(BufferedImage image) {
+    try {
+      return toRgb(image, null);
+    } catch (ImageDecodeException e) {
+      throw new IllegalArgumentException(e.getMessage(), e);
+    }
+  }
+
+  private static RgbImage toRgb(BufferedImage image, Path file) throws ImageDecodeException {
     int width = image.getWidth();
     int height = image.getHeight();
     byte[] rgb = new byte[width * height * 3];
@@ -155,7 +167,7 @@ public final class ImageDecoder {
     int colourBands = colourSpace == ColorSpace.TYPE_RGB ? 3 : 1;
     if (raster.getNumBands() < colourBands) {
       throw new ImageDecodeException("has " + raster.getNumBands() + " bands, expected "
-          + colourBands + " (" + file.getFileName() + ")");
+          + colourBands + (file == null ? "" : " (" + file.getFileName() + ")"));
     }
     // 16-bit samples are scaled to 8 bits with rounding, as cv2.imread does for 8-bit output.
     boolean sixteenBit = raster.getTransferType() == DataBuffer.TYPE_USHORT;

@@ -121,9 +121,13 @@ public final class EvaluationReport {
     TrainingLog log = trainingLog;
     double[] epoch = log.column("epoch");
     List<SvgLineChart.Series> losses = new ArrayList<>();
+    List<SvgLineChart.Series> npd = new ArrayList<>();
     List<SvgLineChart.Series> quality = new ArrayList<>();
     for (String c : log.columns()) {
-      if (c.endsWith("loss")) {
+      if (c.endsWith("npd_loss")) {
+        // unweighted and on a scale of its own (tens to hundreds): a chart of its own
+        npd.add(new SvgLineChart.Series(c, log.column(c)));
+      } else if (c.endsWith("loss")) {
         losses.add(new SvgLineChart.Series(c, log.column(c)));
       } else if (c.endsWith("_dice") || c.endsWith("_iou")) {
         quality.add(new SvgLineChart.Series(c, log.column(c)));
@@ -153,6 +157,9 @@ public final class EvaluationReport {
     }
     if (!quality.isEmpty()) {
       chart(h, "Dice and IoU", epoch, quality);
+    }
+    if (!npd.isEmpty()) {
+      chart(h, "Near-pixel-diff term (unweighted)", epoch, npd);
     }
     if (log.has("lr")) {
       chart(h, "Learning rate", epoch, List.of(new SvgLineChart.Series("lr", log.column("lr"))));

@@ -63,20 +63,18 @@ final class BatchNormLayer {
   }
 
   /** y = act(bn(x)), a new tensor; training mode uses and updates batch statistics. */
-  Tensor forward(Context ctx, Tensor x, boolean training) {
-    Tensor y = ctx.tensor(x.shape());
-    Ops.batchnormForward(
-        ctx, x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvstd, training, momentum,
+  Tensor forward(Workspace ws, Tensor x, boolean training) {
+    Tensor y = ws.take(x.shape());
+    Ops.batchnormForward(ws.ctx(), x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvstd, training, momentum,
         eps, activation);
     lastTraining = training;
     return y;
   }
 
   /** dx (a new tensor) from x (the forward input) and dy; writes dgamma, dbeta. */
-  Tensor backward(Context ctx, Tensor x, Tensor dy) {
-    Tensor dx = ctx.tensor(x.shape());
-    Ops.batchnormBackward(
-        ctx, x, gamma, beta, dy, saveMean, saveInvstd, dx, dgamma, dbeta, lastTraining, activation);
+  Tensor backward(Workspace ws, Tensor x, Tensor dy) {
+    Tensor dx = ws.take(x.shape());
+    Ops.batchnormBackward(ws.ctx(), x, gamma, beta, dy, saveMean, saveInvstd, dx, dgamma, dbeta, lastTraining, activation);
     return dx;
   }
 }

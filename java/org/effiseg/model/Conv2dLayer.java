@@ -71,12 +71,12 @@ final class Conv2dLayer {
   }
 
   /** y = conv(x), a new tensor. */
-  Tensor forward(Context ctx, Tensor x) {
+  Tensor forward(Workspace ws, Tensor x) {
     int h = (int) x.dim(1);
     int wd = (int) x.dim(2);
     ConvSpec s = spec(h, wd);
-    Tensor y = ctx.tensor(x.dim(0), s.outH(h, kernel), s.outW(wd, kernel), outChannels);
-    Ops.conv2dForward(ctx, x, w, b, y, s);
+    Tensor y = ws.take(x.dim(0), s.outH(h, kernel), s.outW(wd, kernel), outChannels);
+    Ops.conv2dForward(ws.ctx(), x, w, b, y, s);
     return y;
   }
 
@@ -84,9 +84,9 @@ final class Conv2dLayer {
    * Writes dweight (and dbias) into the gradient block; returns dx (a new tensor) or null when
    * {@code needDx} is false.
    */
-  Tensor backward(Context ctx, Tensor x, Tensor dy, boolean needDx) {
-    Tensor dx = needDx ? ctx.tensor(x.shape()) : null;
-    Ops.conv2dBackward(ctx, x, w, dy, dx, dw, db, spec((int) x.dim(1), (int) x.dim(2)));
+  Tensor backward(Workspace ws, Tensor x, Tensor dy, boolean needDx) {
+    Tensor dx = needDx ? ws.take(x.shape()) : null;
+    Ops.conv2dBackward(ws.ctx(), x, w, dy, dx, dw, db, spec((int) x.dim(1), (int) x.dim(2)));
     return dx;
   }
 }

@@ -10,9 +10,9 @@ final class DecoderOps {
   private DecoderOps() {}
 
   /** relu(x), a new tensor. */
-  static Tensor relu(Context ctx, Tensor x) {
-    Tensor y = ctx.tensor(x.shape());
-    Ops.activationForward(ctx, Activation.RELU, x, y);
+  static Tensor relu(Workspace ws, Tensor x) {
+    Tensor y = ws.take(x.shape());
+    Ops.activationForward(ws.ctx(), Activation.RELU, x, y);
     return y;
   }
 
@@ -20,18 +20,9 @@ final class DecoderOps {
    * The gradient through a ReLU given its output {@code y}: y > 0 exactly where the input was,
    * so the output can stand in for the input and the input need not be kept.
    */
-  static Tensor reluBackward(Context ctx, Tensor y, Tensor dy) {
-    Tensor dx = ctx.tensor(y.shape());
-    Ops.activationBackward(ctx, Activation.RELU, y, dy, dx);
+  static Tensor reluBackward(Workspace ws, Tensor y, Tensor dy) {
+    Tensor dx = ws.take(y.shape());
+    Ops.activationBackward(ws.ctx(), Activation.RELU, y, dy, dx);
     return dx;
-  }
-
-  /** Closes each non-null tensor. */
-  static void close(Tensor... ts) {
-    for (Tensor t : ts) {
-      if (t != null) {
-        t.close();
-      }
-    }
   }
 }

@@ -86,34 +86,36 @@ final class EffiSegDecoder {
    * Logits [N,H,W,1] (a new tensor) from the five features; {@code aux}, when deep supervision is
    * on and it is non-null, receives the five auxiliary logit maps (new tensors).
    */
-  Tensor forward(Context ctx, Tensor[] f, long n, long h, long w, boolean training, Tensor[] aux) {
-    release();
-    sum = ctx.tensor(n, h, w, channels);
+  Tensor forward(Workspace ws, Tensor[] f, long n, long h, long w, boolean training, Tensor[] aux) {
+    release(ws);
+    // Deep supervision adds each upsampled scale; otherwise the first upsample writes and the
+    // others accumulate.
+    sum = auxConv != null ? ws.zeros(n, h, w, channels) : ws.take(n, h, w, channels);
     for (int i = 0; i < SCALES; i++) {
       features[i] = f[i];
-      Tensor c = scaleConv[i].forward(ctx, f[i]);
-      scaleRelu[i] = DecoderOps.relu(ctx, c);
-      c.close();
-      Tensor normed = scaleBn[i].forward(ctx, scaleRelu[i], training);
+      Tensor c = scaleConv[i].forward(ws, f[i]);
+      scaleRelu[i] = DecoderOps.relu(ws, c);
+      ws.give(c);
+      Tensor normed = scaleBn[i].forward(ws, scaleRelu[i], training);
       if (auxConv != null) {
-        upsampled[i] = ctx.tensor(n, h, w, channels);
-        Ops.upsampleNearestForward(ctx, normed, upsampled[i], false);
-        Ops.add(ctx, sum, upsampled[i], sum);
-        auxNormed[i] = auxBn[i].forward(ctx, upsampled[i], training);
+        upsampled[i] = ws.take(n, h, w, channels);
+        Ops.upsampleNearestForward(ws.ctx(), normed, upsampled[i], false);
+        Ops.add(ws.ctx(), sum, upsampled[i], sum);
+        auxNormed[i] = auxBn[i].forward(ws, upsampled[i], training);
         if (aux != null) {
-          aux[i] = auxConv[i].forward(ctx, auxNormed[i]);
+          aux[i] = auxConv[i].forward(ws, auxNormed[i]);
         }
       } else {
-        Ops.upsampleNearestForward(ctx, normed, sum, true);
+        Ops.upsampleNearestForward(ws.ctx(), normed, sum, i > 0);
       }
-      normed.close();
+      ws.give(normed);
     }
-    sumNormed = sumBn.forward(ctx, sum, training);
-    ghost1Out = ghost1.forward(ctx, sumNormed, training);
-    ghost2Out = ghost2.forward(ctx, ghost1Out, training);
-    Tensor logits = head.forward(ctx, ghost2Out);
+    sumNormed = sumBn.forward(ws, sum, training);
+    ghost1Out = ghost1.forward(ws, sumNormed, training);
+    ghost2Out = ghost2.forward(ws, ghost1Out, training);
+    Tensor logits = head.forward(ws, ghost2Out);
     if (!training) {
-      release();
+      release(ws);
     }
     return logits;
   }
@@ -123,63 +125,63 @@ final class EffiSegDecoder {
    * auxiliary maps' gradients (null entries: no gradient). Writes the decoder's parameter
    * gradients and frees what forward kept.
    */
-  Tensor[] backward(Context ctx, Tensor dLogits, Tensor[] dAux) {
-    Tensor dG2 = head.backward(ctx, ghost2Out, dLogits, true);
-    Tensor dG1 = ghost2.backward(ctx, dG2);
-    dG2.close();
-    Tensor dSumNormed = ghost1.backward(ctx, dG1);
-    dG1.close();
-    Tensor dSum = sumBn.backward(ctx, sum, dSumNormed);
-    dSumNormed.close();
+  Tensor[] backward(Workspace ws, Tensor dLogits, Tensor[] dAux) {
+    Tensor dG2 = head.backward(ws, ghost2Out, dLogits, true);
+    Tensor dG1 = ghost2.backward(ws, dG2);
+    ws.give(dG2);
+    Tensor dSumNormed = ghost1.backward(ws, dG1);
+    ws.give(dG1);
+    Tensor dSum = sumBn.backward(ws, sum, dSumNormed);
+    ws.give(dSumNormed);
     Tensor[] dFeatures = new Tensor[SCALES];
     for (int i = 0; i < SCALES; i++) {
       Tensor r = scaleRelu[i];
-      Tensor dNormed = ctx.tensor(r.shape());
+      Tensor dNormed = ws.take(r.shape());
       if (auxConv == null || dAux == null || dAux[i] == null) {
-        Ops.upsampleNearestBackward(ctx, dSum, dNormed);
+        Ops.upsampleNearestBackward(ws.ctx(), dSum, dNormed);
       }
       if (auxConv != null) {
         if (dAux != null && dAux[i] != null) {
-          Tensor dAuxNormed = auxConv[i].backward(ctx, auxNormed[i], dAux[i], true);
-          Tensor dUp = auxBn[i].backward(ctx, upsampled[i], dAuxNormed);
-          dAuxNormed.close();
-          Ops.axpby(ctx, 1f, dSum, 1f, dUp); // the scale feeds both the sum and its aux head
-          Ops.upsampleNearestBackward(ctx, dUp, dNormed);
-          dUp.close();
+          Tensor dAuxNormed = auxConv[i].backward(ws, auxNormed[i], dAux[i], true);
+          Tensor dUp = auxBn[i].backward(ws, upsampled[i], dAuxNormed);
+          ws.give(dAuxNormed);
+          Ops.axpby(ws.ctx(), 1f, dSum, 1f, dUp); // the scale feeds both the sum and its aux head
+          Ops.upsampleNearestBackward(ws.ctx(), dUp, dNormed);
+          ws.give(dUp);
         } else {
           // No auxiliary loss: its parameters get zero gradients.
-          Tensor zero = ctx.tensor(dLogits.dim(0), dLogits.dim(1), dLogits.dim(2), 1);
-          Tensor dAuxNormed = auxConv[i].backward(ctx, auxNormed[i], zero, true);
-          zero.close();
-          Tensor dUp = auxBn[i].backward(ctx, upsampled[i], dAuxNormed);
-          dAuxNormed.close();
-          dUp.close();
+          Tensor zero = ws.zeros(dLogits.dim(0), dLogits.dim(1), dLogits.dim(2), 1);
+          Tensor dAuxNormed = auxConv[i].backward(ws, auxNormed[i], zero, true);
+          ws.give(zero);
+          Tensor dUp = auxBn[i].backward(ws, upsampled[i], dAuxNormed);
+          ws.give(dAuxNormed);
+          ws.give(dUp);
         }
       }
-      Tensor dRelu = scaleBn[i].backward(ctx, r, dNormed);
-      dNormed.close();
-      Tensor dConv = DecoderOps.reluBackward(ctx, r, dRelu);
-      dRelu.close();
-      dFeatures[i] = scaleConv[i].backward(ctx, features[i], dConv, true);
-      dConv.close();
+      Tensor dRelu = scaleBn[i].backward(ws, r, dNormed);
+      ws.give(dNormed);
+      Tensor dConv = DecoderOps.reluBackward(ws, r, dRelu);
+      ws.give(dRelu);
+      dFeatures[i] = scaleConv[i].backward(ws, features[i], dConv, true);
+      ws.give(dConv);
     }
-    dSum.close();
-    release();
+    ws.give(dSum);
+    release(ws);
     return dFeatures;
   }
 
   /** Frees everything forward kept (the features belong to the encoder). */
-  void release() {
-    DecoderOps.close(scaleRelu);
-    DecoderOps.close(upsampled);
-    DecoderOps.close(auxNormed);
-    DecoderOps.close(sum, sumNormed, ghost1Out, ghost2Out);
+  void release(Workspace ws) {
+    ws.give(scaleRelu);
+    ws.give(upsampled);
+    ws.give(auxNormed);
+    ws.give(sum, sumNormed, ghost1Out, ghost2Out);
     java.util.Arrays.fill(scaleRelu, null);
     java.util.Arrays.fill(upsampled, null);
     java.util.Arrays.fill(auxNormed, null);
     java.util.Arrays.fill(features, null);
     sum = sumNormed = ghost1Out = ghost2Out = null;
-    ghost1.release();
-    ghost2.release();
+    ghost1.release(ws);
+    ghost2.release(ws);
   }
 }

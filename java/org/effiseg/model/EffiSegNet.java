@@ -18,7 +18,8 @@ import org.effiseg.nativeapi.Tensor;
  * <p>Not thread-safe: one forward/backward at a time.
  */
 public final class EffiSegNet implements AutoCloseable {
-  static final String ENCODER_PREFIX = "encoder.";
+  /** The prefix of the encoder's names in the state dict (the reference code's). */
+  public static final String ENCODER_PREFIX = "encoder.";
 
   private final Context ctx;
   private final EffiSegNetConfig config;
@@ -26,6 +27,7 @@ public final class EffiSegNet implements AutoCloseable {
   private final ParameterBlock parameters;
   private final EfficientNetEncoder encoder;
   private final EffiSegDecoder decoder;
+  private final Workspace workspace;
   private Tensor[] auxLogits;
   private boolean pendingBackward;
   private long step;
@@ -40,6 +42,7 @@ public final class EffiSegNet implements AutoCloseable {
         new EffiSegDecoder(
             layout, config.variant().featureChannels(), config.channels(), config.deepSupervision());
     this.parameters = new ParameterBlock(ctx, layout, config.seed());
+    this.workspace = new Workspace(ctx);
     encoder.bind(parameters);
     decoder.bind(parameters);
   }
@@ -95,20 +98,29 @@ public final class EffiSegNet implements AutoCloseable {
    * backward. With deep supervision, {@link #auxLogits()} holds the five auxiliary maps.
    */
   public Tensor forward(Tensor images, boolean training) {
+    step++;
+    return forward(images, training, config.seed() * 0x2545F4914F6CDD1DL + step);
+  }
+
+  /**
+   * As {@link #forward(Tensor, boolean)}, with the drop-connect masks drawn from {@code
+   * dropConnectSeed}: a training loop that derives it from its step makes a resumed run draw the
+   * same masks as an uninterrupted one.
+   */
+  public Tensor forward(Tensor images, boolean training, long dropConnectSeed) {
     if (images.rank() != 4 || images.dim(3) != 3) {
       throw new IllegalArgumentException(
           "images must be [N,H,W,3], got " + java.util.Arrays.toString(images.shape()));
     }
     releaseActivations();
-    step++;
-    long seed = config.seed() * 0x2545F4914F6CDD1DL + step;
-    Tensor[] features = encoder.forward(ctx, images, training, seed);
+    workspace.beginPass(images.shape());
+    Tensor[] features = encoder.forward(workspace, images, training, dropConnectSeed);
     auxLogits = decoder.deepSupervision() ? new Tensor[EffiSegDecoder.SCALES] : null;
     Tensor logits =
         decoder.forward(
-            ctx, features, images.dim(0), images.dim(1), images.dim(2), training, auxLogits);
+            workspace, features, images.dim(0), images.dim(1), images.dim(2), training, auxLogits);
     if (!training) {
-      encoder.release();
+      encoder.release(workspace);
     }
     pendingBackward = training;
     return logits;
@@ -136,11 +148,11 @@ public final class EffiSegNet implements AutoCloseable {
       throw new IllegalStateException("backward needs a preceding forward(images, true)");
     }
     pendingBackward = false;
-    Tensor[] dFeatures = decoder.backward(ctx, dLogits, dAux);
+    Tensor[] dFeatures = decoder.backward(workspace, dLogits, dAux);
     try {
-      encoder.backward(ctx, dFeatures);
+      encoder.backward(workspace, dFeatures);
     } finally {
-      DecoderOps.close(dFeatures);
+      workspace.give(dFeatures);
     }
   }
 
@@ -165,9 +177,18 @@ public final class EffiSegNet implements AutoCloseable {
         || name.startsWith(ENCODER_PREFIX + "_fc.");
   }
 
+  /**
+   * Frees the pooled activation buffers kept for reuse between steps (they are also dropped
+   * whenever the input shape changes, and on close).
+   */
+  public void releaseBuffers() {
+    releaseActivations();
+    workspace.clear();
+  }
+
   private void releaseActivations() {
-    encoder.release();
-    decoder.release();
+    encoder.release(workspace);
+    decoder.release(workspace);
     pendingBackward = false;
   }
 
@@ -175,6 +196,7 @@ public final class EffiSegNet implements AutoCloseable {
   public void close() {
     if (!ctx.isClosed()) {
       releaseActivations();
+      workspace.close();
       parameters.close();
     }
   }

@@ -25,6 +25,7 @@ public final class EfficientNetClassifier implements AutoCloseable {
   private final BatchNormLayer headBn;
   private final Tensor fcWeight;
   private final Tensor fcBias;
+  private final Workspace workspace;
 
   private EfficientNetClassifier(Context ctx, EfficientNetVariant variant, int classes, long seed) {
     this.ctx = ctx;
@@ -49,6 +50,7 @@ public final class EfficientNetClassifier implements AutoCloseable {
     headBn.bind(parameters);
     fcWeight = parameters.weight("_fc.weight");
     fcBias = parameters.weight("_fc.bias");
+    workspace = new Workspace(ctx);
   }
 
   /** A randomly initialised classifier with ImageNet's 1000 classes. */
@@ -74,19 +76,20 @@ public final class EfficientNetClassifier implements AutoCloseable {
    * eval mode (BN running statistics, no dropout).
    */
   public Tensor logits(Tensor images) {
-    Tensor[] features = encoder.forward(ctx, images, false, 0L);
+    workspace.beginPass(images.shape());
+    Tensor[] features = encoder.forward(workspace, images, false, 0L);
     Tensor h;
     try {
-      h = headConv.forward(ctx, features[features.length - 1]);
+      h = headConv.forward(workspace, features[features.length - 1]);
     } finally {
-      encoder.release();
+      encoder.release(workspace);
     }
-    Tensor a = headBn.forward(ctx, h, false);
-    h.close();
+    Tensor a = headBn.forward(workspace, h, false);
+    workspace.give(h);
     long n = images.dim(0);
     Tensor pooled = ctx.tensor(n, 1, 1, a.dim(3));
     Ops.globalAvgPoolForward(ctx, a, pooled);
-    a.close();
+    workspace.give(a);
     Tensor out = ctx.tensor(n, 1, 1, classes);
     Ops.conv2dForward(ctx, pooled, fcWeight, fcBias, out, ConvSpec.symmetric(0, 1, 1));
     pooled.close();
@@ -107,7 +110,8 @@ public final class EfficientNetClassifier implements AutoCloseable {
   @Override
   public void close() {
     if (!ctx.isClosed()) {
-      encoder.release();
+      encoder.release(workspace);
+      workspace.close();
       parameters.close();
     }
   }

@@ -82,25 +82,27 @@ final class EfficientNetEncoder {
   }
 
   /**
-   * Runs the trunk on {@code x} [N,H,W,3] (left to the caller, kept alive by it until backward) and returns the five features.
-   * They belong to the encoder: valid until {@link #backward} or {@link #release}.
+   * Runs the trunk on {@code x} [N,H,W,3] (left to the caller, who keeps it open until backward)
+   * and returns the five features. They belong to the encoder: valid until {@link #backward} or
+   * {@link #release}.
    */
-  Tensor[] forward(Context ctx, Tensor x, boolean training, long seed) {
-    release();
+  Tensor[] forward(Workspace ws, Tensor x, boolean training, long seed) {
+    release(ws);
     this.training = training;
     this.image = x;
     Tensor[] features = new Tensor[FEATURE_STAGES.length];
-    stemOut = stem.forward(ctx, x);
-    Tensor h = stemBn.forward(ctx, stemOut, training);
+    stemOut = stem.forward(ws, x);
+    Tensor h = stemBn.forward(ws, stemOut, training);
     if (!training) {
-      stemOut.close();
+      ws.give(stemOut);
       stemOut = null;
     }
     activations.add(h);
     for (int j = 0; j < blocks.size(); j++) {
-      Tensor next = blocks.get(j).forward(ctx, h, training, seed + 0x9E3779B97F4A7C15L * (j + 1));
+      Tensor next = blocks.get(j).forward(ws, h, training, seed + 0x9E3779B97F4A7C15L * (j + 1));
       if (!training && (j == 0 || featureAfterBlock[j - 1] < 0)) {
-        h.close(); // eval: an input that is not a feature is done with
+        ws.give(h); // eval: an input that is not a feature is done with
+        activations.set(j, null);
       }
       h = next;
       activations.add(h);
@@ -115,7 +117,7 @@ final class EfficientNetEncoder {
    * Backward from the gradients of the five features (left to the caller); writes every encoder
    * gradient and frees what forward kept. The image gradient is not computed.
    */
-  void backward(Context ctx, Tensor[] dFeatures) {
+  void backward(Workspace ws, Tensor[] dFeatures) {
     if (!training) {
       throw new IllegalStateException("backward needs a forward pass with training = true");
     }
@@ -124,37 +126,35 @@ final class EfficientNetEncoder {
       int k = featureAfterBlock[j];
       if (k >= 0) {
         if (g == null) {
-          g = ctx.tensor(dFeatures[k].shape());
+          g = ws.take(dFeatures[k].shape());
           g.copyFrom(dFeatures[k]);
         } else {
-          Ops.axpby(ctx, 1f, dFeatures[k], 1f, g);
+          Ops.axpby(ws.ctx(), 1f, dFeatures[k], 1f, g);
         }
       }
-      Tensor dIn = blocks.get(j).backward(ctx, g);
-      g.close();
-      activations.get(j + 1).close();
+      Tensor dIn = blocks.get(j).backward(ws, g);
+      ws.give(g, activations.get(j + 1));
+      activations.set(j + 1, null);
       g = dIn;
     }
-    Tensor dStem = stemBn.backward(ctx, stemOut, g);
-    g.close();
-    stem.backward(ctx, image, dStem, false);
-    dStem.close();
-    release();
+    Tensor dStem = stemBn.backward(ws, stemOut, g);
+    ws.give(g);
+    stem.backward(ws, image, dStem, false);
+    ws.give(dStem);
+    release(ws);
   }
 
   /** Frees every activation kept from the last forward pass. */
-  void release() {
+  void release(Workspace ws) {
     for (MBConvBlock b : blocks) {
-      b.release();
+      b.release(ws);
     }
     for (Tensor t : activations) {
-      t.close();
+      ws.give(t);
     }
     activations.clear();
-    if (stemOut != null) {
-      stemOut.close();
-      stemOut = null;
-    }
+    ws.give(stemOut);
+    stemOut = null;
     image = null;
   }
 }

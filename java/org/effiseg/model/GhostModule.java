@@ -52,55 +52,59 @@ final class GhostModule {
   }
 
   /** A new [N,H,W,out] tensor; {@code x} stays with the caller (alive until backward). */
-  Tensor forward(Context ctx, Tensor x, boolean training) {
+  Tensor forward(Workspace ws, Tensor x, boolean training) {
     input = x;
-    Tensor p = primary.forward(ctx, x);
-    primaryRelu = DecoderOps.relu(ctx, p);
-    p.close();
-    primaryOut = primaryBn.forward(ctx, primaryRelu, training);
-    Tensor c = cheap.forward(ctx, primaryOut);
-    cheapRelu = DecoderOps.relu(ctx, c);
-    c.close();
-    Tensor cheapOut = cheapBn.forward(ctx, cheapRelu, training);
-    Tensor y = ctx.tensor(x.dim(0), x.dim(1), x.dim(2), outChannels);
-    Ops.channelCopy(ctx, primaryOut, 0, y, 0, initChannels, false);
-    Ops.channelCopy(ctx, cheapOut, 0, y, initChannels, outChannels - initChannels, false);
-    cheapOut.close();
+    Tensor p = primary.forward(ws, x);
+    primaryRelu = DecoderOps.relu(ws, p);
+    ws.give(p);
+    primaryOut = primaryBn.forward(ws, primaryRelu, training);
+    Tensor c = cheap.forward(ws, primaryOut);
+    cheapRelu = DecoderOps.relu(ws, c);
+    ws.give(c);
+    Tensor cheapOut = cheapBn.forward(ws, cheapRelu, training);
+    Tensor y = ws.take(x.dim(0), x.dim(1), x.dim(2), outChannels);
+    Ops.channelCopy(ws.ctx(), primaryOut, 0, y, 0, initChannels, false);
+    Ops.channelCopy(ws.ctx(), cheapOut, 0, y, initChannels, outChannels - initChannels, false);
+    ws.give(cheapOut);
     if (!training) {
-      release();
+      release(ws);
     }
     return y;
   }
 
   /** dx (a new tensor) from dy; writes the module's gradients and frees what forward kept. */
-  Tensor backward(Context ctx, Tensor dy) {
+  Tensor backward(Workspace ws, Tensor dy) {
     long n = dy.dim(0), h = dy.dim(1), w = dy.dim(2);
-    Tensor dPrimaryOut = ctx.tensor(n, h, w, initChannels);
-    Ops.channelCopy(ctx, dy, 0, dPrimaryOut, 0, initChannels, false);
-    Tensor dCheapOut = ctx.tensor(n, h, w, initChannels);
-    Ops.channelCopy(ctx, dy, initChannels, dCheapOut, 0, outChannels - initChannels, false);
+    Tensor dPrimaryOut = ws.take(n, h, w, initChannels);
+    Ops.channelCopy(ws.ctx(), dy, 0, dPrimaryOut, 0, initChannels, false);
+    // Zeros where the cheap half is wider than the part of it that was kept (odd channels).
+    Tensor dCheapOut =
+        outChannels - initChannels < initChannels
+            ? ws.zeros(n, h, w, initChannels)
+            : ws.take(n, h, w, initChannels);
+    Ops.channelCopy(ws.ctx(), dy, initChannels, dCheapOut, 0, outChannels - initChannels, false);
 
-    Tensor dCheapRelu = cheapBn.backward(ctx, cheapRelu, dCheapOut);
-    dCheapOut.close();
-    Tensor dCheapConv = DecoderOps.reluBackward(ctx, cheapRelu, dCheapRelu);
-    dCheapRelu.close();
-    Tensor dFromCheap = cheap.backward(ctx, primaryOut, dCheapConv, true);
-    dCheapConv.close();
-    Ops.axpby(ctx, 1f, dFromCheap, 1f, dPrimaryOut);
-    dFromCheap.close();
+    Tensor dCheapRelu = cheapBn.backward(ws, cheapRelu, dCheapOut);
+    ws.give(dCheapOut);
+    Tensor dCheapConv = DecoderOps.reluBackward(ws, cheapRelu, dCheapRelu);
+    ws.give(dCheapRelu);
+    Tensor dFromCheap = cheap.backward(ws, primaryOut, dCheapConv, true);
+    ws.give(dCheapConv);
+    Ops.axpby(ws.ctx(), 1f, dFromCheap, 1f, dPrimaryOut);
+    ws.give(dFromCheap);
 
-    Tensor dPrimaryRelu = primaryBn.backward(ctx, primaryRelu, dPrimaryOut);
-    dPrimaryOut.close();
-    Tensor dPrimaryConv = DecoderOps.reluBackward(ctx, primaryRelu, dPrimaryRelu);
-    dPrimaryRelu.close();
-    Tensor dx = primary.backward(ctx, input, dPrimaryConv, true);
-    dPrimaryConv.close();
-    release();
+    Tensor dPrimaryRelu = primaryBn.backward(ws, primaryRelu, dPrimaryOut);
+    ws.give(dPrimaryOut);
+    Tensor dPrimaryConv = DecoderOps.reluBackward(ws, primaryRelu, dPrimaryRelu);
+    ws.give(dPrimaryRelu);
+    Tensor dx = primary.backward(ws, input, dPrimaryConv, true);
+    ws.give(dPrimaryConv);
+    release(ws);
     return dx;
   }
 
-  void release() {
-    DecoderOps.close(primaryRelu, primaryOut, cheapRelu);
+  void release(Workspace ws) {
+    ws.give(primaryRelu, primaryOut, cheapRelu);
     primaryRelu = primaryOut = cheapRelu = null;
     input = null;
   }

@@ -93,53 +93,56 @@ final class MBConvBlock {
    * The block's output, a new tensor. The caller keeps {@code x} alive until {@link #backward}
    * (training) or may free it on return (eval).
    */
-  Tensor forward(Context ctx, Tensor x, boolean training, long seed) {
+  Tensor forward(Workspace ws, Tensor x, boolean training, long seed) {
     this.training = training;
     this.seed = seed;
     this.input = x;
     Tensor a = x;
     if (expandConv != null) {
-      expanded = expandConv.forward(ctx, x);
-      a = bn0.forward(ctx, expanded, training);
+      expanded = expandConv.forward(ws, x);
+      a = bn0.forward(ws, expanded, training);
       if (!training) {
-        expanded.close();
+        ws.give(expanded);
+        expanded = null;
       }
     }
     activated = a;
-    depthwise = depthwiseConv.forward(ctx, a);
+    depthwise = depthwiseConv.forward(ws, a);
     if (!training && a != x) {
-      a.close();
+      ws.give(a);
+      activated = null;
     }
-    seInput = bn1.forward(ctx, depthwise, training);
+    seInput = bn1.forward(ws, depthwise, training);
     if (!training) {
-      depthwise.close();
+      ws.give(depthwise);
+      depthwise = null;
     }
     long n = x.dim(0);
     int mid = bn1.channels;
-    pooled = ctx.tensor(n, 1, 1, mid);
-    Ops.globalAvgPoolForward(ctx, seInput, pooled);
-    reduced = seReduce.forward(ctx, pooled);
-    reducedAct = ctx.tensor(reduced.shape());
-    Ops.activationForward(ctx, Activation.SWISH, reduced, reducedAct);
-    gateLogits = seExpand.forward(ctx, reducedAct);
-    gate = ctx.tensor(gateLogits.shape());
-    Ops.activationForward(ctx, Activation.SIGMOID, gateLogits, gate);
-    Tensor scaled = ctx.tensor(seInput.shape());
-    Ops.channelScaleForward(ctx, seInput, gate, scaled);
-    projected = projectConv.forward(ctx, scaled);
-    scaled.close();
-    Tensor y = bn2.forward(ctx, projected, training);
+    pooled = ws.take(n, 1, 1, mid);
+    Ops.globalAvgPoolForward(ws.ctx(), seInput, pooled);
+    reduced = seReduce.forward(ws, pooled);
+    reducedAct = ws.take(reduced.shape());
+    Ops.activationForward(ws.ctx(), Activation.SWISH, reduced, reducedAct);
+    gateLogits = seExpand.forward(ws, reducedAct);
+    gate = ws.take(gateLogits.shape());
+    Ops.activationForward(ws.ctx(), Activation.SIGMOID, gateLogits, gate);
+    Tensor scaled = ws.take(seInput.shape());
+    Ops.channelScaleForward(ws.ctx(), seInput, gate, scaled);
+    projected = projectConv.forward(ws, scaled);
+    ws.give(scaled);
+    Tensor y = bn2.forward(ws, projected, training);
     if (!training) {
-      release();
+      release(ws);
     }
     if (skip) {
       if (training && dropConnectRate > 0f) {
-        Tensor dropped = ctx.tensor(y.shape());
-        Ops.dropPathForward(ctx, y, dropped, dropConnectRate, seed, true);
-        y.close();
+        Tensor dropped = ws.take(y.shape());
+        Ops.dropPathForward(ws.ctx(), y, dropped, dropConnectRate, seed, true);
+        ws.give(y);
         y = dropped;
       }
-      Ops.add(ctx, y, x, y);
+      Ops.add(ws.ctx(), y, x, y);
     }
     return y;
   }
@@ -148,85 +151,71 @@ final class MBConvBlock {
    * The gradient with respect to the block input (a new tensor) from {@code dy}; writes this
    * block's parameter gradients and frees what forward saved. {@code dy} is left to the caller.
    */
-  Tensor backward(Context ctx, Tensor dy) {
+  Tensor backward(Workspace ws, Tensor dy) {
     Tensor dOut = dy;
     if (skip && training && dropConnectRate > 0f) {
-      dOut = ctx.tensor(dy.shape());
-      Ops.dropPathBackward(ctx, dy, dOut, dropConnectRate, seed, true);
+      dOut = ws.take(dy.shape());
+      Ops.dropPathBackward(ws.ctx(), dy, dOut, dropConnectRate, seed, true);
     }
-    Tensor dProjected = bn2.backward(ctx, projected, dOut);
+    Tensor dProjected = bn2.backward(ws, projected, dOut);
     if (dOut != dy) {
-      dOut.close();
+      ws.give(dOut);
     }
     // Recompute the squeeze-excite product instead of having kept it.
-    Tensor scaled = ctx.tensor(seInput.shape());
-    Ops.channelScaleForward(ctx, seInput, gate, scaled);
-    Tensor dScaled = projectConv.backward(ctx, scaled, dProjected, true);
-    scaled.close();
-    dProjected.close();
+    Tensor scaled = ws.take(seInput.shape());
+    Ops.channelScaleForward(ws.ctx(), seInput, gate, scaled);
+    Tensor dScaled = projectConv.backward(ws, scaled, dProjected, true);
+    ws.give(scaled);
+    ws.give(dProjected);
 
-    Tensor dSeInput = ctx.tensor(seInput.shape());
-    Tensor dGate = ctx.tensor(gate.shape());
-    Ops.channelScaleBackward(ctx, seInput, gate, dScaled, dSeInput, dGate);
-    dScaled.close();
-    Tensor dGateLogits = ctx.tensor(gate.shape());
-    Ops.activationBackward(ctx, Activation.SIGMOID, gateLogits, dGate, dGateLogits);
-    dGate.close();
-    Tensor dReducedAct = seExpand.backward(ctx, reducedAct, dGateLogits, true);
-    dGateLogits.close();
-    Tensor dReduced = ctx.tensor(reduced.shape());
-    Ops.activationBackward(ctx, Activation.SWISH, reduced, dReducedAct, dReduced);
-    dReducedAct.close();
-    Tensor dPooled = seReduce.backward(ctx, pooled, dReduced, true);
-    dReduced.close();
-    Tensor dFromPool = ctx.tensor(seInput.shape());
-    Ops.globalAvgPoolBackward(ctx, dPooled, dFromPool);
-    dPooled.close();
-    Ops.axpby(ctx, 1f, dFromPool, 1f, dSeInput);
-    dFromPool.close();
+    Tensor dSeInput = ws.take(seInput.shape());
+    Tensor dGate = ws.take(gate.shape());
+    Ops.channelScaleBackward(ws.ctx(), seInput, gate, dScaled, dSeInput, dGate);
+    ws.give(dScaled);
+    Tensor dGateLogits = ws.take(gate.shape());
+    Ops.activationBackward(ws.ctx(), Activation.SIGMOID, gateLogits, dGate, dGateLogits);
+    ws.give(dGate);
+    Tensor dReducedAct = seExpand.backward(ws, reducedAct, dGateLogits, true);
+    ws.give(dGateLogits);
+    Tensor dReduced = ws.take(reduced.shape());
+    Ops.activationBackward(ws.ctx(), Activation.SWISH, reduced, dReducedAct, dReduced);
+    ws.give(dReducedAct);
+    Tensor dPooled = seReduce.backward(ws, pooled, dReduced, true);
+    ws.give(dReduced);
+    Tensor dFromPool = ws.take(seInput.shape());
+    Ops.globalAvgPoolBackward(ws.ctx(), dPooled, dFromPool);
+    ws.give(dPooled);
+    Ops.axpby(ws.ctx(), 1f, dFromPool, 1f, dSeInput);
+    ws.give(dFromPool);
 
-    Tensor dDepthwise = bn1.backward(ctx, depthwise, dSeInput);
-    dSeInput.close();
-    Tensor dActivated = depthwiseConv.backward(ctx, activated, dDepthwise, true);
-    dDepthwise.close();
+    Tensor dDepthwise = bn1.backward(ws, depthwise, dSeInput);
+    ws.give(dSeInput);
+    Tensor dActivated = depthwiseConv.backward(ws, activated, dDepthwise, true);
+    ws.give(dDepthwise);
     Tensor dx;
     if (expandConv != null) {
-      Tensor dExpanded = bn0.backward(ctx, expanded, dActivated);
-      dActivated.close();
-      dx = expandConv.backward(ctx, input, dExpanded, true);
-      dExpanded.close();
+      Tensor dExpanded = bn0.backward(ws, expanded, dActivated);
+      ws.give(dActivated);
+      dx = expandConv.backward(ws, input, dExpanded, true);
+      ws.give(dExpanded);
     } else {
       dx = dActivated;
     }
     if (skip) {
-      Ops.axpby(ctx, 1f, dy, 1f, dx);
+      Ops.axpby(ws.ctx(), 1f, dy, 1f, dx);
     }
-    release();
+    release(ws);
     return dx;
   }
 
   /** Frees everything forward kept (not the block input, which the caller owns). */
-  void release() {
+  void release(Workspace ws) {
     if (expandConv != null) {
-      close(expanded);
-      close(activated);
+      ws.give(expanded, activated);
     }
-    close(depthwise);
-    close(seInput);
-    close(pooled);
-    close(reduced);
-    close(reducedAct);
-    close(gateLogits);
-    close(gate);
-    close(projected);
+    ws.give(depthwise, seInput, pooled, reduced, reducedAct, gateLogits, gate, projected);
     expanded = activated = depthwise = seInput = pooled = reduced = null;
     reducedAct = gateLogits = gate = projected = null;
     input = null;
-  }
-
-  private static void close(Tensor t) {
-    if (t != null) {
-      t.close();
-    }
   }
 }

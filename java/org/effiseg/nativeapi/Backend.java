@@ -15,6 +15,7 @@ public enum Backend {
 
   /** Why this backend cannot be used here, or {@code null} if it can. */
   public String unavailableReason() {
+    EffisegNative.ensureLoaded();
     int[] available = new int[1];
     try (PointerPointer<BytePointer> reason = new PointerPointer<>(1)) {
       EffisegException.check(EffisegNative.es_backend_available(ordinal(), available, reason));

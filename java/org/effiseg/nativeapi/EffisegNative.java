@@ -18,10 +18,31 @@ final class EffisegNative {
   static {
     // libeffiseg.so needs libopenblas.so.0, which ships in org.bytedeco:openblas's jar.
     Loader.load(org.bytedeco.openblas.global.openblas.class);
+    extractCudaBackend();
     Loader.load();
   }
 
   private EffisegNative() {}
+
+  /** Loads the native libraries (the static initializer) before any JavaCPP Pointer is made. */
+  static void ensureLoaded() {}
+
+  /**
+   * Loader extracts only the libraries it knows; the core dlopen()s libeffiseg_cuda.so from
+   * the folder of libeffiseg.so, so put it there (~/.javacpp/cache/...) when the jar has one.
+   */
+  private static void extractCudaBackend() {
+    String name = Loader.getPlatform() + "/libeffiseg_cuda.so";
+    if (EffisegNative.class.getResource(name) == null) {
+      return; // built without CUDA
+    }
+    try {
+      Loader.cacheResource(EffisegNative.class, name);
+    } catch (java.io.IOException e) {
+      // Not fatal: the CPU backend still works, and es_backend_available reports the CUDA
+      // library as missing.
+    }
+  }
 
   static native @Cast("const char*") BytePointer es_last_error();
 

@@ -4,33 +4,19 @@ import static com.google.common.truth.Truth.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
+import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.effiseg.testing.TorchOracle;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** Contexts, tensors, handle safety, error reporting and allocation accounting. */
+@ExtendWith(NoNativeLeaks.class)
 class NativeApiTest {
-  private long handlesBefore;
-  private long bytesBefore;
-
-  @BeforeEach
-  void recordLive() {
-    handlesBefore = NativeMemory.liveHandles();
-    bytesBefore = NativeMemory.liveBytes();
-  }
-
-  @AfterEach
-  void nothingLeaks() {
-    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
-    assertThat(NativeMemory.liveBytes()).isEqualTo(bytesBefore);
-  }
-
   @Test
   void tensorRoundTripsDataAndAccountsBytes() {
     try (Context ctx = Context.cpu(2)) {

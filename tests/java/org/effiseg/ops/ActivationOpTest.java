@@ -10,35 +10,23 @@ import org.effiseg.nativeapi.Activation;
 import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.EffisegException;
-import org.effiseg.nativeapi.NativeMemory;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.GradCheck;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.effiseg.testing.TorchOracle;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
 /** es_activation_forward / es_activation_backward: ReLU, swish, sigmoid and the identity. */
+@ExtendWith(NoNativeLeaks.class)
 class ActivationOpTest {
-  private long handlesBefore;
-
-  @BeforeEach
-  void recordLive() {
-    handlesBefore = NativeMemory.liveHandles();
-  }
-
-  @AfterEach
-  void nothingLeaks() {
-    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
-  }
-
   static Stream<Arguments> backendsAndActivations() {
     return Backends.all()
         .flatMap(b -> Stream.of(Activation.values()).map(a -> Arguments.of(b, a)));

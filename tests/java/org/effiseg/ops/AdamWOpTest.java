@@ -6,15 +6,14 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.EffisegException;
-import org.effiseg.nativeapi.NativeMemory;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -28,22 +27,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * sqrt/div/add_, addcdiv_), which the CPU kernel must reproduce bit for bit: Java float
  * arithmetic is IEEE single precision without contraction, like ATen's vectorised kernels.
  */
+@ExtendWith(NoNativeLeaks.class)
 class AdamWOpTest {
-  private long handlesBefore;
-  private long bytesBefore;
-
-  @BeforeEach
-  void recordLive() {
-    handlesBefore = NativeMemory.liveHandles();
-    bytesBefore = NativeMemory.liveBytes();
-  }
-
-  @AfterEach
-  void nothingLeaks() {
-    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
-    assertThat(NativeMemory.liveBytes()).isEqualTo(bytesBefore);
-  }
-
   /** Hyper-parameters as the ABI takes them. */
   record Hyper(float lr, float beta1, float beta2, float eps, float weightDecay) {}
 

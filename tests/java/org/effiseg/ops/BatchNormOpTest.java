@@ -11,17 +11,16 @@ import org.effiseg.nativeapi.Activation;
 import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.EffisegException;
-import org.effiseg.nativeapi.NativeMemory;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.GradCheck;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.effiseg.testing.TorchOracle;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -31,23 +30,12 @@ import org.junit.jupiter.params.provider.MethodSource;
  * mode (batch statistics, running-statistics update with PyTorch's momentum convention) and eval
  * mode (running statistics as constants).
  */
+@ExtendWith(NoNativeLeaks.class)
 class BatchNormOpTest {
   /** The encoder's settings (the decoder uses PyTorch's 1e-5 / 0.1, see matchesPyTorch). */
   private static final float EPS = 1e-3f;
 
   private static final float MOMENTUM = 0.01f;
-
-  private long handlesBefore;
-
-  @BeforeEach
-  void recordLive() {
-    handlesBefore = NativeMemory.liveHandles();
-  }
-
-  @AfterEach
-  void nothingLeaks() {
-    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
-  }
 
   static Stream<Arguments> backendsAndActivations() {
     return Backends.all()

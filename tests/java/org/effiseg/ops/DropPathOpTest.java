@@ -7,16 +7,15 @@ import ai.djl.ndarray.NDArray;
 import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.EffisegException;
-import org.effiseg.nativeapi.NativeMemory;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.effiseg.testing.TorchOracle;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -24,19 +23,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Stochastic depth (es_drop_path_*): sample n is kept iff u(seed, n) >= rate, kept samples are
  * scaled by 1/(1 - rate), dropped ones are zero; the backward applies the same mask.
  */
+@ExtendWith(NoNativeLeaks.class)
 class DropPathOpTest {
-  private long handlesBefore;
-
-  @BeforeEach
-  void recordLive() {
-    handlesBefore = NativeMemory.liveHandles();
-  }
-
-  @AfterEach
-  void nothingLeaks() {
-    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
-  }
-
   /** Which samples a forward pass of all-ones kept. */
   private static boolean[] keptSamples(Context ctx, int n, int perSample, float rate, long seed) {
     float[] ones = new float[n * perSample];

@@ -8,17 +8,16 @@ import ai.djl.training.GradientCollector;
 import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.EffisegException;
-import org.effiseg.nativeapi.NativeMemory;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.GradCheck;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.effiseg.testing.TorchOracle;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.MethodSource;
 
@@ -26,21 +25,10 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Global average pooling (es_global_avg_pool_*) and the squeeze-excite gate
  * (es_channel_scale_*: y = x * s[n, c]), forward and backward.
  */
+@ExtendWith(NoNativeLeaks.class)
 class PoolOpTest {
   /** N, H, W, C: odd, non-square, batch 1, a 1x1 map, and one large enough to split. */
   private static final int[][] SHAPES = {{2, 5, 7, 13}, {1, 9, 4, 6}, {3, 1, 1, 5}, {1, 40, 36, 33}};
-
-  private long handlesBefore;
-
-  @BeforeEach
-  void recordLive() {
-    handlesBefore = NativeMemory.liveHandles();
-  }
-
-  @AfterEach
-  void nothingLeaks() {
-    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
-  }
 
   private static long[] nhwc(int[] s) {
     return new long[] {s[0], s[1], s[2], s[3]};

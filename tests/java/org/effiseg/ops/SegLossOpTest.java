@@ -9,16 +9,15 @@ import java.util.stream.Stream;
 import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.EffisegException;
-import org.effiseg.nativeapi.NativeMemory;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.effiseg.testing.TorchOracle;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -34,22 +33,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * floor of 1e-6 of the largest gradient for entries that nearly cancel (p - t + dice + npd).
  * PyTorch sums in float, with its own order: 1e-5 relative on terms, 1e-4 on gradients.
  */
+@ExtendWith(NoNativeLeaks.class)
 class SegLossOpTest {
-  private long handlesBefore;
-  private long bytesBefore;
-
-  @BeforeEach
-  void recordLive() {
-    handlesBefore = NativeMemory.liveHandles();
-    bytesBefore = NativeMemory.liveBytes();
-  }
-
-  @AfterEach
-  void nothingLeaks() {
-    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
-    assertThat(NativeMemory.liveBytes()).isEqualTo(bytesBefore);
-  }
-
   /** Result of one native call. */
   record Result(float[] terms, float[] dlogits) {}
 

@@ -9,17 +9,16 @@ import java.util.stream.Stream;
 import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.EffisegException;
-import org.effiseg.nativeapi.NativeMemory;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.GradCheck;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.effiseg.testing.TorchOracle;
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -30,22 +29,8 @@ import org.junit.jupiter.params.provider.MethodSource;
  * Forward is a pure gather, so it must match bit for bit; backward sums dy in a different order
  * than PyTorch, so it is compared with a tolerance.
  */
+@ExtendWith(NoNativeLeaks.class)
 class UpsampleOpTest {
-  private long handlesBefore;
-  private long bytesBefore;
-
-  @BeforeEach
-  void recordLive() {
-    handlesBefore = NativeMemory.liveHandles();
-    bytesBefore = NativeMemory.liveBytes();
-  }
-
-  @AfterEach
-  void nothingLeaks() {
-    assertThat(NativeMemory.liveHandles()).isEqualTo(handlesBefore);
-    assertThat(NativeMemory.liveBytes()).isEqualTo(bytesBefore);
-  }
-
   /** (N, h, w, H, W, C): the decoder's ratios, non-integer ratios, identity, downsampling. */
   static Stream<Arguments> geometries() {
     return Stream.of(

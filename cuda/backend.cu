@@ -1,0 +1,229 @@
+/*
+ * backend.cu — the CUDA backend's entry point: es_cuda_probe (called by the core's
+ * native/src/backends.cpp after it dlopen()s libeffiseg_cuda.so), the per-context state
+ * (device, one stream, cuBLAS and cuDNN handles, the caching allocator) and the kernel
+ * table assembled from the per-family files.
+ *
+ * cuDNN and cuBLAS are linked dynamically: on a machine without libcudnn.so.9 the dlopen of
+ * this library fails and the core reports the loader's message ("libcudnn.so.9: cannot
+ * open shared object file"). Everything else that can be missing — the driver, a device, a
+ * cuDNN sub-library, a GPU this build has no code for — is found by the probe, which
+ * returns null and a sentence saying what is missing.
+ */
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "common.cuh"
+#include "cuda_kernels.h"
+
+namespace es::cuda {
+
+/* ---- errors -------------------------------------------------------------------------- */
+
+void fail(es_status status, const std::string& message) { throw Error(status, message); }
+
+void check(cudaError_t err, const char* what) {
+    if (err == cudaSuccess) return;
+    const es_status status =
+        err == cudaErrorMemoryAllocation ? ES_ERR_OUT_OF_MEMORY : ES_ERR_INTERNAL;
+    fail(status, std::string(what) + " failed: " + cudaGetErrorName(err) + " (" +
+                     cudaGetErrorString(err) + ")");
+}
+
+void check(cublasStatus_t err, const char* what) {
+    if (err == CUBLAS_STATUS_SUCCESS) return;
+    fail(err == CUBLAS_STATUS_ALLOC_FAILED ? ES_ERR_OUT_OF_MEMORY : ES_ERR_INTERNAL,
+         std::string(what) + " failed: " + cublasGetStatusName(err) + " (" +
+             cublasGetStatusString(err) + ")");
+}
+
+void check(cudnnStatus_t err, const char* what) {
+    if (err == CUDNN_STATUS_SUCCESS) return;
+    char detail[512] = {0};
+    cudnnGetLastErrorString(detail, sizeof detail);
+    fail(err == CUDNN_STATUS_ALLOC_FAILED ? ES_ERR_OUT_OF_MEMORY : ES_ERR_INTERNAL,
+         std::string(what) + " failed: " + cudnnGetErrorString(err) +
+             (detail[0] ? std::string(" (") + detail + ")" : std::string()));
+}
+
+void check_launch(const char* kernel) {
+    const cudaError_t err = cudaGetLastError();
+    if (err != cudaSuccess)
+        fail(ES_ERR_INTERNAL, std::string("launch of ") + kernel + " failed: " +
+                                  cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")");
+}
+
+/* ---- per-context state --------------------------------------------------------------- */
+
+State& state(const Exec& ex) {
+    State* s = static_cast<State*>(ex.backend_state);
+    if (!s) fail(ES_ERR_INTERNAL, "CUDA kernel called without a CUDA context state");
+    check(cudaSetDevice(s->device), "cudaSetDevice");
+    return *s;
+}
+
+void destroy_state(State* s) {
+    cudaSetDevice(s->device);
+    if (s->cudnn) cudnnDestroy(s->cudnn);
+    if (s->cublas) cublasDestroy(s->cublas);
+    if (s->stream) cudaStreamDestroy(s->stream);
+    delete s;
+}
+
+namespace {
+
+void* context_create(int device, int threads) {
+    int count = 0;
+    check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
+    if (device >= count)
+        fail(ES_ERR_INVALID_ARGUMENT, "CUDA device " + std::to_string(device) +
+                                          " does not exist (this machine has " +
+                                          std::to_string(count) + ")");
+    cudaDeviceProp prop{};
+    check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
+    if (prop.major < 9)
+        fail(ES_ERR_BACKEND_UNAVAILABLE,
+             "CUDA device " + std::to_string(device) + " (" + prop.name +
+                 ") has compute capability " + std::to_string(prop.major) + "." +
+                 std::to_string(prop.minor) + "; this build has code for 9.0 and newer only");
+    auto* s = new State();
+    s->device = device;
+    try {
+        check(cudaSetDevice(device), "cudaSetDevice");
+        check(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking), "cudaStreamCreate");
+        check(cublasCreate(&s->cublas), "cublasCreate");
+        check(cublasSetStream(s->cublas, s->stream), "cublasSetStream");
+        /* plain FP32 (no TF32): parity with the CPU oracle first; see docs/cuda.md */
+        check(cublasSetMathMode(s->cublas, CUBLAS_DEFAULT_MATH), "cublasSetMathMode");
+        check(cudnnCreate(&s->cudnn), "cudnnCreate");
+        check(cudnnSetStream(s->cudnn, s->stream), "cudnnSetStream");
+    } catch (...) {
+        destroy_state(s);
+        throw;
+    }
+    return s;
+}
+
+void context_destroy(void* backend_state) {
+    State* s = static_cast<State*>(backend_state);
+    cudaSetDevice(s->device);
+    /* tensors still alive keep the state (and its stream) until their release */
+    if (close_allocator(*s)) destroy_state(s);
+}
+
+void synchronize(const Exec& ex) {
+    State& s = state(ex);
+    check(cudaStreamSynchronize(s.stream), "cudaStreamSynchronize");
+}
+
+const KernelTable& table() {
+    static const KernelTable t = [] {
+        KernelTable k{};
+        k.name = "cuda";
+        k.context_create = context_create;
+        k.context_destroy = context_destroy;
+        k.synchronize = synchronize;
+        k.alloc = alloc;
+        k.release = release;
+        k.upload = upload;
+        k.download = download;
+        k.fill = fill;
+        k.copy = copy;
+        k.add = add;
+        k.axpby = axpby;
+        k.conv2d_forward = conv2d_forward;
+        k.conv2d_backward = conv2d_backward;
+        k.batchnorm_forward = batchnorm_forward;
+        k.batchnorm_backward = batchnorm_backward;
+        k.activation_forward = activation_forward;
+        k.activation_backward = activation_backward;
+        k.global_avg_pool_forward = global_avg_pool_forward;
+        k.global_avg_pool_backward = global_avg_pool_backward;
+        k.channel_scale_forward = channel_scale_forward;
+        k.channel_scale_backward = channel_scale_backward;
+        k.drop_path_forward = drop_path_forward;
+        k.drop_path_backward = drop_path_backward;
+        k.upsample_nearest_forward = upsample_nearest_forward;
+        k.upsample_nearest_backward = upsample_nearest_backward;
+        k.channel_copy = channel_copy;
+        k.seg_loss = seg_loss;
+        k.adamw_step = adamw_step;
+        return k;
+    }();
+    return t;
+}
+
+/* Why the backend cannot run here, or "" if it can. Touches every library the kernels
+ * need, so a missing cuDNN sub-library shows up now and not in the middle of training. */
+std::string probe_reason() {
+    int count = 0;
+    const cudaError_t err = cudaGetDeviceCount(&count);
+    if (err == cudaErrorInsufficientDriver)
+        return "no usable NVIDIA driver (cudaGetDeviceCount: cudaErrorInsufficientDriver: "
+               "the driver is missing or older than CUDA 13 needs)";
+    if (err == cudaErrorNoDevice || (err == cudaSuccess && count == 0))
+        return "no CUDA device (the driver sees no GPU)";
+    if (err != cudaSuccess)
+        return std::string("CUDA is unusable: cudaGetDeviceCount failed: ") +
+               cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess)
+        return "CUDA is unusable: cudaGetDeviceProperties(0) failed";
+    if (prop.major < 9)
+        return std::string("GPU 0 (") + prop.name + ") has compute capability " +
+               std::to_string(prop.major) + "." + std::to_string(prop.minor) +
+               "; this build has code for 9.0 (H100) and newer only";
+
+    const size_t cudnn_version = cudnnGetVersion();
+    if (cudnn_version / 10000 != CUDNN_MAJOR)
+        return "cuDNN " + std::to_string(cudnn_version) + " was loaded; this build needs major " +
+               std::to_string(CUDNN_MAJOR);
+    int cublas_major = 0;
+    if (cublasGetProperty(MAJOR_VERSION, &cublas_major) != CUBLAS_STATUS_SUCCESS ||
+        cublas_major != CUBLAS_VER_MAJOR)
+        return "cuBLAS " + std::to_string(cublas_major) + " was loaded; this build needs major " +
+               std::to_string(CUBLAS_VER_MAJOR);
+
+    if (cudaSetDevice(0) != cudaSuccess) return "CUDA is unusable: cudaSetDevice(0) failed";
+    cudnnHandle_t dnn = nullptr;
+    cudnnStatus_t st = cudnnCreate(&dnn);
+    cudnnConvolutionDescriptor_t conv = nullptr;
+    if (st == CUDNN_STATUS_SUCCESS) st = cudnnCreateConvolutionDescriptor(&conv); /* libcudnn_cnn */
+    if (conv) cudnnDestroyConvolutionDescriptor(conv);
+    if (dnn) cudnnDestroy(dnn);
+    if (st != CUDNN_STATUS_SUCCESS) {
+        char detail[512] = {0};
+        cudnnGetLastErrorString(detail, sizeof detail);
+        return std::string("cuDNN cannot start: ") + cudnnGetErrorString(st) +
+               (detail[0] ? std::string(" (") + detail + ")" : std::string()) +
+               "; are all of cuDNN's libraries (libcudnn_cnn.so.9, libcudnn_ops.so.9, "
+               "libcudnn_engines_*.so.9) on the library path?";
+    }
+    cublasHandle_t blas = nullptr;
+    const cublasStatus_t bst = cublasCreate(&blas);
+    if (blas) cublasDestroy(blas);
+    if (bst != CUBLAS_STATUS_SUCCESS)
+        return std::string("cuBLAS cannot start: ") + cublasGetStatusName(bst);
+    return "";
+}
+
+}  // namespace
+
+}  // namespace es::cuda
+
+/* The one symbol the core looks up (native/src/backends.cpp). Never throws. */
+extern "C" __attribute__((visibility("default"))) const es::KernelTable* es_cuda_probe(
+    char* reason, int reason_size) {
+    std::string why;
+    try {
+        why = es::cuda::probe_reason();
+    } catch (const std::exception& e) {
+        why = std::string("CUDA probe failed: ") + e.what();
+    } catch (...) {
+        why = "CUDA probe failed";
+    }
+    if (why.empty()) return &es::cuda::table();
+    if (reason && reason_size > 0) std::snprintf(reason, (size_t)reason_size, "%s", why.c_str());
+    return nullptr;
+}

@@ -1,0 +1,353 @@
+package org.effiseg.train;
+
+import com.google.gson.GsonBuilder;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import org.effiseg.augment.AugmentPipeline;
+import org.effiseg.augment.AugmentPresets;
+import org.effiseg.data.Batch;
+import org.effiseg.data.BatchLoader;
+import org.effiseg.data.SeedMixer;
+import org.effiseg.data.SamplePair;
+import org.effiseg.data.SplitIndex;
+import org.effiseg.eval.MetricSummary;
+import org.effiseg.model.EffiSegNet;
+import org.effiseg.model.EffiSegNetConfig;
+import org.effiseg.model.EfficientNetVariant;
+import org.effiseg.model.ParameterBlock;
+import org.effiseg.model.StateDict;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+import org.effiseg.util.AtomicFiles;
+import org.effiseg.util.ProgressBar;
+import org.effiseg.weights.BnCalibration;
+import org.effiseg.weights.Checkpoint;
+import org.effiseg.weights.EfficientNetLayout;
+import org.effiseg.weights.PretrainedWeights;
+
+/**
+ * The training loop: the prefetching loader feeds the native forward/backward, the fused loss
+ * and one AdamW step over the flat parameter block; validation after every epoch; the best
+ * (by validation Dice) and the last checkpoint kept in the run directory, with per-epoch CSV
+ * and JSON logs.
+ *
+ * <p>Nothing is lost on a crash: checkpoints are written atomically at the end of every epoch,
+ * and {@code resume} continues from the last one with the same weights, BN statistics, AdamW
+ * moments and step, learning rate (a function of the epoch) and data order (a function of seed
+ * and epoch), so a resumed run ends in exactly the state an uninterrupted one would. A NaN or
+ * infinite loss stops the run before the optimizer step, leaving the last good checkpoint.
+ */
+public final class Trainer {
+  public static final String LAST = "last.safetensors";
+  public static final String BEST = "best.safetensors";
+  private static final float BETA1 = 0.9f;
+  private static final float BETA2 = 0.999f;
+  private static final float ADAM_EPS = 1e-8f;
+  /** Seed stream of the drop-connect masks (the loader's streams are non-negative). */
+  private static final long DROP_CONNECT_STREAM = -2;
+
+  private final TrainConfig config;
+  private final Path dataRoot;
+  private final Path runDir;
+  private final PrintStream out;
+  private final SplitIndex train;
+  private final SplitIndex validation;
+  private final int imageSize;
+  private final EfficientNetVariant variant;
+  /** Test hook: called after each training batch with (epoch, batch); may throw to simulate a crash. */
+  private BatchListener batchListener = (epoch, batch) -> {};
+
+  /** Called after every training step; for tests that interrupt a run. */
+  @FunctionalInterface
+  public interface BatchListener {
+    void afterBatch(int epoch, int batch);
+  }
+
+  /** What a finished run reports. */
+  public record Result(Path runDir, int epochs, int bestEpoch, double bestValDice, MetricSummary last) {}
+
+  /**
+   * @param train the validated training split (see {@link SplitIndex#open})
+   * @param validation the validated validation split
+   */
+  public Trainer(TrainConfig config, SplitIndex train, SplitIndex validation, Path runDir, PrintStream out) {
+    this.config = config.validate();
+    this.dataRoot = train.root();
+    this.train = limit(train, config.trainLimit);
+    this.validation = limit(validation, config.valLimit);
+    this.runDir = runDir;
+    this.out = out;
+    this.variant = EfficientNetVariant.parse(config.variant);
+    this.imageSize = config.imageSize == 0 ? variant.resolution() : config.imageSize;
+  }
+
+  public void onBatch(BatchListener listener) {
+    this.batchListener = listener;
+  }
+
+  private static SplitIndex limit(SplitIndex split, int n) {
+    return n > 0 && n < split.size() ? split.head(n) : split;
+  }
+
+  /** A fresh run: {@code runDir} must not exist yet (or be empty). */
+  public Result train() throws IOException {
+    if (Files.exists(runDir) && (!Files.isDirectory(runDir) || hasEntries(runDir))) {
+      throw new IllegalArgumentException(
+          runDir + " already exists; choose another --out, or continue it with --resume");
+    }
+    Files.createDirectories(runDir);
+    AtomicFiles.writeString(runDir.resolve("config.json"), config.toJson() + "\n");
+    return run(null);
+  }
+
+  /** Continues the run in {@code runDir} from its last checkpoint. */
+  public Result resume() throws IOException {
+    Path last = runDir.resolve(LAST);
+    if (!Files.exists(last)) {
+      throw new IllegalArgumentException(last + " does not exist: nothing to resume");
+    }
+    return run(Checkpoint.read(last));
+  }
+
+  /** Reads the configuration a run was started with (for --resume). */
+  public static TrainConfig configOf(Path runDir) throws IOException {
+    Path file = runDir.resolve("config.json");
+    if (!Files.exists(file)) {
+      throw new IllegalArgumentException(runDir + " is not an effiseg run directory (no config.json)");
+    }
+    return TrainConfig.fromJson(Files.readString(file));
+  }
+
+  private Result run(Checkpoint resumeFrom) throws IOException {
+    EpochLog log = new EpochLog(runDir);
+    try (Context ctx = Devices.open(config.device, config.threads);
+        EffiSegNet model = EffiSegNet.create(ctx, modelConfig());
+        BatchLoader trainLoader = loader(train, AugmentPresets.parse(augmentSpec()), true);
+        BatchLoader valLoader = loader(validation, AugmentPresets.NONE, false);
+        Tensor terms = ctx.tensor(4)) {
+      ParameterBlock params = model.parameters();
+      int startEpoch = 0;
+      long step = 0;
+      int bestEpoch = 0;
+      double bestDice = Double.NEGATIVE_INFINITY;
+      if (resumeFrom != null) {
+        model.loadStateDict(resumeFrom.model(), true);
+        params.expAvg().write(resumeFrom.optimizer().expAvg());
+        params.expAvgSq().write(resumeFrom.optimizer().expAvgSq());
+        startEpoch = resumeFrom.epoch();
+        step = resumeFrom.step();
+        JsonObject metrics = JsonParser.parseString(resumeFrom.metricsJson()).getAsJsonObject();
+        bestEpoch = metrics.get("best_epoch").getAsInt();
+        bestDice = metrics.get("best_val_dice").getAsDouble();
+        log.reload(startEpoch);
+        out.printf(Locale.ROOT, "resuming %s after epoch %d (step %d, best val Dice %.4f at epoch %d)%n",
+            runDir, startEpoch, step, bestDice, bestEpoch);
+      } else {
+        loadPretrained(ctx, model);
+      }
+      out.printf(Locale.ROOT,
+          "training EffiSegNet-%s at %dx%d on %d images (validation %d), %d epochs, batch %d, %s%n",
+          variant.name(), imageSize, imageSize, train.size(), validation.size(), config.epochs,
+          config.batchSize, ctx);
+
+      LrSchedule schedule = new LrSchedule(config.lr, config.minLr, config.epochs);
+      MetricSummary lastSummary = null;
+      for (int epoch = startEpoch; epoch < config.epochs; epoch++) {
+        double lr = schedule.lr(epoch);
+        EpochStats stats = trainEpoch(ctx, model, trainLoader, terms, epoch, lr, step);
+        step = stats.step;
+        Validation.Result val =
+            Validation.run(ctx, model, valLoader, config, epoch, terms);
+        lastSummary = val.summary();
+        boolean best = lastSummary.dice() > bestDice;
+        if (best) {
+          bestDice = lastSummary.dice();
+          bestEpoch = epoch + 1;
+        }
+        Map<String, Double> row = epochRow(epoch, stats, val, lr);
+        log.append(row);
+        Checkpoint checkpoint = checkpoint(model, epoch + 1, step, row, bestEpoch, bestDice);
+        Checkpoint.write(runDir.resolve(LAST), checkpoint);
+        if (best) {
+          Checkpoint.write(runDir.resolve(BEST), checkpoint);
+        }
+        out.printf(Locale.ROOT,
+            "epoch %d/%d  loss %.4f (dice %.4f bce %.4f npd %.4f)  val loss %.4f  val Dice %.4f IoU %.4f"
+                + "  lr %.2e  %.1f img/s  %s%s%n",
+            epoch + 1, config.epochs, stats.loss.total(), stats.loss.dice(), stats.loss.bce(),
+            stats.loss.npd(), val.loss().total(), lastSummary.dice(), lastSummary.iou(), lr,
+            stats.imagesPerSecond(), ProgressBar.clock(stats.seconds()), best ? "  * best" : "");
+      }
+      return new Result(runDir, config.epochs, bestEpoch, bestDice, lastSummary);
+    }
+  }
+
+  EffiSegNetConfig modelConfig() {
+    return EffiSegNetConfig.of(variant)
+        .withChannels(config.decoderChannels)
+        .withDeepSupervision(config.deepSupervision)
+        .withSeed(config.seed);
+  }
+
+  String augmentSpec() {
+    StringBuilder spec = new StringBuilder(config.augment);
+    for (String mod : config.augmentMods) {
+      spec.append('+').append(mod);
+    }
+    return spec.toString();
+  }
+
+  private BatchLoader loader(SplitIndex split, org.effiseg.augment.AugmentConfig augment, boolean shuffle) {
+    int workers = config.workers > 0 ? config.workers : Runtime.getRuntime().availableProcessors();
+    return BatchLoader.builder(split, new AugmentPipeline(augment, imageSize))
+        .batchSize(config.batchSize)
+        .threads(workers)
+        .seed(config.seed)
+        .shuffle(shuffle)
+        .dropLast(false)
+        .build();
+  }
+
+  /** Imports the pretrained encoder and calibrates its BN statistics on training images. */
+  private void loadPretrained(Context ctx, EffiSegNet model) throws IOException {
+    if (config.weights.isEmpty()) {
+      out.println("no --weights: the encoder starts from random weights (the paper fine-tunes "
+          + "an ImageNet-pretrained one; see docs/weights.md)");
+      return;
+    }
+    EfficientNetLayout layout = EfficientNetLayout.of(variant);
+    PretrainedWeights.Imported imported = PretrainedWeights.load(Path.of(config.weights), layout, false);
+    StateDict encoder = imported.withPrefix(EffiSegNet.ENCODER_PREFIX, false);
+    int n = Math.min(config.calibrationImages, train.size());
+    if (n > 0) {
+      List<Path> images = new ArrayList<>();
+      for (SamplePair pair : train.pairs().subList(0, n)) {
+        images.add(pair.image());
+      }
+      encoder = BnCalibration.calibrateOnImages(
+          ctx, encoder, EffiSegNet.ENCODER_PREFIX, layout, images, imageSize, config.batchSize);
+    }
+    model.loadStateDict(encoder, false); // completeness was checked against the layout on import
+    out.printf(Locale.ROOT, "encoder: %s%s%n", imported.description(),
+        n > 0 ? ", BN statistics calibrated on " + n + " training images" : "");
+  }
+
+  private static final class EpochStats {
+    LossTerms loss = LossTerms.ZERO;
+    long step;
+    long images;
+    double dataSeconds;
+    double computeSeconds;
+    double wallSeconds;
+
+    double imagesPerSecond() {
+      return images / Math.max(wallSeconds, 1e-9);
+    }
+
+    double seconds() {
+      return wallSeconds;
+    }
+  }
+
+  private EpochStats trainEpoch(Context ctx, EffiSegNet model, BatchLoader loader, Tensor terms,
+      int epoch, double lr, long step) {
+    EpochStats stats = new EpochStats();
+    stats.step = step;
+    ParameterBlock params = model.parameters();
+    LossFunction loss = new LossFunction(config);
+    ProgressBar bar = new ProgressBar(out, String.format(Locale.ROOT, "epoch %d/%d", epoch + 1,
+        config.epochs), loader.batchesPerEpoch());
+    long start = System.nanoTime();
+    LossTerms sum = LossTerms.ZERO;
+    int batches = 0;
+    try (BatchLoader.EpochBatches epochBatches = loader.epoch(epoch);
+        InputTensors input = new InputTensors(ctx, imageSize)) {
+      while (epochBatches.hasNext()) {
+        long t0 = System.nanoTime();
+        Batch batch = epochBatches.next();
+        long t1 = System.nanoTime();
+        input.load(batch);
+        LossTerms terms1;
+        try (Tensor logits = model.forward(input.images(), true, SeedMixer.mix(config.seed, 0, stats.step, DROP_CONNECT_STREAM))) {
+          terms1 = loss.forwardBackward(ctx, model, logits, input.masks(), terms);
+          if (!terms1.isFinite()) {
+            throw new NonFiniteLossException(String.format(Locale.ROOT,
+                "the loss became %s at epoch %d, batch %d (terms: %s); the run stops here, "
+                    + "keeping the last good checkpoint %s", terms1.total(), epoch + 1, batches + 1,
+                terms1, runDir.resolve(LAST)));
+          }
+        }
+        stats.step++;
+        Ops.adamwStep(ctx, params.weights(), params.grads(), params.expAvg(), params.expAvgSq(),
+            (float) lr, BETA1, BETA2, ADAM_EPS, (float) config.weightDecay, stats.step);
+        long t2 = System.nanoTime();
+        stats.dataSeconds += (t1 - t0) / 1e9;
+        stats.computeSeconds += (t2 - t1) / 1e9;
+        stats.images += batch.size();
+        sum = sum.plus(terms1);
+        batches++;
+        double elapsed = (t2 - start) / 1e9;
+        bar.update(batches, String.format(Locale.ROOT, "loss %.4f (dice %.3f bce %.3f npd %.3f) %.1f img/s",
+            terms1.total(), terms1.dice(), terms1.bce(), terms1.npd(), stats.images / elapsed));
+        batchListener.afterBatch(epoch, batches);
+      }
+    }
+    stats.wallSeconds = (System.nanoTime() - start) / 1e9;
+    stats.loss = sum.times(1.0 / Math.max(batches, 1));
+    return stats;
+  }
+
+  private Map<String, Double> epochRow(int epoch, EpochStats stats, Validation.Result val, double lr) {
+    MetricSummary s = val.summary();
+    Map<String, Double> row = new LinkedHashMap<>();
+    row.put("epoch", (double) (epoch + 1));
+    row.put("train_loss", stats.loss.total());
+    row.put("train_dice_loss", stats.loss.dice());
+    row.put("train_bce_loss", stats.loss.bce());
+    row.put("train_npd_loss", stats.loss.npd());
+    row.put("val_loss", val.loss().total());
+    row.put("val_dice", s.dice());
+    row.put("val_iou", s.iou());
+    row.put("val_precision", s.precision());
+    row.put("val_recall", s.recall());
+    row.put("val_f1", s.f1());
+    row.put("lr", lr);
+    row.put("data_seconds", stats.dataSeconds);
+    row.put("compute_seconds", stats.computeSeconds);
+    row.put("images_per_second", stats.imagesPerSecond());
+    return row;
+  }
+
+  private Checkpoint checkpoint(EffiSegNet model, int epochsDone, long step, Map<String, Double> row,
+      int bestEpoch, double bestDice) {
+    ParameterBlock params = model.parameters();
+    Map<String, Object> metrics = new LinkedHashMap<>(row);
+    metrics.put("best_epoch", bestEpoch);
+    metrics.put("best_val_dice", bestDice);
+    return new Checkpoint(
+        model.stateDict(),
+        new Checkpoint.OptimizerState(params.expAvg().read(), params.expAvgSq().read()),
+        config.variant,
+        config.toJson(),
+        epochsDone,
+        step,
+        new GsonBuilder().serializeSpecialFloatingPointValues().create().toJson(metrics),
+        Map.of("image_size", Integer.toString(imageSize), "data", dataRoot.toString()));
+  }
+
+  private static boolean hasEntries(Path dir) throws IOException {
+    try (var entries = Files.list(dir)) {
+      return entries.findAny().isPresent();
+    }
+  }
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# gpu-bundle.sh — prepares, on a machine without a GPU, what scripts/gpu-check.sh needs on a
+# bare GPU machine of the device tool (which may have neither Maven nor a JDK, and reaches
+# no registry):
+#   local/gpu-bundle/classes        target/classes: Java classes, libeffiseg.so, the JNI glue
+#   local/gpu-bundle/test-classes   target/test-classes: the GPU suite and its runner
+#   local/gpu-bundle/lib/*.jar      runtime + test dependencies, minus PyTorch's natives and
+#                                   what only DJL's engine and JMH use at run time (the GPU
+#                                   suite's oracle is the CPU backend, not DJL)
+#   local/gpu-bundle/COMMIT         the commit these were built from
+#   local/gpu-jre.tar.gz            a jlink-ed Java runtime, used there only if it has no java
+# Both are ignored by git (/local/); name them in the device tool's `carry`. Prints the sizes:
+# together with the working tree they must stay under the tool's 64 MiB.
+# Usage: scripts/gpu-bundle.sh [--no-package]   (--no-package: reuse target/ as it is)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bundle=local/gpu-bundle
+jre_tgz=local/gpu-jre.tar.gz
+mvn_args=(-o -B -q -ntp)
+
+if [ "${1:-}" != "--no-package" ]; then
+  mvn "${mvn_args[@]}" -DskipTests package
+fi
+[ -d target/classes ] && [ -d target/test-classes ] || {
+  echo "gpu-bundle: target/classes or target/test-classes missing: run without --no-package" >&2
+  exit 1
+}
+
+rm -rf "$bundle"
+mkdir -p "$bundle/lib"
+cp -r target/classes "$bundle/classes"
+cp -r target/test-classes "$bundle/test-classes"
+mvn "${mvn_args[@]}" dependency:copy-dependencies -DincludeScope=test \
+  -DoutputDirectory="$bundle/lib" \
+  -DexcludeArtifactIds=pytorch-native-cpu,pytorch-jni,jmh-core,jmh-generator-annprocess,commons-math3,jopt-simple,jna,commons-compress,commons-io,commons-codec
+git rev-parse --short HEAD >"$bundle/COMMIT" 2>/dev/null || echo unknown >"$bundle/COMMIT"
+
+if [ ! -f "$jre_tgz" ]; then
+  jlink=${JAVA_HOME:+$JAVA_HOME/bin/}jlink
+  tmp=$(mktemp -d)
+  "$jlink" --add-modules java.base,java.logging,java.management,java.xml,jdk.unsupported \
+    --strip-debug --no-header-files --no-man-pages --compress=2 --output "$tmp/jre"
+  tar -C "$tmp" -czf "$jre_tgz" jre
+  rm -rf "$tmp"
+fi
+
+du -sh "$bundle" "$jre_tgz"
+total_kib=$(du -sk "$bundle" "$jre_tgz" | awk '{s += $1} END {print s}')
+echo "gpu-bundle: ${total_kib} KiB to carry (limit 65536 KiB including the working tree)"

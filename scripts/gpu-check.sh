@@ -1,0 +1,227 @@
+#!/usr/bin/env bash
+# gpu-check.sh — on a bare GPU machine of the device tool: build the CUDA backend there, run
+# the GPU test suite (the CUDA backend against the CPU oracle), run the kernel benchmarks, run
+# the suite once more under compute-sanitizer if time is left, and write logs and a summary to
+# $OUT (at most 8 files, the tool's limit), all inside 8 minutes.
+#
+# Prepare here first (no GPU needed):   scripts/gpu-bundle.sh
+# Then call the device tool's `run` with
+#   command:  scripts/gpu-check.sh
+#   carry:    ["local/gpu-bundle", "local/gpu-jre.tar.gz"]
+#   timeout_s: 540
+# and commit the summary it brings back (summary.md) under docs/ with the card and date.
+#
+# Without a GPU:  scripts/gpu-check.sh --dry-run  runs every step that needs none (build against
+# the cuDNN/cuBLAS of scripts/fetch-cuda-libs.sh, the Java runner, the benchmark's
+# self-test) and writes to local/gpu-out; the CUDA tests then report themselves skipped.
+#
+# Options by environment: OUT (log folder), EFFISEG_GPU_TESTS (more test classes to run,
+# space-separated, e.g. backend-agnostic op suites that need no DJL), CUDNN_ROOT/CUBLAS_ROOT
+# (override the Python environment's nvidia/cudnn and nvidia/cu13 folders).
+set -uo pipefail # no -e: every step records its status, and the summary is written regardless
+
+cd "$(dirname "$0")/.."
+repo=$(pwd)
+dry_run=0
+[ "${1:-}" = "--dry-run" ] && dry_run=1
+
+if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+  export PATH=/usr/local/cuda/bin:$PATH
+fi
+out=${OUT:-$repo/local/gpu-out}
+mkdir -p "$out"
+bundle=$repo/local/gpu-bundle
+build=/tmp/effiseg-gpu-build
+budget_s=470 # of the 8 minutes; leaves room for the summary and the tool's transfers
+start=$SECONDS
+summary=$out/summary.md
+jobs=16
+[ "$dry_run" = 1 ] && jobs=2
+
+steps=()
+note() { steps+=("$1"); echo "== $1"; }
+
+# step NAME TIMEOUT_S CMD...: runs CMD with its output in $out/NAME.log, within the budget.
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local left=$((budget_s - (SECONDS - start)))
+  if [ "$left" -lt 10 ]; then
+    note "$name: SKIPPED (out of time)"
+    return 1
+  fi
+  [ "$limit" -gt "$left" ] && limit=$left
+  local t0=$SECONDS rc
+  # through bash -c, so that CMD may be one of the exported functions below
+  timeout --kill-after=10 "$limit" bash -c '"$@"' step "$@" >"$out/$name.log" 2>&1
+  rc=$?
+  local verdict=ok
+  [ "$rc" -ne 0 ] && verdict="FAILED (exit $rc)"
+  [ "$rc" -eq 124 ] && verdict="TIMED OUT after ${limit}s"
+  note "$name: $verdict in $((SECONDS - t0)) s (log: $name.log)"
+  return "$rc"
+}
+
+# ---- facts -------------------------------------------------------------------------------
+facts() {
+  date -u
+  uname -a
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,clocks.max.memory --format=csv || true
+  nvcc --version || true
+  cmake --version | head -n 1 || true
+  command -v ninja || true
+  command -v java && java -version 2>&1 || echo "no java on PATH"
+  python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 || true
+}
+export -f facts
+step facts 30 facts
+gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
+gpu_name=${gpu_name:-none}
+
+# ---- cuDNN / cuBLAS ------------------------------------------------------------------------
+if [ -z "${CUDNN_ROOT:-}" ] || [ -z "${CUBLAS_ROOT:-}" ]; then
+  if [ "$dry_run" = 1 ]; then
+    cache=${EFFISEG_CUDA_CACHE:-$HOME/.cache/effiseg-cuda}
+    scripts/fetch-cuda-libs.sh "$cache" >/dev/null
+    CUDNN_ROOT=${CUDNN_ROOT:-$cache/cudnn}
+    CUBLAS_ROOT=${CUBLAS_ROOT:-$cache/cublas}
+  else
+    # the nvidia-* wheels of the Python environment (PyTorch's): nvidia/cudnn, nvidia/cu13
+    read -r py_cudnn py_cublas < <(python3 - <<'PY'
+import importlib.util
+def where(name):
+    try:
+        spec = importlib.util.find_spec(name)
+    except ModuleNotFoundError:
+        return ""
+    return list(spec.submodule_search_locations)[0] if spec and spec.submodule_search_locations else ""
+cudnn = where("nvidia.cudnn") or "-"
+cublas = next((p for p in (where("nvidia.cu13"), where("nvidia.cublas")) if p), "-")
+print(cudnn, cublas)
+PY
+)
+    CUDNN_ROOT=${CUDNN_ROOT:-${py_cudnn:-}}
+    CUBLAS_ROOT=${CUBLAS_ROOT:-${py_cublas:-}}
+  fi
+fi
+note "cuDNN from $CUDNN_ROOT, cuBLAS from $CUBLAS_ROOT"
+export LD_LIBRARY_PATH="$CUDNN_ROOT/lib:$CUBLAS_ROOT/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+
+# ---- build the CUDA backend here -------------------------------------------------------------
+openblas=/tmp/effiseg-openblas
+python3 - "$bundle/lib" "$openblas" <<'PY'
+import glob, os, sys, zipfile
+lib, dest = sys.argv[1:3]
+jar = [j for j in glob.glob(os.path.join(lib, "openblas-*-linux-x86_64.jar"))][0]
+prefix = "org/bytedeco/openblas/linux-x86_64/"
+with zipfile.ZipFile(jar) as z:
+    for n in z.namelist():
+        if n.startswith(prefix + "include/") and not n.endswith("/") or n == prefix + "libopenblas.so.0":
+            target = os.path.join(dest, n[len(prefix):])
+            os.makedirs(os.path.dirname(target), exist_ok=True)
+            with z.open(n) as s, open(target, "wb") as d:
+                d.write(s.read())
+PY
+generator="Unix Makefiles"
+command -v ninja >/dev/null 2>&1 && generator=Ninja
+build_backend() {
+  rm -rf "$build"
+  cmake -S "$repo" -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Release \
+    -DOPENBLAS_ROOT="$openblas" -DEFFISEG_CUDA=ON -DCUDNN_ROOT="$CUDNN_ROOT" \
+    -DCUBLAS_ROOT="$CUBLAS_ROOT" -DEFFISEG_OUTPUT_DIR="$build/lib" &&
+    cmake --build "$build" --parallel "$jobs" --target effiseg_cuda effiseg_kernel_bench &&
+    cp "$build/lib/libeffiseg_cuda.so" "$bundle/classes/org/effiseg/nativeapi/linux-x86_64/"
+}
+export -f build_backend
+export repo build bundle openblas generator jobs CUDNN_ROOT CUBLAS_ROOT
+step build 240 build_backend
+built=$?
+
+# ---- Java ------------------------------------------------------------------------------------
+if command -v java >/dev/null 2>&1; then
+  java=java
+else
+  rm -rf /tmp/effiseg-jre && mkdir -p /tmp/effiseg-jre &&
+    tar -C /tmp/effiseg-jre -xzf "$repo/local/gpu-jre.tar.gz"
+  java=/tmp/effiseg-jre/jre/bin/java
+fi
+cp="$bundle/classes:$bundle/test-classes:$bundle/lib/*"
+java_args=(--enable-native-access=ALL-UNNAMED -Xmx8g -Dorg.bytedeco.javacpp.cachedir=/tmp/effiseg-javacpp
+  -Deffiseg.shared="$repo/local/gpu-bundle/shared" -cp "$cp")
+
+step info 60 "$java" "${java_args[@]}" org.effiseg.cli.Main info
+# shellcheck disable=SC2086 # EFFISEG_GPU_TESTS is a list of class names
+step tests 240 "$java" "${java_args[@]}" org.effiseg.cuda.GpuTestMain tag:cuda ${EFFISEG_GPU_TESTS:-}
+
+# ---- kernel benchmarks -------------------------------------------------------------------------
+# Datasheet peaks (dense FP32 without tensor cores; HBM bandwidth), for the % columns.
+case "$gpu_name" in
+  *H100*PCIe*) peaks=(--peak-gbps 2000 --peak-tflops 51.2) ;;
+  *H100*) peaks=(--peak-gbps 3350 --peak-tflops 66.9) ;;
+  *H200*) peaks=(--peak-gbps 4800 --peak-tflops 66.9) ;;
+  *) peaks=() ;;
+esac
+if [ "$built" -eq 0 ]; then
+  if [ "$dry_run" = 1 ]; then
+    step bench 60 "$build/bin/effiseg_kernel_bench" --quick --self-test
+  else
+    step bench 150 "$build/bin/effiseg_kernel_bench" "${peaks[@]}"
+  fi
+else
+  note "bench: SKIPPED (the build failed)"
+fi
+
+# ---- the GPU suite again under compute-sanitizer (out-of-bounds, races), if time is left --------
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+if [ "$dry_run" = 0 ] && [ -n "$sanitizer" ]; then
+  step sanitize 120 "$sanitizer" --tool memcheck --target-processes all --error-exitcode 9 \
+    "$java" "${java_args[@]}" org.effiseg.cuda.GpuTestMain org.effiseg.cuda.CudaVsCpuTest
+else
+  note "sanitize: SKIPPED ($([ "$dry_run" = 1 ] && echo "dry run" || echo "no compute-sanitizer"))"
+fi
+
+# ---- training (when this build has a train command and the data travelled) -----------------
+if [ -d "$bundle/shared/data" ] && "$java" "${java_args[@]}" org.effiseg.cli.Main train --help >/dev/null 2>&1; then
+  step train 150 "$java" "${java_args[@]}" org.effiseg.cli.Main train --device cuda \
+    --data "$bundle/shared/data" --epochs 2
+else
+  note "train: SKIPPED (no train command in this build, or no data in local/gpu-bundle/shared/data)"
+fi
+
+# ---- summary -----------------------------------------------------------------------------------
+{
+  echo "# gpu-check summary"
+  echo
+  echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "- card: $gpu_name"
+  echo "- driver: $(nvidia-smi --query-gpu=driver_version --format=csv,noheader 2>/dev/null | head -n 1)"
+  echo "- commit: $(cat "$bundle/COMMIT" 2>/dev/null || echo unknown) (bundle), working tree $(git -C "$repo" rev-parse --short HEAD 2>/dev/null || echo "without .git")"
+  echo "- mode: $([ "$dry_run" = 1 ] && echo "dry run (no GPU)" || echo "GPU")"
+  echo "- total: $((SECONDS - start)) s"
+  echo
+  echo "## steps"
+  for s in "${steps[@]}"; do echo "- $s"; done
+  echo
+  echo "## CUDA backend as the core sees it"
+  echo '```'
+  grep -i -A2 "cuda" "$out/info.log" 2>/dev/null | head -n 10
+  echo '```'
+  echo
+  echo "## GPU tests"
+  echo '```'
+  grep -E "tests (found|successful|failed|skipped|aborted)" "$out/tests.log" 2>/dev/null
+  grep -E "^(FAIL|SKIP) " "$out/tests.log" 2>/dev/null | head -n 40
+  echo '```'
+  echo
+  echo "## compute-sanitizer (memcheck) over the GPU suite"
+  echo '```'
+  grep -E "ERROR SUMMARY|Invalid|out of bounds" "$out/sanitize.log" 2>/dev/null | head -n 20
+  echo '```'
+  echo
+  echo "## kernel benchmarks"
+  echo '```'
+  cat "$out/bench.log" 2>/dev/null
+  echo '```'
+} >"$summary"
+echo "== summary: $summary"
+cat "$summary"

@@ -1,0 +1,63 @@
+package org.effiseg.model;
+
+import static com.google.common.truth.Truth.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.NativeMemory;
+import org.effiseg.nativeapi.Ops;
+import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.Rand;
+import org.junit.jupiter.api.Test;
+
+/** Drop-connect, the forward/backward protocol and native memory coming back. */
+class ModelLifecycleTest {
+
+  @Test
+  void trainingWithDropConnectRunsAndFreesEverything() {
+    long before = NativeMemory.liveBytes();
+    Rand rand = new Rand(3);
+    int n = 2, size = 64;
+    try (Context ctx = Context.cpu(2)) {
+      EffiSegNetConfig cfg = EffiSegNetConfig.of(EfficientNetVariant.B0).withDropConnectRate(0.5f);
+      try (EffiSegNet net = EffiSegNet.create(ctx, cfg);
+          Tensor x = ctx.tensor(rand.normal(n * size * size * 3, 1), n, size, size, 3);
+          Tensor t = ctx.tensor(rand.binary(n * size * size), n, size, size, 1);
+          Tensor terms = ctx.tensor(4)) {
+        long afterCreate = NativeMemory.liveBytes();
+        long afterFirstStep = 0;
+        float[][] outs = new float[3][];
+        for (int step = 0; step < 3; step++) {
+          try (Tensor logits = net.forward(x, true);
+              Tensor dl = ctx.tensor(logits.shape())) {
+            outs[step] = logits.read();
+            Ops.segLoss(ctx, logits, t, terms, dl, 1f, 1f, 0f, 1);
+            net.backward(dl);
+          }
+          for (float g : net.parameters().grads().read()) {
+            assertThat(Float.isFinite(g)).isTrue();
+          }
+          // The pooled buffers are reused: no growth after the first step.
+          if (step == 0) {
+            afterFirstStep = NativeMemory.liveBytes();
+          }
+          assertThat(NativeMemory.liveBytes()).isEqualTo(afterFirstStep);
+        }
+        net.releaseBuffers();
+        assertThat(NativeMemory.liveBytes()).isEqualTo(afterCreate);
+        // Different drop-connect masks each step (rate 0.5 so that the skip blocks see drops).
+        assertThat(outs[0]).isNotEqualTo(outs[1]);
+        assertThat(outs[1]).isNotEqualTo(outs[2]);
+        // Eval is deterministic and needs no backward.
+        try (Tensor a = net.forward(x, false);
+            Tensor b = net.forward(x, false)) {
+          assertThat(a.read()).isEqualTo(b.read());
+        }
+        try (Tensor dl = ctx.tensor(n, size, size, 1)) {
+          assertThrows(IllegalStateException.class, () -> net.backward(dl));
+        }
+      }
+    }
+    assertThat(NativeMemory.liveBytes()).isEqualTo(before);
+  }
+}

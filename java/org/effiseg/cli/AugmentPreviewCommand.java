@@ -90,10 +90,10 @@ public final class AugmentPreviewCommand implements Callable<Integer> {
       return 0;
     } catch (DatasetException | IllegalArgumentException e) {
       spec.commandLine().getErr().println("augment-preview: " + e.getMessage());
-      return 2;
+      return Main.EXIT_FAILURE; // bad input, like every command; 2 is for usage errors
     } catch (IOException e) {
       spec.commandLine().getErr().println("augment-preview: cannot write " + out + ": " + e.getMessage());
-      return 1;
+      return Main.EXIT_FAILURE;
     }
   }
 

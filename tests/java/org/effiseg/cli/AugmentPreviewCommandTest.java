@@ -59,7 +59,7 @@ class AugmentPreviewCommandTest {
     Path mask = root.resolve("train/masks/2.jpg");
     Files.delete(mask);
     Result result = preview(root, "1", dir.resolve("out.png"));
-    assertThat(result.exitCode()).isNotEqualTo(0);
+    assertThat(result.exitCode()).isEqualTo(1);
     assertThat(result.err()).contains(root.resolve("train/images/2.jpg").toString());
     assertThat(Files.exists(dir.resolve("out.png"))).isFalse();
   }
@@ -78,7 +78,7 @@ class AugmentPreviewCommandTest {
   void unknownPresetIsRefused() {
     Result result = run("augment-preview", "--data", dir.toString(), "--preset", "fancy",
         "--out", dir.resolve("x.png").toString());
-    assertThat(result.exitCode()).isNotEqualTo(0);
+    assertThat(result.exitCode()).isEqualTo(1);
     assertThat(result.err()).contains("unknown preset 'fancy'");
   }
 }

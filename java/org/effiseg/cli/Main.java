@@ -51,6 +51,12 @@ public final class Main implements Runnable {
 
   private static String describe(Throwable e) {
     String message = e.getMessage();
+    if (e instanceof java.nio.file.NoSuchFileException) {
+      return "no such file or folder: " + message;
+    }
+    if (e instanceof java.nio.file.AccessDeniedException) {
+      return "permission denied: " + message;
+    }
     return message == null || message.isBlank() ? e.toString() : message;
   }
 

@@ -101,6 +101,12 @@ public final class Trainer {
 
   /** A fresh run: {@code runDir} must not exist yet (or be empty). */
   public Result train() throws IOException {
+    if (!config.weights.isEmpty() && !Files.exists(Path.of(config.weights))) {
+      throw new IllegalArgumentException("pretrained weights " + config.weights + " do not exist"
+          + " (relative paths are taken from the current folder; the quick preset expects the"
+          + " repository root beside ../shared): pass --weights PATH, or --weights \"\" to start"
+          + " from random weights");
+    }
     if (Files.exists(runDir) && (!Files.isDirectory(runDir) || hasEntries(runDir))) {
       throw new IllegalArgumentException(
           runDir + " already exists; choose another --out, or continue it with --resume");

@@ -98,6 +98,17 @@ class TrainerTest {
   }
 
   @Test
+  void missingPretrainedWeightsFailBeforeTheRunDirectoryIsMade(@TempDir Path dir) {
+    TrainConfig c = tiny(1);
+    c.apply(Map.of("weights", dir.resolve("nowhere").toString()), "test");
+    Path run = dir.resolve("run");
+    IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+        () -> new Trainer(c, train, validation, run, System.out).train());
+    assertThat(e).hasMessageThat().contains("nowhere");
+    assertThat(Files.exists(run)).isFalse();
+  }
+
+  @Test
   void aNonFiniteLossStopsTheRunAndKeepsTheLastGoodCheckpoint(@TempDir Path dir) throws Exception {
     TrainConfig exploding = tiny(2);
     exploding.apply(Map.of("lr", 1e30, "min_lr", 1e30), "test");

@@ -119,37 +119,13 @@ void synchronize(const Exec& ex) {
 
 const KernelTable& table() {
     static const KernelTable t = [] {
-        KernelTable k{};
-        k.name = "cuda";
-        k.context_create = context_create;
-        k.context_destroy = context_destroy;
-        k.synchronize = synchronize;
-        k.alloc = alloc;
-        k.release = release;
-        k.upload = upload;
-        k.download = download;
-        k.fill = fill;
-        k.copy = copy;
-        k.add = add;
-        k.axpby = axpby;
-        k.conv2d_forward = conv2d_forward;
-        k.conv2d_backward = conv2d_backward;
-        k.batchnorm_forward = batchnorm_forward;
-        k.batchnorm_backward = batchnorm_backward;
-        k.activation_forward = activation_forward;
-        k.activation_backward = activation_backward;
-        k.global_avg_pool_forward = global_avg_pool_forward;
-        k.global_avg_pool_backward = global_avg_pool_backward;
-        k.channel_scale_forward = channel_scale_forward;
-        k.channel_scale_backward = channel_scale_backward;
-        k.drop_path_forward = drop_path_forward;
-        k.drop_path_backward = drop_path_backward;
-        k.upsample_nearest_forward = upsample_nearest_forward;
-        k.upsample_nearest_backward = upsample_nearest_backward;
-        k.channel_copy = channel_copy;
-        k.seg_loss = seg_loss;
-        k.adamw_step = adamw_step;
-        return k;
+        KernelTable filled{};
+        filled.name = "cuda";
+        filled.context_create = context_create;
+        filled.context_destroy = context_destroy;
+        filled.synchronize = synchronize;
+#include "kernel_table_fill.inc"
+        return filled;
     }();
     return t;
 }

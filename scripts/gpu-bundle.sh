@@ -35,11 +35,30 @@ mvn "${mvn_args[@]}" dependency:copy-dependencies -DincludeScope=test \
   -DoutputDirectory="$bundle/lib" \
   -DexcludeArtifactIds=pytorch-native-cpu,pytorch-jni,jmh-core,jmh-generator-annprocess,commons-math3,jopt-simple,jna,commons-compress,commons-io,commons-codec
 git rev-parse --short HEAD >"$bundle/COMMIT" 2>/dev/null || echo unknown >"$bundle/COMMIT"
+# effiseg loads libopenblas.so.0 itself; the presets' JNI bindings (48 MB) are dead weight here.
+zip -q -d "$bundle"/lib/openblas-*-linux-x86_64.jar 'org/bytedeco/openblas/linux-x86_64/libjniopenblas*' \
+  'org/bytedeco/openblas/linux-x86_64/include/*' 'org/bytedeco/openblas/linux-x86_64/lib/*' >/dev/null
 
-if [ ! -f "$jre_tgz" ]; then
+# gpu-check builds libeffiseg_cuda.so on the GPU machine itself; this copy would only take room.
+rm -f "$bundle"/classes/org/effiseg/nativeapi/*/libeffiseg_cuda.so
+
+# A slice of Kvasir-SEG for gpu-check's training step: the first 150 training pairs and the
+# validation split (~6 MB; the whole train split would not fit the 64 MiB the tool carries).
+kvasir=../shared/data/kvasir-seg
+if [ -d "$kvasir/train/images" ]; then
+  dst=$bundle/shared/data/kvasir-seg
+  for part in images masks; do
+    mkdir -p "$dst/train/$part" "$dst/validation/$part"
+    ls "$kvasir/train/$part" | sort -n | head -150 | while read -r f; do cp "$kvasir/train/$part/$f" "$dst/train/$part/"; done
+    cp "$kvasir/validation/$part"/* "$dst/validation/$part/"
+  done
+fi
+
+# java.desktop: ImageIO and BufferedImage, which data loading needs (training, predict).
+if [ ! -f "$jre_tgz" ] || ! tar -xzOf "$jre_tgz" jre/release | grep -q java.desktop; then
   jlink=${JAVA_HOME:+$JAVA_HOME/bin/}jlink
   tmp=$(mktemp -d)
-  "$jlink" --add-modules java.base,java.logging,java.management,java.xml,jdk.unsupported \
+  "$jlink" --add-modules java.base,java.desktop,java.logging,java.management,java.xml,jdk.unsupported \
     --strip-debug --no-header-files --no-man-pages --compress=2 --output "$tmp/jre"
   tar -C "$tmp" -czf "$jre_tgz" jre
   rm -rf "$tmp"

@@ -16,10 +16,32 @@ import org.bytedeco.javacpp.annotation.Platform;
 @Platform(include = "effiseg/effiseg.h", link = "effiseg")
 final class EffisegNative {
   static {
-    // libeffiseg.so needs libopenblas.so.0, which ships in org.bytedeco:openblas's jar.
-    Loader.load(org.bytedeco.openblas.global.openblas.class);
+    loadOpenBlas();
     extractCudaBackend();
     Loader.load();
+  }
+
+  /**
+   * libeffiseg.so needs libopenblas.so.0 (and its Fortran runtime), which ship in
+   * org.bytedeco:openblas's jar. Loading them directly, rather than through the openblas
+   * presets' JNI library, means the 48 MB of JNI bindings we never call need not be shipped:
+   * the dynamic linker resolves libeffiseg.so's dependency by the already loaded soname.
+   */
+  private static void loadOpenBlas() {
+    // what libeffiseg.so links against from that jar, in dependency order
+    for (String name : new String[] {"libquadmath.so.0", "libgfortran.so.5", "libopenblas.so.0"}) {
+      String resource = "/org/bytedeco/openblas/" + Loader.getPlatform() + "/" + name;
+      java.net.URL url = EffisegNative.class.getResource(resource);
+      if (url == null) {
+        throw new UnsatisfiedLinkError(resource + " is not on the class path: the "
+            + "org.bytedeco:openblas " + Loader.getPlatform() + " jar is missing");
+      }
+      try {
+        System.load(Loader.cacheResource(url).getAbsolutePath());
+      } catch (java.io.IOException e) {
+        throw new UnsatisfiedLinkError("cannot extract " + resource + ": " + e.getMessage());
+      }
+    }
   }
 
   private EffisegNative() {}

@@ -22,6 +22,7 @@ import org.effiseg.eval.EvaluationResult;
 import org.effiseg.eval.EvaluationSample;
 import org.effiseg.eval.Evaluator;
 import org.effiseg.eval.MetricSummary;
+import org.effiseg.eval.PerImageCsv;
 import org.effiseg.eval.PredictionDirectory;
 import org.effiseg.eval.Threshold;
 import org.effiseg.eval.TrainingLog;
@@ -117,6 +118,12 @@ public final class EvaluateCommand implements Callable<Integer> {
   Path report;
 
   @Option(
+      names = "--per-image",
+      paramLabel = "FILE.csv",
+      description = "Write every image's counts, Dice and IoU as CSV, worst first.")
+  Path perImage;
+
+  @Option(
       names = "--train-log",
       paramLabel = "CSV",
       description = "Per-epoch training log (epochs.csv) whose curves the report draws.")
@@ -163,9 +170,7 @@ public final class EvaluateCommand implements Callable<Integer> {
       }
       EvaluationResult result = score(source.iterator(), report == null ? 0 : worst);
       print(result, t);
-      if (report != null) {
-        writeReport(result, t, log);
-      }
+      writeFiles(result, t, log);
       return 0;
     } catch (EvaluationInputException e) {
       err.println("effiseg evaluate: " + e.getMessage());
@@ -188,9 +193,17 @@ public final class EvaluateCommand implements Callable<Integer> {
       EvaluationResult result =
           Evaluation.evaluate(segmenter, index, t, report == null ? 0 : worst, json ? null : System.err);
       print(result, t);
-      if (report != null) {
-        writeReport(result, t, log);
-      }
+      writeFiles(result, t, log);
+    }
+  }
+
+  /** The --report and --per-image files, where asked for. */
+  private void writeFiles(EvaluationResult result, Threshold t, TrainingLog log) throws IOException {
+    if (report != null) {
+      writeReport(result, t, log);
+    }
+    if (perImage != null) {
+      PerImageCsv.write(perImage, result);
     }
   }
 

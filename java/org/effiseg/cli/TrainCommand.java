@@ -20,6 +20,7 @@ import org.effiseg.data.SplitIndex;
 import org.effiseg.eval.EvaluationReport;
 import org.effiseg.eval.EvaluationResult;
 import org.effiseg.eval.MetricSummary;
+import org.effiseg.eval.PerImageCsv;
 import org.effiseg.eval.TrainingLog;
 import org.effiseg.train.TrainConfig;
 import org.effiseg.train.Trainer;
@@ -153,6 +154,7 @@ final class TrainCommand implements Callable<Integer> {
             .detail("preset", resume ? "(resumed)" : preset)
             .trainingLog(TrainingLog.read(out.resolve("epochs.csv")))
             .write(report);
+        PerImageCsv.write(out.resolve("per-image-" + label + "-" + evalSplit + ".csv"), r);
         log.println("report: " + report);
       }
     }

@@ -89,9 +89,13 @@ class TrainPredictCommandTest {
     Path report = dir.resolve("evaluate-report.html");
     Outcome o = effiseg("evaluate", "--checkpoint", run.resolve("best.safetensors").toString(),
         "--data", DATA.toString(), "--split", "validation", "--threads", "2",
-        "--report", report.toString(), "--train-log", run.resolve("epochs.csv").toString());
+        "--report", report.toString(), "--train-log", run.resolve("epochs.csv").toString(),
+        "--per-image", dir.resolve("per-image.csv").toString());
     assertThat(o.exit()).isEqualTo(0);
     assertThat(Files.readString(report)).contains("best.safetensors");
+    List<String> rows = Files.readAllLines(dir.resolve("per-image.csv"));
+    assertThat(rows.get(0)).isEqualTo("id,width,height,tp,fp,fn,tn,dice,iou,polyp_fraction");
+    assertThat(rows).hasSize(101);
     for (String metric : List.of("Dice", "IoU", "precision", "recall", "F1")) {
       assertThat(o.out()).ignoringCase().contains(metric);
     }

@@ -46,7 +46,7 @@ import picocli.CommandLine.Spec;
     versionProvider = VersionProvider.class,
     sortOptions = false,
     description = {
-      "Score predicted masks against a split's ground truth.",
+      "Score a checkpoint, or predicted masks made by any tool, against a split's ground truth.",
       "",
       "Matches files in MASK_DIR to DIR/<split>/masks by file stem (any common image format)."
           + " Dice and IoU are computed per image and averaged; precision, recall and F1 from the"

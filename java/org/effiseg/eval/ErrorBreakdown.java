@@ -177,31 +177,8 @@ public final class ErrorBreakdown {
   }
 
   private static SizeBin sizeBin(String label, String range, List<ImageMetrics> members) {
-    long tp = 0;
-    long fp = 0;
-    long fn = 0;
-    double dice = 0;
-    double iou = 0;
-    int scored = 0;
-    for (ImageMetrics m : members) {
-      tp += m.tp();
-      fp += m.fp();
-      fn += m.fn();
-      if (!m.groundTruthEmpty()) {
-        dice += m.dice();
-        iou += m.iou();
-        scored++;
-      }
-    }
-    return new SizeBin(
-        label,
-        range,
-        members.size(),
-        scored == 0 ? Double.NaN : dice / scored,
-        scored == 0 ? Double.NaN : iou / scored,
-        tp,
-        fp,
-        fn);
+    MetricSummary s = MetricSummary.over(members);
+    return new SizeBin(label, range, s.images(), s.dice(), s.iou(), s.tp(), s.fp(), s.fn());
   }
 
   /**

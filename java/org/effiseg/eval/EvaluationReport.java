@@ -2,15 +2,13 @@ package org.effiseg.eval;
 
 import java.awt.Color;
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import org.effiseg.util.AtomicFiles;
 
 /**
  * One self-contained HTML page per evaluation (inline CSS and SVG, images as base64 PNG data URIs,
@@ -46,15 +44,7 @@ public final class EvaluationReport {
 
   /** Writes the page atomically (temp file, then rename). */
   public void write(Path file) throws IOException {
-    Path dir = file.toAbsolutePath().getParent();
-    Files.createDirectories(dir);
-    Path tmp = dir.resolve(file.getFileName() + ".tmp");
-    try {
-      Files.writeString(tmp, toHtml(), StandardCharsets.UTF_8);
-      Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
-    } finally {
-      Files.deleteIfExists(tmp);
-    }
+    AtomicFiles.writeString(file, toHtml());
   }
 
   public String toHtml() {

@@ -19,6 +19,37 @@ public record MetricSummary(
     double recall,
     double f1) {
 
+  /** Sums the counts of {@code images} and averages Dice/IoU over those with a polyp. */
+  static MetricSummary over(java.util.List<ImageMetrics> images) {
+    long tp = 0;
+    long fp = 0;
+    long fn = 0;
+    long tn = 0;
+    double diceSum = 0;
+    double iouSum = 0;
+    int scored = 0;
+    for (ImageMetrics m : images) {
+      tp += m.tp();
+      fp += m.fp();
+      fn += m.fn();
+      tn += m.tn();
+      if (!m.groundTruthEmpty()) {
+        diceSum += m.dice();
+        iouSum += m.iou();
+        scored++;
+      }
+    }
+    return of(
+        images.size(),
+        scored,
+        tp,
+        fp,
+        fn,
+        tn,
+        scored == 0 ? Double.NaN : diceSum / scored,
+        scored == 0 ? Double.NaN : iouSum / scored);
+  }
+
   /** Summarises summed counts and per-image means. */
   static MetricSummary of(
       int images, int scoredImages, long tp, long fp, long fn, long tn, double dice, double iou) {

@@ -26,33 +26,7 @@ public final class SegmentationMetrics {
   }
 
   public MetricSummary summary() {
-    long tp = 0;
-    long fp = 0;
-    long fn = 0;
-    long tn = 0;
-    double diceSum = 0;
-    double iouSum = 0;
-    int scored = 0;
-    for (ImageMetrics m : images) {
-      tp += m.tp();
-      fp += m.fp();
-      fn += m.fn();
-      tn += m.tn();
-      if (!m.groundTruthEmpty()) {
-        diceSum += m.dice();
-        iouSum += m.iou();
-        scored++;
-      }
-    }
-    return MetricSummary.of(
-        images.size(),
-        scored,
-        tp,
-        fp,
-        fn,
-        tn,
-        scored == 0 ? Double.NaN : diceSum / scored,
-        scored == 0 ? Double.NaN : iouSum / scored);
+    return MetricSummary.over(images);
   }
 
   public void reset() {

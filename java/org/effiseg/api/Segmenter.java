@@ -12,8 +12,6 @@ import org.effiseg.data.ImageDecoder;
 import org.effiseg.data.Mask;
 import org.effiseg.data.RgbImage;
 import org.effiseg.model.EffiSegNet;
-import org.effiseg.model.EffiSegNetConfig;
-import org.effiseg.model.EfficientNetVariant;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.Tensor;
 import org.effiseg.train.Devices;
@@ -64,17 +62,13 @@ public final class Segmenter implements AutoCloseable {
   public static Segmenter load(Path checkpoint, String device, int threads) throws IOException {
     Checkpoint c = Checkpoint.read(checkpoint);
     TrainConfig config = TrainConfig.fromJson(c.configJson());
-    EfficientNetVariant variant = EfficientNetVariant.parse(c.variant());
-    String sizeText = c.extra().get("image_size");
-    int size = sizeText != null ? Integer.parseInt(sizeText) : variant.resolution();
+    int size = config.resolution();
     Context ctx = Devices.open(device, threads);
     try {
-      EffiSegNet model = EffiSegNet.create(ctx, EffiSegNetConfig.of(variant)
-          .withChannels(config.decoderChannels)
-          .withDeepSupervision(config.deepSupervision));
+      EffiSegNet model = EffiSegNet.create(ctx, config.modelConfig());
       model.loadStateDict(c.model(), true);
       return new Segmenter(ctx, model, size, config.thresholdLogit,
-          "EffiSegNet-" + variant.name() + " " + size + "x" + size + " (" + checkpoint + ", epoch " + c.epoch() + ")");
+          "EffiSegNet-" + config.encoderVariant().name() + " " + size + "x" + size + " (" + checkpoint + ", epoch " + c.epoch() + ")");
     } catch (RuntimeException | Error e) {
       ctx.close();
       throw e;
@@ -134,7 +128,7 @@ public final class Segmenter implements AutoCloseable {
     float[] logits;
     try (Tensor x = ctx.tensor(input, n, size, size, 3);
         Tensor y = model.forward(x, false)) {
-      closeAux();
+      model.closeAuxLogits();
       logits = y.read();
     }
     float[][] out = new float[n][per];
@@ -155,15 +149,6 @@ public final class Segmenter implements AutoCloseable {
           Bilinear.resize(probabilities[i], size, size, rgb.width(), rgb.height()), cutoff));
     }
     return out;
-  }
-
-  private void closeAux() {
-    Tensor[] aux = model.auxLogits();
-    if (aux != null) {
-      for (Tensor t : aux) {
-        t.close();
-      }
-    }
   }
 
   @Override

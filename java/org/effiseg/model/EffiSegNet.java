@@ -134,6 +134,18 @@ public final class EffiSegNet implements AutoCloseable {
     return auxLogits;
   }
 
+  /** Closes the auxiliary maps of the last forward pass, if any (safe to call more than once). */
+  public void closeAuxLogits() {
+    if (auxLogits != null) {
+      for (Tensor t : auxLogits) {
+        if (t != null) {
+          t.close();
+        }
+      }
+      auxLogits = null;
+    }
+  }
+
   /**
    * Back-propagates d(loss)/d(logits) of the last training forward pass; the gradients are
    * written (not added) into {@link ParameterBlock#grads()}.

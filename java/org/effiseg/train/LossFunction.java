@@ -60,9 +60,7 @@ final class LossFunction {
           t.close();
         }
       }
-      for (Tensor t : aux) {
-        t.close();
-      }
+      model.closeAuxLogits();
     }
   }
 

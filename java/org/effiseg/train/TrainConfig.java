@@ -12,6 +12,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import org.effiseg.model.EffiSegNetConfig;
+import org.effiseg.model.EfficientNetVariant;
 import org.snakeyaml.engine.v2.api.Load;
 import org.snakeyaml.engine.v2.api.LoadSettings;
 
@@ -167,6 +169,24 @@ public final class TrainConfig {
     if (!ok) {
       throw new IllegalArgumentException(message);
     }
+  }
+
+  /** The encoder variant named by {@link #variant}. */
+  public EfficientNetVariant encoderVariant() {
+    return EfficientNetVariant.parse(variant);
+  }
+
+  /** The square resolution the model runs at: {@link #imageSize}, or the variant's native one. */
+  public int resolution() {
+    return imageSize == 0 ? encoderVariant().resolution() : imageSize;
+  }
+
+  /** The network these settings describe. */
+  public EffiSegNetConfig modelConfig() {
+    return EffiSegNetConfig.of(encoderVariant())
+        .withChannels(decoderChannels)
+        .withDeepSupervision(deepSupervision)
+        .withSeed(seed);
   }
 
   public String toJson() {

@@ -21,7 +21,6 @@ import org.effiseg.data.SamplePair;
 import org.effiseg.data.SplitIndex;
 import org.effiseg.eval.MetricSummary;
 import org.effiseg.model.EffiSegNet;
-import org.effiseg.model.EffiSegNetConfig;
 import org.effiseg.model.EfficientNetVariant;
 import org.effiseg.model.ParameterBlock;
 import org.effiseg.model.StateDict;
@@ -87,8 +86,8 @@ public final class Trainer {
     this.validation = limit(validation, config.valLimit);
     this.runDir = runDir;
     this.out = out;
-    this.variant = EfficientNetVariant.parse(config.variant);
-    this.imageSize = config.imageSize == 0 ? variant.resolution() : config.imageSize;
+    this.variant = config.encoderVariant();
+    this.imageSize = config.resolution();
   }
 
   public void onBatch(BatchListener listener) {
@@ -137,7 +136,7 @@ public final class Trainer {
   private Result run(Checkpoint resumeFrom) throws IOException {
     EpochLog log = new EpochLog(runDir);
     try (Context ctx = Devices.open(config.device, config.threads);
-        EffiSegNet model = EffiSegNet.create(ctx, modelConfig());
+        EffiSegNet model = EffiSegNet.create(ctx, config.modelConfig());
         BatchLoader trainLoader = loader(train, AugmentPresets.parse(augmentSpec()), true);
         BatchLoader valLoader = loader(validation, AugmentPresets.NONE, false);
         Tensor terms = ctx.tensor(4)) {
@@ -196,13 +195,6 @@ public final class Trainer {
       }
       return new Result(runDir, config.epochs, bestEpoch, bestDice, lastSummary);
     }
-  }
-
-  EffiSegNetConfig modelConfig() {
-    return EffiSegNetConfig.of(variant)
-        .withChannels(config.decoderChannels)
-        .withDeepSupervision(config.deepSupervision)
-        .withSeed(config.seed);
   }
 
   String augmentSpec() {

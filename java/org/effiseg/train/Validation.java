@@ -32,7 +32,7 @@ final class Validation {
         Batch batch = batches.next();
         input.load(batch);
         try (Tensor logits = model.forward(input.images(), false)) {
-          closeAux(model);
+          model.closeAuxLogits();
           sum = sum.plus(loss.value(ctx, logits, input.masks(), terms).times(batch.size()));
           images += batch.size();
           float[] z = logits.read();
@@ -49,14 +49,5 @@ final class Validation {
       }
     }
     return new Result(sum.times(1.0 / Math.max(images, 1)), metrics.summary(), metrics);
-  }
-
-  private static void closeAux(EffiSegNet model) {
-    Tensor[] aux = model.auxLogits();
-    if (aux != null) {
-      for (Tensor t : aux) {
-        t.close();
-      }
-    }
   }
 }

@@ -13,6 +13,7 @@ import javax.imageio.ImageIO;
 import org.effiseg.api.Prediction;
 import org.effiseg.api.Segmenter;
 import org.effiseg.data.ImageDecoder;
+import org.effiseg.eval.MaskFiles;
 import org.effiseg.util.ProgressBar;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -65,7 +66,7 @@ final class PredictCommand implements Callable<Integer> {
           throw new IOException(file + ": not an image ImageIO can read");
         }
         Prediction p = segmenter.predict(image);
-        String name = stem(file);
+        String name = MaskFiles.stem(file);
         ImageIO.write(p.maskImage(), "png", out.resolve(name + ".png").toFile());
         if (probabilities) {
           ImageIO.write(p.probabilityImage(), "png", out.resolve(name + "_prob.png").toFile());
@@ -100,11 +101,5 @@ final class PredictCommand implements Callable<Integer> {
       throw new IOException("no images found in " + inputs);
     }
     return files;
-  }
-
-  private static String stem(Path file) {
-    String name = file.getFileName().toString();
-    int dot = name.lastIndexOf('.');
-    return dot > 0 ? name.substring(0, dot) : name;
   }
 }

@@ -124,6 +124,8 @@ const KernelTable& table() {
         filled.context_create = context_create;
         filled.context_destroy = context_destroy;
         filled.synchronize = synchronize;
+        filled.memory_stats = memory_stats;
+        filled.reset_peak_memory = reset_peak_memory;
 #include "kernel_table_fill.inc"
         return filled;
     }();

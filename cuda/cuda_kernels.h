@@ -14,6 +14,10 @@
 
 namespace es::cuda {
 #include "kernel_functions.inc"
+
+/* CUDA only (memory.cu): the allocator's accounting for es_context_memory */
+void memory_stats(const Exec&, int64_t stats[4]);
+void reset_peak_memory(const Exec&);
 }  // namespace es::cuda
 
 #endif

@@ -130,6 +130,24 @@ bool close_allocator(State& s) {
 
 /* ---- memory hooks ---------------------------------------------------------------------- */
 
+void memory_stats(const Exec& ex, int64_t stats[4]) {
+    State& s = *static_cast<State*>(ex.backend_state);
+    std::lock_guard<std::mutex> lock(s.alloc.mu);
+    const Allocator& a = s.alloc;
+    stats[0] = a.live_bytes;
+    stats[1] = a.peak_live_bytes;
+    stats[2] = a.live_bytes + a.cached_bytes;
+    stats[3] = a.peak_reserved_bytes;
+}
+
+void reset_peak_memory(const Exec& ex) {
+    State& s = *static_cast<State*>(ex.backend_state);
+    std::lock_guard<std::mutex> lock(s.alloc.mu);
+    Allocator& a = s.alloc;
+    a.peak_live_bytes = a.live_bytes;
+    a.peak_reserved_bytes = a.live_bytes + a.cached_bytes;
+}
+
 void* alloc(const Exec& ex, int64_t bytes) { return allocate(state(ex), bytes, true); }
 
 void release(const Exec& ex, void* ptr) {

@@ -58,6 +58,34 @@ es_status es_context_threads(es_handle h, int* threads) {
     });
 }
 
+es_status es_context_synchronize(es_handle h) {
+    return guard("es_context_synchronize", [&] {
+        Context* ctx = context(h);
+        if (ctx->k->synchronize) ctx->k->synchronize(ctx->exec());
+    });
+}
+
+es_status es_context_memory(es_handle h, int64_t* stats) {
+    return guard("es_context_memory", [&] {
+        require(stats != nullptr, ES_ERR_NULL_HANDLE, "stats must not be NULL");
+        Context* ctx = context(h);
+        if (ctx->k->memory_stats) {
+            ctx->k->memory_stats(ctx->exec(), stats);
+        } else {
+            stats[0] = stats[2] = ctx->memory->live.load();
+            stats[1] = stats[3] = ctx->memory->peak.load();
+        }
+    });
+}
+
+es_status es_context_reset_peak_memory(es_handle h) {
+    return guard("es_context_reset_peak_memory", [&] {
+        Context* ctx = context(h);
+        ctx->memory->peak.store(ctx->memory->live.load());
+        if (ctx->k->reset_peak_memory) ctx->k->reset_peak_memory(ctx->exec());
+    });
+}
+
 static void check_dims(int ndim, const int64_t* shape, int64_t* numel) {
     require(shape != nullptr || ndim == 0, ES_ERR_NULL_HANDLE, "shape must not be NULL");
     require(ndim >= 0 && ndim <= ES_MAX_DIMS, ES_ERR_SHAPE,
@@ -85,8 +113,10 @@ es_status es_tensor_create(es_handle ctx_h, int ndim, const int64_t* shape, int 
         storage->bytes = numel * (int64_t)sizeof(float);
         storage->backend = ctx->backend;
         storage->device = ctx->device;
+        storage->memory = ctx->memory;
         storage->data = ctx->k->alloc(storage->exec, storage->bytes);
         account_storage(storage->bytes);
+        storage->memory->add(storage->bytes);
         auto t = std::make_unique<Tensor>();
         t->storage = std::move(storage);
         t->offset = 0;

@@ -76,6 +76,10 @@ struct KernelTable {
     void (*context_destroy)(void* backend_state);
     /* waits until all work queued on the context is done (null: synchronous backend) */
     void (*synchronize)(const Exec&);
+    /* the allocator's accounting, {live, peak live, reserved, peak reserved} in bytes, scratch
+     * and cache included (null: the core's count of the context's tensor storage serves) */
+    void (*memory_stats)(const Exec&, int64_t stats[4]);
+    void (*reset_peak_memory)(const Exec&);
 
     /* memory: alloc returns zero-filled storage or throws es::Error(ES_ERR_OUT_OF_MEMORY) */
     void* (*alloc)(const Exec&, int64_t bytes);

@@ -52,6 +52,7 @@ Context::~Context() {
 Storage::~Storage() {
     k->release(exec, data);
     account_storage(-bytes);
+    memory->add(-bytes);
 }
 
 es_handle register_context(std::unique_ptr<Context> c) {

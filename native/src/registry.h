@@ -9,6 +9,7 @@
 #ifndef EFFISEG_REGISTRY_H
 #define EFFISEG_REGISTRY_H
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -18,6 +19,18 @@
 
 namespace es {
 
+/* Bytes of tensor storage made by one context, shared by the context and its storages
+ * (a tensor may outlive its context). */
+struct MemoryCounters {
+    std::atomic<int64_t> live{0}, peak{0};
+    void add(int64_t delta) {
+        const int64_t now = live.fetch_add(delta) + delta;
+        int64_t p = peak.load();
+        while (now > p && !peak.compare_exchange_weak(p, now)) {
+        }
+    }
+};
+
 struct Context {
     ~Context();
     int backend;
@@ -25,6 +38,7 @@ struct Context {
     int threads;
     const KernelTable* k;
     void* backend_state;
+    std::shared_ptr<MemoryCounters> memory = std::make_shared<MemoryCounters>();
     Exec exec() const { return Exec{threads, device, backend_state}; }
 };
 
@@ -34,6 +48,7 @@ struct Storage {
     void* data;
     int64_t bytes;
     int backend, device;
+    std::shared_ptr<MemoryCounters> memory;
     ~Storage();
 };
 

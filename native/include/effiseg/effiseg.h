@@ -76,6 +76,15 @@ ES_API es_status es_backend_available(int backend, int* available, const char** 
 ES_API es_status es_context_create(int backend, int device, int threads, es_handle* out);
 ES_API es_status es_context_destroy(es_handle ctx);
 ES_API es_status es_context_threads(es_handle ctx, int* threads);
+/* Waits until every op queued on ctx has finished (CPU ops are synchronous: returns at once).
+ * Reading a tensor waits too; this is for timing. */
+ES_API es_status es_context_synchronize(es_handle ctx);
+/* stats[4] = {live, peak live, reserved, peak reserved} bytes of the context's memory.
+ * CUDA: the context's device allocator, operator scratch (cuDNN workspaces, ...) included;
+ * reserved adds the blocks it caches for reuse. CPU: tensor storage; reserved = live.
+ * Peaks count from context creation or the last es_context_reset_peak_memory. */
+ES_API es_status es_context_memory(es_handle ctx, int64_t* stats);
+ES_API es_status es_context_reset_peak_memory(es_handle ctx);
 
 /* ---- tensors -------------------------------------------------------------- */
 

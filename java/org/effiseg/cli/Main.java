@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
       ClassifyCommand.class,
       AugmentPreviewCommand.class,
       EvaluateCommand.class,
+      BenchCommand.class,
     })
 public final class Main implements Runnable {
   /** Failure of the command itself (as opposed to a usage error). */

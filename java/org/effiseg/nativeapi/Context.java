@@ -53,6 +53,33 @@ public final class Context implements AutoCloseable {
     return t[0];
   }
 
+  /**
+   * Waits until every op queued on this context has finished. CPU ops are synchronous; a CUDA
+   * context queues ops on its stream and only a tensor read waits for them. For timing.
+   */
+  public void synchronize() {
+    EffisegException.check(EffisegNative.es_context_synchronize(handle()));
+  }
+
+  /** This context's memory now and at its peak (since creation or {@link #resetPeakMemory()}). */
+  public MemoryStats memory() {
+    long[] s = new long[4];
+    EffisegException.check(EffisegNative.es_context_memory(handle(), s));
+    return new MemoryStats(s[0], s[1], s[2], s[3]);
+  }
+
+  /** Starts the peaks of {@link #memory()} again from what is in use now. */
+  public void resetPeakMemory() {
+    EffisegException.check(EffisegNative.es_context_reset_peak_memory(handle()));
+  }
+
+  /**
+   * Bytes of a context's memory. On CUDA, the context's device allocator: {@code live} is what
+   * tensors and op scratch (cuDNN workspaces, ...) hold, {@code reserved} adds the blocks cached
+   * for reuse (PyTorch's "allocated" and "reserved"). On CPU, tensor storage; reserved = live.
+   */
+  public record MemoryStats(long live, long peakLive, long reserved, long peakReserved) {}
+
   /** A zero-filled float32 tensor. */
   public Tensor tensor(long... shape) {
     long[] out = new long[1];

@@ -84,6 +84,12 @@ final class EffisegNative {
 
   static native int es_context_threads(@Cast("es_handle") long ctx, int[] threads);
 
+  static native int es_context_synchronize(@Cast("es_handle") long ctx);
+
+  static native int es_context_memory(@Cast("es_handle") long ctx, @Cast("int64_t*") long[] stats);
+
+  static native int es_context_reset_peak_memory(@Cast("es_handle") long ctx);
+
   static native int es_tensor_create(
       @Cast("es_handle") long ctx,
       int ndim,

@@ -16,7 +16,6 @@ import org.effiseg.augment.AugmentPipeline;
 import org.effiseg.augment.AugmentPresets;
 import org.effiseg.data.Batch;
 import org.effiseg.data.BatchLoader;
-import org.effiseg.data.SeedMixer;
 import org.effiseg.data.SamplePair;
 import org.effiseg.data.SplitIndex;
 import org.effiseg.eval.MetricSummary;
@@ -25,7 +24,6 @@ import org.effiseg.model.EfficientNetVariant;
 import org.effiseg.model.ParameterBlock;
 import org.effiseg.model.StateDict;
 import org.effiseg.nativeapi.Context;
-import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
 import org.effiseg.util.AtomicFiles;
 import org.effiseg.util.ProgressBar;
@@ -49,11 +47,6 @@ import org.effiseg.weights.PretrainedWeights;
 public final class Trainer {
   public static final String LAST = "last.safetensors";
   public static final String BEST = "best.safetensors";
-  private static final float BETA1 = 0.9f;
-  private static final float BETA2 = 0.999f;
-  private static final float ADAM_EPS = 1e-8f;
-  /** Seed stream of the drop-connect masks (the loader's streams are non-negative). */
-  private static final long DROP_CONNECT_STREAM = -2;
 
   private final TrainConfig config;
   private final Path dataRoot;
@@ -169,7 +162,7 @@ public final class Trainer {
       MetricSummary lastSummary = null;
       for (int epoch = startEpoch; epoch < config.epochs; epoch++) {
         double lr = schedule.lr(epoch);
-        EpochStats stats = trainEpoch(ctx, model, trainLoader, terms, epoch, lr, step);
+        EpochStats stats = trainEpoch(ctx, model, trainLoader, epoch, lr, step);
         step = stats.step;
         Validation.Result val =
             Validation.run(ctx, model, valLoader, config, epoch, terms);
@@ -257,37 +250,32 @@ public final class Trainer {
     }
   }
 
-  private EpochStats trainEpoch(Context ctx, EffiSegNet model, BatchLoader loader, Tensor terms,
+  private EpochStats trainEpoch(Context ctx, EffiSegNet model, BatchLoader loader,
       int epoch, double lr, long step) {
     EpochStats stats = new EpochStats();
     stats.step = step;
-    ParameterBlock params = model.parameters();
-    LossFunction loss = new LossFunction(config);
     ProgressBar bar = new ProgressBar(out, String.format(Locale.ROOT, "epoch %d/%d", epoch + 1,
         config.epochs), loader.batchesPerEpoch());
     long start = System.nanoTime();
     LossTerms sum = LossTerms.ZERO;
     int batches = 0;
     try (BatchLoader.EpochBatches epochBatches = loader.epoch(epoch);
-        InputTensors input = new InputTensors(ctx, imageSize)) {
+        InputTensors input = new InputTensors(ctx, imageSize);
+        TrainStep trainStep = new TrainStep(model, config)) {
       while (epochBatches.hasNext()) {
         long t0 = System.nanoTime();
         Batch batch = epochBatches.next();
         long t1 = System.nanoTime();
         input.load(batch);
-        LossTerms terms1;
-        try (Tensor logits = model.forward(input.images(), true, SeedMixer.mix(config.seed, 0, stats.step, DROP_CONNECT_STREAM))) {
-          terms1 = loss.forwardBackward(ctx, model, logits, input.masks(), terms);
-          if (!terms1.isFinite()) {
-            throw new NonFiniteLossException(String.format(Locale.ROOT,
-                "the loss became %s at epoch %d, batch %d (terms: %s); the run stops here, "
-                    + "keeping the last good checkpoint %s", terms1.total(), epoch + 1, batches + 1,
-                terms1, runDir.resolve(LAST)));
-          }
+        LossTerms terms1 = trainStep.forwardBackward(input.images(), input.masks(), stats.step);
+        if (!terms1.isFinite()) {
+          throw new NonFiniteLossException(String.format(Locale.ROOT,
+              "the loss became %s at epoch %d, batch %d (terms: %s); the run stops here, "
+                  + "keeping the last good checkpoint %s", terms1.total(), epoch + 1, batches + 1,
+              terms1, runDir.resolve(LAST)));
         }
         stats.step++;
-        Ops.adamwStep(ctx, params.weights(), params.grads(), params.expAvg(), params.expAvgSq(),
-            (float) lr, BETA1, BETA2, ADAM_EPS, (float) config.weightDecay, stats.step);
+        trainStep.update(lr, stats.step);
         long t2 = System.nanoTime();
         stats.dataSeconds += (t1 - t0) / 1e9;
         stats.computeSeconds += (t2 - t1) / 1e9;

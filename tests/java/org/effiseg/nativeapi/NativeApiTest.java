@@ -155,4 +155,31 @@ class NativeApiTest {
       Tolerance.assertClose("axpby", ty.read(), expected.toFloatArray(), 1e-6, 1e-6);
     }
   }
+
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void contextMemoryCountsLiveAndPeakBytes(Backend backend) {
+    try (Context ctx = Backends.open(backend)) {
+      Context.MemoryStats start = ctx.memory();
+      long mib = 1 << 20;
+      try (Tensor a = ctx.tensor(mib / 4); Tensor b = ctx.tensor(mib / 4)) {
+        a.fill(1);
+        ctx.synchronize();
+        Context.MemoryStats both = ctx.memory();
+        assertThat(both.live() - start.live()).isAtLeast(2 * mib);
+        assertThat(both.reserved()).isAtLeast(both.live());
+        b.close();
+        Context.MemoryStats one = ctx.memory();
+        assertThat(both.live() - one.live()).isAtLeast(mib);
+        assertThat(one.peakLive()).isAtLeast(both.live());
+        assertThat(one.peakReserved()).isAtLeast(one.peakLive());
+        ctx.resetPeakMemory();
+        assertThat(ctx.memory().peakLive()).isEqualTo(one.live());
+      }
+      // a tensor of another context does not count here
+      try (Context other = Backends.open(backend); Tensor t = other.tensor(1 << 18)) {
+        assertThat(ctx.memory().live()).isEqualTo(start.live());
+      }
+    }
+  }
 }

@@ -1,0 +1,198 @@
+package org.effiseg.cli;
+
+import com.google.gson.GsonBuilder;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.Locale;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
+import org.effiseg.model.EffiSegNet;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.NativeMemory;
+import org.effiseg.nativeapi.Tensor;
+import org.effiseg.train.Devices;
+import org.effiseg.train.LossTerms;
+import org.effiseg.train.TrainConfig;
+import org.effiseg.train.TrainStep;
+import org.effiseg.util.ProgressBar;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/**
+ * {@code effiseg bench}: images per second and peak memory of EffiSegNet training steps or
+ * inference on synthetic data already on the device, the way bench/e2e_compare.py sets them
+ * beside PyTorch's. A training step is exactly the trainer's ({@link TrainStep}: forward, the
+ * paper's Dice + BCE loss, backward, AdamW, and the loss read back); inference is an eval-mode
+ * forward pass. Each step is timed to completion (the context is synchronised after it); the
+ * median, 10th and 90th percentile of the timed steps are reported after the warm-up steps.
+ */
+@Command(
+    name = "bench",
+    mixinStandardHelpOptions = true,
+    description = {
+      "Time EffiSegNet training steps or inference on synthetic data (images/s, peak memory).",
+      "Inputs are random and stay on the device; weights are randomly initialised."
+    })
+public final class BenchCommand implements Callable<Integer> {
+  @Option(names = "--variant", defaultValue = "b0", description = "EfficientNet variant b0..b7 (default: ${DEFAULT-VALUE}).")
+  String variant;
+
+  @Option(names = "--size", defaultValue = "0", description = "Square input size; 0 = the variant's native resolution (default).")
+  int size;
+
+  @Option(names = "--batch", defaultValue = "8", description = "Batch size (default: ${DEFAULT-VALUE}).")
+  int batch;
+
+  @Option(names = "--mode", defaultValue = "train", description = "train (a full optimisation step) or infer (default: ${DEFAULT-VALUE}).")
+  String mode;
+
+  @Option(names = "--precision", defaultValue = "fp32", description = "fp32 (the only one implemented so far; bf16 is reported as unsupported).")
+  String precision;
+
+  @Option(names = "--steps", defaultValue = "20", description = "Timed steps (default: ${DEFAULT-VALUE}).")
+  int steps;
+
+  @Option(names = "--warmup", defaultValue = "5", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
+  int warmup;
+
+  @Option(names = "--device", defaultValue = "auto", description = "cpu, cuda or auto (default: ${DEFAULT-VALUE}); cuda never falls back to the CPU.")
+  String device;
+
+  @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = all cores (default).")
+  int threads;
+
+  @Option(names = "--json", description = "Print one JSON object (also for errors) instead of text.")
+  boolean json;
+
+  @Override
+  public Integer call() {
+    Map<String, Object> r = new LinkedHashMap<>();
+    r.put("impl", "effiseg");
+    r.put("effiseg_version", NativeMemory.version());
+    r.put("variant", variant.toLowerCase(Locale.ROOT));
+    r.put("size", size);
+    r.put("batch", batch);
+    r.put("mode", mode);
+    r.put("precision", precision);
+    r.put("steps", steps);
+    r.put("warmup", warmup);
+    try {
+      run(r);
+    } catch (RuntimeException e) {
+      r.put("error", e.getMessage());
+      if (json) {
+        print(r);
+      } else {
+        System.err.println("effiseg bench: " + e.getMessage());
+      }
+      return 1;
+    }
+    if (json) {
+      print(r);
+    } else {
+      System.out.printf(Locale.ROOT,
+          "EffiSegNet-%s %dx%d batch %d %s %s on %s: %.1f images/s (median %.2f ms per step, p10 %.2f, p90 %.2f),"
+              + " peak memory %.1f MiB (reserved %.1f MiB)%n",
+          r.get("variant"), r.get("size"), r.get("size"), batch, mode, precision, r.get("device_name"),
+          (Double) r.get("images_per_s"), (Double) r.get("ms_median"), (Double) r.get("ms_p10"),
+          (Double) r.get("ms_p90"), (Long) r.get("peak_allocated_bytes") / 1048576.0,
+          (Long) r.get("peak_reserved_bytes") / 1048576.0);
+    }
+    return 0;
+  }
+
+  private void run(Map<String, Object> r) {
+    if (!precision.equals("fp32")) {
+      throw new IllegalArgumentException("precision " + precision + " is not implemented (fp32 only so far)");
+    }
+    boolean train = switch (mode) {
+      case "train" -> true;
+      case "infer" -> false;
+      default -> throw new IllegalArgumentException("--mode must be train or infer, got " + mode);
+    };
+    if (batch < 1 || steps < 1 || warmup < 0) {
+      throw new IllegalArgumentException("--batch and --steps must be >= 1 and --warmup >= 0");
+    }
+    // The trainer's settings of the paper preset: Dice + BCE (1, 1), AdamW lr 1e-4, wd 0.01.
+    TrainConfig config = TrainConfig.preset("paper");
+    config.apply(Map.of("variant", variant, "image_size", size, "batch_size", batch), "bench");
+    config.validate();
+    int s = config.resolution();
+    r.put("size", s);
+    try (Context ctx = Devices.open(device, threads);
+        EffiSegNet model = EffiSegNet.create(ctx, config.modelConfig());
+        TrainStep step = new TrainStep(model, config);
+        Tensor images = ctx.tensor(normal(batch * s * s * 3, 1), batch, s, s, 3);
+        Tensor masks = ctx.tensor(binary(batch * s * s), batch, s, s, 1)) {
+      r.put("device_name", ctx.backend().name().toLowerCase(Locale.ROOT) + ":" + ctx.device());
+      r.put("threads", ctx.threads());
+      double[] ms = new double[steps];
+      ProgressBar bar = new ProgressBar(json ? System.err : System.out,
+          String.format(Locale.ROOT, "%s %s %dx%d b%d", mode, variant, s, s, batch), warmup + steps);
+      LossTerms last = null;
+      for (int i = 0; i < warmup + steps; i++) {
+        if (i == warmup) {
+          ctx.resetPeakMemory(); // warm-up allocations (the cache filling up) stay out of the peak
+        }
+        long t0 = System.nanoTime();
+        if (train) {
+          last = step.forwardBackward(images, masks, i);
+          step.update(config.lr, i + 1);
+        } else {
+          model.forward(images, false).close();
+        }
+        ctx.synchronize();
+        if (i >= warmup) {
+          ms[i - warmup] = (System.nanoTime() - t0) / 1e6;
+        }
+        bar.update(i + 1, i < warmup ? "warm-up" : "");
+      }
+      Arrays.sort(ms);
+      double median = percentile(ms, 50);
+      Context.MemoryStats mem = ctx.memory();
+      r.put("ms_median", median);
+      r.put("ms_p10", percentile(ms, 10));
+      r.put("ms_p90", percentile(ms, 90));
+      r.put("images_per_s", batch * 1000.0 / median);
+      r.put("peak_allocated_bytes", mem.peakLive());
+      r.put("peak_reserved_bytes", mem.peakReserved());
+      if (last != null) {
+        r.put("last_loss", last.total());
+      }
+      r.put("notes", "synthetic inputs resident on the device; random init; "
+          + (train ? "step = forward, Dice+BCE, backward, AdamW, loss read back" : "eval-mode forward")
+          + "; each step synchronised; no autotuning");
+    }
+  }
+
+  private static double percentile(double[] sorted, double p) {
+    double pos = p / 100.0 * (sorted.length - 1);
+    int lo = (int) Math.floor(pos);
+    int hi = Math.min(lo + 1, sorted.length - 1);
+    return sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+  }
+
+  private static float[] normal(int n, double sigma) {
+    SplittableRandom rnd = new SplittableRandom(1);
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) {
+      double u = 1 - rnd.nextDouble();
+      v[i] = (float) (sigma * Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * rnd.nextDouble()));
+    }
+    return v;
+  }
+
+  private static float[] binary(int n) {
+    SplittableRandom rnd = new SplittableRandom(2);
+    float[] v = new float[n];
+    for (int i = 0; i < n; i++) {
+      v[i] = rnd.nextBoolean() ? 1f : 0f;
+    }
+    return v;
+  }
+
+  private static void print(Map<String, Object> r) {
+    System.out.println(new GsonBuilder().disableHtmlEscaping().serializeSpecialFloatingPointValues().create().toJson(r));
+  }
+}

@@ -113,6 +113,7 @@ public final class EffiSegNet implements AutoCloseable {
           "images must be [N,H,W,3], got " + java.util.Arrays.toString(images.shape()));
     }
     releaseActivations();
+    closeAuxLogits(); // the last pass's maps: nobody can use them once a new pass starts
     workspace.beginPass(images.shape());
     Tensor[] features = encoder.forward(workspace, images, training, dropConnectSeed);
     auxLogits = decoder.deepSupervision() ? new Tensor[EffiSegDecoder.SCALES] : null;
@@ -128,7 +129,7 @@ public final class EffiSegNet implements AutoCloseable {
 
   /**
    * The five auxiliary logit maps [N,H,W,1] of the last forward pass (deep supervision only,
-   * else null). They are the caller's to close.
+   * else null). They live until the next forward pass, {@link #closeAuxLogits()} or close.
    */
   public Tensor[] auxLogits() {
     return auxLogits;
@@ -208,6 +209,7 @@ public final class EffiSegNet implements AutoCloseable {
   public void close() {
     if (!ctx.isClosed()) {
       releaseActivations();
+      closeAuxLogits();
       workspace.close();
       parameters.close();
     }

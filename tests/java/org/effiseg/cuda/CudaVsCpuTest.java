@@ -6,7 +6,6 @@ import static com.google.common.truth.Truth.assertWithMessage;
 import java.util.ArrayList;
 import java.util.List;
 import org.effiseg.nativeapi.Activation;
-import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.ConvSpec;
 import org.effiseg.nativeapi.NativeMemory;
@@ -15,7 +14,6 @@ import org.effiseg.nativeapi.Tensor;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
@@ -36,40 +34,26 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 @Tag("cuda")
 class CudaVsCpuTest {
+  private static CudaUnderTest pair;
   private static Context cpu;
   private static Context gpu;
-  private static String unavailable; // why CUDA cannot run here, null if it can
 
   @BeforeAll
   static void openBoth() {
-    // Loads the native library first: Backend.unavailableReason() allocates a JavaCPP pointer
-    // before touching EffisegNative, which fails in a JVM where nothing has loaded it yet.
-    NativeMemory.version();
-    cpu = Context.create(Backend.CPU, 0, 2);
-    if (Boolean.getBoolean("effiseg.cuda.selftest")) {
-      // Checks this test's own code without a GPU: a second CPU context plays the CUDA one.
-      gpu = Context.create(Backend.CPU, 0, 1);
-      return;
-    }
-    unavailable = Backend.CUDA.unavailableReason();
-    if (unavailable == null) {
-      gpu = Context.create(Backend.CUDA, 0, 1);
-    }
+    pair = CudaUnderTest.open();
+    cpu = pair.cpu;
+    gpu = pair.gpu;
   }
 
-  /** Per test, so that each one is reported skipped with the reason (not the class silently). */
   @BeforeEach
   void requireCuda() {
-    Assumptions.assumeTrue(unavailable == null, () -> "CUDA backend unavailable: " + unavailable);
+    pair.require();
   }
 
   @AfterAll
   static void closeBoth() {
-    if (gpu != null) {
-      gpu.close();
-    }
-    if (cpu != null) {
-      cpu.close();
+    if (pair != null) {
+      pair.close();
     }
   }
 

@@ -4,10 +4,10 @@ import static com.google.common.truth.Truth.assertThat;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.training.GradientCollector;
-import java.util.SplittableRandom;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.ModelWeights;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.effiseg.testing.TorchOracle;
@@ -20,47 +20,6 @@ import org.junit.jupiter.api.Test;
  * deterministic.
  */
 class EffiSegNetParityTest {
-
-  /**
-   * Weights that make every path matter: convs ~ N(0, 1/fan_in) (so eval-mode activations stay
-   * O(1) through the trunk), BN affine and running statistics and all biases random.
-   */
-  static StateDict randomize(StateDict sd, long seed) {
-    SplittableRandom r = new SplittableRandom(seed);
-    StateDict out = new StateDict();
-    for (String name : sd.names()) {
-      TensorData t = sd.get(name);
-      float[] v = new float[t.data().length];
-      long[] s = t.shape();
-      boolean bn = sd.contains(name.substring(0, name.lastIndexOf('.')) + ".running_mean");
-      for (int i = 0; i < v.length; i++) {
-        double u = r.nextDouble();
-        if (name.endsWith("running_var") || (bn && name.endsWith(".weight"))) {
-          v[i] = (float) (0.5 + u);
-        } else if (name.endsWith("running_mean") || name.endsWith(".bias")) {
-          v[i] = (float) (0.4 * u - 0.2);
-        } else {
-          long fanIn = 1;
-          for (int d = 1; d < s.length; d++) {
-            fanIn *= s[d];
-          }
-          double g = Math.sqrt(-2 * Math.log(1 - u)) * Math.cos(2 * Math.PI * r.nextDouble());
-          v[i] = (float) (g / Math.sqrt(fanIn));
-        }
-      }
-      out.put(name, new TensorData(s, v));
-    }
-    return out;
-  }
-
-  /** Worst |a - e| within tol * max|e| (a scale-aware check for whole-network values). */
-  static void assertNear(String what, float[] actual, float[] expected, double tol) {
-    double scale = 0;
-    for (float e : expected) {
-      scale = Math.max(scale, Math.abs(e));
-    }
-    Tolerance.assertClose(what, actual, expected, tol * scale + 1e-7, tol);
-  }
 
   private static float[] hwcImages(Rand rand, int n, int h, int w) {
     return rand.normal(n * h * w * 3, 1.0);
@@ -85,7 +44,7 @@ class EffiSegNetParityTest {
     try (Context ctx = Context.cpu(2);
         EffiSegNet net = EffiSegNet.create(ctx, cfg);
         TorchOracle torch = new TorchOracle()) {
-      StateDict sd = randomize(net.stateDict(), 3);
+      StateDict sd = ModelWeights.randomize(net.stateDict(), 3);
       net.loadStateDict(sd, true);
       TorchEffiSegNet ref = new TorchEffiSegNet(torch, cfg, sd, false);
 
@@ -134,19 +93,19 @@ class EffiSegNetParityTest {
         gc.backward(l);
       }
 
-      assertNear("logits", logits.read(), TorchOracle.toNhwc(refLogits), tol);
+      ModelWeights.assertNear("logits", logits.read(), TorchOracle.toNhwc(refLogits), tol);
       assertThat((double) loss).isWithin(1e-4 * Math.abs(refLoss) + 1e-6).of(refLoss);
       int checked = 0;
       for (String name : grads.names()) {
         float[] expected = ref.param(name).getGradient().toFloatArray();
-        assertNear("d " + name, grads.get(name).data(), expected, 10 * tol);
+        ModelWeights.assertNear("d " + name, grads.get(name).data(), expected, 10 * tol);
         checked++;
       }
       assertThat(checked).isEqualTo((int) net.parameters().layout().entries().stream()
           .filter(ParameterLayout.Entry::trainable).count());
       for (String name : after.names()) {
         if (name.endsWith("running_mean") || name.endsWith("running_var")) {
-          assertNear(name, after.get(name).data(), ref.param(name).toFloatArray(), tol);
+          ModelWeights.assertNear(name, after.get(name).data(), ref.param(name).toFloatArray(), tol);
         }
       }
       closeAll(x, t, logits, terms, dLogits);
@@ -182,16 +141,16 @@ class EffiSegNetParityTest {
     try (Context ctx = Context.cpu(2);
         EffiSegNet net = EffiSegNet.create(ctx, cfg);
         TorchOracle torch = new TorchOracle()) {
-      StateDict sd = randomize(net.stateDict(), 4);
+      StateDict sd = ModelWeights.randomize(net.stateDict(), 4);
       net.loadStateDict(sd, true);
       TorchEffiSegNet ref = new TorchEffiSegNet(torch, cfg, sd, false);
       try (Tensor x = ctx.tensor(img, n, size, size, 3)) {
         NDArray tx = torch.fromNhwc(img, n, size, size, 3);
         try (Tensor logits = net.forward(x, false)) {
-          assertNear("eval logits", logits.read(), TorchOracle.toNhwc(ref.forward(tx, false, null)), tol);
+          ModelWeights.assertNear("eval logits", logits.read(), TorchOracle.toNhwc(ref.forward(tx, false, null)), tol);
         }
         try (Tensor logits = net.forward(x, true)) {
-          assertNear("train logits", logits.read(), TorchOracle.toNhwc(ref.forward(tx, true, null)), tol);
+          ModelWeights.assertNear("train logits", logits.read(), TorchOracle.toNhwc(ref.forward(tx, true, null)), tol);
         }
       }
     }
@@ -204,14 +163,14 @@ class EffiSegNetParityTest {
     try (Context ctx = Context.cpu(2);
         EfficientNetClassifier net = EfficientNetClassifier.create(ctx, EfficientNetVariant.B0);
         TorchOracle torch = new TorchOracle()) {
-      StateDict sd = randomize(net.stateDict(), 5);
+      StateDict sd = ModelWeights.randomize(net.stateDict(), 5);
       net.loadStateDict(sd, true);
       TorchEffiSegNet ref = new TorchEffiSegNet(torch, cfg, sd, true);
       try (Tensor x = ctx.tensor(img, 1, 64, 64, 3);
           Tensor logits = net.logits(x)) {
         assertThat(logits.shape()).isEqualTo(new long[] {1, 1000});
         float[] expected = ref.classify(torch.fromNhwc(img, 1, 64, 64, 3)).toFloatArray();
-        assertNear("classifier logits", logits.read(), expected, 2e-3);
+        ModelWeights.assertNear("classifier logits", logits.read(), expected, 2e-3);
       }
     }
   }

@@ -60,4 +60,25 @@ class ModelLifecycleTest {
     }
     assertThat(NativeMemory.liveBytes()).isEqualTo(before);
   }
+
+  @Test
+  void deepSupervisionMapsOfAnEarlierPassAreFreedByTheNextAndOnClose() {
+    Rand rand = new Rand(4);
+    int n = 1, size = 64;
+    try (Context ctx = Context.cpu(2)) {
+      long start = ctx.memory().live();
+      EffiSegNetConfig cfg = EffiSegNetConfig.of(EfficientNetVariant.B0).withDeepSupervision(true);
+      try (EffiSegNet net = EffiSegNet.create(ctx, cfg);
+          Tensor x = ctx.tensor(rand.normal(n * size * size * 3, 1), n, size, size, 3)) {
+        net.forward(x, false).close();
+        long afterOne = ctx.memory().live();
+        assertThat(net.auxLogits()).hasLength(5);
+        for (int i = 0; i < 3; i++) {
+          net.forward(x, false).close(); // the caller leaves the auxiliary maps open
+        }
+        assertThat(ctx.memory().live()).isEqualTo(afterOne);
+      }
+      assertThat(ctx.memory().live()).isEqualTo(start);
+    }
+  }
 }

@@ -4,6 +4,7 @@ import static com.google.common.truth.Truth.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import org.effiseg.nativeapi.Context;
+import org.effiseg.testing.ModelWeights;
 import org.junit.jupiter.api.Test;
 
 /** Loading and exporting state dicts (only tensor read/write needed, no compute kernels). */
@@ -14,7 +15,7 @@ class StateDictTest {
     EffiSegNetConfig cfg = EffiSegNetConfig.of(EfficientNetVariant.B0);
     try (Context ctx = Context.cpu(1);
         EffiSegNet net = EffiSegNet.create(ctx, cfg)) {
-      StateDict sd = EffiSegNetParityTest.randomize(net.stateDict(), 1);
+      StateDict sd = ModelWeights.randomize(net.stateDict(), 1);
       net.loadStateDict(sd, true);
       StateDict back = net.stateDict();
       assertThat(back.names()).isEqualTo(sd.names());

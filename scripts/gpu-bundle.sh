@@ -39,6 +39,10 @@ git rev-parse --short HEAD >"$bundle/COMMIT" 2>/dev/null || echo unknown >"$bund
 zip -q -d "$bundle"/lib/openblas-*-linux-x86_64.jar 'org/bytedeco/openblas/linux-x86_64/libjniopenblas*' \
   'org/bytedeco/openblas/linux-x86_64/include/*' 'org/bytedeco/openblas/linux-x86_64/lib/*' >/dev/null
 
+# JCuda observes device memory in the GPU suite through its runtime API alone; its driver, NVRTC
+# and PTX-compiler bindings (24 MB of the natives jar) are not needed there.
+zip -q -d "$bundle"/lib/jcuda-natives-*.jar 'lib/libJNvPTXCompiler*' 'lib/libJCudaDriver*' 'lib/libJNvrtc*' >/dev/null
+
 # gpu-check builds libeffiseg_cuda.so on the GPU machine itself; this copy would only take room.
 rm -f "$bundle"/classes/org/effiseg/nativeapi/*/libeffiseg_cuda.so
 

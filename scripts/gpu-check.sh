@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # gpu-check.sh — on a bare GPU machine of the device tool: build the CUDA backend there, run
-# the GPU test suite (the CUDA backend against the CPU oracle), run the kernel benchmarks, run
-# the suite once more under compute-sanitizer if time is left, and write logs and a summary to
-# $OUT (at most 8 files, the tool's limit), all inside 8 minutes.
+# the GPU test suite (the CUDA backend against the CPU oracle, whole-model parity, the JCuda
+# memory observer), the kernel benchmarks, the end-to-end comparison with PyTorch on the same
+# card (bench/e2e_compare.py), a short EffiSegNet-B0 training run on Kvasir, and the suite once
+# more under compute-sanitizer if time is left; writes logs and a summary to $OUT, all inside
+# 8 minutes. Files back (the tool takes at most 8): setup.log (facts, build, info), tests.log,
+# bench.log, e2e.log, e2e.json, train.log, sanitize.log, summary.md.
 #
 # Prepare here first (no GPU needed):   scripts/gpu-bundle.sh
 # Then call the device tool's `run` with
@@ -41,10 +44,11 @@ jobs=16
 steps=()
 note() { steps+=("$1"); echo "== $1"; }
 
-# step NAME TIMEOUT_S CMD...: runs CMD with its output in $out/NAME.log, within the budget.
+# step NAME LOG TIMEOUT_S CMD...: runs CMD with its output appended to $out/LOG.log, within
+# the budget.
 step() {
-  local name=$1 limit=$2
-  shift 2
+  local name=$1 log=$2 limit=$3
+  shift 3
   local left=$((budget_s - (SECONDS - start)))
   if [ "$left" -lt 10 ]; then
     note "$name: SKIPPED (out of time)"
@@ -53,12 +57,13 @@ step() {
   [ "$limit" -gt "$left" ] && limit=$left
   local t0=$SECONDS rc
   # through bash -c, so that CMD may be one of the exported functions below
-  timeout --kill-after=10 "$limit" bash -c '"$@"' step "$@" >"$out/$name.log" 2>&1
+  echo "==== $name ($(date -u +%H:%M:%S), limit ${limit}s)" >>"$out/$log.log"
+  timeout --kill-after=10 "$limit" bash -c '"$@"' step "$@" >>"$out/$log.log" 2>&1
   rc=$?
   local verdict=ok
   [ "$rc" -ne 0 ] && verdict="FAILED (exit $rc)"
   [ "$rc" -eq 124 ] && verdict="TIMED OUT after ${limit}s"
-  note "$name: $verdict in $((SECONDS - t0)) s (log: $name.log)"
+  note "$name: $verdict in $((SECONDS - t0)) s (log: $log.log)"
   return "$rc"
 }
 
@@ -74,7 +79,7 @@ facts() {
   python3 -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda)' 2>&1 || true
 }
 export -f facts
-step facts 30 facts
+step facts setup 30 facts
 gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null | head -n 1)
 gpu_name=${gpu_name:-none}
 
@@ -134,7 +139,7 @@ build_backend() {
 }
 export -f build_backend
 export repo build bundle openblas generator jobs CUDNN_ROOT CUBLAS_ROOT
-step build 240 build_backend
+step build setup 240 build_backend
 built=$?
 
 # ---- Java ------------------------------------------------------------------------------------
@@ -149,9 +154,19 @@ cp="$bundle/classes:$bundle/test-classes:$bundle/lib/*"
 java_args=(--enable-native-access=ALL-UNNAMED -Xmx8g -Dorg.bytedeco.javacpp.cachedir=/tmp/effiseg-javacpp
   -Deffiseg.shared="$repo/local/gpu-bundle/shared" -cp "$cp")
 
-step info 60 "$java" "${java_args[@]}" org.effiseg.cli.Main info
+# the CLI as one command, for the steps below and bench/e2e_compare.py
+cli=/tmp/effiseg-cli
+{
+  echo '#!/usr/bin/env bash'
+  printf 'exec'
+  printf ' %q' "$java" "${java_args[@]}" org.effiseg.cli.Main
+  echo ' "$@"'
+} >"$cli"
+chmod +x "$cli"
+
+step info setup 60 "$cli" info
 # shellcheck disable=SC2086 # EFFISEG_GPU_TESTS is a list of class names
-step tests 240 "$java" "${java_args[@]}" org.effiseg.cuda.GpuTestMain tag:cuda ${EFFISEG_GPU_TESTS:-}
+step tests tests 240 "$java" "${java_args[@]}" org.effiseg.cuda.GpuTestMain tag:cuda ${EFFISEG_GPU_TESTS:-}
 
 # ---- kernel benchmarks -------------------------------------------------------------------------
 # Datasheet peaks (dense FP32 without tensor cores; HBM bandwidth), for the % columns.
@@ -163,38 +178,48 @@ case "$gpu_name" in
 esac
 if [ "$built" -eq 0 ]; then
   if [ "$dry_run" = 1 ]; then
-    step bench 60 "$build/bin/effiseg_kernel_bench" --quick --self-test
+    step bench bench 60 "$build/bin/effiseg_kernel_bench" --quick --self-test
   else
-    step bench 150 "$build/bin/effiseg_kernel_bench" "${peaks[@]}"
+    step bench bench 120 "$build/bin/effiseg_kernel_bench" "${peaks[@]}"
   fi
 else
   note "bench: SKIPPED (the build failed)"
 fi
 
-# ---- the GPU suite again under compute-sanitizer (out-of-bounds, races), if time is left --------
-sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
-if [ "$dry_run" = 0 ] && [ -n "$sanitizer" ]; then
-  step sanitize 120 "$sanitizer" --tool memcheck --target-processes all --error-exitcode 9 \
-    "$java" "${java_args[@]}" org.effiseg.cuda.GpuTestMain org.effiseg.cuda.CudaVsCpuTest
+# ---- end to end: effiseg beside PyTorch on this card (bench/e2e_compare.py) -------------------
+e2e_md=/tmp/effiseg-e2e.md
+rm -f "$e2e_md"
+if [ "$dry_run" = 1 ] && ! python3 -c 'import torch' 2>/dev/null; then
+  note "e2e: SKIPPED (dry run without PyTorch here)"
 else
-  note "sanitize: SKIPPED ($([ "$dry_run" = 1 ] && echo "dry run" || echo "no compute-sanitizer"))"
+  e2e_args=(--effiseg-cmd "$cli" --time-budget 140 --out "$e2e_md" --json-out "$out/e2e.json")
+  [ "$dry_run" = 1 ] && e2e_args+=(--device cpu --configs b0:64:2 --modes train,infer --precisions fp32 --steps 2 --warmup 1)
+  step e2e e2e 170 python3 "$repo/bench/e2e_compare.py" "${e2e_args[@]}"
 fi
 
 # ---- training (when this build has a train command and the data travelled) -----------------
-if [ -d "$bundle/shared/data/kvasir-seg" ] && "$java" "${java_args[@]}" org.effiseg.cli.Main train --help >/dev/null 2>&1; then
+if [ -d "$bundle/shared/data/kvasir-seg" ] && "$cli" train --help >/dev/null 2>&1; then
   # EffiSegNet-B0 at 224x224 on the bundled 150 training / 100 validation images, random init
   # (the pretrained weights do not fit the carry budget): a timing and end-to-end check.
   train_device=cuda
   train_dir=$(mktemp -d)/run
   [ "$dry_run" = 1 ] && train_device=cpu # exercises the same path up to the device
-  step train 150 "$java" "${java_args[@]}" org.effiseg.cli.Main train --device "$train_device" \
+  step train train 150 "$cli" train --device "$train_device" \
     --data "$bundle/shared/data/kvasir-seg" --preset quick --weights "" --epochs 2 \
     --eval-split validation --out "$train_dir"
-  # checkpoints (2 x 45 MB) stay on the machine; the logs, scores and report come back
-  mkdir -p "$OUT/train-run"
-  cp "$train_dir"/*.csv "$train_dir"/*.json "$train_dir"/*.html "$OUT/train-run/" 2>/dev/null || true
+  # the checkpoints (2 x 45 MB) stay on the machine; the epoch log joins train.log
+  { echo "==== epochs.csv"; cat "$train_dir/epochs.csv"; } >>"$out/train.log" 2>/dev/null
 else
   note "train: SKIPPED (no train command in this build, or no data in local/gpu-bundle/shared/data/kvasir-seg)"
+fi
+
+# ---- the GPU suite again under compute-sanitizer (out-of-bounds, races), if time is left --------
+sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
+if [ "$dry_run" = 0 ] && [ -n "$sanitizer" ]; then
+  step sanitize sanitize 120 "$sanitizer" --tool memcheck --target-processes all --error-exitcode 9 \
+    "$java" "${java_args[@]}" org.effiseg.cuda.GpuTestMain org.effiseg.cuda.CudaVsCpuTest
+else
+  note "sanitize: SKIPPED ($([ "$dry_run" = 1 ] && echo "dry run" || echo "no compute-sanitizer"))"
 fi
 
 # ---- summary -----------------------------------------------------------------------------------
@@ -213,19 +238,24 @@ fi
   echo
   echo "## CUDA backend as the core sees it"
   echo '```'
-  grep -i -A2 "cuda" "$out/info.log" 2>/dev/null | head -n 10
+  sed -n '/^==== info/,/^====/p' "$out/setup.log" 2>/dev/null | grep -v '^====' | head -n 12
   echo '```'
   echo
   echo "## GPU tests"
   echo '```'
   grep -E "tests (found|successful|failed|skipped|aborted)" "$out/tests.log" 2>/dev/null
   grep -E "^(FAIL|SKIP) " "$out/tests.log" 2>/dev/null | head -n 40
+  grep -E "^step [0-9]+: loss|^device free" "$out/tests.log" 2>/dev/null
   echo '```'
   echo
   echo "## compute-sanitizer (memcheck) over the GPU suite"
   echo '```'
   grep -E "ERROR SUMMARY|Invalid|out of bounds" "$out/sanitize.log" 2>/dev/null | head -n 20
   echo '```'
+  echo
+  echo "## effiseg beside PyTorch on this card (bench/e2e_compare.py)"
+  echo
+  cat "$e2e_md" 2>/dev/null || echo "(no comparison: see the e2e step above)"
   echo
   echo "## kernel benchmarks"
   echo '```'
@@ -234,7 +264,7 @@ fi
   echo
   echo "## training EffiSegNet-B0 on the Kvasir slice (epochs.csv, then the scores)"
   echo '```'
-  cat "$out/train-run/epochs.csv" 2>/dev/null
+  sed -n '/^==== epochs.csv/,$p' "$out/train.log" 2>/dev/null | tail -n +2
   grep -E "^epoch [0-9]+/[0-9]+  |checkpoint \(" "$out/train.log" 2>/dev/null
   echo '```'
 } >"$summary"

@@ -21,7 +21,12 @@ struct Factors {
 
 __global__ void drop_path_kernel(const float* in, float* out, int64_t per_sample, int samples,
                                  Factors factors) {
-    ES_GRID_STRIDE(i, (int64_t)samples * per_sample) out[i] = in[i] * factors.f[i / per_sample];
+    ES_GRID_STRIDE(i, (int64_t)samples * per_sample) {
+        const float f = factors.f[i / per_sample];
+        /* a dropped sample is written as zeros, as on the CPU: in * 0 would be NaN for inf/NaN
+         * inputs and -0 for negative ones */
+        out[i] = f == 0.0f ? 0.0f : in[i] * f;
+    }
 }
 
 void apply_mask(const Exec& ex, int N, int64_t per_sample, const float* in, float* out,

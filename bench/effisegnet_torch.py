@@ -319,11 +319,13 @@ def dice_bce_loss(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 def configure_backends() -> dict:
     """The settings every run uses; returned so that each record states them."""
-    # cudnn.benchmark: the reference's setting (its train script turns it on). It autotunes
-    # each new conv shape during the warm-up steps, which are not timed.
+    # cudnn.benchmark: PyTorch's fastest eager setting; it autotunes each new conv shape during
+    # the warm-up steps, which are not timed. (The reference's own training run is slower on
+    # this count: its Lightning Trainer has deterministic="warn", which turns benchmark off and
+    # asks for deterministic algorithms.)
     torch.backends.cudnn.benchmark = True
-    # fp32 means IEEE fp32: no TF32 tensor cores for matmuls or convolutions. (bf16 runs are
-    # unaffected: their convs run in bf16 under autocast.)
+    # fp32 means IEEE fp32: no TF32 tensor cores for matmuls or convolutions (PyTorch's default
+    # lets cuDNN convolutions use TF32). bf16 runs are unaffected: their convs run in bf16.
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     return {
@@ -371,6 +373,8 @@ def _measure(variant, size, batch, mode, precision, steps, warmup, device):
             loss.backward()
             opt.step()
             opt.zero_grad(set_to_none=True)
+            # read back, as a training loop that logs it does (and effiseg's bench step does)
+            return loss.item()
     else:
         model.eval()
 
@@ -378,31 +382,26 @@ def _measure(variant, size, batch, mode, precision, steps, warmup, device):
             with torch.inference_mode(), autocast():
                 model(x)
 
+    cuda = device.type == "cuda"
     for _ in range(warmup):
         step()
-    cuda = device.type == "cuda"
     if cuda:
         # the peak is that of the timed steps: weights, gradients, AdamW state, inputs,
         # activations and workspaces, without what cuDNN's autotuning took in the warm-up
         _free(device)
         torch.cuda.reset_peak_memory_stats(device)
-        events = [
-            (torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True))
-            for _ in range(steps)
-        ]
-        for start, end in events:
-            start.record()
-            step()
-            end.record()
-        torch.cuda.synchronize(device)
-        times = [start.elapsed_time(end) for start, end in events]
+    # Each step is timed to completion (synchronised), as effiseg times its steps: no overlap of
+    # one step's host work with the previous step's kernels.
+    times = []
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        step()
+        if cuda:
+            torch.cuda.synchronize(device)
+        times.append((time.perf_counter() - t0) * 1e3)
+    if cuda:
         peak = (torch.cuda.max_memory_allocated(device), torch.cuda.max_memory_reserved(device))
     else:
-        times = []
-        for _ in range(steps):
-            t0 = time.perf_counter()
-            step()
-            times.append((time.perf_counter() - t0) * 1e3)
         peak = (None, None)
     return times, peak
 
@@ -450,9 +449,11 @@ def bench(variant, size, batch, mode, precision, steps=15, warmup=5, device="cud
             + ("step = forward, DiceCE (sigmoid Dice + BCE-with-logits), backward, "
                "AdamW(lr 1e-4, wd 1e-2), zero_grad(set_to_none); "
                if mode == "train" else "step = eval-mode forward under torch.inference_mode(); ")
-            + ("cudnn.benchmark on; per-step time from CUDA events; peak memory over the "
-               "timed steps (torch.cuda.max_memory_allocated/reserved)"
-               if device.type == "cuda" else "per-step wall-clock time; peak memory not measured")
+            + "each step timed to completion (synchronised"
+            + ("; the loss read back)" if mode == "train" else ")")
+            + ("; cudnn.benchmark on; peak memory over the timed steps "
+               "(torch.cuda.max_memory_allocated/reserved, the cache emptied after the warm-up)"
+               if device.type == "cuda" else "; peak memory not measured on the CPU")
         ),
     }
     try:
@@ -460,7 +461,7 @@ def bench(variant, size, batch, mode, precision, steps=15, warmup=5, device="cud
             variant, size, batch, mode, precision, steps, warmup, device
         )
     except Exception as e:  # out of memory (torch.cuda.OutOfMemoryError) above all
-        record["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+        record["error"] = _describe(e)
     else:
         times.sort()
         median = statistics.median(times)
@@ -472,9 +473,16 @@ def bench(variant, size, batch, mode, precision, steps=15, warmup=5, device="cud
             peak_allocated_bytes=alloc,
             peak_reserved_bytes=reserved,
         )
-    finally:
+    try:
         _free(device)
+    except Exception as e:  # a sticky CUDA error: the device is unusable from here on
+        record.setdefault("error", _describe(e))
     return record
+
+
+def _describe(e: Exception) -> str:
+    text = str(e).strip()
+    return f"{type(e).__name__}: {text.splitlines()[0]}" if text else type(e).__name__
 
 
 def parse_configs(text: str) -> list[tuple[str, int, int]]:
@@ -482,13 +490,20 @@ def parse_configs(text: str) -> list[tuple[str, int, int]]:
     ("b4::8" or "b4") for the variant's native resolution, and the batch for 8."""
     out = []
     for item in filter(None, (s.strip() for s in text.split(","))):
-        parts = item.split(":")
-        variant = parts[0].lower()
-        if variant not in VARIANTS or len(parts) > 3:
-            raise ValueError(f"bad config '{item}' (want VARIANT[:SIZE[:BATCH]], b0..b7)")
-        size = int(parts[1]) if len(parts) > 1 and parts[1] else VARIANTS[variant][2]
-        batch = int(parts[2]) if len(parts) > 2 and parts[2] else 8
+        variant, size, batch, *rest = item.lower().split(":") + ["", ""]
+        try:
+            if variant not in VARIANTS or any(rest):
+                raise ValueError
+            size = int(size) if size else VARIANTS[variant][2]
+            batch = int(batch) if batch else 8
+            if size < 1 or batch < 1:
+                raise ValueError
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"bad config '{item}' (want VARIANT[:SIZE[:BATCH]], b0..b7)") from None
         out.append((variant, size, batch))
+    if not out:
+        raise argparse.ArgumentTypeError("no configuration given")
     return out
 
 
@@ -533,8 +548,9 @@ def main(argv=None) -> int:
     ap.add_argument("--variant", default="b0", choices=sorted(VARIANTS))
     ap.add_argument("--size", type=int, help="input size (default: the variant's native one)")
     ap.add_argument("--batch", type=int, default=8)
-    ap.add_argument("--configs", help="several VARIANT:SIZE:BATCH, comma-separated "
-                                      "(overrides --variant/--size/--batch)")
+    ap.add_argument("--configs", type=parse_configs,
+                    help="several VARIANT:SIZE:BATCH, comma-separated "
+                         "(overrides --variant/--size/--batch)")
     ap.add_argument("--mode", "--modes", dest="modes", default="train",
                     type=lambda s: split_list(s, ("train", "infer")),
                     help="train, infer or both (comma-separated)")
@@ -551,10 +567,7 @@ def main(argv=None) -> int:
         ap.error("CUDA is not available (use --device cpu for a functional run)")
     if args.steps < 1 or args.warmup < 0:
         ap.error("--steps must be at least 1 and --warmup at least 0")
-    if args.configs:
-        configs = parse_configs(args.configs)
-    else:
-        configs = [(args.variant, args.size or VARIANTS[args.variant][2], args.batch)]
+    configs = args.configs or [(args.variant, args.size or VARIANTS[args.variant][2], args.batch)]
     settings = configure_backends()
     for variant, size, batch in configs:
         for mode in args.modes:

@@ -350,6 +350,11 @@ std::pair<int, cudnnMathType_t> algorithm(State& s, const ConvGeom& g, const Cud
     int* math = pass == Pass::Forward ? &a.fwd_math
                 : pass == Pass::BackwardData ? &a.bwd_data_math : &a.bwd_filter_math;
     if (*algo < 0) {
+        /* The heuristics depend on the descriptor's math type, and an earlier pass of this
+         * call may have left another one there (backward sets the data pass's choice before
+         * the filter pass): query with FMA every time, so the choice is the same whichever
+         * passes ran first. */
+        check(cudnnSetConvolutionMathType(d.conv, CUDNN_FMA_MATH), "cudnnSetConvolutionMathType");
         int returned = 0;
         if (pass == Pass::Forward) {
             cudnnConvolutionFwdAlgoPerf_t perf[CUDNN_CONVOLUTION_FWD_ALGO_COUNT];

@@ -57,6 +57,9 @@ struct ConvAlgos {
     int fwd = -1, bwd_data = -1, bwd_filter = -1;           /* -1: not chosen yet */
     int fwd_math = 0, bwd_data_math = 0, bwd_filter_math = 0; /* cudnnMathType_t */
     size_t fwd_ws = 0, bwd_data_ws = 0, bwd_filter_ws = 0;
+    /* per pass, the (algorithm, math type) pairs that failed with CUDNN_STATUS_NOT_SUPPORTED
+     * when run (bit 2*algo + (math != FMA)); pick() skips them */
+    uint32_t rejected[3] = {0, 0, 0};
 };
 using ConvKey = std::array<int, 14>;
 

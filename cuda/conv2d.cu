@@ -315,8 +315,10 @@ constexpr size_t kMaxWorkspace = size_t(1) << 30;
  * before CUDNN_DEFAULT_MATH (which on Ampere and later may use TF32 tensor cores: parity with
  * the CPU would then hold to ~1e-3 only; the GPU tests will show whether it is ever chosen).
  * Tensor-op math types are never taken. */
+uint32_t rejection_bit(int algo, int math) { return 1u << (2 * algo + (math != CUDNN_FMA_MATH)); }
+
 template <class Perf>
-const Perf* pick(const Perf* perf, int count, bool want_deterministic) {
+const Perf* pick(const Perf* perf, int count, bool want_deterministic, uint32_t rejected) {
     for (int det = want_deterministic ? 1 : 0; det >= 0; det--)
         for (cudnnMathType_t math : {CUDNN_FMA_MATH, CUDNN_DEFAULT_MATH})
             for (int i = 0; i < count; i++) {
@@ -324,6 +326,7 @@ const Perf* pick(const Perf* perf, int count, bool want_deterministic) {
                 if (p.status != CUDNN_STATUS_SUCCESS || p.mathType != math || p.memory > kMaxWorkspace)
                     continue;
                 if (det && p.determinism != CUDNN_DETERMINISTIC) continue;
+                if (rejected & rejection_bit(p.algo, p.mathType)) continue;
                 return &p;
             }
     return nullptr;
@@ -341,11 +344,16 @@ ConvKey key_of(const ConvGeom& g, const CudnnPlan& p) {
 
 enum class Pass { Forward, BackwardData, BackwardFilter };
 
+const char* pass_name(Pass pass) {
+    return pass == Pass::Forward ? "forward" : pass == Pass::BackwardData ? "backward-data" : "backward-filter";
+}
+
 /* Chooses (once per geometry and pass) and returns {algo, math type}. */
 std::pair<int, cudnnMathType_t> algorithm(State& s, const ConvGeom& g, const CudnnPlan& p,
                                           const Descriptors& d, Pass pass) {
     std::lock_guard<std::mutex> lock(s.conv_mu);
     ConvAlgos& a = s.conv_algos[key_of(g, p)];
+    const uint32_t rejected = a.rejected[(int)pass];
     int* algo = pass == Pass::Forward ? &a.fwd : pass == Pass::BackwardData ? &a.bwd_data : &a.bwd_filter;
     int* math = pass == Pass::Forward ? &a.fwd_math
                 : pass == Pass::BackwardData ? &a.bwd_data_math : &a.bwd_filter_math;
@@ -361,35 +369,49 @@ std::pair<int, cudnnMathType_t> algorithm(State& s, const ConvGeom& g, const Cud
             check(cudnnGetConvolutionForwardAlgorithm_v7(s.cudnn, d.x, d.w, d.conv, d.y,
                                                          CUDNN_CONVOLUTION_FWD_ALGO_COUNT, &returned, perf),
                   "cudnnGetConvolutionForwardAlgorithm_v7");
-            if (auto* best = pick(perf, returned, false)) *algo = best->algo, *math = best->mathType;
+            if (auto* best = pick(perf, returned, false, rejected)) *algo = best->algo, *math = best->mathType;
         } else if (pass == Pass::BackwardData) {
             cudnnConvolutionBwdDataAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT];
             check(cudnnGetConvolutionBackwardDataAlgorithm_v7(s.cudnn, d.w, d.y, d.conv, d.x,
                                                               CUDNN_CONVOLUTION_BWD_DATA_ALGO_COUNT,
                                                               &returned, perf),
                   "cudnnGetConvolutionBackwardDataAlgorithm_v7");
-            if (auto* best = pick(perf, returned, true)) *algo = best->algo, *math = best->mathType;
+            if (auto* best = pick(perf, returned, true, rejected)) *algo = best->algo, *math = best->mathType;
         } else {
             cudnnConvolutionBwdFilterAlgoPerf_t perf[CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT];
             check(cudnnGetConvolutionBackwardFilterAlgorithm_v7(s.cudnn, d.x, d.y, d.conv, d.w,
                                                                 CUDNN_CONVOLUTION_BWD_FILTER_ALGO_COUNT,
                                                                 &returned, perf),
                   "cudnnGetConvolutionBackwardFilterAlgorithm_v7");
-            if (auto* best = pick(perf, returned, true)) *algo = best->algo, *math = best->mathType;
+            if (auto* best = pick(perf, returned, true, rejected)) *algo = best->algo, *math = best->mathType;
         }
         if (*algo >= 0 && verbose())
             std::fprintf(stderr, "effiseg cuda: %s: %s algorithm %d, math type %d\n",
-                         geometry_str(g).c_str(),
-                         pass == Pass::Forward ? "forward" : pass == Pass::BackwardData ? "backward-data" : "backward-filter",
-                         *algo, *math);
+                         geometry_str(g).c_str(), pass_name(pass), *algo, *math);
         if (*algo < 0)
-            fail(ES_ERR_INTERNAL, std::string("cuDNN offers no FP32 ") +
-                                      (pass == Pass::Forward ? "forward" : pass == Pass::BackwardData
-                                                                               ? "backward-data"
-                                                                               : "backward-filter") +
-                                      " algorithm for " + geometry_str(g));
+            fail(ES_ERR_INTERNAL, std::string("cuDNN offers no FP32 ") + pass_name(pass) +
+                                      " algorithm for " + geometry_str(g) +
+                                      (rejected ? " (the ones it ranked refused to run)" : ""));
     }
     return {*algo, (cudnnMathType_t)*math};
+}
+
+/* A heuristics entry may report success and the call still refuse the geometry
+ * (CUDNN_STATUS_NOT_SUPPORTED). Then that pair is struck off for the geometry and the pass and
+ * the caller runs again with the next choice; true if it should. Any other status is an error. */
+bool retry_without(State& s, const ConvGeom& g, const CudnnPlan& p, Pass pass, int algo,
+                   cudnnMathType_t math, cudnnStatus_t status, const char* call) {
+    if (status == CUDNN_STATUS_SUCCESS) return false;
+    if (status != CUDNN_STATUS_NOT_SUPPORTED) check(status, call);
+    std::lock_guard<std::mutex> lock(s.conv_mu);
+    ConvAlgos& a = s.conv_algos[key_of(g, p)];
+    a.rejected[(int)pass] |= rejection_bit(algo, math);
+    (pass == Pass::Forward ? a.fwd : pass == Pass::BackwardData ? a.bwd_data : a.bwd_filter) = -1;
+    if (verbose())
+        std::fprintf(stderr, "effiseg cuda: %s: %s algorithm %d, math type %d: %s, trying the next\n",
+                     geometry_str(g).c_str(), pass_name(pass), algo, (int)math,
+                     cudnnGetErrorString(status));
+    return true;
 }
 
 void cudnn_forward(State& s, const ConvGeom& g, const float* x, const float* w, float* y) {
@@ -407,18 +429,20 @@ void cudnn_forward(State& s, const ConvGeom& g, const float* x, const float* w, 
                                                              p.Hx, p.Wx, g.pad_top, g.pad_left);
         check_launch("pad_kernel");
     }
-    const auto [algo, math] = algorithm(s, g, p, d, Pass::Forward);
-    check(cudnnSetConvolutionMathType(d.conv, math), "cudnnSetConvolutionMathType");
-    size_t ws_bytes = 0;
-    check(cudnnGetConvolutionForwardWorkspaceSize(s.cudnn, d.x, d.w, d.conv, d.y,
-                                                  (cudnnConvolutionFwdAlgo_t)algo, &ws_bytes),
-          "cudnnGetConvolutionForwardWorkspaceSize");
-    Scratch ws(s, (int64_t)ws_bytes);
     const float one = 1.0f, zero = 0.0f;
-    check(cudnnConvolutionForward(s.cudnn, &one, d.x, p.padded ? xp.as<float>() : x, d.w, wt.as<float>(),
-                                  d.conv, (cudnnConvolutionFwdAlgo_t)algo, ws.as<void>(), ws_bytes,
-                                  &zero, d.y, y),
-          "cudnnConvolutionForward");
+    for (;;) {
+        const auto [algo, math] = algorithm(s, g, p, d, Pass::Forward);
+        check(cudnnSetConvolutionMathType(d.conv, math), "cudnnSetConvolutionMathType");
+        size_t ws_bytes = 0;
+        check(cudnnGetConvolutionForwardWorkspaceSize(s.cudnn, d.x, d.w, d.conv, d.y,
+                                                      (cudnnConvolutionFwdAlgo_t)algo, &ws_bytes),
+              "cudnnGetConvolutionForwardWorkspaceSize");
+        Scratch ws(s, (int64_t)ws_bytes);
+        const cudnnStatus_t st = cudnnConvolutionForward(
+            s.cudnn, &one, d.x, p.padded ? xp.as<float>() : x, d.w, wt.as<float>(), d.conv,
+            (cudnnConvolutionFwdAlgo_t)algo, ws.as<void>(), ws_bytes, &zero, d.y, y);
+        if (!retry_without(s, g, p, Pass::Forward, algo, math, st, "cudnnConvolutionForward")) break;
+    }
 }
 
 void cudnn_backward(State& s, const ConvGeom& g, const float* x, const float* w, const float* dy,
@@ -434,17 +458,21 @@ void cudnn_backward(State& s, const ConvGeom& g, const float* x, const float* w,
         hwio_to_ohwi_kernel<<<grid_for(wn), kThreads, 0, s.stream>>>(w, wt.as<float>(), g.KH, g.KW, Cg, g.Cout);
         check_launch("hwio_to_ohwi_kernel");
         Scratch dxp(s, xpn * (int64_t)sizeof(float));
-        const auto [algo, math] = algorithm(s, g, p, d, Pass::BackwardData);
-        check(cudnnSetConvolutionMathType(d.conv, math), "cudnnSetConvolutionMathType");
-        size_t ws_bytes = 0;
-        check(cudnnGetConvolutionBackwardDataWorkspaceSize(s.cudnn, d.w, d.y, d.conv, d.x,
-                                                           (cudnnConvolutionBwdDataAlgo_t)algo, &ws_bytes),
-              "cudnnGetConvolutionBackwardDataWorkspaceSize");
-        Scratch ws(s, (int64_t)ws_bytes);
-        check(cudnnConvolutionBackwardData(s.cudnn, &one, d.w, wt.as<float>(), d.y, dy, d.conv,
-                                           (cudnnConvolutionBwdDataAlgo_t)algo, ws.as<void>(), ws_bytes,
-                                           &zero, d.x, p.padded ? dxp.as<float>() : dx),
-              "cudnnConvolutionBackwardData");
+        for (;;) {
+            const auto [algo, math] = algorithm(s, g, p, d, Pass::BackwardData);
+            check(cudnnSetConvolutionMathType(d.conv, math), "cudnnSetConvolutionMathType");
+            size_t ws_bytes = 0;
+            check(cudnnGetConvolutionBackwardDataWorkspaceSize(s.cudnn, d.w, d.y, d.conv, d.x,
+                                                               (cudnnConvolutionBwdDataAlgo_t)algo,
+                                                               &ws_bytes),
+                  "cudnnGetConvolutionBackwardDataWorkspaceSize");
+            Scratch ws(s, (int64_t)ws_bytes);
+            const cudnnStatus_t st = cudnnConvolutionBackwardData(
+                s.cudnn, &one, d.w, wt.as<float>(), d.y, dy, d.conv, (cudnnConvolutionBwdDataAlgo_t)algo,
+                ws.as<void>(), ws_bytes, &zero, d.x, p.padded ? dxp.as<float>() : dx);
+            if (!retry_without(s, g, p, Pass::BackwardData, algo, math, st, "cudnnConvolutionBackwardData"))
+                break;
+        }
         if (p.padded) {
             const int64_t xn = (int64_t)g.N * g.H * g.W * g.Cin;
             crop_kernel<<<grid_for(xn), kThreads, 0, s.stream>>>(dxp.as<float>(), dx, g.N, g.H, g.W,
@@ -460,18 +488,21 @@ void cudnn_backward(State& s, const ConvGeom& g, const float* x, const float* w,
             check_launch("pad_kernel");
         }
         Scratch dwt(s, wn * (int64_t)sizeof(float));
-        const auto [algo, math] = algorithm(s, g, p, d, Pass::BackwardFilter);
-        check(cudnnSetConvolutionMathType(d.conv, math), "cudnnSetConvolutionMathType");
-        size_t ws_bytes = 0;
-        check(cudnnGetConvolutionBackwardFilterWorkspaceSize(s.cudnn, d.x, d.y, d.conv, d.w,
-                                                             (cudnnConvolutionBwdFilterAlgo_t)algo,
-                                                             &ws_bytes),
-              "cudnnGetConvolutionBackwardFilterWorkspaceSize");
-        Scratch ws(s, (int64_t)ws_bytes);
-        check(cudnnConvolutionBackwardFilter(s.cudnn, &one, d.x, p.padded ? xp.as<float>() : x, d.y, dy,
-                                             d.conv, (cudnnConvolutionBwdFilterAlgo_t)algo, ws.as<void>(),
-                                             ws_bytes, &zero, d.w, dwt.as<float>()),
-              "cudnnConvolutionBackwardFilter");
+        for (;;) {
+            const auto [algo, math] = algorithm(s, g, p, d, Pass::BackwardFilter);
+            check(cudnnSetConvolutionMathType(d.conv, math), "cudnnSetConvolutionMathType");
+            size_t ws_bytes = 0;
+            check(cudnnGetConvolutionBackwardFilterWorkspaceSize(s.cudnn, d.x, d.y, d.conv, d.w,
+                                                                 (cudnnConvolutionBwdFilterAlgo_t)algo,
+                                                                 &ws_bytes),
+                  "cudnnGetConvolutionBackwardFilterWorkspaceSize");
+            Scratch ws(s, (int64_t)ws_bytes);
+            const cudnnStatus_t st = cudnnConvolutionBackwardFilter(
+                s.cudnn, &one, d.x, p.padded ? xp.as<float>() : x, d.y, dy, d.conv,
+                (cudnnConvolutionBwdFilterAlgo_t)algo, ws.as<void>(), ws_bytes, &zero, d.w, dwt.as<float>());
+            if (!retry_without(s, g, p, Pass::BackwardFilter, algo, math, st, "cudnnConvolutionBackwardFilter"))
+                break;
+        }
         ohwi_to_hwio_kernel<<<grid_for(wn), kThreads, 0, s.stream>>>(dwt.as<float>(), dw, g.KH, g.KW, Cg,
                                                                      g.Cout);
         check_launch("ohwi_to_hwio_kernel");

@@ -166,7 +166,8 @@ chmod +x "$cli"
 
 step info setup 60 "$cli" info
 # shellcheck disable=SC2086 # EFFISEG_GPU_TESTS is a list of class names
-step tests tests 240 "$java" "${java_args[@]}" org.effiseg.cuda.GpuTestMain tag:cuda ${EFFISEG_GPU_TESTS:-}
+# EFFISEG_CUDA_VERBOSE=1: cuDNN algorithm choices (and refusals) and allocator totals in the log
+step tests tests 240 env EFFISEG_CUDA_VERBOSE=1 "$java" "${java_args[@]}" org.effiseg.cuda.GpuTestMain tag:cuda ${EFFISEG_GPU_TESTS:-}
 
 # ---- kernel benchmarks -------------------------------------------------------------------------
 # Datasheet peaks (dense FP32 without tensor cores; HBM bandwidth), for the % columns.
@@ -246,6 +247,9 @@ fi
   grep -E "tests (found|successful|failed|skipped|aborted)" "$out/tests.log" 2>/dev/null
   grep -E "^(FAIL|SKIP) " "$out/tests.log" 2>/dev/null | head -n 40
   grep -E "^step [0-9]+: loss|^device free" "$out/tests.log" 2>/dev/null
+  echo "cuDNN choices logged: $(grep -c 'effiseg cuda: .* algorithm' "$out/tests.log" 2>/dev/null)," \
+    "with DEFAULT math (may be TF32 without the override): $(grep -c 'math type 0' "$out/tests.log" 2>/dev/null)"
+  grep -E "trying the next|offers no FP32" "$out/tests.log" 2>/dev/null | sort -u | head -n 10
   echo '```'
   echo
   echo "## compute-sanitizer (memcheck) over the GPU suite"

@@ -1,6 +1,7 @@
 /* api_core.cpp — C ABI: errors, accounting, backends, contexts, tensors, elementwise ops. */
 #include <omp.h>
 
+#include <algorithm>
 #include <cstring>
 #include <thread>
 
@@ -41,7 +42,7 @@ es_status es_context_create(int backend, int device, int threads, es_handle* out
         ctx->backend = backend;
         ctx->device = device;
         ctx->threads = threads;
-        ctx->k = probe.table;
+        ctx->k = ctx->backend_k = probe.table;
         ctx->backend_state = probe.table->context_create ? probe.table->context_create(device, threads) : nullptr;
         *out = register_context(std::move(ctx));
     });
@@ -86,6 +87,32 @@ es_status es_context_reset_peak_memory(es_handle h) {
     });
 }
 
+es_status es_context_profile(es_handle h, int enable) {
+    return guard("es_context_profile", [&] {
+        Context* ctx = context(h);
+        if (enable) {
+            ctx->profiler = std::make_unique<Profiler>(ctx->backend_k);
+            ctx->k = &ctx->profiler->table;
+        } else {
+            ctx->k = ctx->backend_k;
+        }
+    });
+}
+
+es_status es_context_profile_report(es_handle h, char* buf, int64_t size, int64_t* needed) {
+    return guard("es_context_profile_report", [&] {
+        require(needed != nullptr, ES_ERR_NULL_HANDLE, "needed must not be NULL");
+        Context* ctx = context(h);
+        const std::string json = ctx->profiler ? ctx->profiler->json() : "[]";
+        *needed = (int64_t)json.size() + 1;
+        if (buf && size > 0) {
+            const size_t n = std::min<size_t>(json.size(), (size_t)size - 1);
+            std::memcpy(buf, json.data(), n);
+            buf[n] = 0;
+        }
+    });
+}
+
 static void check_dims(int ndim, const int64_t* shape, int64_t* numel) {
     require(shape != nullptr || ndim == 0, ES_ERR_NULL_HANDLE, "shape must not be NULL");
     require(ndim >= 0 && ndim <= ES_MAX_DIMS, ES_ERR_SHAPE,
@@ -108,13 +135,14 @@ es_status es_tensor_create(es_handle ctx_h, int ndim, const int64_t* shape, int 
         int64_t numel;
         check_dims(ndim, shape, &numel);
         auto storage = std::make_shared<Storage>();
-        storage->k = ctx->k;
+        storage->k = ctx->backend_k; /* not a profiling table: storage may outlive the profile */
         storage->exec = ctx->exec();
+        storage->exec.profiler = nullptr;
         storage->bytes = numel * (int64_t)sizeof(float);
         storage->backend = ctx->backend;
         storage->device = ctx->device;
         storage->memory = ctx->memory;
-        storage->data = ctx->k->alloc(storage->exec, storage->bytes);
+        storage->data = ctx->k->alloc(ctx->exec(), storage->bytes);
         account_storage(storage->bytes);
         storage->memory->add(storage->bytes);
         auto t = std::make_unique<Tensor>();

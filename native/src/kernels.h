@@ -21,6 +21,7 @@ struct Exec {
     int threads;   /* CPU: OpenMP/BLAS threads to use */
     int device;    /* CUDA: device ordinal */
     void* backend_state; /* backend-private per-context state (CUDA: stream, cuDNN/cuBLAS handles) */
+    void* profiler = nullptr; /* the core's es::Profiler while the context profiles (profile.h) */
 };
 
 /* NHWC convolution with weights [KH,KW,Cin/groups,Cout]. */

@@ -46,7 +46,7 @@ void set_last_error(const std::string& msg) { last_error = msg; }
 const char* last_error_cstr() { return last_error.c_str(); }
 
 Context::~Context() {
-    if (k && k->context_destroy && backend_state) k->context_destroy(backend_state);
+    if (backend_k && backend_k->context_destroy && backend_state) backend_k->context_destroy(backend_state);
 }
 
 Storage::~Storage() {

@@ -16,6 +16,7 @@
 
 #include "effiseg/effiseg.h"
 #include "kernels.h"
+#include "profile.h"
 
 namespace es {
 
@@ -36,10 +37,12 @@ struct Context {
     int backend;
     int device;
     int threads;
-    const KernelTable* k;
+    const KernelTable* k;         /* what ops call: the backend's table, or the profiler's */
+    const KernelTable* backend_k; /* the backend's own (storage keeps this one) */
     void* backend_state;
     std::shared_ptr<MemoryCounters> memory = std::make_shared<MemoryCounters>();
-    Exec exec() const { return Exec{threads, device, backend_state}; }
+    std::unique_ptr<Profiler> profiler; /* kept after profiling stops, for its report */
+    Exec exec() const { return Exec{threads, device, backend_state, k == backend_k ? nullptr : profiler.get()}; }
 };
 
 struct Storage {

@@ -1,5 +1,9 @@
 package org.effiseg.nativeapi;
 
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;
@@ -72,6 +76,39 @@ public final class Context implements AutoCloseable {
   public void resetPeakMemory() {
     EffisegException.check(EffisegNative.es_context_reset_peak_memory(handle()));
   }
+
+  /**
+   * Starts profiling this context's ops afresh: from now on every kernel call waits for the work
+   * queued before it and for itself, and its time is added to a row per (kernel, geometry). Ops
+   * run slower while profiling (no overlap of host and device work); the shares are the point.
+   */
+  public void startProfile() {
+    EffisegException.check(EffisegNative.es_context_profile(handle(), 1));
+  }
+
+  /** Stops profiling; the rows stay readable with {@link #profile()}. */
+  public void stopProfile() {
+    EffisegException.check(EffisegNative.es_context_profile(handle(), 0));
+  }
+
+  /** The rows of the last profile, slowest total first (empty if none was started). */
+  public List<ProfileRow> profile() {
+    long[] needed = new long[1];
+    EffisegException.check(EffisegNative.es_context_profile_report(handle(), null, 0, needed));
+    byte[] buf = new byte[(int) needed[0]];
+    EffisegException.check(EffisegNative.es_context_profile_report(handle(), buf, buf.length, needed));
+    String json = new String(buf, 0, buf.length - 1, StandardCharsets.UTF_8);
+    List<ProfileRow> rows = new ArrayList<>();
+    for (JsonElement e : JsonParser.parseString(json).getAsJsonArray()) {
+      JsonObject o = e.getAsJsonObject();
+      rows.add(new ProfileRow(o.get("kernel").getAsString(), o.get("geometry").getAsString(),
+          o.get("calls").getAsLong(), o.get("ms").getAsDouble()));
+    }
+    return rows;
+  }
+
+  /** Calls of one kernel on one geometry while profiling, and their total wall time. */
+  public record ProfileRow(String kernel, String geometry, long calls, double ms) {}
 
   /**
    * Bytes of a context's memory. On CUDA, the context's device allocator: {@code live} is what

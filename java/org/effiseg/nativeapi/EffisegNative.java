@@ -90,6 +90,11 @@ final class EffisegNative {
 
   static native int es_context_reset_peak_memory(@Cast("es_handle") long ctx);
 
+  static native int es_context_profile(@Cast("es_handle") long ctx, int enable);
+
+  static native int es_context_profile_report(
+      @Cast("es_handle") long ctx, @Cast("char*") byte[] buf, long size, @Cast("int64_t*") long[] needed);
+
   static native int es_tensor_create(
       @Cast("es_handle") long ctx,
       int ndim,

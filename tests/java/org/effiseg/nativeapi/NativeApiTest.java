@@ -4,6 +4,7 @@ import static com.google.common.truth.Truth.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
+import java.util.List;
 import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.Rand;
@@ -179,6 +180,43 @@ class NativeApiTest {
       // a tensor of another context does not count here
       try (Context other = Backends.open(backend); Tensor t = other.tensor(1 << 18)) {
         assertThat(ctx.memory().live()).isEqualTo(start.live());
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void profileCountsKernelCallsPerGeometryAndStops(Backend backend) {
+    try (Context ctx = Backends.open(backend)) {
+      assertThat(ctx.profile()).isEmpty();
+      try (Tensor x = ctx.tensor(2, 9, 8, 6);
+          Tensor w1 = ctx.tensor(1, 1, 6, 4);
+          Tensor y1 = ctx.tensor(2, 9, 8, 4);
+          Tensor w3 = ctx.tensor(3, 3, 1, 6);
+          Tensor y3 = ctx.tensor(2, 5, 4, 6)) {
+        ctx.startProfile();
+        Ops.conv2dForward(ctx, x, w1, null, y1, ConvSpec.symmetric(0, 1, 1));
+        Ops.conv2dForward(ctx, x, w1, null, y1, ConvSpec.symmetric(0, 1, 1));
+        Ops.conv2dForward(ctx, x, w3, null, y3, ConvSpec.symmetric(1, 2, 6));
+        Ops.add(ctx, y1, y1, y1);
+        ctx.stopProfile();
+        Ops.add(ctx, y1, y1, y1); // not profiled
+        List<Context.ProfileRow> rows = ctx.profile();
+        assertThat(rows.stream().map(r -> r.kernel() + " " + r.geometry() + " x" + r.calls()).toList())
+            .containsExactly(
+                "conv2d_forward pointwise 1x1/s1 [2,9,8,6]->[2,9,8,4] x2",
+                "conv2d_forward depthwise 3x3/s2 [2,9,8,6]->[2,5,4,6] x1",
+                "add  x1");
+        for (Context.ProfileRow r : rows) {
+          assertThat(r.ms()).isAtLeast(0.0);
+        }
+      }
+      ctx.startProfile(); // afresh
+      assertThat(ctx.profile()).isEmpty();
+      try (Tensor t = ctx.tensor(4)) { // storage made while profiling outlives the profile
+        ctx.stopProfile();
+        t.fill(1);
+        assertThat(t.read()).usingExactEquality().containsExactly(1f, 1f, 1f, 1f);
       }
     }
   }

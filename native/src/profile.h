@@ -1,0 +1,44 @@
+/*
+ * profile.h — per-context kernel profiling (es_context_profile).
+ *
+ * While a context profiles, its ops run through a second KernelTable whose entries wrap the
+ * backend's: each kernel call waits for the work queued before it, runs, waits for itself, and
+ * adds its wall time to a row keyed by the kernel's name and its geometry (e.g. "depthwise 3x3/s2
+ * [8,112,112,96]->[8,56,56,96]"). The waits make a profiled run slower than a normal one (no
+ * overlap of host and device work); the shares are what it is for. Storage always keeps the
+ * backend's own table, so tensors outlive a profile.
+ */
+#ifndef EFFISEG_PROFILE_H
+#define EFFISEG_PROFILE_H
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <utility>
+
+#include "kernels.h"
+
+namespace es {
+
+struct Profiler {
+    struct Row {
+        int64_t calls = 0;
+        double seconds = 0;
+    };
+
+    explicit Profiler(const KernelTable* backend);
+    const KernelTable* backend; /* the table the wrappers call */
+    KernelTable table;          /* the wrappers */
+    std::mutex mu;
+    std::map<std::pair<std::string, std::string>, Row> rows; /* (kernel, geometry) -> totals */
+
+    void record(const char* kernel, std::string geometry, double seconds);
+    /* [{"kernel":…, "geometry":…, "calls":…, "ms":…}, …], slowest total first */
+    std::string json();
+};
+
+}  // namespace es
+
+#endif

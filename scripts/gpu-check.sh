@@ -193,9 +193,9 @@ rm -f "$e2e_md"
 if [ "$dry_run" = 1 ] && ! python3 -c 'import torch' 2>/dev/null; then
   note "e2e: SKIPPED (dry run without PyTorch here)"
 else
-  e2e_args=(--effiseg-cmd "$cli" --time-budget 140 --out "$e2e_md" --json-out "$out/e2e.json")
+  e2e_args=(--effiseg-cmd "$cli" --time-budget 130 --out "$e2e_md" --json-out "$out/e2e.json")
   [ "$dry_run" = 1 ] && e2e_args+=(--device cpu --configs b0:64:2 --modes train,infer --precisions fp32 --steps 2 --warmup 1)
-  step e2e e2e 170 python3 "$repo/bench/e2e_compare.py" "${e2e_args[@]}"
+  step e2e e2e 160 python3 "$repo/bench/e2e_compare.py" "${e2e_args[@]}"
 fi
 
 # ---- training (when this build has a train command and the data travelled) -----------------
@@ -213,6 +213,19 @@ if [ -d "$bundle/shared/data/kvasir-seg" ] && "$cli" train --help >/dev/null 2>&
 else
   note "train: SKIPPED (no train command in this build, or no data in local/gpu-bundle/shared/data/kvasir-seg)"
 fi
+
+# ---- where a training step's time goes: every kernel call timed (effiseg bench --profile) ----------
+profile_models() {
+  if [ "$dry_run" = 1 ]; then
+    "$cli" bench --device cpu --variant b0 --size 64 --batch 2 --steps 2 --warmup 1 --profile 1
+  else
+    "$cli" bench --device cuda --variant b0 --size 224 --batch 8 --steps 5 --warmup 3 --profile 2 &&
+      "$cli" bench --device cuda --variant b4 --size 380 --batch 8 --steps 5 --warmup 3 --profile 2
+  fi
+}
+export -f profile_models
+export cli dry_run
+step profile bench 60 profile_models
 
 # ---- the GPU suite again under compute-sanitizer (out-of-bounds, races), if time is left --------
 sanitizer=$(command -v compute-sanitizer || ls /usr/local/cuda/bin/compute-sanitizer 2>/dev/null)
@@ -261,9 +274,9 @@ fi
   echo
   cat "$e2e_md" 2>/dev/null || echo "(no comparison: see the e2e step above)"
   echo
-  echo "## kernel benchmarks"
+  echo "## kernel benchmarks, then the profiles of whole training steps"
   echo '```'
-  cat "$out/bench.log" 2>/dev/null
+  grep -v "ETA" "$out/bench.log" 2>/dev/null
   echo '```'
   echo
   echo "## training EffiSegNet-B0 on the Kvasir slice (epochs.csv, then the scores)"

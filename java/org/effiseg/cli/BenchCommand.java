@@ -1,8 +1,10 @@
 package org.effiseg.cli;
 
 import com.google.gson.GsonBuilder;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.SplittableRandom;
@@ -65,6 +67,11 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--json", description = "Print one JSON object (also for errors) instead of text.")
   boolean json;
 
+  @Option(names = "--profile", defaultValue = "0", paramLabel = "STEPS",
+      description = "After the timed steps, profile this many more (every kernel call synchronised and timed"
+          + " per kernel and geometry) and report where the time goes.")
+  int profileSteps;
+
   @Override
   public Integer call() {
     Map<String, Object> r = new LinkedHashMap<>();
@@ -98,6 +105,11 @@ public final class BenchCommand implements Callable<Integer> {
           (Double) r.get("images_per_s"), (Double) r.get("ms_median"), (Double) r.get("ms_p10"),
           (Double) r.get("ms_p90"), (Long) r.get("peak_allocated_bytes") / 1048576.0,
           (Long) r.get("peak_reserved_bytes") / 1048576.0);
+      if (r.containsKey("profile")) {
+        @SuppressWarnings("unchecked")
+        Map<String, Object> p = (Map<String, Object>) r.get("profile");
+        printProfile(p);
+      }
     }
     return 0;
   }
@@ -111,8 +123,8 @@ public final class BenchCommand implements Callable<Integer> {
       case "infer" -> false;
       default -> throw new IllegalArgumentException("--mode must be train or infer, got " + mode);
     };
-    if (batch < 1 || steps < 1 || warmup < 0) {
-      throw new IllegalArgumentException("--batch and --steps must be >= 1 and --warmup >= 0");
+    if (batch < 1 || steps < 1 || warmup < 0 || profileSteps < 0) {
+      throw new IllegalArgumentException("--batch and --steps must be >= 1, --warmup and --profile >= 0");
     }
     // The trainer's settings of the paper preset: Dice + BCE (1, 1), AdamW lr 1e-4, wd 0.01.
     TrainConfig config = TrainConfig.preset("paper");
@@ -151,6 +163,20 @@ public final class BenchCommand implements Callable<Integer> {
       Arrays.sort(ms);
       double median = percentile(ms, 50);
       Context.MemoryStats mem = ctx.memory();
+      if (profileSteps > 0) {
+        ctx.startProfile();
+        for (int i = 0; i < profileSteps; i++) {
+          long done = warmup + steps + i;
+          if (train) {
+            step.forwardBackward(images, masks, done);
+            step.update(config.lr, done + 1);
+          } else {
+            model.forward(images, false).close();
+          }
+        }
+        ctx.stopProfile();
+        r.put("profile", profileSummary(ctx.profile(), profileSteps));
+      }
       r.put("ms_median", median);
       r.put("ms_p10", percentile(ms, 10));
       r.put("ms_p90", percentile(ms, 90));
@@ -163,6 +189,60 @@ public final class BenchCommand implements Callable<Integer> {
       r.put("notes", "synthetic inputs resident on the device; random init; "
           + (train ? "step = forward, Dice+BCE, backward, AdamW, loss read back" : "eval-mode forward")
           + "; each step synchronised; no autotuning");
+    }
+  }
+
+  /** Per kernel (all geometries) and the slowest rows, per step, with shares of the total. */
+  private static Map<String, Object> profileSummary(List<Context.ProfileRow> rows, int steps) {
+    double total = rows.stream().mapToDouble(Context.ProfileRow::ms).sum();
+    Map<String, double[]> byKernel = new LinkedHashMap<>(); // kernel -> {ms, calls}
+    for (Context.ProfileRow row : rows) {
+      double[] k = byKernel.computeIfAbsent(row.kernel(), x -> new double[2]);
+      k[0] += row.ms();
+      k[1] += row.calls();
+    }
+    List<Map<String, Object>> kernels = new ArrayList<>();
+    byKernel.entrySet().stream()
+        .sorted((a, b) -> Double.compare(b.getValue()[0], a.getValue()[0]))
+        .forEach(e -> kernels.add(profileRow(e.getKey(), null, e.getValue()[1], e.getValue()[0], steps, total)));
+    List<Map<String, Object>> top = new ArrayList<>();
+    for (Context.ProfileRow row : rows.subList(0, Math.min(25, rows.size()))) {
+      top.add(profileRow(row.kernel(), row.geometry(), row.calls(), row.ms(), steps, total));
+    }
+    Map<String, Object> p = new LinkedHashMap<>();
+    p.put("steps", steps);
+    p.put("ms_per_step", total / steps);
+    p.put("by_kernel", kernels);
+    p.put("slowest", top);
+    return p;
+  }
+
+  private static Map<String, Object> profileRow(String kernel, String geometry, double calls, double ms,
+      int steps, double total) {
+    Map<String, Object> m = new LinkedHashMap<>();
+    m.put("kernel", kernel);
+    if (geometry != null) {
+      m.put("geometry", geometry);
+    }
+    m.put("calls_per_step", calls / steps);
+    m.put("ms_per_step", ms / steps);
+    m.put("share", total > 0 ? ms / total : 0);
+    return m;
+  }
+
+  @SuppressWarnings("unchecked")
+  private static void printProfile(Map<String, Object> p) {
+    System.out.printf(Locale.ROOT, "profile of %d more steps (each kernel call synchronised): %.2f ms per step in kernels%n",
+        (Integer) p.get("steps"), (Double) p.get("ms_per_step"));
+    System.out.println("  by kernel                                    calls/step    ms/step   share");
+    for (Map<String, Object> k : (List<Map<String, Object>>) p.get("by_kernel")) {
+      System.out.printf(Locale.ROOT, "  %-44s %10.1f %10.3f %6.1f%%%n", k.get("kernel"),
+          (Double) k.get("calls_per_step"), (Double) k.get("ms_per_step"), 100 * (Double) k.get("share"));
+    }
+    System.out.println("  slowest kernel x geometry");
+    for (Map<String, Object> k : (List<Map<String, Object>>) p.get("slowest")) {
+      System.out.printf(Locale.ROOT, "  %-24s %-58s %5.1f %9.3f %6.1f%%%n", k.get("kernel"), k.get("geometry"),
+          (Double) k.get("calls_per_step"), (Double) k.get("ms_per_step"), 100 * (Double) k.get("share"));
     }
   }
 

@@ -56,6 +56,14 @@ if [ -d "$kvasir/train/images" ]; then
     ls "$kvasir/train/$part" | sort -n | head -150 | while read -r f; do cp "$kvasir/train/$part/$f" "$dst/train/$part/"; done
     cp "$kvasir/validation/$part"/* "$dst/validation/$part/"
   done
+  for split in train validation; do
+    n_img=$(ls "$dst/$split/images" | wc -l)
+    n_msk=$(ls "$dst/$split/masks" | wc -l)
+    if [ "$n_img" -eq 0 ] || [ "$n_img" -ne "$n_msk" ]; then
+      echo "gpu-bundle: the Kvasir slice is incomplete ($split: $n_img images, $n_msk masks)" >&2
+      exit 1
+    fi
+  done
 fi
 
 # java.desktop: ImageIO and BufferedImage, which data loading needs (training, predict).

@@ -33,6 +33,7 @@ if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
 fi
 out=${OUT:-$repo/local/gpu-out}
 mkdir -p "$out"
+rm -f "$out"/*.log "$out"/e2e.json "$out"/summary.md # logs are appended to: start empty
 bundle=$repo/local/gpu-bundle
 build=/tmp/effiseg-gpu-build
 budget_s=470 # of the 8 minutes; leaves room for the summary and the tool's transfers

@@ -414,6 +414,21 @@ bool retry_without(State& s, const ConvGeom& g, const CudnnPlan& p, Pass pass, i
     return true;
 }
 
+/* One cuDNN pass: the geometry's algorithm and math type, its workspace (size(algo, &bytes)),
+ * then run(algo, workspace, bytes); the next choice if cuDNN refuses that one. */
+template <class Size, class Run>
+void run_pass(State& s, const ConvGeom& g, const CudnnPlan& p, const Descriptors& d, Pass pass,
+              const char* call, Size size, Run run) {
+    for (;;) {
+        const auto [algo, math] = algorithm(s, g, p, d, pass);
+        check(cudnnSetConvolutionMathType(d.conv, math), "cudnnSetConvolutionMathType");
+        size_t ws_bytes = 0;
+        check(size(algo, &ws_bytes), (std::string(call) + " workspace size").c_str());
+        Scratch ws(s, (int64_t)ws_bytes);
+        if (!retry_without(s, g, p, pass, algo, math, run(algo, ws.as<void>(), ws_bytes), call)) return;
+    }
+}
+
 void cudnn_forward(State& s, const ConvGeom& g, const float* x, const float* w, float* y) {
     const CudnnPlan p = plan_for(g);
     const Descriptors d(g, p);
@@ -430,19 +445,16 @@ void cudnn_forward(State& s, const ConvGeom& g, const float* x, const float* w, 
         check_launch("pad_kernel");
     }
     const float one = 1.0f, zero = 0.0f;
-    for (;;) {
-        const auto [algo, math] = algorithm(s, g, p, d, Pass::Forward);
-        check(cudnnSetConvolutionMathType(d.conv, math), "cudnnSetConvolutionMathType");
-        size_t ws_bytes = 0;
-        check(cudnnGetConvolutionForwardWorkspaceSize(s.cudnn, d.x, d.w, d.conv, d.y,
-                                                      (cudnnConvolutionFwdAlgo_t)algo, &ws_bytes),
-              "cudnnGetConvolutionForwardWorkspaceSize");
-        Scratch ws(s, (int64_t)ws_bytes);
-        const cudnnStatus_t st = cudnnConvolutionForward(
-            s.cudnn, &one, d.x, p.padded ? xp.as<float>() : x, d.w, wt.as<float>(), d.conv,
-            (cudnnConvolutionFwdAlgo_t)algo, ws.as<void>(), ws_bytes, &zero, d.y, y);
-        if (!retry_without(s, g, p, Pass::Forward, algo, math, st, "cudnnConvolutionForward")) break;
-    }
+    run_pass(s, g, p, d, Pass::Forward, "cudnnConvolutionForward",
+             [&](int algo, size_t* bytes) {
+                 return cudnnGetConvolutionForwardWorkspaceSize(s.cudnn, d.x, d.w, d.conv, d.y,
+                                                                (cudnnConvolutionFwdAlgo_t)algo, bytes);
+             },
+             [&](int algo, void* ws, size_t bytes) {
+                 return cudnnConvolutionForward(s.cudnn, &one, d.x, p.padded ? xp.as<float>() : x, d.w,
+                                                wt.as<float>(), d.conv, (cudnnConvolutionFwdAlgo_t)algo, ws,
+                                                bytes, &zero, d.y, y);
+             });
 }
 
 void cudnn_backward(State& s, const ConvGeom& g, const float* x, const float* w, const float* dy,
@@ -458,21 +470,16 @@ void cudnn_backward(State& s, const ConvGeom& g, const float* x, const float* w,
         hwio_to_ohwi_kernel<<<grid_for(wn), kThreads, 0, s.stream>>>(w, wt.as<float>(), g.KH, g.KW, Cg, g.Cout);
         check_launch("hwio_to_ohwi_kernel");
         Scratch dxp(s, xpn * (int64_t)sizeof(float));
-        for (;;) {
-            const auto [algo, math] = algorithm(s, g, p, d, Pass::BackwardData);
-            check(cudnnSetConvolutionMathType(d.conv, math), "cudnnSetConvolutionMathType");
-            size_t ws_bytes = 0;
-            check(cudnnGetConvolutionBackwardDataWorkspaceSize(s.cudnn, d.w, d.y, d.conv, d.x,
-                                                               (cudnnConvolutionBwdDataAlgo_t)algo,
-                                                               &ws_bytes),
-                  "cudnnGetConvolutionBackwardDataWorkspaceSize");
-            Scratch ws(s, (int64_t)ws_bytes);
-            const cudnnStatus_t st = cudnnConvolutionBackwardData(
-                s.cudnn, &one, d.w, wt.as<float>(), d.y, dy, d.conv, (cudnnConvolutionBwdDataAlgo_t)algo,
-                ws.as<void>(), ws_bytes, &zero, d.x, p.padded ? dxp.as<float>() : dx);
-            if (!retry_without(s, g, p, Pass::BackwardData, algo, math, st, "cudnnConvolutionBackwardData"))
-                break;
-        }
+        run_pass(s, g, p, d, Pass::BackwardData, "cudnnConvolutionBackwardData",
+                 [&](int algo, size_t* bytes) {
+                     return cudnnGetConvolutionBackwardDataWorkspaceSize(
+                         s.cudnn, d.w, d.y, d.conv, d.x, (cudnnConvolutionBwdDataAlgo_t)algo, bytes);
+                 },
+                 [&](int algo, void* ws, size_t bytes) {
+                     return cudnnConvolutionBackwardData(s.cudnn, &one, d.w, wt.as<float>(), d.y, dy, d.conv,
+                                                         (cudnnConvolutionBwdDataAlgo_t)algo, ws, bytes, &zero,
+                                                         d.x, p.padded ? dxp.as<float>() : dx);
+                 });
         if (p.padded) {
             const int64_t xn = (int64_t)g.N * g.H * g.W * g.Cin;
             crop_kernel<<<grid_for(xn), kThreads, 0, s.stream>>>(dxp.as<float>(), dx, g.N, g.H, g.W,
@@ -488,21 +495,16 @@ void cudnn_backward(State& s, const ConvGeom& g, const float* x, const float* w,
             check_launch("pad_kernel");
         }
         Scratch dwt(s, wn * (int64_t)sizeof(float));
-        for (;;) {
-            const auto [algo, math] = algorithm(s, g, p, d, Pass::BackwardFilter);
-            check(cudnnSetConvolutionMathType(d.conv, math), "cudnnSetConvolutionMathType");
-            size_t ws_bytes = 0;
-            check(cudnnGetConvolutionBackwardFilterWorkspaceSize(s.cudnn, d.x, d.y, d.conv, d.w,
-                                                                 (cudnnConvolutionBwdFilterAlgo_t)algo,
-                                                                 &ws_bytes),
-                  "cudnnGetConvolutionBackwardFilterWorkspaceSize");
-            Scratch ws(s, (int64_t)ws_bytes);
-            const cudnnStatus_t st = cudnnConvolutionBackwardFilter(
-                s.cudnn, &one, d.x, p.padded ? xp.as<float>() : x, d.y, dy, d.conv,
-                (cudnnConvolutionBwdFilterAlgo_t)algo, ws.as<void>(), ws_bytes, &zero, d.w, dwt.as<float>());
-            if (!retry_without(s, g, p, Pass::BackwardFilter, algo, math, st, "cudnnConvolutionBackwardFilter"))
-                break;
-        }
+        run_pass(s, g, p, d, Pass::BackwardFilter, "cudnnConvolutionBackwardFilter",
+                 [&](int algo, size_t* bytes) {
+                     return cudnnGetConvolutionBackwardFilterWorkspaceSize(
+                         s.cudnn, d.x, d.y, d.conv, d.w, (cudnnConvolutionBwdFilterAlgo_t)algo, bytes);
+                 },
+                 [&](int algo, void* ws, size_t bytes) {
+                     return cudnnConvolutionBackwardFilter(s.cudnn, &one, d.x, p.padded ? xp.as<float>() : x,
+                                                           d.y, dy, d.conv, (cudnnConvolutionBwdFilterAlgo_t)algo,
+                                                           ws, bytes, &zero, d.w, dwt.as<float>());
+                 });
         ohwi_to_hwio_kernel<<<grid_for(wn), kThreads, 0, s.stream>>>(dwt.as<float>(), dw, g.KH, g.KW, Cg,
                                                                      g.Cout);
         check_launch("ohwi_to_hwio_kernel");

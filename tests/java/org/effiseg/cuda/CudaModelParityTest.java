@@ -13,9 +13,6 @@ import org.effiseg.testing.Rand;
 import org.effiseg.train.LossTerms;
 import org.effiseg.train.TrainConfig;
 import org.effiseg.train.TrainStep;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -28,28 +25,9 @@ import org.junit.jupiter.api.Test;
  * feature maps odd (9, 5, 3), as at 380x380. Skipped, with the reason, without CUDA.
  */
 @Tag("cuda")
-class CudaModelParityTest {
+class CudaModelParityTest extends CudaUnderTest.Base {
   private static final int N = 2;
   private static final int SIZE = 72;
-  private static CudaUnderTest pair;
-
-  @BeforeAll
-  static void openBoth() {
-    pair = CudaUnderTest.open();
-  }
-
-  @BeforeEach
-  void requireCuda() {
-    pair.require();
-  }
-
-  @AfterAll
-  static void closeBoth() {
-    if (pair != null) {
-      pair.close();
-    }
-  }
-
   private static TrainConfig config(boolean deepSupervision) {
     TrainConfig c = TrainConfig.preset("paper");
     // lr 1e-4 (the paper's): AdamW's first steps move each weight by about lr whatever the

@@ -3,7 +3,10 @@ package org.effiseg.cuda;
 import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.NativeMemory;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 
 /**
  * The CUDA context under test and its CPU oracle, for the {@code cuda}-tagged tests. Where the
@@ -50,5 +53,31 @@ final class CudaUnderTest implements AutoCloseable {
       gpu.close();
     }
     cpu.close();
+  }
+
+  /**
+   * Base of a test class comparing CUDA with the CPU: opens {@link #pair} for the class, skips
+   * each test with the reason where CUDA is unavailable, closes the pair after the class.
+   */
+  abstract static class Base {
+    static CudaUnderTest pair;
+
+    @BeforeAll
+    static void openPair() {
+      pair = CudaUnderTest.open();
+    }
+
+    @BeforeEach
+    void requireCuda() {
+      pair.require();
+    }
+
+    @AfterAll
+    static void closePair() {
+      if (pair != null) {
+        pair.close();
+        pair = null;
+      }
+    }
   }
 }

@@ -13,9 +13,7 @@ import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
 import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -33,28 +31,14 @@ import org.junit.jupiter.params.provider.EnumSource;
  * runs it with a second CPU context in the CUDA role, to check the test itself without a GPU.
  */
 @Tag("cuda")
-class CudaVsCpuTest {
-  private static CudaUnderTest pair;
+class CudaVsCpuTest extends CudaUnderTest.Base {
   private static Context cpu;
   private static Context gpu;
 
   @BeforeAll
-  static void openBoth() {
-    pair = CudaUnderTest.open();
+  static void contexts() {
     cpu = pair.cpu;
     gpu = pair.gpu;
-  }
-
-  @BeforeEach
-  void requireCuda() {
-    pair.require();
-  }
-
-  @AfterAll
-  static void closeBoth() {
-    if (pair != null) {
-      pair.close();
-    }
   }
 
   /** Tensors of one run of a case, closed together. */

@@ -155,20 +155,37 @@ cp="$bundle/classes:$bundle/test-classes:$bundle/lib/*"
 java_args=(--enable-native-access=ALL-UNNAMED -Xmx8g -Dorg.bytedeco.javacpp.cachedir=/tmp/effiseg-javacpp
   -Deffiseg.shared="$repo/local/gpu-bundle/shared" -cp "$cp")
 
-# the CLI as one command, for the steps below and bench/e2e_compare.py
+# java with the bundle's class path, and the CLI, each as one command (for the steps below,
+# their exported functions and bench/e2e_compare.py)
+jrun=/tmp/effiseg-java
 cli=/tmp/effiseg-cli
-{
-  echo '#!/usr/bin/env bash'
-  printf 'exec'
-  printf ' %q' "$java" "${java_args[@]}" org.effiseg.cli.Main
-  echo ' "$@"'
-} >"$cli"
-chmod +x "$cli"
+for wrapper in "$jrun" "$cli"; do
+  {
+    echo '#!/usr/bin/env bash'
+    printf 'exec'
+    printf ' %q' "$java" "${java_args[@]}"
+    [ "$wrapper" = "$cli" ] && printf ' org.effiseg.cli.Main'
+    echo ' "$@"'
+  } >"$wrapper"
+  chmod +x "$wrapper"
+done
 
 step info setup 60 "$cli" info
-# shellcheck disable=SC2086 # EFFISEG_GPU_TESTS is a list of class names
-# EFFISEG_CUDA_VERBOSE=1: cuDNN algorithm choices (and refusals) and allocator totals in the log
-step tests tests 240 env EFFISEG_CUDA_VERBOSE=1 "$java" "${java_args[@]}" org.effiseg.cuda.GpuTestMain tag:cuda ${EFFISEG_GPU_TESTS:-}
+# One JVM per test class, the op suite first: a kernel that faults leaves its CUDA context
+# unusable (a sticky error), and must not take the other classes' results with it.
+# EFFISEG_CUDA_VERBOSE=1: cuDNN algorithm choices (and refusals) and allocator totals in the log.
+gpu_test_classes="org.effiseg.cuda.CudaVsCpuTest org.effiseg.cuda.CudaModelParityTest org.effiseg.cuda.CudaMemoryObserverTest ${EFFISEG_GPU_TESTS:-}"
+gpu_tests() {
+  local rc=0 cls
+  for cls in $gpu_test_classes; do
+    echo "==== $cls"
+    EFFISEG_CUDA_VERBOSE=1 "$jrun" org.effiseg.cuda.GpuTestMain "$cls" || rc=1
+  done
+  return $rc
+}
+export -f gpu_tests
+export jrun gpu_test_classes
+step tests tests 240 gpu_tests
 
 # ---- kernel benchmarks -------------------------------------------------------------------------
 # Datasheet peaks (dense FP32 without tensor cores; HBM bandwidth), for the % columns.
@@ -258,7 +275,7 @@ fi
   echo
   echo "## GPU tests"
   echo '```'
-  grep -E "tests (found|successful|failed|skipped|aborted)" "$out/tests.log" 2>/dev/null
+  grep -E "^==== org|tests (found|successful|failed|aborted)" "$out/tests.log" 2>/dev/null
   grep -E "^(FAIL|SKIP) " "$out/tests.log" 2>/dev/null | head -n 40
   grep -E "^step [0-9]+: loss|^device free" "$out/tests.log" 2>/dev/null
   echo "cuDNN choices logged: $(grep -c 'effiseg cuda: .* algorithm' "$out/tests.log" 2>/dev/null)," \

@@ -128,9 +128,13 @@ public final class BenchCommand implements Callable<Integer> {
     }
     // The trainer's settings of the paper preset: Dice + BCE (1, 1), AdamW lr 1e-4, wd 0.01.
     TrainConfig config = TrainConfig.preset("paper");
-    config.apply(Map.of("variant", variant, "image_size", size, "batch_size", batch), "bench");
+    config.apply(Map.of("variant", variant, "batch_size", batch), "bench");
     config.validate();
-    int s = config.resolution();
+    // any size the network takes (B4's native 380 is no multiple of 32, which training asks for)
+    int s = size == 0 ? config.resolution() : size;
+    if (s < 32) {
+      throw new IllegalArgumentException("--size must be 0 (native) or at least 32, got " + size);
+    }
     r.put("size", s);
     try (Context ctx = Devices.open(device, threads);
         EffiSegNet model = EffiSegNet.create(ctx, config.modelConfig());

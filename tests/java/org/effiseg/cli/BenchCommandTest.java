@@ -1,0 +1,66 @@
+package org.effiseg.cli;
+
+import static com.google.common.truth.Truth.assertThat;
+
+import com.google.gson.JsonArray;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonObject;
+import com.google.gson.JsonParser;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+
+/** {@code effiseg bench}: what bench/e2e_compare.py reads from it, on the CPU. */
+class BenchCommandTest {
+  private record Run(int exit, String stdout) {}
+
+  private static Run run(String... args) {
+    ByteArrayOutputStream buf = new ByteArrayOutputStream();
+    PrintStream old = System.out;
+    System.setOut(new PrintStream(buf, true, StandardCharsets.UTF_8));
+    try {
+      int exit = Main.commandLine().execute(args);
+      return new Run(exit, buf.toString(StandardCharsets.UTF_8));
+    } finally {
+      System.setOut(old);
+    }
+  }
+
+  @Test
+  void trainingStepsAtASizeTrainingWouldRefuseGiveOneJsonRecordWithAProfile() {
+    // 70 is no multiple of 32, like B4's native 380: bench takes any size the network takes
+    Run r = run("bench", "--variant", "b0", "--size", "70", "--batch", "2", "--steps", "2", "--warmup", "1",
+        "--device", "cpu", "--threads", "2", "--profile", "1", "--json");
+    assertThat(r.exit()).isEqualTo(0);
+    JsonObject o = JsonParser.parseString(r.stdout().strip()).getAsJsonObject();
+    assertThat(o.get("impl").getAsString()).isEqualTo("effiseg");
+    assertThat(o.get("size").getAsInt()).isEqualTo(70);
+    assertThat(o.get("mode").getAsString()).isEqualTo("train");
+    assertThat(o.get("device_name").getAsString()).isEqualTo("cpu:0");
+    double ms = o.get("ms_median").getAsDouble();
+    assertThat(ms).isGreaterThan(0.0);
+    assertThat(o.get("images_per_s").getAsDouble()).isWithin(1e-9).of(2 * 1000.0 / ms);
+    // weights, gradients and two AdamW moments of B0's 3.7 M parameters at least
+    assertThat(o.get("peak_allocated_bytes").getAsLong()).isAtLeast(4L * 4 * 3_700_000);
+    assertThat(Double.isFinite(o.get("last_loss").getAsDouble())).isTrue();
+    JsonObject profile = o.getAsJsonObject("profile");
+    JsonArray kernels = profile.getAsJsonArray("by_kernel");
+    double share = 0;
+    boolean conv = false;
+    for (JsonElement k : kernels) {
+      share += k.getAsJsonObject().get("share").getAsDouble();
+      conv |= k.getAsJsonObject().get("kernel").getAsString().equals("conv2d_backward");
+    }
+    assertThat(share).isWithin(1e-6).of(1.0);
+    assertThat(conv).isTrue();
+  }
+
+  @Test
+  void anUnimplementedPrecisionIsAJsonErrorAndExitOne() {
+    Run r = run("bench", "--precision", "bf16", "--device", "cpu", "--json");
+    assertThat(r.exit()).isEqualTo(1);
+    JsonObject o = JsonParser.parseString(r.stdout().strip()).getAsJsonObject();
+    assertThat(o.get("error").getAsString()).contains("bf16");
+  }
+}

@@ -118,10 +118,39 @@ void synchronize(const Exec& ex) {
     check(cudaStreamSynchronize(s.stream), "cudaStreamSynchronize");
 }
 
+int device_count() {
+    int n = 0;
+    return cudaGetDeviceCount(&n) == cudaSuccess ? n : 0;
+}
+
+/* "NVIDIA H100 80GB HBM3, compute 9.0, 79.2 GiB, 132 SMs, driver 13.0, runtime 13.0, cuDNN 92400,
+ * cuBLAS 13.1.1" */
+void describe_device(int device, char* buf, int size) {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
+        (void)cudaGetLastError();
+        std::snprintf(buf, (size_t)size, "device %d: cudaGetDeviceProperties failed", device);
+        return;
+    }
+    int driver = 0, runtime = 0, blas_major = 0, blas_minor = 0, blas_patch = 0;
+    cudaDriverGetVersion(&driver);
+    cudaRuntimeGetVersion(&runtime);
+    cublasGetProperty(MAJOR_VERSION, &blas_major);
+    cublasGetProperty(MINOR_VERSION, &blas_minor);
+    cublasGetProperty(PATCH_LEVEL, &blas_patch);
+    std::snprintf(buf, (size_t)size,
+                  "%s, compute %d.%d, %.1f GiB, %d SMs, driver %d.%d, runtime %d.%d, cuDNN %zu, cuBLAS %d.%d.%d",
+                  prop.name, prop.major, prop.minor, prop.totalGlobalMem / 1073741824.0,
+                  prop.multiProcessorCount, driver / 1000, driver % 1000 / 10, runtime / 1000,
+                  runtime % 1000 / 10, cudnnGetVersion(), blas_major, blas_minor, blas_patch);
+}
+
 const KernelTable& table() {
     static const KernelTable t = [] {
         KernelTable filled{};
         filled.name = "cuda";
+        filled.device_count = device_count;
+        filled.describe_device = describe_device;
         filled.context_create = context_create;
         filled.context_destroy = context_destroy;
         filled.synchronize = synchronize;

@@ -31,6 +31,26 @@ es_status es_backend_available(int backend, int* available, const char** reason)
     });
 }
 
+es_status es_backend_devices(int backend, int* count) {
+    return guard("es_backend_devices", [&] {
+        require(count != nullptr, ES_ERR_NULL_HANDLE, "count must not be NULL");
+        const BackendProbe& probe = probe_backend(backend);
+        *count = probe.table ? probe.table->device_count() : 0;
+    });
+}
+
+es_status es_backend_describe_device(int backend, int device, char* buf, int size) {
+    return guard("es_backend_describe_device", [&] {
+        require(buf != nullptr && size > 0, ES_ERR_NULL_HANDLE, "buf must not be NULL");
+        const BackendProbe& probe = probe_backend(backend);
+        require(probe.table != nullptr, ES_ERR_BACKEND_UNAVAILABLE, probe.reason);
+        const int n = probe.table->device_count();
+        require(device >= 0 && device < n, ES_ERR_INVALID_ARGUMENT,
+                "device " + std::to_string(device) + " does not exist (" + std::to_string(n) + " found)");
+        probe.table->describe_device(device, buf, size);
+    });
+}
+
 es_status es_context_create(int backend, int device, int threads, es_handle* out) {
     return guard("es_context_create", [&] {
         require(out != nullptr, ES_ERR_NULL_HANDLE, "out must not be NULL");

@@ -72,6 +72,10 @@ struct AdamW {
 struct KernelTable {
     const char* name;
 
+    /* the devices this backend sees, and a line about one of them (name, memory, versions) */
+    int (*device_count)();
+    void (*describe_device)(int device, char* buf, int size);
+
     /* per-context state (CUDA: stream, cuDNN/cuBLAS handles); null hooks mean "none" */
     void* (*context_create)(int device, int threads);
     void (*context_destroy)(void* backend_state);

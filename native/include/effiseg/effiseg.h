@@ -69,6 +69,11 @@ ES_API int64_t es_live_handles(void);
 /* Whether a backend can be used in this process; if not, *reason explains why
  * (no driver, no device, libcudnn.so.9 missing, ...). The string is static. */
 ES_API es_status es_backend_available(int backend, int* available, const char** reason);
+/* How many devices an available backend sees (0 where it is unavailable), and one line about
+ * one of them into buf (NUL-terminated, cut at size): CPU "model, N cores"; CUDA "name, compute
+ * capability, memory, SMs, driver/runtime/cuDNN/cuBLAS versions". */
+ES_API es_status es_backend_devices(int backend, int* count);
+ES_API es_status es_backend_describe_device(int backend, int device, char* buf, int size);
 
 /* ---- contexts ------------------------------------------------------------- */
 

@@ -141,7 +141,8 @@ public final class BenchCommand implements Callable<Integer> {
         TrainStep step = new TrainStep(model, config);
         Tensor images = ctx.tensor(normal(batch * s * s * 3, 1), batch, s, s, 3);
         Tensor masks = ctx.tensor(binary(batch * s * s), batch, s, s, 1)) {
-      r.put("device_name", ctx.backend().name().toLowerCase(Locale.ROOT) + ":" + ctx.device());
+      r.put("device_name", ctx.backend().name().toLowerCase(Locale.ROOT) + ":" + ctx.device() + " ("
+          + ctx.backend().devices().get(ctx.device()) + ")");
       r.put("threads", ctx.threads());
       double[] ms = new double[steps];
       ProgressBar bar = new ProgressBar(json ? System.err : System.out,

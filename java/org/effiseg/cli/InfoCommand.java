@@ -35,6 +35,8 @@ final class InfoCommand implements Callable<Integer> {
       entry.put("available", reason == null);
       if (reason != null) {
         entry.put("reason", reason);
+      } else {
+        entry.put("devices", b.devices());
       }
       backends.add(entry);
     }
@@ -53,6 +55,12 @@ final class InfoCommand implements Callable<Integer> {
       boolean ok = (Boolean) b.get("available");
       System.out.printf(
           "backend %-4s %s%n", b.get("name"), ok ? "available" : "unavailable: " + b.get("reason"));
+      if (ok) {
+        List<?> devices = (List<?>) b.get("devices");
+        for (int d = 0; d < devices.size(); d++) {
+          System.out.printf("  device %d   %s%n", d, devices.get(d));
+        }
+      }
     }
     return 0;
   }

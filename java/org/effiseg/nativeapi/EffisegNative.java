@@ -77,6 +77,10 @@ final class EffisegNative {
   static native int es_backend_available(
       int backend, int[] available, @Cast("const char**") PointerPointer<?> reason);
 
+  static native int es_backend_devices(int backend, int[] count);
+
+  static native int es_backend_describe_device(int backend, int device, @Cast("char*") byte[] buf, int size);
+
   static native int es_context_create(
       int backend, int device, int threads, @Cast("es_handle*") long[] out);
 

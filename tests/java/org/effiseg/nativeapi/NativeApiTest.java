@@ -220,4 +220,17 @@ class NativeApiTest {
       }
     }
   }
+
+  @Test
+  void backendsListTheirDevicesOrNoneWhereUnavailable() {
+    assertThat(Backend.CPU.devices()).hasSize(1);
+    assertThat(Backend.CPU.devices().get(0)).contains(" cores");
+    for (Backend b : Backend.values()) {
+      if (b.isAvailable()) {
+        assertThat(b.devices()).isNotEmpty();
+      } else {
+        assertThat(b.devices()).isEmpty();
+      }
+    }
+  }
 }

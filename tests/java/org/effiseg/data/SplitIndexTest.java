@@ -158,9 +158,11 @@ class SplitIndexTest {
   @Test
   void unreadableFolderIsNamed() throws IOException {
     // Permission bits do not stop root, so this case can only be shown as an ordinary user.
-    assumeTrue(!"root".equals(System.getProperty("user.name")));
+    assumeTrue(!"root".equals(System.getProperty("user.name")),
+        "running as root: permission bits do not stop root, so an unreadable folder cannot be made");
     SyntheticData.dataset(root, Split.TRAIN, 1, 32);
-    assumeTrue(masks().toFile().setReadable(false, false));
+    assumeTrue(masks().toFile().setReadable(false, false),
+        "this file system would not take the read permission away");
     try {
       DatasetException e = failure();
       assertThat(e).hasMessageThat().contains(masks().toString());

@@ -134,7 +134,7 @@ void for_each_tap(const cudnnTensorStruct* x, const cudnnFilterStruct* w,
         }
 }
 
-/* out[i] = alpha * acc[i] + beta * out[i] over the elements an index function visits. */
+/* out[i] = alpha * acc[i] + beta * out[i] for every element (beta == 0: out is not read). */
 void blend(float* out, const std::vector<double>& acc, const void* alpha, const void* beta) {
     const double a = *static_cast<const float*>(alpha), b = *static_cast<const float*>(beta);
     for (size_t i = 0; i < acc.size(); i++)

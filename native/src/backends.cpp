@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 
+#include <cstdlib>
 #include <mutex>
 
 #include "error.h"
@@ -23,7 +24,29 @@ std::string own_directory() {
     return slash == std::string::npos ? "" : path.substr(0, slash + 1);
 }
 
+BackendProbe run_probe(CudaProbeFn probe) {
+    char reason[512] = {0};
+    const KernelTable* table = probe(reason, sizeof reason);
+    if (!table) return {nullptr, reason[0] ? reason : "CUDA backend unavailable"};
+    return {table, ""};
+}
+
 BackendProbe probe_cuda() {
+    /* EFFISEG_CUDA_LIBRARY names another library to load instead of the libeffiseg_cuda.so
+     * next to this one: a custom build, or the test-only emulator (tests/native/cuda_emu). */
+    const char* chosen = std::getenv("EFFISEG_CUDA_LIBRARY");
+    if (chosen && chosen[0]) {
+        void* lib = dlopen(chosen, RTLD_NOW | RTLD_LOCAL);
+        if (!lib) {
+            const char* err = dlerror();
+            return {nullptr, std::string("cannot load the CUDA backend EFFISEG_CUDA_LIBRARY=") + chosen +
+                                 ": " + (err ? err : "unknown dlopen error")};
+        }
+        auto probe = reinterpret_cast<CudaProbeFn>(dlsym(lib, "es_cuda_probe"));
+        if (!probe)
+            return {nullptr, std::string("EFFISEG_CUDA_LIBRARY=") + chosen + " has no es_cuda_probe symbol"};
+        return run_probe(probe);
+    }
     std::string path = own_directory() + "libeffiseg_cuda.so";
     void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
@@ -36,10 +59,7 @@ BackendProbe probe_cuda() {
     }
     auto probe = reinterpret_cast<CudaProbeFn>(dlsym(lib, "es_cuda_probe"));
     if (!probe) return {nullptr, "libeffiseg_cuda.so has no es_cuda_probe symbol (mismatched build)"};
-    char reason[512] = {0};
-    const KernelTable* table = probe(reason, sizeof reason);
-    if (!table) return {nullptr, reason[0] ? reason : "CUDA backend unavailable"};
-    return {table, ""};
+    return run_probe(probe);
 }
 
 }  // namespace

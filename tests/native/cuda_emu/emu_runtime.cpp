@@ -142,6 +142,14 @@ struct BlockRun {
 BlockRun run;
 std::mutex device_mu; /* one kernel (one block) at a time, process-wide */
 
+/* EFFISEG_CUDA_EMU_SCHEDULE=reverse starts a block's threads last first (and resumes them at
+ * barriers in that order): a second valid schedule, under which a race between barriers that
+ * thread order happens to hide gives other results. */
+const bool reverse_schedule = [] {
+    const char* v = std::getenv("EFFISEG_CUDA_EMU_SCHEDULE");
+    return v && std::strcmp(v, "reverse") == 0;
+}();
+
 void set_thread(unsigned t) {
     threadIdx.x = t % blockDim.x;
     threadIdx.y = t / blockDim.x % blockDim.y;
@@ -152,7 +160,8 @@ void set_thread(unsigned t) {
 [[noreturn]] void fiber_main(Fiber* self) {
     for (;;) {
         while (run.next < run.threads) {
-            self->thread = run.next++;
+            const unsigned started = run.next++;
+            self->thread = reverse_schedule ? run.threads - 1 - started : started;
             set_thread(self->thread);
             run.thread(run.ctx);
             run.finished++;

@@ -12,7 +12,9 @@
  * input read once, each output written once, divided by the time) and FLOP rate, each also
  * as a fraction of the peaks given, and for the depthwise/pointwise convolutions the ratio
  * to cuDNN's own implementation of the same op (EFFISEG_CUDA_CONV=cudnn): cuDNN's time over
- * ours, so above 1 means ours is faster.
+ * ours, so above 1 means ours is faster; for the depthwise forward and backward-data passes
+ * also the scalar kernels' time over ours (EFFISEG_CUDA_CONV=simple: what the float4 kernels
+ * gain).
  * Timing: R calls back to back, then one 1-element read (which waits for the stream); the
  * median of 5 such batches divided by R. Per-call times therefore include the ABI's launch
  * overhead (~microseconds) and tensors smaller than the L2 cache (50 MB on an H100) may
@@ -57,7 +59,8 @@ struct Case {
     std::function<void(es_handle ctx, const std::vector<es_handle>&)> op;
     double bytes, flops;
     double abs_tol = 1e-4, rel_tol = 1e-4;
-    bool vs_cudnn = false; /* also time with EFFISEG_CUDA_CONV=cudnn */
+    bool vs_cudnn = false;  /* also time with EFFISEG_CUDA_CONV=cudnn */
+    bool vs_simple = false; /* also time with EFFISEG_CUDA_CONV=simple (scalar depthwise kernels) */
     std::vector<int> kinds; /* per tensor: 0 uniform (-1, 1), 1 binary {0,1}, 2 uniform (0.5, 1.5) */
 
     Case(std::string name_, std::vector<Shape> shapes_, int n_inputs_,
@@ -114,8 +117,9 @@ std::vector<float> read(es_handle h, int64_t n) {
     return v;
 }
 
-void set_conv_path(bool cudnn) {
-    if (cudnn) setenv("EFFISEG_CUDA_CONV", "cudnn", 1);
+/* EFFISEG_CUDA_CONV for the next calls: nullptr (our choice), "cudnn" or "simple" */
+void set_conv_path(const char* path) {
+    if (path) setenv("EFFISEG_CUDA_CONV", path, 1);
     else unsetenv("EFFISEG_CUDA_CONV");
 }
 
@@ -201,13 +205,13 @@ std::vector<Case> depthwise_cases(bool quick) {
                    CHECK(es_conv2d_forward(ctx, t[0], t[1], 0, t[2], st, st, pt, pb, pl, pr, C));
                },
                xb + wb + yb, fl};
-        f.vs_cudnn = true;
+        f.vs_cudnn = f.vs_simple = true;
         Case d{tag + " bwd-data", {x, w, y, x}, 3,
                [=](es_handle ctx, const std::vector<es_handle>& t) {
                    CHECK(es_conv2d_backward(ctx, t[0], t[1], t[2], t[3], 0, 0, st, st, pt, pb, pl, pr, C));
                },
                yb + wb + xb, fl};
-        d.vs_cudnn = true;
+        d.vs_cudnn = d.vs_simple = true;
         Case g{tag + " bwd-filter", {x, w, y, w}, 3,
                [=](es_handle ctx, const std::vector<es_handle>& t) {
                    CHECK(es_conv2d_backward(ctx, t[0], t[1], t[2], 0, t[3], 0, st, st, pt, pb, pl, pr, C));
@@ -358,11 +362,11 @@ int run(double peak_gbps, double peak_tflops, bool quick, bool self_test) {
     std::vector<Case> cases = depthwise_cases(quick);
     for (Case& c : other_cases(quick)) cases.push_back(c);
 
-    std::printf("%-58s %6s %10s %9s %10s %8s %8s %8s %8s\n", "case", "check", "max err", "ms",
-                "GB/s", "%BW", "GFLOP/s", "%FLOP", "cuDNN/ours");
+    std::printf("%-58s %6s %10s %9s %10s %8s %8s %8s %10s %11s\n", "case", "check", "max err", "ms",
+                "GB/s", "%BW", "GFLOP/s", "%FLOP", "cuDNN/ours", "simple/ours");
     int failures = 0;
     for (const Case& c : cases) {
-        set_conv_path(false);
+        set_conv_path(nullptr);
         const Data data = make_data(c, 42);
         double err = 0;
         bool ok = false;
@@ -374,31 +378,38 @@ int run(double peak_gbps, double peak_tflops, bool quick, bool self_test) {
             continue;
         }
         if (!ok) failures++;
-        double t = 0, t_cudnn = 0;
+        double t = 0, t_cudnn = 0, t_simple = 0;
+        /* the same op along another path, validated first; 0 where it fails */
+        auto peer = [&](const char* path, const char* who) {
+            set_conv_path(path);
+            double err_peer = 0;
+            double tp = 0;
+            if (validate(cpu, gpu, c, data, &err_peer)) tp = time_per_call(gpu, c, data);
+            else std::printf("  (%s result for %s fails validation: max err %.3g)\n", who, c.name.c_str(), err_peer);
+            set_conv_path(nullptr);
+            return tp;
+        };
         if (ok) try {
             t = time_per_call(gpu, c, data);
-            if (c.vs_cudnn) {
-                set_conv_path(true);
-                double err_cudnn = 0;
-                if (validate(cpu, gpu, c, data, &err_cudnn)) t_cudnn = time_per_call(gpu, c, data);
-                else std::printf("  (cuDNN's result for %s fails validation: max err %.3g)\n", c.name.c_str(), err_cudnn);
-                set_conv_path(false);
-            }
+            if (c.vs_cudnn) t_cudnn = peer("cudnn", "cuDNN's");
+            if (c.vs_simple) t_simple = peer("simple", "the scalar kernels'");
         } catch (const std::exception& e) {
             std::printf("  (timing %s failed: %s)\n", c.name.c_str(), e.what());
-            set_conv_path(false);
+            set_conv_path(nullptr);
         }
         const double gbps = ok ? c.bytes / t / 1e9 : 0, gflops = ok ? c.flops / t / 1e9 : 0;
-        char ratio[32] = "-";
+        char ratio[32] = "-", ratio_simple[32] = "-";
         if (t_cudnn > 0) std::snprintf(ratio, sizeof ratio, "%.2f", t_cudnn / t);
+        if (t_simple > 0) std::snprintf(ratio_simple, sizeof ratio_simple, "%.2f", t_simple / t);
         char bw_frac[16] = "-", fl_frac[16] = "-";
         if (ok && peak_gbps > 0) std::snprintf(bw_frac, sizeof bw_frac, "%.0f%%", 100 * gbps / peak_gbps);
         if (ok && peak_tflops > 0 && c.flops > 0)
             std::snprintf(fl_frac, sizeof fl_frac, "%.1f%%", 100 * gflops / (peak_tflops * 1e3));
         char gflops_s[32] = "-";
         if (ok && c.flops > 0) std::snprintf(gflops_s, sizeof gflops_s, "%.1f", gflops);
-        std::printf("%-58s %6s %10.3g %9.4f %10.1f %8s %8s %8s %8s\n", c.name.c_str(),
-                    ok ? "PASS" : "FAIL", err, t * 1e3, gbps, bw_frac, gflops_s, fl_frac, ratio);
+        std::printf("%-58s %6s %10.3g %9.4f %10.1f %8s %8s %8s %10s %11s\n", c.name.c_str(),
+                    ok ? "PASS" : "FAIL", err, t * 1e3, gbps, bw_frac, gflops_s, fl_frac, ratio,
+                    ratio_simple);
         std::fflush(stdout);
     }
     CHECK(es_context_destroy(gpu));

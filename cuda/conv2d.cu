@@ -25,12 +25,14 @@
  *    tensor-op math never taken (see pick()), deterministic algorithms preferred for the
  *    backward passes. Workspace comes from the caching allocator. EFFISEG_CUDA_VERBOSE=1
  *    prints each choice.
- * EFFISEG_CUDA_CONV=cudnn sends every convolution through cuDNN (benchmarks, cross-checks).
+ * EFFISEG_CUDA_CONV=cudnn sends every convolution through cuDNN (benchmarks, cross-checks);
+ * EFFISEG_CUDA_CONV=simple keeps depthwise on the scalar kernels (benchmarks).
  * The bias (forward) is a separate add; db is a column sum of dy on every path.
  */
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 
 #include "common.cuh"
 #include "cuda_kernels.h"
@@ -41,11 +43,14 @@ namespace {
 
 enum class Path { Pointwise, Depthwise, Cudnn };
 
-/* Read on every call (a getenv is cheap next to a launch), so a benchmark can switch it. */
-bool force_cudnn() {
+/* EFFISEG_CUDA_CONV, read on every call (a getenv is cheap next to a launch) so a benchmark
+ * can switch it: "cudnn" sends every convolution through cuDNN, "simple" keeps the depthwise
+ * convolutions on the one-element-per-thread kernels (no vectorised ones). */
+bool conv_env_is(const char* value) {
     const char* v = std::getenv("EFFISEG_CUDA_CONV");
-    return v && std::strcmp(v, "cudnn") == 0;
+    return v && std::strcmp(v, value) == 0;
 }
+bool force_cudnn() { return conv_env_is("cudnn"); }
 
 Path choose_path(const ConvGeom& g) {
     if (force_cudnn()) return Path::Cudnn;
@@ -155,6 +160,82 @@ __global__ void depthwise_backward_data_kernel(ConvGeom g, const float* w, const
     }
 }
 
+/* Vectorised forward and backward-data (C % 4 == 0, 16-byte aligned tensors): one thread per
+ * (pixel, 4 channels), float4 loads and stores, and 32-bit index arithmetic from a 2-D grid,
+ * blockIdx.y = image row (n, oh) or (n, ih), x over (column, channel quad). Per channel the
+ * products are added in the same (kh, kw) order as the scalar kernels above. */
+
+__device__ __forceinline__ void fma4(float4& acc, const float4 a, const float4 b) {
+    acc.x += a.x * b.x;
+    acc.y += a.y * b.y;
+    acc.z += a.z * b.z;
+    acc.w += a.w * b.w;
+}
+
+__global__ void depthwise_forward_vec4_kernel(ConvGeom g, const float4* x, const float4* w,
+                                              const float4* b, float4* y) {
+    const int C4 = g.Cout / 4;
+    const int i = blockIdx.x * blockDim.x + threadIdx.x; /* over OW * C4 */
+    if (i >= g.OW * C4) return;
+    const int c4 = i % C4, ow = i / C4;
+    const int n = blockIdx.y / g.OH, oh = blockIdx.y % g.OH;
+    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int kh = 0; kh < g.KH; kh++) {
+        const int ih = oh * g.stride_h - g.pad_top + kh;
+        if (ih < 0 || ih >= g.H) continue;
+        const float4* row = x + ((int64_t)n * g.H + ih) * g.W * C4 + c4;
+        for (int kw = 0; kw < g.KW; kw++) {
+            const int iw = ow * g.stride_w - g.pad_left + kw;
+            if (iw < 0 || iw >= g.W) continue;
+            fma4(acc, row[(int64_t)iw * C4], w[(kh * g.KW + kw) * C4 + c4]);
+        }
+    }
+    if (b) {
+        const float4 bv = b[c4];
+        acc.x += bv.x;
+        acc.y += bv.y;
+        acc.z += bv.z;
+        acc.w += bv.w;
+    }
+    y[((int64_t)blockIdx.y * g.OW + ow) * C4 + c4] = acc;
+}
+
+__global__ void depthwise_backward_data_vec4_kernel(ConvGeom g, const float4* w, const float4* dy,
+                                                    float4* dx) {
+    const int C4 = g.Cin / 4;
+    const int i = blockIdx.x * blockDim.x + threadIdx.x; /* over W * C4 */
+    if (i >= g.W * C4) return;
+    const int c4 = i % C4, iw = i / C4;
+    const int n = blockIdx.y / g.H, ih = blockIdx.y % g.H;
+    float4 acc = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int kh = 0; kh < g.KH; kh++) {
+        const int th = ih + g.pad_top - kh; /* = oh * stride_h */
+        if (th < 0 || th % g.stride_h != 0) continue;
+        const int oh = th / g.stride_h;
+        if (oh >= g.OH) continue;
+        const float4* row = dy + ((int64_t)n * g.OH + oh) * g.OW * C4 + c4;
+        for (int kw = 0; kw < g.KW; kw++) {
+            const int tw = iw + g.pad_left - kw;
+            if (tw < 0 || tw % g.stride_w != 0) continue;
+            const int ow = tw / g.stride_w;
+            if (ow >= g.OW) continue;
+            fma4(acc, row[(int64_t)ow * C4], w[(kh * g.KW + kw) * C4 + c4]);
+        }
+    }
+    dx[((int64_t)blockIdx.y * g.W + iw) * C4 + c4] = acc;
+}
+
+bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+/* Whether the vectorised kernels apply: 4-channel quads, aligned tensors (null ones count as
+ * aligned), image rows within gridDim.y, and no EFFISEG_CUDA_CONV=simple. */
+bool use_vec4(const ConvGeom& g, int rows, std::initializer_list<const void*> tensors) {
+    if (g.Cin % 4 != 0 || rows > 65535 || conv_env_is("simple")) return false;
+    for (const void* t : tensors)
+        if (!aligned16(t)) return false;
+    return true;
+}
+
 /* dw[kh,kw,c] = sum over (n,oh,ow) of dy[n,oh,ow,c] * x[n, oh*sh-pt+kh, ow*sw-pl+kw, c]:
  * rows = output positions, columns = (kh*KW + kw)*C + c. */
 struct DepthwiseFilterGrad {
@@ -176,6 +257,14 @@ struct DepthwiseFilterGrad {
 
 void depthwise_forward(State& s, const ConvGeom& g, const float* x, const float* w, const float* b,
                        float* y) {
+    if (use_vec4(g, g.N * g.OH, {x, w, b, y})) {
+        const dim3 grid(grid_for((int64_t)g.OW * (g.Cout / 4)), (unsigned)(g.N * g.OH));
+        depthwise_forward_vec4_kernel<<<grid, kThreads, 0, s.stream>>>(
+            g, reinterpret_cast<const float4*>(x), reinterpret_cast<const float4*>(w),
+            reinterpret_cast<const float4*>(b), reinterpret_cast<float4*>(y));
+        check_launch("depthwise_forward_vec4_kernel");
+        return;
+    }
     const int64_t n_out = (int64_t)g.N * g.OH * g.OW * g.Cout;
     depthwise_forward_kernel<<<grid_for(n_out), kThreads, 0, s.stream>>>(g, x, w, b, y);
     check_launch("depthwise_forward_kernel");
@@ -183,7 +272,13 @@ void depthwise_forward(State& s, const ConvGeom& g, const float* x, const float*
 
 void depthwise_backward(State& s, const ConvGeom& g, const float* x, const float* w,
                         const float* dy, float* dx, float* dw) {
-    if (dx) {
+    if (dx && use_vec4(g, g.N * g.H, {w, dy, dx})) {
+        const dim3 grid(grid_for((int64_t)g.W * (g.Cin / 4)), (unsigned)(g.N * g.H));
+        depthwise_backward_data_vec4_kernel<<<grid, kThreads, 0, s.stream>>>(
+            g, reinterpret_cast<const float4*>(w), reinterpret_cast<const float4*>(dy),
+            reinterpret_cast<float4*>(dx));
+        check_launch("depthwise_backward_data_vec4_kernel");
+    } else if (dx) {
         const int64_t n_in = (int64_t)g.N * g.H * g.W * g.Cin;
         depthwise_backward_data_kernel<<<grid_for(n_in), kThreads, 0, s.stream>>>(g, w, dy, dx);
         check_launch("depthwise_backward_data_kernel");

@@ -18,13 +18,7 @@ namespace es::cuda {
 
 namespace {
 
-struct Coeffs {
-    float decay, lerp_coeff;
-    int lerp_from_old;
-    float beta2, one_minus_beta2, neg_step_size, bc2_sqrt, eps;
-};
-
-__global__ void adamw_kernel(Coeffs k, float* params, const float* grads, float* exp_avg,
+__global__ void adamw_kernel(AdamWScalars k, float* params, const float* grads, float* exp_avg,
                              float* exp_avg_sq, int64_t n) {
     ES_GRID_STRIDE(i, n) {
         const float g = grads[i];
@@ -45,21 +39,8 @@ __global__ void adamw_kernel(Coeffs k, float* params, const float* grads, float*
 
 void adamw_step(const Exec& ex, const AdamW& o, float* params, const float* grads, float* exp_avg,
                 float* exp_avg_sq, int64_t n) {
-    if (o.step < 1) fail(ES_ERR_INVALID_ARGUMENT, "step counts from 1, got " + std::to_string(o.step));
     State& s = state(ex);
-    const double lr = o.lr, beta1 = o.beta1, beta2 = o.beta2;
-    const double bc1 = 1.0 - std::pow(beta1, (double)o.step);
-    const double bc2 = 1.0 - std::pow(beta2, (double)o.step);
-    Coeffs k;
-    k.decay = (float)(1.0 - lr * (double)o.weight_decay);
-    const float w = (float)(1.0 - beta1);
-    k.lerp_from_old = std::fabs(w) < 0.5f;
-    k.lerp_coeff = k.lerp_from_old ? w : w - 1.0f;
-    k.beta2 = o.beta2;
-    k.one_minus_beta2 = (float)(1.0 - beta2);
-    k.neg_step_size = (float)(-(lr / bc1));
-    k.bc2_sqrt = (float)std::sqrt(bc2);
-    k.eps = o.eps;
+    const AdamWScalars k = adamw_scalars(o); /* the ABI layer checked step >= 1 */
     adamw_kernel<<<grid_for(n), kThreads, 0, s.stream>>>(k, params, grads, exp_avg, exp_avg_sq, n);
     check_launch("adamw_kernel");
 }

@@ -31,15 +31,7 @@ namespace es::cpu {
 
 namespace {
 
-/* The per-step scalars, rounded to float where PyTorch rounds them. */
-struct Coeffs {
-    float decay;        /* 1 - lr*wd (1 when wd == 0: the identity, as PyTorch's skip) */
-    float lerp_coeff;   /* w or w - 1, w = 1 - beta1 */
-    bool lerp_from_old; /* torch's lerp: base is m when |w| < 0.5, else g */
-    float beta2, one_minus_beta2, neg_step_size, bc2_sqrt, eps;
-};
-
-inline void update(const Coeffs& k, float& p, float g, float& m, float& v) {
+inline void update(const AdamWScalars& k, float& p, float g, float& m, float& v) {
     p = p * k.decay;
     m = std::fma(k.lerp_coeff, g - m, k.lerp_from_old ? m : g);
     v = v * k.beta2;
@@ -52,21 +44,7 @@ inline void update(const Coeffs& k, float& p, float g, float& m, float& v) {
 
 void adamw_step(const Exec& ex, const AdamW& o, float* params, const float* grads,
                 float* exp_avg, float* exp_avg_sq, int64_t n) {
-    if (o.step < 1)
-        throw Error(ES_ERR_INVALID_ARGUMENT, "step counts from 1, got " + std::to_string(o.step));
-    const double lr = o.lr, beta1 = o.beta1, beta2 = o.beta2;
-    const double bc1 = 1.0 - std::pow(beta1, (double)o.step);
-    const double bc2 = 1.0 - std::pow(beta2, (double)o.step);
-    Coeffs k;
-    k.decay = (float)(1.0 - lr * (double)o.weight_decay);
-    const float w = (float)(1.0 - beta1);
-    k.lerp_from_old = std::fabs(w) < 0.5f;
-    k.lerp_coeff = k.lerp_from_old ? w : w - 1.0f;
-    k.beta2 = o.beta2;
-    k.one_minus_beta2 = (float)(1.0 - beta2);
-    k.neg_step_size = (float)(-(lr / bc1));
-    k.bc2_sqrt = (float)std::sqrt(bc2);
-    k.eps = o.eps;
+    const AdamWScalars k = adamw_scalars(o); /* the ABI layer checked step >= 1 */
 
     /* 8-float blocks in parallel (std::sqrt's errno path keeps the compiler from
      * vectorising the scalar loop, hence the intrinsics), the remainder scalar. */

@@ -12,6 +12,7 @@
 #ifndef EFFISEG_KERNELS_H
 #define EFFISEG_KERNELS_H
 
+#include <cmath>
 #include <cstdint>
 
 namespace es {
@@ -68,6 +69,34 @@ struct AdamW {
     float lr, beta1, beta2, eps, weight_decay;
     int64_t step;
 };
+
+/* The per-step scalars of an AdamW step (step >= 1), computed in double from the float
+ * arguments and rounded to float where PyTorch rounds them (native/cpu/adamw.cpp); one
+ * definition for both backends, so their updates can agree bit for bit. Call it from code
+ * compiled without FP contraction (adamw.cpp turns it off; the CUDA host code has no FMA). */
+struct AdamWScalars {
+    float decay;        /* 1 - lr*wd (1 when wd == 0: the identity, as PyTorch's skip) */
+    float lerp_coeff;   /* w or w - 1, w = 1 - beta1 */
+    bool lerp_from_old; /* torch's lerp: base is m when |w| < 0.5, else g */
+    float beta2, one_minus_beta2, neg_step_size, bc2_sqrt, eps;
+};
+
+inline AdamWScalars adamw_scalars(const AdamW& o) {
+    const double lr = o.lr, beta1 = o.beta1, beta2 = o.beta2;
+    const double bc1 = 1.0 - std::pow(beta1, (double)o.step);
+    const double bc2 = 1.0 - std::pow(beta2, (double)o.step);
+    AdamWScalars k;
+    k.decay = (float)(1.0 - lr * (double)o.weight_decay);
+    const float w = (float)(1.0 - beta1);
+    k.lerp_from_old = std::fabs(w) < 0.5f;
+    k.lerp_coeff = k.lerp_from_old ? w : w - 1.0f;
+    k.beta2 = o.beta2;
+    k.one_minus_beta2 = (float)(1.0 - beta2);
+    k.neg_step_size = (float)(-(lr / bc1));
+    k.bc2_sqrt = (float)std::sqrt(bc2);
+    k.eps = o.eps;
+    return k;
+}
 
 struct KernelTable {
     const char* name;

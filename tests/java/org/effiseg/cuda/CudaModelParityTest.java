@@ -91,8 +91,19 @@ class CudaModelParityTest extends CudaUnderTest.Base {
       StateDict gc = twin.cpu.parameters().gradStateDict();
       StateDict gg = twin.gpu.parameters().gradStateDict();
       assertThat(gg.names()).containsExactlyElementsIn(gc.names());
+      // A gradient that is analytically zero (the bias of a batch norm whose output the loss
+      // sees only through a shift-invariant path) is float rounding on both backends, so it
+      // cannot be compared against its own size: its error is bounded by the rounding of the
+      // largest gradients it was computed from.
+      double gradientScale = 0;
       for (String name : gc.names()) {
-        ModelWeights.assertNear("d " + name, gg.get(name).data(), gc.get(name).data(), 2e-2);
+        for (float v : gc.get(name).data()) {
+          gradientScale = Math.max(gradientScale, Math.abs(v));
+        }
+      }
+      for (String name : gc.names()) {
+        ModelWeights.assertNear("d " + name, gg.get(name).data(), gc.get(name).data(), 2e-2,
+            1e-5 * gradientScale);
       }
       StateDict ac = twin.cpu.stateDict();
       StateDict ag = twin.gpu.stateDict();

@@ -42,10 +42,15 @@ public final class ModelWeights {
 
   /** Worst |a - e| within tol * max|e| (a scale-aware check for whole-network values). */
   public static void assertNear(String what, float[] actual, float[] expected, double tol) {
+    assertNear(what, actual, expected, tol, 0);
+  }
+
+  /** As {@link #assertNear(String, float[], float[], double)}, the absolute part at least {@code absFloor}. */
+  public static void assertNear(String what, float[] actual, float[] expected, double tol, double absFloor) {
     double scale = 0;
     for (float e : expected) {
       scale = Math.max(scale, Math.abs(e));
     }
-    Tolerance.assertClose(what, actual, expected, tol * scale + 1e-7, tol);
+    Tolerance.assertClose(what, actual, expected, Math.max(tol * scale, absFloor) + 1e-7, tol);
   }
 }

@@ -6,6 +6,7 @@ import static org.junit.platform.engine.discovery.DiscoverySelectors.selectPacka
 import java.io.PrintWriter;
 import java.util.ArrayList;
 import java.util.List;
+import org.effiseg.nativeapi.Backend;
 import org.junit.platform.engine.DiscoverySelector;
 import org.junit.platform.engine.TestExecutionResult;
 import org.junit.platform.launcher.Launcher;
@@ -22,7 +23,10 @@ import org.junit.platform.launcher.listeners.TestExecutionSummary;
  * Runs JUnit tests from prebuilt classes, for machines without Maven (the GPU machine of
  * scripts/gpu-check.sh). Arguments: fully qualified class names, and/or {@code tag:NAME} to run
  * every test of package org.effiseg carrying that tag. Prints one line per test (PASS, FAIL with
- * the message, SKIP with the reason) and JUnit's summary; exits 0 iff tests ran and none failed.
+ * the message, SKIP with the reason) and JUnit's summary. Exits 0 only if tests ran, none failed
+ * and at least one passed: a run where the CUDA backend did not load skips every test, and that
+ * is a failed GPU check, not a green one. Without {@code -Deffiseg.cuda.selftest=true} (where a
+ * CPU context plays the GPU) an unavailable CUDA backend fails at once with its reason.
  */
 public final class GpuTestMain {
   private GpuTestMain() {}
@@ -31,6 +35,11 @@ public final class GpuTestMain {
     // Load the native library before any test asks Backend.unavailableReason() (which needs it
     // loaded already), and show which build runs.
     System.out.println("effiseg native " + org.effiseg.nativeapi.NativeMemory.version());
+    String cudaMissing = Backend.CUDA.unavailableReason();
+    if (cudaMissing != null && !CudaUnderTest.selfTest()) {
+      System.out.println("FAIL the CUDA backend is unavailable, so no GPU test can run: " + cudaMissing);
+      System.exit(1);
+    }
     List<DiscoverySelector> selectors = new ArrayList<>();
     List<String> tags = new ArrayList<>();
     for (String a : args) {
@@ -79,7 +88,11 @@ public final class GpuTestMain {
     launcher.execute(request, printer, summary);
     TestExecutionSummary s = summary.getSummary();
     s.printTo(new PrintWriter(System.out, true));
-    boolean ok = s.getTestsFoundCount() > 0 && s.getTotalFailureCount() == 0;
+    if (s.getTestsSucceededCount() == 0) {
+      System.out.println("FAIL no test passed (" + s.getTestsFoundCount() + " found, "
+          + s.getTestsAbortedCount() + " aborted, " + s.getTestsSkippedCount() + " skipped)");
+    }
+    boolean ok = s.getTestsSucceededCount() > 0 && s.getTotalFailureCount() == 0;
     System.exit(ok ? 0 : 1);
   }
 }

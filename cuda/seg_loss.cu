@@ -11,9 +11,10 @@
  *  1. loss_sums_kernel: one pass over the pixels; each block sums a contiguous range of one
  *     sample's pixels (P, T, I, bce, the four npd sums anchored there) in double and reduces
  *     them in shared memory in a fixed tree order -> partial[n][part][8];
- *  2. loss_finalize_kernel (one block): combines the parts in order, writes terms[4] and the
- *     gradient coefficients (per-sample dice a_n, b_n with d dice/dp = a_n t + b_n; the npd
- *     factors k1..k4; the bce factor);
+ *  2. loss_finalize_kernel (one thread): combines the parts in order and, through the formulas
+ *     both backends share (seg_loss_dice_sample, seg_loss_terms in native/src/kernels.h),
+ *     writes terms[4] and the gradient coefficients (per-sample dice a_n, b_n with
+ *     d dice/dp = a_n t + b_n; the bce factor; the npd factors k1..k4);
  *  3. loss_grad_kernel (if dlogits): one thread per pixel, the CPU's per-pixel formula.
  * The split into parts depends only on the shape: results are the same from run to run.
  */
@@ -26,7 +27,6 @@ namespace {
 
 constexpr int kLossThreads = 256;
 constexpr int kSums = 8; /* p, t, pt, bce, npd1..npd4 */
-constexpr double kSmooth = 1e-5;
 
 __device__ __forceinline__ void sigmoid_parts(float x, float& e, float& p) {
     e = expf(-fabsf(x));
@@ -79,11 +79,11 @@ __global__ void loss_sums_kernel(const float* logits, const float* target, int H
     if (tid < kSums) partial[((int64_t)n * parts + part) * kSums + tid] = sh[tid][0];
 }
 
-/* coef layout: [0, N) dice a_n, [N, 2N) dice b_n, then c_bce, k1..k4 */
-__global__ void loss_finalize_kernel(const double* partial, int N, int H, int W, int d, int parts,
+/* coef layout: [0, N) dice a_n, [N, 2N) dice b_n, then c_bce, k1..k4 (seg_loss_terms' order) */
+__global__ void loss_finalize_kernel(const double* partial, int N, int H, int W, int parts,
                                      LossWeights lw, float* terms, float* coef) {
     if (blockIdx.x != 0 || threadIdx.x != 0) return; /* N is small: one thread, fixed order */
-    double bce_sum = 0, npd_sum[4] = {0, 0, 0, 0}, dice = 0;
+    double bce_sum = 0, npd_sum[4] = {0, 0, 0, 0}, dice_sum = 0;
     for (int n = 0; n < N; n++) {
         double p = 0, t = 0, pt = 0;
         for (int q = 0; q < parts; q++) {
@@ -91,32 +91,14 @@ __global__ void loss_finalize_kernel(const double* partial, int N, int H, int W,
             p += s[0], t += s[1], pt += s[2], bce_sum += s[3];
             for (int k = 0; k < 4; k++) npd_sum[k] += s[4 + k];
         }
-        const double denom = p + t + kSmooth;
-        dice += 1.0 - (2.0 * pt + kSmooth) / denom;
+        const DiceSample sample = seg_loss_dice_sample(p, t, pt, N, lw);
+        dice_sum += sample.loss;
         if (coef) {
-            coef[n] = (float)(lw.dice / N * (-2.0 / denom));
-            coef[N + n] = (float)(lw.dice / N * (2.0 * pt + kSmooth) / (denom * denom));
+            coef[n] = sample.a;
+            coef[N + n] = sample.b;
         }
     }
-    dice /= N;
-    const double HW = (double)H * W;
-    const double bce = bce_sum / ((double)N * HW);
-    const double wd = W > d ? W - d : 0, hd = H > d ? H - d : 0;
-    const double count[4] = {(double)N * H * wd, (double)N * hd * W, (double)N * hd * wd,
-                             (double)N * hd * wd};
-    double npd = 0;
-    for (int k = 0; k < 4; k++)
-        if (count[k] > 0) npd += npd_sum[k] / count[k];
-    npd *= N;
-    terms[0] = (float)(lw.dice * dice + lw.bce * bce + lw.npd * npd);
-    terms[1] = (float)dice;
-    terms[2] = (float)bce;
-    terms[3] = (float)npd;
-    if (!coef) return;
-    coef[2 * N] = (float)(lw.bce / ((double)N * HW));
-    for (int k = 0; k < 4; k++)
-        coef[2 * N + 1 + k] =
-            (lw.npd != 0.0f && count[k] > 0) ? (float)(lw.npd * N * 2.0 / count[k]) : 0.0f;
+    seg_loss_terms(N, H, W, lw, dice_sum, bce_sum, npd_sum, terms, coef ? coef + 2 * N : nullptr);
 }
 
 __global__ void loss_grad_kernel(const float* logits, const float* target, int N, int H, int W,
@@ -170,7 +152,7 @@ void seg_loss(const Exec& ex, const LossGeom& g, const LossWeights& lw, const fl
     loss_sums_kernel<<<dim3((unsigned)parts, (unsigned)N), kLossThreads, 0, s.stream>>>(
         logits, target, H, W, d, parts, per_part, partial.as<double>());
     check_launch("loss_sums_kernel");
-    loss_finalize_kernel<<<1, 1, 0, s.stream>>>(partial.as<double>(), N, H, W, d, parts, lw, terms,
+    loss_finalize_kernel<<<1, 1, 0, s.stream>>>(partial.as<double>(), N, H, W, parts, lw, terms,
                                                 dlogits ? coef.as<float>() : nullptr);
     check_launch("loss_finalize_kernel");
     if (!dlogits) return;

@@ -16,7 +16,9 @@
  *          A term with no elements (H <= d or W <= d) counts as 0 (PyTorch would give NaN).
  *
  * Pass 1 (parallel over image rows) computes per-row sums in double into a row table;
- * they are combined in row order, so the result is independent of the thread count. It
+ * they are combined in row order, so the result is independent of the thread count, and
+ * turned into terms by the formulas the CUDA backend shares (seg_loss_dice_sample,
+ * seg_loss_terms in native/src/kernels.h). It
  * leaves e = exp(-|x|) in dlogits for pass 2, which writes d total / d logits:
  *   bce:  w_bce * (p - t) / (N*H*W)
  *   dice: w_dice / N * (-2t / (P_n+T_n+s) + (2I_n+s) / (P_n+T_n+s)^2) * p(1-p)
@@ -24,8 +26,8 @@
  *         gathered per pixel so each thread owns its rows (no atomics).
  * p and p(1-p) come from e without cancellation: p = 1/(1+e) or e/(1+e), p(1-p) = e/(1+e)^2.
  *
- * Speed: the per-pixel work (exp, log1p, sigmoid) is plain arithmetic (Cephes polynomials
- * below), so the row loops vectorise; GCC only if-converts the selects in them when it may
+ * Speed: the per-pixel work (exp, log1p, sigmoid) is plain arithmetic (Cephes polynomials:
+ * exp from activation_math.h, log1p below), so the row loops vectorise; GCC only if-converts the selects in them when it may
  * ignore floating-point traps, which nothing here relies on. The pragma must stay above
  * every #include, and the loops call only builtins and this file's own functions: GCC does
  * not inline a function compiled with other optimisation flags (a std::max instantiated
@@ -37,6 +39,7 @@
 #include <cmath>
 #include <vector>
 
+#include "activation_math.h"
 #include "cpu_kernels.h"
 #include "error.h"
 
@@ -44,30 +47,10 @@ namespace es::cpu {
 
 namespace {
 
-constexpr double kSmooth = 1e-5; /* MONAI's smooth_nr and smooth_dr */
-
 struct RowSums {
     double p, t, pt, bce; /* sigmoid, target, their product, BCE terms */
     double npd[4];        /* sums of squared differences anchored at this row */
 };
-
-/* exp(a) for a <= 0 (Cephes expf: 2^n * poly(r), |r| <= ln2/2, ~1 ulp). Plain arithmetic
- * so the loops that call it vectorise; below -87 the result is clamped near FLT_MIN,
- * where sigmoid and log1p are indistinguishable from their limits. */
-inline float exp_nonpositive(float a) {
-    a = a > -87.0f ? a : -87.0f;
-    const float n = __builtin_floorf(a * 1.44269504088896341f + 0.5f);
-    const float r = (a - n * 0.693359375f) - n * -2.12194440e-4f;
-    float y = 1.9875691500e-4f;
-    y = y * r + 1.3981999507e-3f;
-    y = y * r + 8.3334519073e-3f;
-    y = y * r + 4.1665795894e-2f;
-    y = y * r + 1.6666665459e-1f;
-    y = y * r + 5.0000001201e-1f;
-    y = y * (r * r) + r + 1.0f;
-    const float scale = __builtin_bit_cast(float, ((int)n + 127) << 23);
-    return y * scale;
-}
 
 /* log1p(e) for e in [0, 1] (Cephes logf polynomial on f in [sqrt(.5)-1, sqrt(2)-1], ~1 ulp):
  * small e is used as f directly, so log1p(e) ~ e keeps full relative precision. */
@@ -100,7 +83,7 @@ RowSums row_sums(const float* x, const float* t, const float* xd, int W, int d, 
 #pragma omp simd reduction(+ : sp, st, spt, sb)
     for (int w = 0; w < W; w++) {
         const float xv = x[w], tv = t[w];
-        const float e = exp_nonpositive(-__builtin_fabsf(xv));
+        const float e = act::exp_nonpositive(-__builtin_fabsf(xv));
         const float inv = 1.0f / (1.0f + e);
         const float e_inv = e * inv;
         const float p = xv >= 0.0f ? inv : e_inv;
@@ -163,8 +146,8 @@ void seg_loss(const Exec& ex, const LossGeom& g, const LossWeights& lw, const fl
     }
 
     /* ---- combine in row order ---- */
-    std::vector<double> inter((size_t)N), denom((size_t)N);
-    double bce_sum = 0, npd_sum[4] = {0, 0, 0, 0}, dice = 0;
+    std::vector<float> dice_a((size_t)N), dice_b((size_t)N); /* d dice/dp = a*t + b */
+    double bce_sum = 0, npd_sum[4] = {0, 0, 0, 0}, dice_sum = 0;
     for (int n = 0; n < N; n++) {
         double p = 0, t = 0, pt = 0;
         for (int h = 0; h < H; h++) {
@@ -172,36 +155,18 @@ void seg_loss(const Exec& ex, const LossGeom& g, const LossWeights& lw, const fl
             p += s.p, t += s.t, pt += s.pt, bce_sum += s.bce;
             for (int k = 0; k < 4; k++) npd_sum[k] += s.npd[k];
         }
-        inter[(size_t)n] = pt;
-        denom[(size_t)n] = p + t + kSmooth;
-        dice += 1.0 - (2.0 * pt + kSmooth) / denom[(size_t)n];
+        const DiceSample sample = seg_loss_dice_sample(p, t, pt, N, lw);
+        dice_sum += sample.loss;
+        dice_a[(size_t)n] = sample.a;
+        dice_b[(size_t)n] = sample.b;
     }
-    dice /= N;
-    const double bce = bce_sum / ((double)N * HW);
-    const int64_t wd = std::max(W - d, 0), hd = std::max(H - d, 0);
-    const double count[4] = {(double)N * H * wd, (double)N * hd * W, (double)N * hd * wd,
-                             (double)N * hd * wd};
-    double npd = 0;
-    for (int k = 0; k < 4; k++)
-        if (count[k] > 0) npd += npd_sum[k] / count[k];
-    npd *= N;
-    terms[0] = (float)(lw.dice * dice + lw.bce * bce + lw.npd * npd);
-    terms[1] = (float)dice;
-    terms[2] = (float)bce;
-    terms[3] = (float)npd;
+    float coef[5]; /* c_bce, k1..k4 */
+    seg_loss_terms(N, H, W, lw, dice_sum, bce_sum, npd_sum, terms, coef);
     if (!dlogits) return;
 
     /* ---- pass 2: gradient ---- */
-    const float c_bce = (float)(lw.bce / ((double)N * HW));
-    std::vector<float> dice_a((size_t)N), dice_b((size_t)N); /* d dice/dp = a*t + b */
-    for (int n = 0; n < N; n++) {
-        const double D = denom[(size_t)n];
-        dice_a[(size_t)n] = (float)(lw.dice / N * (-2.0 / D));
-        dice_b[(size_t)n] = (float)(lw.dice / N * (2.0 * inter[(size_t)n] + kSmooth) / (D * D));
-    }
-    float k[4];
-    for (int i = 0; i < 4; i++)
-        k[i] = (lw.npd != 0.0f && count[i] > 0) ? (float)(lw.npd * N * 2.0 / count[i]) : 0.0f;
+    const float c_bce = coef[0];
+    const float* k = coef + 1;
     const bool with_npd = k[0] != 0 || k[1] != 0 || k[2] != 0 || k[3] != 0;
 
 #pragma omp parallel for num_threads(ex.threads) schedule(static)

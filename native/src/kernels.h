@@ -65,6 +65,61 @@ struct LossWeights {
     int npd_distance;
 };
 
+/* Marks the few formulas both backends evaluate, the CUDA one inside a kernel. */
+#if defined(__CUDACC__)
+#define ES_HOST_DEVICE __host__ __device__
+#else
+#define ES_HOST_DEVICE
+#endif
+
+/* The segmentation loss's formulas from its sums (native/cpu/seg_loss.cpp and cuda/seg_loss.cu
+ * each gather the sums in their own fixed order, then call these): one definition, so the two
+ * backends cannot disagree on a term or a gradient coefficient. */
+constexpr double kLossSmooth = 1e-5; /* MONAI's smooth_nr and smooth_dr */
+
+/* Sample n's Dice loss 1 - (2 I + s) / (P + T + s) from P = sum p, T = sum t, I = sum p t,
+ * and d(w_dice * mean Dice)/dp = a t + b for its pixels. */
+struct DiceSample {
+    double loss;
+    float a, b;
+};
+ES_HOST_DEVICE inline DiceSample seg_loss_dice_sample(double p, double t, double pt, int N,
+                                                      const LossWeights& lw) {
+    const double denom = p + t + kLossSmooth;
+    DiceSample s;
+    s.loss = 1.0 - (2.0 * pt + kLossSmooth) / denom;
+    s.a = (float)(lw.dice / N * (-2.0 / denom));
+    s.b = (float)(lw.dice / N * (2.0 * pt + kLossSmooth) / (denom * denom));
+    return s;
+}
+
+/* terms = {total, dice, bce, npd} from the sum of the samples' Dice losses, the BCE sum and the
+ * four near-pixel-difference sums (D1..D4 at distance d); coef (if not null) gets the per-pixel
+ * gradient factors {c_bce, k1, k2, k3, k4}. An npd term with no elements counts as 0. */
+ES_HOST_DEVICE inline void seg_loss_terms(int N, int H, int W, const LossWeights& lw,
+                                          double dice_sum, double bce_sum,
+                                          const double npd_sum[4], float terms[4], float* coef) {
+    const int d = lw.npd_distance;
+    const double HW = (double)H * W;
+    const double dice = dice_sum / N;
+    const double bce = bce_sum / ((double)N * HW);
+    const double wd = W > d ? W - d : 0, hd = H > d ? H - d : 0;
+    const double count[4] = {(double)N * H * wd, (double)N * hd * W, (double)N * hd * wd,
+                             (double)N * hd * wd};
+    double npd = 0;
+    for (int k = 0; k < 4; k++)
+        if (count[k] > 0) npd += npd_sum[k] / count[k];
+    npd *= N;
+    terms[0] = (float)(lw.dice * dice + lw.bce * bce + lw.npd * npd);
+    terms[1] = (float)dice;
+    terms[2] = (float)bce;
+    terms[3] = (float)npd;
+    if (!coef) return;
+    coef[0] = (float)(lw.bce / ((double)N * HW));
+    for (int k = 0; k < 4; k++)
+        coef[1 + k] = (lw.npd != 0.0f && count[k] > 0) ? (float)(lw.npd * N * 2.0 / count[k]) : 0.0f;
+}
+
 struct AdamW {
     float lr, beta1, beta2, eps, weight_decay;
     int64_t step;

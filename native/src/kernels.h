@@ -170,64 +170,10 @@ struct KernelTable {
     void (*memory_stats)(const Exec&, int64_t stats[4]);
     void (*reset_peak_memory)(const Exec&);
 
-    /* memory: alloc returns zero-filled storage or throws es::Error(ES_ERR_OUT_OF_MEMORY) */
-    void* (*alloc)(const Exec&, int64_t bytes);
-    void (*release)(const Exec&, void* ptr);
-    void (*upload)(const Exec&, float* dst, const float* host_src, int64_t n);
-    void (*download)(const Exec&, float* host_dst, const float* src, int64_t n);
-    void (*fill)(const Exec&, float* dst, float value, int64_t n);
-    void (*copy)(const Exec&, float* dst, const float* src, int64_t n);
-
-    /* elementwise */
-    void (*add)(const Exec&, const float* a, const float* b, float* y, int64_t n);
-    void (*axpby)(const Exec&, float alpha, const float* x, float beta, float* y, int64_t n);
-
-    void (*conv2d_forward)(const Exec&, const ConvGeom&, const float* x, const float* w,
-                           const float* b, float* y);
-    void (*conv2d_backward)(const Exec&, const ConvGeom&, const float* x, const float* w,
-                            const float* dy, float* dx, float* dw, float* db);
-
-    /* training: mean/var from x, updates running stats, writes save_mean/save_invstd.
-     * eval: uses running stats; save_* (may be null) receive them for backward. */
-    void (*batchnorm_forward)(const Exec&, const BnGeom&, const float* x, const float* gamma,
-                              const float* beta, float* running_mean, float* running_var,
-                              float* y, float* save_mean, float* save_invstd, int training,
-                              float momentum, float eps, int activation);
-    void (*batchnorm_backward)(const Exec&, const BnGeom&, const float* x, const float* gamma,
-                               const float* beta, const float* dy, const float* save_mean,
-                               const float* save_invstd, float* dx, float* dgamma, float* dbeta,
-                               int training, int activation);
-
-    void (*activation_forward)(const Exec&, int activation, const float* x, float* y, int64_t n);
-    void (*activation_backward)(const Exec&, int activation, const float* x, const float* dy,
-                                float* dx, int64_t n);
-
-    void (*global_avg_pool_forward)(const Exec&, const PoolGeom&, const float* x, float* y);
-    void (*global_avg_pool_backward)(const Exec&, const PoolGeom&, const float* dy, float* dx);
-    void (*channel_scale_forward)(const Exec&, const PoolGeom&, const float* x, const float* s,
-                                  float* y);
-    void (*channel_scale_backward)(const Exec&, const PoolGeom&, const float* x, const float* s,
-                                   const float* dy, float* dx, float* ds);
-
-    /* per-sample keep mask: sample n kept iff es::drop_path_uniform(seed, n) >= rate */
-    void (*drop_path_forward)(const Exec&, int N, int64_t per_sample, const float* x, float* y,
-                              float rate, uint64_t seed);
-    void (*drop_path_backward)(const Exec&, int N, int64_t per_sample, const float* dy, float* dx,
-                               float rate, uint64_t seed);
-
-    void (*upsample_nearest_forward)(const Exec&, const UpsampleGeom&, const float* x, float* y,
-                                     int accumulate);
-    void (*upsample_nearest_backward)(const Exec&, const UpsampleGeom&, const float* dy,
-                                      float* dx);
-    void (*channel_copy)(const Exec&, const ChannelCopyGeom&, const float* x, float* y,
-                         int accumulate);
-
-    /* terms[4] (backend memory) = {total, dice, bce, npd}; dlogits may be null */
-    void (*seg_loss)(const Exec&, const LossGeom&, const LossWeights&, const float* logits,
-                     const float* target, float* terms, float* dlogits);
-
-    void (*adamw_step)(const Exec&, const AdamW&, float* params, const float* grads,
-                       float* exp_avg, float* exp_avg_sq, int64_t n);
+    /* the kernels (kernel_list.inc) */
+#define ES_KERNEL(ret, name, params) ret(*name) params;
+#include "kernel_list.inc"
+#undef ES_KERNEL
 };
 
 /* The CPU backend (native/cpu/backend.cpp). */

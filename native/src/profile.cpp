@@ -78,7 +78,7 @@ struct Wrap<R (*)(const Exec&, A...)> {
 }  // namespace
 
 Profiler::Profiler(const KernelTable* b) : backend(b), table(*b) {
-#define ES_KERNEL(n)                                                             \
+#define ES_KERNEL(ret, n, params)                                                \
     {                                                                            \
         struct Name {                                                            \
             static const char* value() { return #n; }                            \

@@ -26,7 +26,6 @@
 
 #include "activation_math.h"
 #include "cpu_kernels.h"
-#include "error.h"
 #include "row_blocks.h"
 
 namespace es::cpu {
@@ -108,10 +107,6 @@ void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const fl
     const int C = g.C;
     std::vector<float> mean(C), invstd(C);
     if (training) {
-        if (g.rows < 2)
-            throw Error(ES_ERR_SHAPE, "training mode needs more than one value per channel, got " +
-                                          std::to_string(g.rows) + " row(s) of " +
-                                          std::to_string(C) + " channels");
         std::vector<double> bmean, bvar;
         batch_statistics(ex, g, x, bmean, bvar);
         const double n = (double)g.rows;
@@ -119,14 +114,10 @@ void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const fl
         for (int c = 0; c < C; c++) {
             mean[c] = (float)bmean[c];
             invstd[c] = (float)(1.0 / std::sqrt(bvar[c] + (double)eps));
-            if (running_mean) running_mean[c] = (float)((1.0 - m) * running_mean[c] + m * bmean[c]);
-            if (running_var)
-                running_var[c] =
-                    (float)((1.0 - m) * running_var[c] + m * bvar[c] * n / (n - 1.0));
+            running_mean[c] = (float)((1.0 - m) * running_mean[c] + m * bmean[c]);
+            running_var[c] = (float)((1.0 - m) * running_var[c] + m * bvar[c] * n / (n - 1.0));
         }
     } else {
-        if (!running_mean || !running_var)
-            throw Error(ES_ERR_NULL_HANDLE, "eval mode needs running_mean and running_var");
         for (int c = 0; c < C; c++) {
             mean[c] = running_mean[c];
             invstd[c] = (float)(1.0 / std::sqrt((double)running_var[c] + (double)eps));
@@ -211,8 +202,6 @@ void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const f
                         const float* beta, const float* dy, const float* save_mean,
                         const float* save_invstd, float* dx, float* dgamma, float* dbeta,
                         int training, int activation) {
-    if (!save_mean || !save_invstd)
-        throw Error(ES_ERR_NULL_HANDLE, "backward needs save_mean and save_invstd");
     if (!dx && !dgamma && !dbeta) return;
     const int C = g.C;
     const std::vector<float> scale = fold_scale(C, gamma, save_invstd);

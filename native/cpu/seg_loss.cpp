@@ -41,7 +41,6 @@
 
 #include "activation_math.h"
 #include "cpu_kernels.h"
-#include "error.h"
 
 namespace es::cpu {
 
@@ -123,12 +122,6 @@ RowSums row_sums(const float* x, const float* t, const float* xd, int W, int d, 
 void seg_loss(const Exec& ex, const LossGeom& g, const LossWeights& lw, const float* logits,
               const float* target, float* terms, float* dlogits) {
     const int N = g.N, H = g.H, W = g.W, d = lw.npd_distance;
-    if (d < 0) throw Error(ES_ERR_INVALID_ARGUMENT, "npd_distance must be >= 0, got " +
-                                                        std::to_string(d));
-    if (N <= 0 || H <= 0 || W <= 0)
-        throw Error(ES_ERR_SHAPE, "empty logits [" + std::to_string(N) + "," + std::to_string(H) +
-                                      "," + std::to_string(W) + ",1]");
-    const int64_t HW = (int64_t)H * W;
     const int64_t rows = (int64_t)N * H;
 
     /* ---- pass 1: per-row sums ---- */

@@ -64,6 +64,7 @@ final class BatchNormLayer {
 
   /** y = act(bn(x)), a new tensor; training mode uses and updates batch statistics. */
   Tensor forward(Workspace ws, Tensor x, boolean training) {
+    ws.beforeBatchNorm(prefix, x);
     Tensor y = ws.take(x.shape());
     Ops.batchnormForward(ws.ctx(), x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvstd, training, momentum,
         eps, activation);

@@ -92,6 +92,23 @@ public final class EffiSegNet implements AutoCloseable {
   }
 
   /**
+   * Runs the encoder on {@code images} [N,H,W,3] in eval mode and shows {@code observer} every
+   * encoder batch norm's input (BN calibration, {@code weights.BnCalibration}); nothing is kept.
+   */
+  public void observeEncoderBatchNorms(Tensor images, BatchNormObserver observer) {
+    releaseActivations();
+    closeAuxLogits();
+    workspace.beginPass(images.shape());
+    workspace.observeBatchNorms(observer);
+    try {
+      encoder.forward(workspace, images, false, 0L);
+    } finally {
+      workspace.observeBatchNorms(null);
+      encoder.release(workspace);
+    }
+  }
+
+  /**
    * Logits [N,H,W,1] (a new tensor, the caller's to close) for images [N,H,W,3]. With {@code
    * training}, BN uses batch statistics (and updates its running ones), drop-connect is active,
    * and the activations for {@link #backward} are kept: {@code images} must then stay open until

@@ -63,6 +63,10 @@ public final class EfficientNetClassifier implements AutoCloseable {
     return new EfficientNetClassifier(ctx, variant, classes, seed);
   }
 
+  public Context context() {
+    return ctx;
+  }
+
   public EfficientNetVariant variant() {
     return variant;
   }
@@ -76,16 +80,7 @@ public final class EfficientNetClassifier implements AutoCloseable {
    * eval mode (BN running statistics, no dropout).
    */
   public Tensor logits(Tensor images) {
-    workspace.beginPass(images.shape());
-    Tensor[] features = encoder.forward(workspace, images, false, 0L);
-    Tensor h;
-    try {
-      h = headConv.forward(workspace, features[features.length - 1]);
-    } finally {
-      encoder.release(workspace);
-    }
-    Tensor a = headBn.forward(workspace, h, false);
-    workspace.give(h);
+    Tensor a = headActivations(images, false);
     long n = images.dim(0);
     Tensor pooled = ctx.tensor(n, 1, 1, a.dim(3));
     Ops.globalAvgPoolForward(ctx, a, pooled);
@@ -96,6 +91,48 @@ public final class EfficientNetClassifier implements AutoCloseable {
     Tensor logits = out.view(0, n, classes);
     out.close(); // the view keeps the storage
     return logits;
+  }
+
+  /**
+   * Runs the encoder and the head's conv and BN on {@code images} [N,H,W,3] and shows {@code
+   * observer} every batch norm's input (BN calibration); nothing is kept. In eval mode unless
+   * {@code batchStatistics}: then every BN normalises with the batch's own statistics (and moves
+   * its running ones, as training does), which is how a calibration is checked.
+   */
+  public void observeBatchNorms(Tensor images, boolean batchStatistics, BatchNormObserver observer) {
+    workspace.observeBatchNorms(observer);
+    try {
+      workspace.give(headActivations(images, batchStatistics));
+    } finally {
+      workspace.observeBatchNorms(null);
+    }
+  }
+
+  /**
+   * swish(BN(head conv(encoder features))) [N, H/32, W/32, head channels], a new tensor (the
+   * caller's), with batch statistics as in {@link #observeBatchNorms}.
+   */
+  public Tensor headActivationsCopy(Tensor images, boolean batchStatistics) {
+    Tensor a = headActivations(images, batchStatistics);
+    Tensor copy = ctx.tensor(a.shape());
+    copy.copyFrom(a);
+    workspace.give(a);
+    return copy;
+  }
+
+  /** The head's activations, a workspace tensor. */
+  private Tensor headActivations(Tensor images, boolean batchStatistics) {
+    workspace.beginPass(images.shape());
+    Tensor[] features = encoder.forward(workspace, images, batchStatistics, 0L);
+    Tensor h;
+    try {
+      h = headConv.forward(workspace, features[features.length - 1]);
+    } finally {
+      encoder.release(workspace);
+    }
+    Tensor a = headBn.forward(workspace, h, batchStatistics);
+    workspace.give(h);
+    return a;
   }
 
   public StateDict stateDict() {

@@ -225,21 +225,8 @@ public final class ParameterBlock implements AutoCloseable {
     long[] s = e.torchShape();
     return switch (e.kind()) {
       case VECTOR -> torch.clone();
-      case LINEAR -> transpose2d(torch, (int) s[0], (int) s[1]);
-      case CONV -> {
-        int o = (int) s[0], ci = (int) s[1], kh = (int) s[2], kw = (int) s[3];
-        float[] out = new float[torch.length];
-        for (int a = 0; a < o; a++) {
-          for (int b = 0; b < ci; b++) {
-            for (int y = 0; y < kh; y++) {
-              for (int x = 0; x < kw; x++) {
-                out[((y * kw + x) * ci + b) * o + a] = torch[((a * ci + b) * kh + y) * kw + x];
-              }
-            }
-          }
-        }
-        yield out;
-      }
+      case LINEAR -> TensorLayouts.transpose(torch, (int) s[0], (int) s[1]);
+      case CONV -> TensorLayouts.oihwToHwio(torch, (int) s[0], (int) s[1], (int) s[2], (int) s[3]);
     };
   }
 
@@ -248,33 +235,9 @@ public final class ParameterBlock implements AutoCloseable {
     long[] s = e.torchShape();
     return switch (e.kind()) {
       case VECTOR -> nat;
-      case LINEAR -> transpose2d(nat, (int) s[1], (int) s[0]);
-      case CONV -> {
-        int o = (int) s[0], ci = (int) s[1], kh = (int) s[2], kw = (int) s[3];
-        float[] out = new float[nat.length];
-        for (int a = 0; a < o; a++) {
-          for (int b = 0; b < ci; b++) {
-            for (int y = 0; y < kh; y++) {
-              for (int x = 0; x < kw; x++) {
-                out[((a * ci + b) * kh + y) * kw + x] = nat[((y * kw + x) * ci + b) * o + a];
-              }
-            }
-          }
-        }
-        yield out;
-      }
+      case LINEAR -> TensorLayouts.transpose(nat, (int) s[1], (int) s[0]);
+      case CONV -> TensorLayouts.hwioToOihw(nat, (int) s[2], (int) s[3], (int) s[1], (int) s[0]);
     };
-  }
-
-  /** [rows, cols] to [cols, rows]. */
-  private static float[] transpose2d(float[] a, int rows, int cols) {
-    float[] out = new float[a.length];
-    for (int r = 0; r < rows; r++) {
-      for (int c = 0; c < cols; c++) {
-        out[c * rows + r] = a[r * cols + c];
-      }
-    }
-    return out;
   }
 
   @Override

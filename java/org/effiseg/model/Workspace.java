@@ -24,6 +24,7 @@ final class Workspace implements AutoCloseable {
   private final Map<String, ArrayDeque<Tensor>> free = new HashMap<>();
   private final Map<Tensor, Boolean> pooled = new IdentityHashMap<>();
   private long[] lastInputShape;
+  private BatchNormObserver batchNormObserver;
 
   Workspace(Context ctx) {
     this.ctx = ctx;
@@ -39,6 +40,18 @@ final class Workspace implements AutoCloseable {
       clear();
     }
     lastInputShape = shape.clone();
+  }
+
+  /** Shows every batch norm's input to {@code observer} until it is set back to null. */
+  void observeBatchNorms(BatchNormObserver observer) {
+    this.batchNormObserver = observer;
+  }
+
+  /** Called by each batch norm before it normalises {@code input}. */
+  void beforeBatchNorm(String name, Tensor input) {
+    if (batchNormObserver != null) {
+      batchNormObserver.beforeBatchNorm(name, input);
+    }
   }
 
   /** A tensor of {@code shape} whose contents are undefined. */

@@ -151,7 +151,7 @@ public final class Trainer {
         out.printf(Locale.ROOT, "resuming %s after epoch %d (step %d, best val Dice %.4f at epoch %d)%n",
             runDir, startEpoch, step, bestDice, bestEpoch);
       } else {
-        loadPretrained(ctx, model);
+        loadPretrained(model);
       }
       out.printf(Locale.ROOT,
           "training EffiSegNet-%s at %dx%d on %d images (validation %d), %d epochs, batch %d, %s%n",
@@ -210,7 +210,7 @@ public final class Trainer {
   }
 
   /** Imports the pretrained encoder and calibrates its BN statistics on training images. */
-  private void loadPretrained(Context ctx, EffiSegNet model) throws IOException {
+  private void loadPretrained(EffiSegNet model) throws IOException {
     if (config.weights.isEmpty()) {
       out.println("no --weights: the encoder starts from random weights (the paper fine-tunes "
           + "an ImageNet-pretrained one; see docs/weights.md)");
@@ -219,16 +219,15 @@ public final class Trainer {
     EfficientNetLayout layout = EfficientNetLayout.of(variant);
     PretrainedWeights.Imported imported = PretrainedWeights.load(Path.of(config.weights), layout, false);
     StateDict encoder = imported.withPrefix(EffiSegNet.ENCODER_PREFIX, false);
+    model.loadStateDict(encoder, false); // completeness was checked against the layout on import
     int n = Math.min(config.calibrationImages, train.size());
     if (n > 0) {
       List<Path> images = new ArrayList<>();
       for (SamplePair pair : train.pairs().subList(0, n)) {
         images.add(pair.image());
       }
-      encoder = BnCalibration.calibrateOnImages(
-          ctx, encoder, EffiSegNet.ENCODER_PREFIX, layout, images, imageSize, config.batchSize);
+      BnCalibration.calibrateOnImages(model, images, imageSize, config.batchSize);
     }
-    model.loadStateDict(encoder, false); // completeness was checked against the layout on import
     out.printf(Locale.ROOT, "encoder: %s%s%n", imported.description(),
         n > 0 ? ", BN statistics calibrated on " + n + " training images" : "");
   }

@@ -7,6 +7,9 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import org.effiseg.model.BatchNormObserver;
+import org.effiseg.model.EffiSegNet;
+import org.effiseg.model.EfficientNetClassifier;
 import org.effiseg.model.StateDict;
 import org.effiseg.model.TensorData;
 import org.effiseg.nativeapi.Activation;
@@ -23,8 +26,9 @@ import org.effiseg.nativeapi.Tensor;
  * each conv output W'x by its batch statistics, which are nowhere near 0/1, so fine-tuning would
  * start from a broken network.
  *
- * <p>How: one pass over the images in <b>eval</b> mode (so every layer sees exactly the inputs the
- * pretrained network produces), recording each BN input's per-channel mean m' and variance v'
+ * <p>How: one pass of the model itself over the images in <b>eval</b> mode (so every layer sees
+ * exactly the inputs the pretrained network produces; {@link BatchNormObserver}), recording each
+ * BN input's per-channel mean m' and variance v'
  * over all images and pixels (unbiased, PyTorch's running-variance convention). Each BN (γ, β, m,
  * v) then becomes (γ', β', m', v') with γ' = γ·√(v'+ε)/√(v+ε) and β' = β + γ·(m'−m)/√(v+ε), which
  * leaves γ'(y−m')/√(v'+ε)+β' = γ(y−m)/√(v+ε)+β, the eval function, unchanged. For imported weights
@@ -49,45 +53,83 @@ public final class BnCalibration {
     }
   }
 
+  /** One eval-mode pass of a model over a batch that shows each batch norm's input. */
+  @FunctionalInterface
+  private interface ObservedPass {
+    void run(Tensor images, BatchNormObserver observer);
+  }
+
   /**
-   * Returns a copy of {@code weights} with every encoder BN calibrated on {@code batches}.
+   * Calibrates every encoder batch norm of {@code model} on {@code batches}, in place: the model's
+   * eval-mode function stays what it was. Load the pretrained encoder first.
    *
-   * @param weights a state dict holding an EfficientNet encoder under {@code prefix} (e.g. ""
-   *     for a classifier, "encoder." for EffiSegNet); other entries (the decoder) are copied as
-   *     they are
-   * @param layout the encoder's variant
    * @param batches normalised images, NHWC [N, H, W, 3], at the training resolution
    */
-  public static StateDict calibrate(Context ctx, StateDict weights, String prefix,
-      EfficientNetLayout layout, Iterable<TensorData> batches) {
-    StateDict canonical = new StateDict();
-    for (String n : weights.names()) {
-      if (n.startsWith(prefix)) {
-        canonical.put(n.substring(prefix.length()), weights.get(n));
-      }
+  public static void calibrate(EffiSegNet model, Iterable<TensorData> batches) {
+    StateDict calibrated = calibrated(model.context(), model::observeEncoderBatchNorms,
+        model.stateDict(), batches);
+    model.loadStateDict(calibrated, false);
+  }
+
+  /** As {@link #calibrate(EffiSegNet, Iterable)}, for every batch norm of a classifier (head included). */
+  public static void calibrate(EfficientNetClassifier model, Iterable<TensorData> batches) {
+    StateDict calibrated = calibrated(model.context(),
+        (images, observer) -> model.observeBatchNorms(images, false, observer), model.stateDict(),
+        batches);
+    model.loadStateDict(calibrated, false);
+  }
+
+  /**
+   * {@link #calibrate(EffiSegNet, Iterable)} on image files: each is resized (whole image,
+   * antialiased bilinear) to size×size, normalised with the ImageNet mean/std, and fed in batches
+   * of {@code batchSize}.
+   */
+  public static void calibrateOnImages(EffiSegNet model, List<Path> images, int size, int batchSize)
+      throws IOException {
+    calibrate(model, batches(images, size, batchSize));
+  }
+
+  /** {@link #calibrate(EfficientNetClassifier, Iterable)} on image files, as {@link #calibrateOnImages(EffiSegNet, List, int, int)}. */
+  public static void calibrateOnImages(EfficientNetClassifier model, List<Path> images, int size,
+      int batchSize) throws IOException {
+    calibrate(model, batches(images, size, batchSize));
+  }
+
+  private static List<TensorData> batches(List<Path> images, int size, int batchSize)
+      throws IOException {
+    if (images.isEmpty() || batchSize < 1) {
+      throw new IllegalArgumentException("BN calibration needs images and a batch size >= 1");
     }
+    List<TensorData> batches = new ArrayList<>();
+    int per = size * size * 3;
+    for (int start = 0; start < images.size(); start += batchSize) {
+      int n = Math.min(batchSize, images.size() - start);
+      float[] data = new float[n * per];
+      for (int i = 0; i < n; i++) {
+        float[] x = ImageNetInput.resized(ImageNetInput.read(images.get(start + i)), size, size);
+        System.arraycopy(x, 0, data, i * per, per);
+      }
+      batches.add(new TensorData(new long[] {n, size, size, 3}, data));
+    }
+    return batches;
+  }
+
+  /** The observed batch norms' calibrated (γ, β, mean, var), from {@code weights}' current ones. */
+  private static StateDict calibrated(Context ctx, ObservedPass pass, StateDict weights,
+      Iterable<TensorData> batches) {
     Map<String, Moments> moments = new LinkedHashMap<>();
-    try (ReferenceEfficientNet net = new ReferenceEfficientNet(ctx, canonical, layout)) {
-      ReferenceEfficientNet.BnObserver observer = (bn, y) -> accumulate(ctx, bn, y, moments);
-      for (TensorData batch : batches) {
-        try (Tensor images = ctx.tensor(batch.data(), batch.shape());
-            Tensor last = net.hasHead()
-                ? net.headActivations(images, false, observer)
-                : net.features(images, false, observer)) {
-          // only the statistics are wanted
-        }
+    for (TensorData batch : batches) {
+      try (Tensor images = ctx.tensor(batch.data(), batch.shape())) {
+        pass.run(images, (bn, y) -> accumulate(ctx, bn, y, moments));
       }
     }
     if (moments.isEmpty()) {
       throw new IllegalArgumentException("BN calibration needs at least one batch of images");
     }
     StateDict out = new StateDict();
-    for (String n : weights.names()) {
-      out.put(n, weights.get(n));
-    }
     float eps = TfjsImporter.BN_EPS;
     for (Map.Entry<String, Moments> e : moments.entrySet()) {
-      String p = prefix + e.getKey();
+      String p = e.getKey();
       Moments m = e.getValue();
       float[] gamma = weights.get(p + ".weight").data();
       float[] beta = weights.get(p + ".bias").data();
@@ -115,29 +157,6 @@ public final class BnCalibration {
       out.put(p + ".running_var", new TensorData(shape.clone(), v2));
     }
     return out;
-  }
-
-  /**
-   * {@link #calibrate} on image files: each is resized (whole image, antialiased bilinear) to
-   * size×size, normalised with the ImageNet mean/std, and fed in batches of {@code batchSize}.
-   */
-  public static StateDict calibrateOnImages(Context ctx, StateDict weights, String prefix,
-      EfficientNetLayout layout, List<Path> images, int size, int batchSize) throws IOException {
-    if (images.isEmpty() || batchSize < 1) {
-      throw new IllegalArgumentException("BN calibration needs images and a batch size >= 1");
-    }
-    List<TensorData> batches = new ArrayList<>();
-    int per = size * size * 3;
-    for (int start = 0; start < images.size(); start += batchSize) {
-      int n = Math.min(batchSize, images.size() - start);
-      float[] data = new float[n * per];
-      for (int i = 0; i < n; i++) {
-        float[] x = ImageNetInput.resized(ImageNetInput.read(images.get(start + i)), size, size);
-        System.arraycopy(x, 0, data, i * per, per);
-      }
-      batches.add(new TensorData(new long[] {n, size, size, 3}, data));
-    }
-    return calibrate(ctx, weights, prefix, layout, batches);
   }
 
   /**

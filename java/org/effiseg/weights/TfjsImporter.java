@@ -23,6 +23,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.effiseg.model.StateDict;
 import org.effiseg.model.TensorData;
+import org.effiseg.model.TensorLayouts;
 
 /**
  * Imports the TF.js graph model of EfficientNet (TF-Hub {@code efficientnet/bN/classification},
@@ -290,19 +291,7 @@ public final class TfjsImporter {
     int kw = (int) s[1];
     int ci = (int) s[2];
     int co = (int) s[3];
-    float[] src = hwio.data();
-    float[] dst = new float[src.length];
-    for (int y = 0; y < kh; y++) {
-      for (int x = 0; x < kw; x++) {
-        for (int i = 0; i < ci; i++) {
-          int base = ((y * kw + x) * ci + i) * co;
-          for (int o = 0; o < co; o++) {
-            dst[((o * ci + i) * kh + y) * kw + x] = src[base + o];
-          }
-        }
-      }
-    }
-    return new TensorData(new long[] {co, ci, kh, kw}, dst);
+    return new TensorData(new long[] {co, ci, kh, kw}, TensorLayouts.hwioToOihw(hwio.data(), kh, kw, ci, co));
   }
 
   /** Depthwise [KH, KW, C, 1] → [C, 1, KH, KW]. */
@@ -321,14 +310,7 @@ public final class TfjsImporter {
     long[] s = requireRank(inOut, 2, where);
     int in = (int) s[0];
     int out = (int) s[1];
-    float[] src = inOut.data();
-    float[] dst = new float[src.length];
-    for (int i = 0; i < in; i++) {
-      for (int o = 0; o < out; o++) {
-        dst[o * in + i] = src[i * out + o];
-      }
-    }
-    return new TensorData(new long[] {out, in}, dst);
+    return new TensorData(new long[] {out, in}, TensorLayouts.transpose(inOut.data(), in, out));
   }
 
   private static long[] requireRank(TensorData t, int rank, String where)

@@ -5,7 +5,7 @@ import java.awt.image.BufferedImage;
 
 /**
  * A segmentation of one image at its original size: the polyp probability of every pixel and
- * the binary mask at the segmenter's threshold.
+ * the binary mask at the segmenter's threshold. Immutable, so safe to share between threads.
  */
 public final class Prediction {
   private final int width;
@@ -20,30 +20,69 @@ public final class Prediction {
     this.cutoff = cutoff;
   }
 
+  /**
+   * The image's width.
+   *
+   * @return the width in pixels
+   */
   public int width() {
     return width;
   }
 
+  /**
+   * The image's height.
+   *
+   * @return the height in pixels
+   */
   public int height() {
     return height;
   }
 
-  /** Probability of polyp at (x, y). */
+  /**
+   * Probability of polyp at (x, y).
+   *
+   * @param x column, 0 at the left
+   * @param y row, 0 at the top
+   * @return the probability, in [0, 1]
+   * @throws IndexOutOfBoundsException if (x, y) lies outside the image
+   */
   public float probability(int x, int y) {
-    return probabilities[y * width + x];
+    return probabilities[index(x, y)];
   }
 
-  /** Row-major probabilities, a copy. */
+  private int index(int x, int y) {
+    if (x < 0 || x >= width || y < 0 || y >= height) {
+      throw new IndexOutOfBoundsException("(" + x + ", " + y + ") is outside the " + width + "x" + height + " image");
+    }
+    return y * width + x;
+  }
+
+  /**
+   * Every pixel's probability of polyp.
+   *
+   * @return a copy, row-major: {@code [y * width() + x]}
+   */
   public float[] probabilities() {
     return probabilities.clone();
   }
 
-  /** Whether (x, y) is polyp at the segmenter's threshold. */
+  /**
+   * Whether (x, y) is polyp at the segmenter's threshold.
+   *
+   * @param x column, 0 at the left
+   * @param y row, 0 at the top
+   * @return true where the probability is above the threshold
+   * @throws IndexOutOfBoundsException if (x, y) lies outside the image
+   */
   public boolean isPolyp(int x, int y) {
-    return probabilities[y * width + x] > cutoff;
+    return probabilities[index(x, y)] > cutoff;
   }
 
-  /** Row-major binary mask. */
+  /**
+   * The binary mask at the segmenter's threshold.
+   *
+   * @return row-major, {@code [y * width() + x]}, true for polyp
+   */
   public boolean[] mask() {
     boolean[] m = new boolean[probabilities.length];
     for (int i = 0; i < m.length; i++) {
@@ -52,7 +91,11 @@ public final class Prediction {
     return m;
   }
 
-  /** Fraction of the image predicted as polyp. */
+  /**
+   * How much of the image is polyp.
+   *
+   * @return the fraction of pixels above the threshold, in [0, 1]
+   */
   public double polypFraction() {
     long n = 0;
     for (float p : probabilities) {
@@ -63,7 +106,11 @@ public final class Prediction {
     return (double) n / probabilities.length;
   }
 
-  /** The mask as a grey image: 255 polyp, 0 background (the Kvasir-SEG mask convention). */
+  /**
+   * The mask as an image, in the Kvasir-SEG mask convention.
+   *
+   * @return a grey image of the original size: 255 polyp, 0 background
+   */
   public BufferedImage maskImage() {
     BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_GRAY);
     byte[] px = ((java.awt.image.DataBufferByte) img.getRaster().getDataBuffer()).getData();
@@ -73,7 +120,11 @@ public final class Prediction {
     return img;
   }
 
-  /** The probabilities as a grey image (0…255). */
+  /**
+   * The probabilities as an image.
+   *
+   * @return a grey image of the original size, probability × 255
+   */
   public BufferedImage probabilityImage() {
     BufferedImage img = new BufferedImage(width, height, BufferedImage.TYPE_BYTE_GRAY);
     byte[] px = ((java.awt.image.DataBufferByte) img.getRaster().getDataBuffer()).getData();
@@ -83,7 +134,13 @@ public final class Prediction {
     return img;
   }
 
-  /** {@code image} with the predicted polyp tinted and its outline drawn. */
+  /**
+   * The image with the predicted polyp tinted and its outline drawn.
+   *
+   * @param image the image this prediction was made for
+   * @return a new RGB image
+   * @throws IllegalArgumentException if {@code image} is not of the prediction's size
+   */
   public BufferedImage overlay(BufferedImage image) {
     if (image.getWidth() != width || image.getHeight() != height) {
       throw new IllegalArgumentException("overlay needs the " + width + "x" + height

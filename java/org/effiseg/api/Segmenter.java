@@ -5,33 +5,40 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Objects;
 import org.effiseg.augment.AugmentPipeline;
 import org.effiseg.augment.AugmentPresets;
 import org.effiseg.augment.Sample;
+import org.effiseg.data.ImageDecodeException;
 import org.effiseg.data.ImageDecoder;
 import org.effiseg.data.Mask;
 import org.effiseg.data.RgbImage;
 import org.effiseg.model.EffiSegNet;
 import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.Devices;
+import org.effiseg.nativeapi.EffisegException;
 import org.effiseg.nativeapi.Tensor;
-import org.effiseg.train.Devices;
-import org.effiseg.train.TrainConfig;
 import org.effiseg.weights.Checkpoint;
+import org.effiseg.weights.CheckpointModel;
+import org.effiseg.weights.WeightsFormatException;
 
 /**
  * A trained EffiSegNet, ready to segment polyps in colonoscopy images:
  *
  * <pre>{@code
- * try (Segmenter segmenter = Segmenter.load(Path.of("runs/quick/best.safetensors"))) {
+ * try (Segmenter segmenter = Segmenter.builder(Path.of("runs/quick/best.safetensors"))
+ *     .device(Device.CPU).threads(2).build()) {
  *   Prediction p = segmenter.predict(ImageIO.read(new File("frame.jpg")));
  *   ImageIO.write(p.maskImage(), "png", new File("frame-mask.png"));
  * }
  * }</pre>
  *
  * <p>Images of any size are resized to the model's resolution (Lanczos-4, as in training), and
- * the probabilities are resized back (bilinear) to the image's size. Thread-safe: calls are
- * serialised on the one native context; use one Segmenter per thread for parallel inference.
- * Close it to release native (and GPU) memory.
+ * the probabilities are resized back (bilinear) to the image's size.
+ *
+ * <p>Thread-safe: calls from several threads are serialised on the segmenter's one native
+ * context (for parallel inference, build one segmenter per thread). Close it to release native
+ * (and GPU) memory; every call after {@link #close()} throws {@link SegmenterClosedException}.
  */
 public final class Segmenter implements AutoCloseable {
   private final Context ctx;
@@ -40,47 +47,141 @@ public final class Segmenter implements AutoCloseable {
   private final int size;
   private final float cutoff;
   private final String description;
+  private boolean closed;
 
-  private Segmenter(Context ctx, EffiSegNet model, int size, double thresholdLogit, String description) {
+  private Segmenter(Context ctx, EffiSegNet model, CheckpointModel spec, String description) {
     this.ctx = ctx;
     this.model = model;
-    this.size = size;
+    this.size = spec.imageSize();
     this.preprocessing = new AugmentPipeline(AugmentPresets.NONE, size);
-    this.cutoff = (float) (1 / (1 + Math.exp(-thresholdLogit)));
+    this.cutoff = spec.probabilityThreshold();
     this.description = description;
   }
 
-  /** Loads a checkpoint written by {@code effiseg train} on the best device available. */
-  public static Segmenter load(Path checkpoint) throws IOException {
-    return load(checkpoint, "auto", 0);
-  }
+  /** Settings for a {@link Segmenter}: the device and the CPU thread count. */
+  public static final class Builder {
+    private final Path checkpoint;
+    private Device device = Device.AUTO;
+    private int threads = 0;
 
-  /**
-   * Loads a checkpoint on {@code device} ("cpu", "cuda" or "auto") with {@code threads} CPU
-   * threads (0: all cores). The threshold is the one the model was trained with.
-   */
-  public static Segmenter load(Path checkpoint, String device, int threads) throws IOException {
-    Checkpoint c = Checkpoint.read(checkpoint);
-    TrainConfig config = TrainConfig.fromJson(c.configJson());
-    int size = config.resolution();
-    Context ctx = Devices.open(device, threads);
-    try {
-      EffiSegNet model = EffiSegNet.create(ctx, config.modelConfig());
-      model.loadStateDict(c.model(), true);
-      return new Segmenter(ctx, model, size, config.thresholdLogit,
-          "EffiSegNet-" + config.encoderVariant().name() + " " + size + "x" + size + " (" + checkpoint + ", epoch " + c.epoch() + ")");
-    } catch (RuntimeException | Error e) {
-      ctx.close();
-      throw e;
+    private Builder(Path checkpoint) {
+      this.checkpoint = Objects.requireNonNull(checkpoint, "checkpoint");
+    }
+
+    /**
+     * Where to run (default {@link Device#AUTO}).
+     *
+     * @param device the device
+     * @return this builder
+     */
+    public Builder device(Device device) {
+      this.device = Objects.requireNonNull(device, "device");
+      return this;
+    }
+
+    /**
+     * CPU threads (default 0: all cores).
+     *
+     * @param threads 0 for all cores, else the thread count
+     * @return this builder
+     * @throws IllegalArgumentException if {@code threads} is negative or above 4 × the cores
+     */
+    public Builder threads(int threads) {
+      int max = 4 * Runtime.getRuntime().availableProcessors();
+      if (threads < 0 || threads > max) {
+        throw new IllegalArgumentException("threads must be 0 (all cores) … " + max + ", got " + threads);
+      }
+      this.threads = threads;
+      return this;
+    }
+
+    /**
+     * Loads the checkpoint onto the device.
+     *
+     * @return a segmenter, the caller's to close
+     * @throws IOException if the file cannot be read
+     * @throws InvalidCheckpointException if it is not an effiseg checkpoint or does not fit the
+     *     network its configuration names
+     * @throws DeviceUnavailableException if the device cannot be used here
+     * @throws SegmentationException if the engine fails otherwise (e.g. out of memory)
+     */
+    public Segmenter build() throws IOException {
+      Checkpoint c;
+      CheckpointModel spec;
+      try {
+        c = Checkpoint.read(checkpoint);
+        spec = CheckpointModel.of(c, checkpoint);
+      } catch (WeightsFormatException e) {
+        throw new InvalidCheckpointException(e.getMessage(), e);
+      }
+      Context ctx = openContext();
+      try {
+        EffiSegNet model = EffiSegNet.create(ctx, spec.network());
+        try {
+          model.loadStateDict(c.model(), true);
+        } catch (IllegalArgumentException e) {
+          throw new InvalidCheckpointException(checkpoint + ": " + e.getMessage(), e);
+        }
+        return new Segmenter(ctx, model, spec, "EffiSegNet-" + spec.variant().name() + " "
+            + spec.imageSize() + "x" + spec.imageSize() + " (" + checkpoint + ", epoch " + c.epoch() + ")");
+      } catch (EffisegException e) {
+        ctx.close();
+        throw new SegmentationException(checkpoint + ": " + e.getMessage(), e);
+      } catch (RuntimeException | Error e) {
+        ctx.close();
+        throw e;
+      }
+    }
+
+    private Context openContext() {
+      try {
+        return Devices.open(device.cliName(), threads);
+      } catch (EffisegException e) {
+        if (e.status() == EffisegException.Status.BACKEND_UNAVAILABLE) {
+          throw new DeviceUnavailableException(e.getMessage(), e);
+        }
+        throw new SegmentationException("cannot open device " + device + ": " + e.getMessage(), e);
+      }
     }
   }
 
-  /** The square resolution the model runs at. */
+  /**
+   * Settings for loading a checkpoint.
+   *
+   * @param checkpoint a {@code best.safetensors} or {@code last.safetensors} of {@code effiseg train}
+   * @return a builder with the defaults: {@link Device#AUTO}, all cores
+   */
+  public static Builder builder(Path checkpoint) {
+    return new Builder(checkpoint);
+  }
+
+  /**
+   * Loads a checkpoint on the best device available, with all cores: {@code builder(checkpoint).build()}.
+   *
+   * @param checkpoint a checkpoint written by {@code effiseg train}
+   * @return a segmenter, the caller's to close
+   * @throws IOException if the file cannot be read
+   * @throws InvalidCheckpointException if it is not a usable effiseg checkpoint
+   * @throws SegmentationException if the engine fails otherwise
+   */
+  public static Segmenter load(Path checkpoint) throws IOException {
+    return builder(checkpoint).build();
+  }
+
+  /**
+   * The square resolution the model runs at.
+   *
+   * @return the side in pixels, e.g. 224 for the quick preset
+   */
   public int inputSize() {
     return size;
   }
 
-  /** The probability above which a pixel is polyp. */
+  /**
+   * The probability above which a pixel is polyp (the threshold the model was trained with).
+   *
+   * @return the threshold, in (0, 1)
+   */
   public float threshold() {
     return cutoff;
   }
@@ -90,28 +191,88 @@ public final class Segmenter implements AutoCloseable {
     return description + " on " + ctx;
   }
 
-  /** Segments one image (RGB; grey is replicated, alpha ignored). */
+  /**
+   * Segments one image (RGB; grey is replicated, alpha ignored).
+   *
+   * @param image the image, any size
+   * @return the prediction at the image's size
+   * @throws InvalidImageException if the image is empty or of a kind that cannot be read as RGB
+   * @throws SegmenterClosedException after {@link #close()}
+   * @throws SegmentationException if the engine fails (e.g. out of memory)
+   */
   public Prediction predict(BufferedImage image) {
     return predict(List.of(image)).get(0);
   }
 
-  /** Segments an image file (any format ImageIO reads). */
+  /**
+   * Segments an image file (any format ImageIO reads).
+   *
+   * @param imageFile the image
+   * @return the prediction at the image's size
+   * @throws IOException if the file cannot be read
+   * @throws InvalidImageException if it is not a decodable image (the message names the file)
+   * @throws SegmenterClosedException after {@link #close()}
+   * @throws SegmentationException if the engine fails (e.g. out of memory)
+   */
   public Prediction predict(Path imageFile) throws IOException {
-    RgbImage rgb = ImageDecoder.readRgb(imageFile);
-    return predictRgb(List.of(rgb)).get(0);
-  }
-
-  /** Segments several images in one batch. */
-  public List<Prediction> predict(List<BufferedImage> images) {
-    List<RgbImage> rgb = new ArrayList<>(images.size());
-    for (BufferedImage image : images) {
-      rgb.add(ImageDecoder.toRgb(image));
+    RgbImage rgb;
+    try {
+      rgb = ImageDecoder.readRgb(imageFile);
+    } catch (ImageDecodeException e) {
+      throw new InvalidImageException(e.getMessage(), e);
     }
-    return predictRgb(rgb);
+    return atImageSize(List.of(rgb), probabilities(List.of(rgb))).get(0);
   }
 
-  /** Probability maps at the model's resolution, [n][size*size], for images already decoded. */
-  public synchronized float[][] probabilitiesAtModelSize(List<RgbImage> images) {
+  /**
+   * Segments several images in one batch.
+   *
+   * @param images the images, any sizes
+   * @return one prediction per image, in the images' order, each at its image's size
+   * @throws InvalidImageException if an image is empty or cannot be read as RGB
+   * @throws SegmenterClosedException after {@link #close()}
+   * @throws SegmentationException if the engine fails (e.g. out of memory)
+   */
+  public List<Prediction> predict(List<BufferedImage> images) {
+    List<RgbImage> rgb = toRgb(images);
+    return atImageSize(rgb, probabilities(rgb));
+  }
+
+  /**
+   * The polyp probabilities at the model's own resolution, one row-major {@code [size*size]} map
+   * per image, before they are resized back: what scoring at the model's resolution (as the
+   * reference code does) needs.
+   *
+   * @param images the images, any sizes
+   * @return one row-major {@code [inputSize() * inputSize()]} probability map per image
+   * @throws InvalidImageException if an image is empty or cannot be read as RGB
+   * @throws SegmenterClosedException after {@link #close()}
+   * @throws SegmentationException if the engine fails (e.g. out of memory)
+   */
+  public float[][] probabilitiesAtModelSize(List<BufferedImage> images) {
+    return probabilities(toRgb(images));
+  }
+
+  private static List<RgbImage> toRgb(List<BufferedImage> images) {
+    List<RgbImage> rgb = new ArrayList<>(images.size());
+    for (int i = 0; i < images.size(); i++) {
+      BufferedImage image = Objects.requireNonNull(images.get(i), "image " + i);
+      if (image.getWidth() < 1 || image.getHeight() < 1) {
+        throw new InvalidImageException("image " + i + " is empty (" + image.getWidth() + "x" + image.getHeight() + ")");
+      }
+      try {
+        rgb.add(ImageDecoder.toRgb(image));
+      } catch (IllegalArgumentException e) {
+        throw new InvalidImageException("image " + i + ": " + e.getMessage(), e);
+      }
+    }
+    return rgb;
+  }
+
+  private synchronized float[][] probabilities(List<RgbImage> images) {
+    if (closed) {
+      throw new SegmenterClosedException("this segmenter (" + description + ") is closed");
+    }
     int n = images.size();
     int per = size * size;
     float[] input = new float[n * per * 3];
@@ -130,6 +291,8 @@ public final class Segmenter implements AutoCloseable {
         Tensor y = model.forward(x, false)) {
       model.closeAuxLogits();
       logits = y.read();
+    } catch (EffisegException e) {
+      throw new SegmentationException("segmenting " + n + " image(s) on " + ctx + ": " + e.getMessage(), e);
     }
     float[][] out = new float[n][per];
     for (int i = 0; i < n; i++) {
@@ -140,8 +303,7 @@ public final class Segmenter implements AutoCloseable {
     return out;
   }
 
-  private List<Prediction> predictRgb(List<RgbImage> images) {
-    float[][] probabilities = probabilitiesAtModelSize(images);
+  private List<Prediction> atImageSize(List<RgbImage> images, float[][] probabilities) {
     List<Prediction> out = new ArrayList<>(images.size());
     for (int i = 0; i < images.size(); i++) {
       RgbImage rgb = images.get(i);
@@ -151,9 +313,17 @@ public final class Segmenter implements AutoCloseable {
     return out;
   }
 
+  /** Releases the model's native (and GPU) memory; closing twice is harmless. */
   @Override
   public synchronized void close() {
-    model.close();
-    ctx.close();
+    if (closed) {
+      return;
+    }
+    closed = true;
+    try {
+      model.close();
+    } finally {
+      ctx.close();
+    }
   }
 }

@@ -13,7 +13,7 @@ import org.effiseg.model.EffiSegNet;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.NativeMemory;
 import org.effiseg.nativeapi.Tensor;
-import org.effiseg.train.Devices;
+import org.effiseg.nativeapi.Devices;
 import org.effiseg.train.LossTerms;
 import org.effiseg.train.TrainConfig;
 import org.effiseg.train.TrainStep;

@@ -10,7 +10,7 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.effiseg.api.Evaluation;
+import org.effiseg.api.Device;
 import org.effiseg.api.Segmenter;
 import org.effiseg.data.BadInputPolicy;
 import org.effiseg.data.Split;
@@ -24,6 +24,7 @@ import org.effiseg.eval.Evaluator;
 import org.effiseg.eval.MetricSummary;
 import org.effiseg.eval.PerImageCsv;
 import org.effiseg.eval.PredictionDirectory;
+import org.effiseg.eval.SegmenterEvaluation;
 import org.effiseg.eval.Threshold;
 import org.effiseg.eval.TrainingLog;
 import picocli.CommandLine.Command;
@@ -185,13 +186,13 @@ public final class EvaluateCommand implements Callable<Integer> {
 
   private void scoreCheckpoint(Threshold given, TrainingLog log) throws IOException {
     SplitIndex index = SplitIndex.open(data, Split.parse(split), BadInputPolicy.FAIL);
-    try (Segmenter segmenter = Segmenter.load(checkpoint, device, threads)) {
+    try (Segmenter segmenter = Segmenter.builder(checkpoint).device(Device.parse(device)).threads(threads).build()) {
       if (!json) {
         spec.commandLine().getErr().println("model: " + segmenter);
       }
       Threshold t = threshold == null ? Threshold.probability(segmenter.threshold()) : given;
       EvaluationResult result =
-          Evaluation.evaluate(segmenter, index, t, report == null ? 0 : worst, json ? null : System.err);
+          SegmenterEvaluation.evaluate(segmenter, index, t, report == null ? 0 : worst, json ? null : System.err);
       print(result, t);
       writeFiles(result, t, log);
     }

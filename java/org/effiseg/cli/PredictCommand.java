@@ -10,6 +10,7 @@ import java.util.Locale;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
+import org.effiseg.api.Device;
 import org.effiseg.api.Prediction;
 import org.effiseg.api.Segmenter;
 import org.effiseg.data.ImageDecoder;
@@ -56,7 +57,7 @@ final class PredictCommand implements Callable<Integer> {
   public Integer call() throws IOException {
     List<Path> images = collect(inputs);
     Files.createDirectories(out);
-    try (Segmenter segmenter = Segmenter.load(checkpoint, device, threads)) {
+    try (Segmenter segmenter = Segmenter.builder(checkpoint).device(Device.parse(device)).threads(threads).build()) {
       System.err.println("model: " + segmenter);
       ProgressBar bar = new ProgressBar(System.err, "predicting", images.size());
       int done = 0;

@@ -12,7 +12,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import org.effiseg.api.Evaluation;
+import org.effiseg.api.Device;
 import org.effiseg.api.Segmenter;
 import org.effiseg.data.BadInputPolicy;
 import org.effiseg.data.Split;
@@ -21,6 +21,7 @@ import org.effiseg.eval.EvaluationReport;
 import org.effiseg.eval.EvaluationResult;
 import org.effiseg.eval.MetricSummary;
 import org.effiseg.eval.PerImageCsv;
+import org.effiseg.eval.SegmenterEvaluation;
 import org.effiseg.eval.TrainingLog;
 import org.effiseg.train.TrainConfig;
 import org.effiseg.train.Trainer;
@@ -140,8 +141,8 @@ final class TrainCommand implements Callable<Integer> {
     Map<String, Object> scores = new LinkedHashMap<>();
     for (String which : List.of(Trainer.BEST, Trainer.LAST)) {
       String label = which.equals(Trainer.BEST) ? "best" : "last";
-      try (Segmenter segmenter = Segmenter.load(out.resolve(which), config.device, config.threads)) {
-        EvaluationResult r = Evaluation.evaluate(segmenter, evaluation, 12, log);
+      try (Segmenter segmenter = Segmenter.builder(out.resolve(which)).device(Device.parse(config.device)).threads(config.threads).build()) {
+        EvaluationResult r = SegmenterEvaluation.evaluate(segmenter, evaluation, 12, log);
         MetricSummary s = r.summary();
         log.printf(Locale.ROOT, "%s checkpoint (%s) on %s: Dice %.4f  IoU %.4f  precision %.4f  recall %.4f  F1 %.4f%n",
             label, which, evalSplit, s.dice(), s.iou(), s.precision(), s.recall(), s.f1());

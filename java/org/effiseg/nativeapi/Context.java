@@ -14,6 +14,12 @@ import java.util.Set;
  * Where ops run: a backend, a device and a thread count. A context owns the tensors made from
  * it; {@link #close()} releases any still open, so native (and GPU) memory never waits on the
  * garbage collector. Close is idempotent; use after close throws {@link EffisegException}.
+ *
+ * <p>Thread-safety: making and closing tensors is safe from any thread. Ops on one context
+ * should come from one thread at a time (a CUDA context has one stream and one set of
+ * cuDNN/cuBLAS handles; a CPU context sizes its thread pool for one op at a time), and a tensor
+ * must not be closed while an op on another thread uses it. {@code api.Segmenter} serialises its
+ * calls for this reason.
  */
 public final class Context implements AutoCloseable {
   private final Backend backend;
@@ -168,13 +174,29 @@ public final class Context implements AutoCloseable {
       }
       open = new ArrayList<>(tensors);
     }
+    RuntimeException first = null;
     for (Tensor t : open) {
-      t.close();
+      try {
+        t.close();
+      } catch (RuntimeException e) {
+        if (first == null) {
+          first = e;
+        } else {
+          first.addSuppressed(e);
+        }
+      }
     }
+    // destroyed whatever happened to the tensors, so one failed tensor cannot keep it alive
     synchronized (this) {
       long h = handle;
       handle = 0;
-      EffisegException.check(EffisegNative.es_context_destroy(h));
+      int status = EffisegNative.es_context_destroy(h);
+      if (first == null) {
+        EffisegException.check(status);
+      }
+    }
+    if (first != null) {
+      throw first;
     }
   }
 

@@ -8,6 +8,9 @@ import static org.effiseg.nativeapi.Tensor.handleOrZero;
  * order. Activations are NHWC; conv weights are [KH, KW, Cin/groups, Cout]. A {@code null}
  * tensor is "absent" where effiseg.h allows it (bias, a gradient to skip) and an {@link
  * EffisegException} naming the argument where it does not. Backward ops overwrite their outputs.
+ *
+ * <p>Thread-safety: stateless, but ops on one {@link Context} should be issued from one thread at
+ * a time (see there).
  */
 public final class Ops {
   private Ops() {}

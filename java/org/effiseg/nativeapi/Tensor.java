@@ -6,6 +6,10 @@ import java.util.Arrays;
 /**
  * A float32 tensor in native (CPU or GPU) memory, NHWC for activations. Close is idempotent;
  * any use after close throws {@link EffisegException}. A view shares storage with its base.
+ *
+ * <p>Thread-safety: close is safe from any thread, and reads or writes of different tensors may
+ * run concurrently; concurrent writes to one tensor, or closing it while another thread uses it,
+ * are races the caller must prevent (as for a Java array). See {@link Context} for ops.
  */
 public final class Tensor implements AutoCloseable {
   private final Context context;

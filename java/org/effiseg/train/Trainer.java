@@ -24,6 +24,7 @@ import org.effiseg.model.EfficientNetVariant;
 import org.effiseg.model.ParameterBlock;
 import org.effiseg.model.StateDict;
 import org.effiseg.nativeapi.Context;
+import org.effiseg.nativeapi.Devices;
 import org.effiseg.nativeapi.Tensor;
 import org.effiseg.util.AtomicFiles;
 import org.effiseg.util.ProgressBar;

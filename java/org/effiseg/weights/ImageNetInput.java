@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import javax.imageio.ImageIO;
+import org.effiseg.model.ImageNetNormalization;
 
 /**
  * ImageNet-style input for the pretrained classifiers: decode, resize, centre-crop, scale RGB to
@@ -17,9 +18,6 @@ import javax.imageio.ImageIO;
  * antialiasing do), computed in float.
  */
 public final class ImageNetInput {
-  static final float[] MEAN = {0.485f, 0.456f, 0.406f};
-  static final float[] STD = {0.229f, 0.224f, 0.225f};
-
   /** The usual evaluation crop ratio: 224 of 256. */
   public static final double CROP_FRACTION = 0.875;
 
@@ -83,7 +81,7 @@ public final class ImageNetInput {
     float[] out = new float[rgb.length];
     for (int i = 0; i < rgb.length; i++) {
       int c = i % 3;
-      out[i] = (rgb[i] / 255f - MEAN[c]) / STD[c];
+      out[i] = (rgb[i] / 255f - ImageNetNormalization.mean(c)) / ImageNetNormalization.std(c);
     }
     return out;
   }

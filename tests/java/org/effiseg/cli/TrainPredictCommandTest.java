@@ -15,6 +15,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import javax.imageio.ImageIO;
+import org.effiseg.api.Device;
 import org.effiseg.api.Prediction;
 import org.effiseg.api.Segmenter;
 import org.effiseg.nativeapi.NativeMemory;
@@ -160,7 +161,7 @@ class TrainPredictCommandTest {
     BufferedImage image = ImageIO.read(DATA.resolve("validation/images/1.jpg").toFile());
     BufferedImage small = new BufferedImage(97, 61, BufferedImage.TYPE_INT_RGB);
     small.getGraphics().drawImage(image, 0, 0, 97, 61, null);
-    try (Segmenter segmenter = Segmenter.load(run.resolve("best.safetensors"), "cpu", 2)) {
+    try (Segmenter segmenter = Segmenter.builder(run.resolve("best.safetensors")).device(Device.CPU).threads(2).build()) {
       assertThat(segmenter.inputSize()).isEqualTo(64);
       List<Prediction> predictions = segmenter.predict(List.of(image, small));
       assertThat(predictions.get(0).width()).isEqualTo(image.getWidth());

@@ -1,21 +1,16 @@
-package org.effiseg.api;
+package org.effiseg.eval;
 
 import java.awt.image.BufferedImage;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.List;
+import org.effiseg.api.Segmenter;
 import org.effiseg.data.ImageDecoder;
 import org.effiseg.data.Mask;
 import org.effiseg.data.Resize;
 import org.effiseg.data.RgbImage;
 import org.effiseg.data.SamplePair;
 import org.effiseg.data.SplitIndex;
-import org.effiseg.eval.BinaryMask;
-import org.effiseg.eval.ErrorBreakdown;
-import org.effiseg.eval.EvaluationResult;
-import org.effiseg.eval.EvaluationSample;
-import org.effiseg.eval.Evaluator;
-import org.effiseg.eval.Threshold;
 import org.effiseg.util.ProgressBar;
 
 /**
@@ -23,10 +18,10 @@ import org.effiseg.util.ProgressBar;
  * the model's resolution (images Lanczos-4, ground-truth masks nearest), Dice/IoU per image and
  * averaged, precision/recall/F1 from the split's pixel counts.
  */
-public final class Evaluation {
+public final class SegmenterEvaluation {
   private static final int BATCH = 8;
 
-  private Evaluation() {}
+  private SegmenterEvaluation() {}
 
   /**
    * Scores at the segmenter's own threshold.
@@ -53,7 +48,11 @@ public final class Evaluation {
       for (SamplePair pair : chunk) {
         images.add(ImageDecoder.readRgb(pair.image()));
       }
-      float[][] probabilities = segmenter.probabilitiesAtModelSize(images);
+      List<BufferedImage> decoded = new ArrayList<>(images.size());
+      for (RgbImage rgb : images) {
+        decoded.add(rgb.toBufferedImage());
+      }
+      float[][] probabilities = segmenter.probabilitiesAtModelSize(decoded);
       for (int i = 0; i < chunk.size(); i++) {
         SamplePair pair = chunk.get(i);
         Mask truth = Resize.nearest(ImageDecoder.readMask(pair.mask()), size, size);

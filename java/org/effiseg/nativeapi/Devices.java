@@ -1,9 +1,6 @@
-package org.effiseg.train;
+package org.effiseg.nativeapi;
 
 import java.util.Locale;
-import org.effiseg.nativeapi.Backend;
-import org.effiseg.nativeapi.Context;
-import org.effiseg.nativeapi.EffisegException;
 
 /** Turns a --device choice (cpu, cuda, auto) into a context; cuda never falls back silently. */
 public final class Devices {

@@ -57,9 +57,6 @@ public final class ClassifyCommand implements Callable<Integer> {
   @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "Image files (JPEG, PNG, ...).")
   List<Path> images;
 
-  /** One predicted class. */
-  public record Prediction(int index, String label, double probability) {}
-
   @Override
   public Integer call() throws Exception {
     EfficientNetLayout wanted = variant == null ? null : EfficientNetLayout.of(variant);
@@ -79,12 +76,12 @@ public final class ClassifyCommand implements Callable<Integer> {
             Tensor out = net.logits(x)) {
           logits = out.read();
         }
-        List<Prediction> top = top5(logits, labels);
+        List<ImageNetLabels.ClassScore> top = labels.top5(logits);
         if (json) {
           StringBuilder sb = new StringBuilder("{\"image\": ").append(gson.toJson(image.toString()))
               .append(", \"top5\": [");
           for (int i = 0; i < top.size(); i++) {
-            Prediction p = top.get(i);
+            ImageNetLabels.ClassScore p = top.get(i);
             sb.append(i == 0 ? "" : ", ").append("{\"index\": ").append(p.index())
                 .append(", \"label\": ").append(gson.toJson(p.label()))
                 .append(", \"probability\": ").append(format(p.probability())).append('}');
@@ -92,40 +89,13 @@ public final class ClassifyCommand implements Callable<Integer> {
           System.out.println(sb.append("]}"));
         } else {
           System.out.println(image);
-          for (Prediction p : top) {
+          for (ImageNetLabels.ClassScore p : top) {
             System.out.printf("  %6.2f%%  %4d  %s%n", 100 * p.probability(), p.index(), p.label());
           }
         }
       }
     }
     return 0;
-  }
-
-  /** The five most probable classes under softmax(logits), most probable first. */
-  public static List<Prediction> top5(float[] logits, ImageNetLabels labels) {
-    double max = Double.NEGATIVE_INFINITY;
-    for (float l : logits) {
-      max = Math.max(max, l);
-    }
-    double total = 0;
-    double[] p = new double[logits.length];
-    for (int i = 0; i < logits.length; i++) {
-      p[i] = Math.exp(logits[i] - max);
-      total += p[i];
-    }
-    List<Prediction> out = new ArrayList<>();
-    boolean[] taken = new boolean[logits.length];
-    for (int k = 0; k < Math.min(5, logits.length); k++) {
-      int best = -1;
-      for (int i = 0; i < logits.length; i++) {
-        if (!taken[i] && (best < 0 || p[i] > p[best])) {
-          best = i;
-        }
-      }
-      taken[best] = true;
-      out.add(new Prediction(best, labels.label(best), p[best] / total));
-    }
-    return out;
   }
 
   /** A probability with at most 6 decimals and no exponent ("0.883127"). */

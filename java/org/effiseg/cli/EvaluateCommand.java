@@ -1,8 +1,5 @@
 package org.effiseg.cli;
 
-import com.google.gson.JsonNull;
-import com.google.gson.JsonObject;
-import com.google.gson.JsonPrimitive;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -240,24 +237,7 @@ public final class EvaluateCommand implements Callable<Integer> {
    * The {@code --json} object: split, images, dice, iou, precision, recall, f1 (null if undefined).
    */
   static String json(String split, MetricSummary s) {
-    return jsonObject(split, s).toString();
-  }
-
-  /** The --json object as a tree, for embedding in larger JSON documents. */
-  static JsonObject jsonObject(String split, MetricSummary s) {
-    JsonObject o = new JsonObject();
-    o.addProperty("split", split);
-    o.addProperty("images", s.images());
-    o.add("dice", number(s.dice()));
-    o.add("iou", number(s.iou()));
-    o.add("precision", number(s.precision()));
-    o.add("recall", number(s.recall()));
-    o.add("f1", number(s.f1()));
-    return o;
-  }
-
-  private static com.google.gson.JsonElement number(double v) {
-    return Double.isFinite(v) ? new JsonPrimitive(v) : JsonNull.INSTANCE;
+    return s.toJson(split).toString();
   }
 
   static String table(String split, MetricSummary s, Threshold t) {

@@ -146,7 +146,7 @@ final class TrainCommand implements Callable<Integer> {
         MetricSummary s = r.summary();
         log.printf(Locale.ROOT, "%s checkpoint (%s) on %s: Dice %.4f  IoU %.4f  precision %.4f  recall %.4f  F1 %.4f%n",
             label, which, evalSplit, s.dice(), s.iou(), s.precision(), s.recall(), s.f1());
-        scores.put(label, EvaluateCommand.jsonObject(evalSplit, s));
+        scores.put(label, s.toJson(evalSplit));
         Path report = out.resolve("report-" + label + "-" + evalSplit + ".html");
         new EvaluationReport(r)
             .title("EffiSegNet-" + config.variant.toUpperCase(Locale.ROOT) + ", " + label + " checkpoint, " + evalSplit + " split")

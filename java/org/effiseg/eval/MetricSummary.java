@@ -70,4 +70,24 @@ public record MetricSummary(
   static double ratio(long numerator, long denominator) {
     return denominator == 0 ? Double.NaN : (double) numerator / denominator;
   }
+
+  /**
+   * The scores as the CLI's {@code --json} object: split, images, dice, iou, precision, recall,
+   * f1 (null where undefined).
+   */
+  public com.google.gson.JsonObject toJson(String split) {
+    com.google.gson.JsonObject o = new com.google.gson.JsonObject();
+    o.addProperty("split", split);
+    o.addProperty("images", images);
+    o.add("dice", number(dice));
+    o.add("iou", number(iou));
+    o.add("precision", number(precision));
+    o.add("recall", number(recall));
+    o.add("f1", number(f1));
+    return o;
+  }
+
+  private static com.google.gson.JsonElement number(double v) {
+    return Double.isFinite(v) ? new com.google.gson.JsonPrimitive(v) : com.google.gson.JsonNull.INSTANCE;
+  }
 }

@@ -10,6 +10,8 @@ import java.io.Reader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 
 /**
@@ -20,6 +22,9 @@ import java.util.Map;
 public final class ImageNetLabels {
   private static final String BUNDLED = "imagenet_labels.json";
   private final String[] full;
+
+  /** One class and its softmax probability. */
+  public record ClassScore(int index, String label, double probability) {}
 
   private ImageNetLabels(String[] full) {
     this.full = full;
@@ -84,5 +89,32 @@ public final class ImageNetLabels {
   public String full(int index) {
     return index >= 0 && index < full.length && full[index] != null ? full[index]
         : "class " + index;
+  }
+
+  /** The five most probable classes under softmax({@code logits}), most probable first. */
+  public List<ClassScore> top5(float[] logits) {
+    double max = Double.NEGATIVE_INFINITY;
+    for (float l : logits) {
+      max = Math.max(max, l);
+    }
+    double total = 0;
+    double[] p = new double[logits.length];
+    for (int i = 0; i < logits.length; i++) {
+      p[i] = Math.exp(logits[i] - max);
+      total += p[i];
+    }
+    List<ClassScore> out = new ArrayList<>();
+    boolean[] taken = new boolean[logits.length];
+    for (int k = 0; k < Math.min(5, logits.length); k++) {
+      int best = -1;
+      for (int i = 0; i < logits.length; i++) {
+        if (!taken[i] && (best < 0 || p[i] > p[best])) {
+          best = i;
+        }
+      }
+      taken[best] = true;
+      out.add(new ClassScore(best, label(best), p[best] / total));
+    }
+    return out;
   }
 }

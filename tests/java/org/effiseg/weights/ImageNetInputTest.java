@@ -3,7 +3,6 @@ package org.effiseg.weights;
 import static com.google.common.truth.Truth.assertThat;
 
 import java.awt.image.BufferedImage;
-import org.effiseg.cli.ClassifyCommand;
 import org.junit.jupiter.api.Test;
 
 class ImageNetInputTest {
@@ -56,7 +55,7 @@ class ImageNetInputTest {
     logits[817] = 10;
     logits[388] = 8;
     logits[3] = 7;
-    var top = ClassifyCommand.top5(logits, labels);
+    var top = labels.top5(logits);
     assertThat(top).hasSize(5);
     assertThat(top.get(0).index()).isEqualTo(817);
     assertThat(top.get(1).label()).isEqualTo("giant panda");

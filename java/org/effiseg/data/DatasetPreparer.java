@@ -92,9 +92,10 @@ public final class DatasetPreparer {
       if (paired.isEmpty() && problems.isEmpty()) {
         throw new DatasetException(new BadInput(data.imagesLocation(), "no image/mask pairs found"));
       }
-      Path parent = out.toAbsolutePath().getParent();
+      Path target = out.toAbsolutePath().normalize(); // "--out ." names the current folder
+      Path parent = target.getParent();
       Files.createDirectories(parent);
-      Path staging = Files.createTempDirectory(parent, "." + out.getFileName() + ".partial-");
+      Path staging = Files.createTempDirectory(parent, "." + target.getFileName() + ".partial-");
       try {
         Files.setPosixFilePermissions(staging, PosixFilePermissions.fromString("rwxr-xr-x"));
       } catch (UnsupportedOperationException e) {
@@ -118,7 +119,7 @@ public final class DatasetPreparer {
         writeNew(staging.resolve(SPLIT_FILE), SplitFile.format(assignment).getBytes(StandardCharsets.UTF_8));
         writeNew(staging.resolve(RECORD_FILE), record(options, data, assignment).getBytes(StandardCharsets.UTF_8));
         syncTree(staging);
-        Files.move(staging, out, StandardCopyOption.ATOMIC_MOVE);
+        Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
         AtomicFiles.syncDirectory(parent);
       } finally {
         deleteTree(staging);

@@ -24,6 +24,7 @@ import org.effiseg.eval.PredictionDirectory;
 import org.effiseg.eval.SegmenterEvaluation;
 import org.effiseg.eval.Threshold;
 import org.effiseg.eval.TrainingLog;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -82,7 +83,6 @@ public final class EvaluateCommand implements Callable<Integer> {
 
   @Option(
       names = "--data",
-      required = true,
       paramLabel = "DIR",
       description = "Dataset root holding <split>/masks (and <split>/images for the report).")
   Path data;
@@ -136,6 +136,10 @@ public final class EvaluateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (data == null) {
+      spec.commandLine().getErr().println(DataGuide.missingData("evaluate"));
+      return CommandLine.ExitCode.USAGE;
+    }
     Threshold t = parseThreshold();
     if (worst < 0) {
       throw new ParameterException(spec.commandLine(), "--worst must be >= 0, got " + worst);

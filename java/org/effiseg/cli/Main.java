@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
       AugmentPreviewCommand.class,
       EvaluateCommand.class,
       BenchCommand.class,
+      DataCommand.class,
     })
 public final class Main implements Runnable {
   /** Failure of the command itself (as opposed to a usage error). */
@@ -41,7 +42,7 @@ public final class Main implements Runnable {
     CommandLine cli = new CommandLine(new Main()).setCaseInsensitiveEnumValuesAllowed(true);
     cli.setExecutionExceptionHandler(
         (e, commandLine, parseResult) -> {
-          commandLine.getErr().println("effiseg " + commandLine.getCommandName() + ": " + describe(e));
+          commandLine.getErr().println(commandLine.getCommandSpec().qualifiedName() + ": " + describe(e));
           if (Boolean.getBoolean("effiseg.debug")) {
             e.printStackTrace(commandLine.getErr());
           }

@@ -25,8 +25,11 @@ import org.effiseg.eval.SegmenterEvaluation;
 import org.effiseg.eval.TrainingLog;
 import org.effiseg.train.TrainConfig;
 import org.effiseg.train.Trainer;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code effiseg train}: trains EffiSegNet from a preset (+ YAML file + flags), then scores the
@@ -44,8 +47,11 @@ import picocli.CommandLine.Option;
       "Presets: paper, study-original, study-mod1 … study-mod8, quick, smoke."
     })
 final class TrainCommand implements Callable<Integer> {
-  @Option(names = "--data", required = true, paramLabel = "DIR",
-      description = "Dataset root with train/, validation/ (and test/) holding images/ + masks/.")
+  @Spec CommandSpec spec;
+
+  @Option(names = "--data", paramLabel = "DIR",
+      description = "Dataset root with train/, validation/ (and test/) holding images/ + masks/"
+          + " (effiseg data prepare makes one from the published Kvasir-SEG).")
   Path data;
 
   @Option(names = "--out", paramLabel = "DIR",
@@ -102,6 +108,10 @@ final class TrainCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    if (data == null) {
+      spec.commandLine().getErr().println(DataGuide.missingData("train"));
+      return CommandLine.ExitCode.USAGE;
+    }
     PrintStream log = json ? System.err : System.out;
     TrainConfig config;
     if (resume) {

@@ -12,6 +12,7 @@ import java.awt.image.DataBuffer;
 import java.awt.image.DataBufferByte;
 import java.awt.image.IndexColorModel;
 import java.awt.image.Raster;
+import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -40,6 +41,11 @@ public final class ImageDecoder {
   /** Decodes {@code file} to 8-bit RGB (grey images are replicated, alpha is dropped). */
   public static RgbImage readRgb(Path file) throws ImageDecodeException {
     return toRgb(decode(file), file);
+  }
+
+  /** As {@link #readRgb(Path)}, from a file's bytes (an entry of a zip archive, say). */
+  public static RgbImage readRgb(byte[] encoded) throws ImageDecodeException {
+    return toRgb(decode(encoded), null);
   }
 
   /** Converts a decoded image to 8-bit RGB (grey replicated, alpha dropped). */
@@ -78,7 +84,15 @@ public final class ImageDecoder {
 
   /** Decodes {@code file} as grey and binarises it: 1 where the grey value is above 127. */
   public static Mask readMask(Path file) throws ImageDecodeException {
-    BufferedImage image = decode(file);
+    return toMask(decode(file), file);
+  }
+
+  /** As {@link #readMask(Path)}, from a file's bytes (an entry of a zip archive, say). */
+  public static Mask readMask(byte[] encoded) throws ImageDecodeException {
+    return toMask(decode(encoded), null);
+  }
+
+  private static Mask toMask(BufferedImage image, Path file) throws ImageDecodeException {
     int width = image.getWidth();
     int height = image.getHeight();
     byte[] values = new byte[width * height];
@@ -113,6 +127,27 @@ public final class ImageDecoder {
       throw new ImageDecodeException("not a regular file");
     }
     try (ImageInputStream input = ImageIO.createImageInputStream(file.toFile())) {
+      return decode(input);
+    } catch (ImageDecodeException e) {
+      throw e;
+    } catch (IOException e) {
+      throw new ImageDecodeException("corrupt or unreadable image: " + describe(e), e);
+    }
+  }
+
+  private static BufferedImage decode(byte[] encoded) throws ImageDecodeException {
+    try (ImageInputStream input =
+        ImageIO.createImageInputStream(new ByteArrayInputStream(encoded))) {
+      return decode(input);
+    } catch (ImageDecodeException e) {
+      throw e;
+    } catch (IOException e) {
+      throw new ImageDecodeException("corrupt or unreadable image: " + describe(e), e);
+    }
+  }
+
+  private static BufferedImage decode(ImageInputStream input) throws ImageDecodeException {
+    try {
       if (input == null) {
         throw new ImageDecodeException("cannot be opened for reading");
       }

@@ -14,8 +14,6 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.TreeMap;
-import java.util.TreeSet;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
 
@@ -141,37 +139,16 @@ public final class SplitIndex {
 
   /** Image files of a folder keyed by stem; anything that is not an image becomes a problem. */
   private static Map<String, Path> filesByStem(Path dir, List<BadInput> problems) {
-    List<Path> entries;
+    List<StemListing.Child<Path>> children;
     try (Stream<Path> listing = Files.list(dir)) {
-      entries = listing.sorted().toList();
+      children = listing.sorted()
+          .map(entry -> new StemListing.Child<>(
+              entry.getFileName().toString(), Files.isDirectory(entry), entry, entry))
+          .toList();
     } catch (IOException e) {
       throw new DatasetException(new BadInput(dir, "cannot list folder: " + e));
     }
-    Map<String, Path> byStem = new TreeMap<>();
-    for (Path entry : entries) {
-      String name = entry.getFileName().toString();
-      if (name.startsWith(".")) {
-        continue; // hidden files (.DS_Store, editor swap files) are not dataset content
-      }
-      if (Files.isDirectory(entry)) {
-        problems.add(new BadInput(entry, "unexpected folder (expected only image files)"));
-        continue;
-      }
-      String extension = ImageDecoder.extensionOf(name);
-      if (!ImageDecoder.IMAGE_EXTENSIONS.contains(extension)) {
-        problems.add(new BadInput(entry, "not an image file (extension '" + extension
-            + "', expected one of " + new TreeSet<>(ImageDecoder.IMAGE_EXTENSIONS)
-            + ")"));
-        continue;
-      }
-      String stem = name.substring(0, name.length() - extension.length() - 1);
-      Path previous = byStem.putIfAbsent(stem, entry);
-      if (previous != null) {
-        problems.add(new BadInput(entry,
-            "same stem as " + previous.getFileName() + " (pairing by stem would be ambiguous)"));
-      }
-    }
-    return byStem;
+    return StemListing.byStem(children, problems);
   }
 
   /** Decodes both files of a pair; returns the first problem, or null when the pair is good. */

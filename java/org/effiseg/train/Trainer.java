@@ -98,7 +98,7 @@ public final class Trainer {
       throw new IllegalArgumentException("pretrained weights " + config.weights + " do not exist"
           + " (relative paths are taken from the current folder; the quick preset expects the"
           + " repository root beside ../shared): pass --weights PATH, or --weights \"\" to start"
-          + " from random weights");
+          + " from random weights. The ImageNet B0: " + PretrainedWeights.IMAGENET_B0_SOURCE);
     }
     if (Files.exists(runDir) && (!Files.isDirectory(runDir) || hasEntries(runDir))) {
       throw new IllegalArgumentException(

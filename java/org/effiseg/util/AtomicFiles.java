@@ -56,7 +56,8 @@ public final class AtomicFiles {
     write(target, out -> out.write(text.getBytes(StandardCharsets.UTF_8)));
   }
 
-  private static void syncDirectory(Path dir) {
+  /** Flushes a folder's entries (new names, renames) to disk where the file system allows it. */
+  public static void syncDirectory(Path dir) {
     try (FileChannel channel = FileChannel.open(dir, StandardOpenOption.READ)) {
       channel.force(true);
     } catch (IOException ignored) {

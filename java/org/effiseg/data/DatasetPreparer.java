@@ -156,6 +156,13 @@ public final class DatasetPreparer {
     if (sourceReal.startsWith(outReal)) {
       throw new IllegalArgumentException("--source " + source + " is inside --out " + out);
     }
+    // the finished layout is renamed over --out: a shell standing in it would be left in a
+    // deleted folder
+    Path here = Path.of("").toAbsolutePath().normalize();
+    if (Files.exists(here) && here.toRealPath().startsWith(outReal)) {
+      throw new IllegalArgumentException("--out " + out + " is the current folder (or holds it);"
+          + " name a new folder, e.g. --out kvasir-seg");
+    }
   }
 
   /** The real path of the deepest existing ancestor, with the missing rest appended. */

@@ -362,6 +362,22 @@ class DataPrepareCommandTest {
     assertThat(Files.exists(empty.resolve("train/images"))).isTrue();
   }
 
+  /** The layout is renamed over --out: a shell standing in an empty --out would lose its folder. */
+  @Test
+  void refusesTheCurrentFolderAsOutput() throws Exception {
+    Path here = Files.createDirectories(dir.resolve("shell-is-here"));
+    Path java = Path.of(System.getProperty("java.home"), "bin", "java");
+    Process p = new ProcessBuilder(java.toString(), "--enable-native-access=ALL-UNNAMED", "-cp",
+        System.getProperty("java.class.path"), Main.class.getName(), "data", "prepare",
+        "--source", zip.toString(), "--out", ".")
+        .directory(here.toFile()).redirectErrorStream(true).start();
+    String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(p.waitFor()).isEqualTo(1);
+    assertThat(out).contains("--out . is the current folder");
+    assertThat(Files.isDirectory(here)).isTrue();
+    assertThat(contents(here)).isEmpty();
+  }
+
   @Test
   void tiffFoldersNamedByFlagsMakeATestOnlySet() throws IOException {
     Path cvc = dir.resolve("cvc");

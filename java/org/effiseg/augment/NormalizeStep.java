@@ -5,8 +5,8 @@ package org.effiseg.augment;
 
 /** Writes a sample as normalised float32 NHWC (image) and 0/1 float32 (mask). */
 final class NormalizeStep {
-  private static final float[] MEAN = {0.485f, 0.456f, 0.406f};
-  private static final float[] STD = {0.229f, 0.224f, 0.225f};
+  static final float[] MEAN = {0.485f, 0.456f, 0.406f};
+  static final float[] STD = {0.229f, 0.224f, 0.225f};
   private static final float[][] TABLE = buildTable();
 
   private NormalizeStep() {}

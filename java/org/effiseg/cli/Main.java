@@ -24,6 +24,7 @@ import picocli.CommandLine.Command;
       AugmentPreviewCommand.class,
       EvaluateCommand.class,
       BenchCommand.class,
+      ExportCommand.class,
     })
 public final class Main implements Runnable {
   /** Failure of the command itself (as opposed to a usage error). */

@@ -5,8 +5,10 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import org.effiseg.export.OnnxExport;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /** {@code effiseg export}: a checkpoint as an ONNX model (docs/deploy.md). */
 @Command(
@@ -21,6 +23,8 @@ import picocli.CommandLine.Option;
           + " ops only; the file's metadata says what it expects (docs/deploy.md)."
     })
 final class ExportCommand implements Callable<Integer> {
+  @Spec CommandLine.Model.CommandSpec spec;
+
   @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A checkpoint from effiseg train.")
   Path checkpoint;
 
@@ -47,7 +51,7 @@ final class ExportCommand implements Callable<Integer> {
     return 0;
   }
 
-  private static int parseBatch(String text) {
+  private int parseBatch(String text) {
     if (text.equalsIgnoreCase("dynamic")) {
       return 0;
     }
@@ -59,6 +63,6 @@ final class ExportCommand implements Callable<Integer> {
     } catch (NumberFormatException e) {
       // reported below
     }
-    throw new IllegalArgumentException("--batch " + text + ": a batch size of at least 1, or dynamic");
+    throw new CommandLine.ParameterException(spec.commandLine(), "--batch " + text + ": a batch size of at least 1, or dynamic");
   }
 }

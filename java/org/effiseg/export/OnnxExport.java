@@ -254,6 +254,9 @@ public final class OnnxExport {
     if (e instanceof java.nio.file.AccessDeniedException) {
       return "permission denied";
     }
+    if (e instanceof java.nio.file.FileAlreadyExistsException f) {
+      return f.getFile() + " is a file, not a folder";
+    }
     if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
       return f.getFile() + ": " + f.getReason();
     }

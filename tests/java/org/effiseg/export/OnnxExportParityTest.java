@@ -7,12 +7,8 @@ import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.TensorInfo;
 import java.util.Map;
 import org.effiseg.model.EffiSegNet;
-import org.effiseg.model.ParameterLayout;
-import org.effiseg.model.StateDict;
-import org.effiseg.model.TensorData;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.Tensor;
-import org.effiseg.testing.ModelWeights;
 import org.effiseg.testing.OrtModel;
 import org.effiseg.testing.Rand;
 import org.effiseg.train.TrainConfig;
@@ -28,22 +24,6 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 class OnnxExportParityTest {
   private static final double TOLERANCE = 1e-4;
-
-  /** A checkpoint as training writes it, with random weights for {@code config}'s network. */
-  static Checkpoint randomCheckpoint(TrainConfig config, long seed) {
-    ParameterLayout layout = EffiSegNet.layout(config.modelConfig());
-    StateDict zeros = new StateDict();
-    for (ParameterLayout.Entry e : layout.entries()) {
-      zeros.put(e.name(), new TensorData(e.torchShape(), new float[Math.toIntExact(e.numel())]));
-    }
-    return new Checkpoint(ModelWeights.randomizeUniform(zeros, seed), null, config.variant, config.toJson(), 1, 1, null, null);
-  }
-
-  static TrainConfig config(String variant, int imageSize) {
-    TrainConfig c = TrainConfig.preset("paper");
-    c.apply(Map.of("variant", variant, "image_size", imageSize), "test");
-    return c;
-  }
 
   /** effiseg's logits [n,1,h,w] (NHWC with one channel is the same order) for NHWC images. */
   static float[] effisegLogits(Checkpoint c, float[] nhwc, int n, int size) {
@@ -73,7 +53,7 @@ class OnnxExportParityTest {
   @ParameterizedTest(name = "{0} at {1}x{1}")
   @CsvSource({"b0,64", "b1,64", "b2,64", "b3,64", "b4,64", "b5,32", "b6,32", "b7,32"})
   void everyVariantMatchesEffiseg(String variant, int size) throws Exception {
-    assertParity(randomCheckpoint(config(variant, size), 5), OnnxExport.Options.defaults(), 2, size);
+    assertParity(RandomCheckpoints.of(RandomCheckpoints.config(variant, size), 5), OnnxExport.Options.defaults(), 2, size);
   }
 
   /**
@@ -82,7 +62,7 @@ class OnnxExportParityTest {
    */
   @Test
   void oneDynamicBatchModelRunsOneAndThreeImagesAtAnOddSize() throws Exception {
-    Checkpoint c = randomCheckpoint(config("b0", 0), 9);
+    Checkpoint c = RandomCheckpoints.of(RandomCheckpoints.config("b0", 0), 9);
     OnnxExport.Exported e = OnnxExport.build(c, "test", new OnnxExport.Options(76, 0, 17));
     try (OrtModel ort = new OrtModel(e.model().toByteArray(), 2)) {
       for (int n : new int[] {1, 3}) {
@@ -95,16 +75,16 @@ class OnnxExportParityTest {
 
   @Test
   void deepSupervisionCheckpointExportsTheMainOutputOnly() throws Exception {
-    TrainConfig config = config("b0", 64);
+    TrainConfig config = RandomCheckpoints.config("b0", 64);
     config.apply(Map.of("deep_supervision", true), "test");
-    Checkpoint c = randomCheckpoint(config, 4);
+    Checkpoint c = RandomCheckpoints.of(config, 4);
     assertThat(c.model().contains("conv7.weight")).isTrue();
     assertParity(c, OnnxExport.Options.defaults(), 1, 64);
   }
 
   @Test
   void everyOpsetFromThirteenLoadsAndAgreesWithAFixedBatch() throws Exception {
-    Checkpoint c = randomCheckpoint(config("b0", 32), 2);
+    Checkpoint c = RandomCheckpoints.of(RandomCheckpoints.config("b0", 32), 2);
     for (int opset = OnnxExport.MIN_OPSET; opset <= OnnxExport.MAX_OPSET; opset++) {
       assertParity(c, new OnnxExport.Options(0, 2, opset), 2, 32);
     }
@@ -112,9 +92,9 @@ class OnnxExportParityTest {
 
   @Test
   void inputOutputAndMetadataFollowTheContract() throws Exception {
-    TrainConfig config = config("b0", 64);
+    TrainConfig config = RandomCheckpoints.config("b0", 64);
     config.apply(Map.of("threshold_logit", 0.5), "test");
-    Checkpoint c = randomCheckpoint(config, 1);
+    Checkpoint c = RandomCheckpoints.of(config, 1);
     OnnxExport.Exported e = OnnxExport.build(c, "ab12", OnnxExport.Options.defaults());
     try (OrtModel ort = new OrtModel(e.model().toByteArray(), 1)) {
       NodeInfo in = ort.session().getInputInfo().get("image");
@@ -139,7 +119,7 @@ class OnnxExportParityTest {
   /** 110 → 4×4 last map: effiseg's PyTorch-style rule reads other rows than Resize: refused. */
   @Test
   void sizesWhereResizeWouldReadOtherRowsAreRefused() {
-    Checkpoint c = randomCheckpoint(config("b0", 0), 1);
+    Checkpoint c = RandomCheckpoints.of(RandomCheckpoints.config("b0", 0), 1);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
         () -> OnnxExport.build(c, "test", new OnnxExport.Options(110, 0, 17)));
     assertThat(e).hasMessageThat().startsWith("image size 110 cannot be exported: effiseg's nearest upsampling from");

@@ -82,16 +82,6 @@ public final class AugmentPipeline implements SampleProcessor {
     NormalizeStep.write(sample, image, mask);
   }
 
-  /** The per-channel (R, G, B) mean of [0, 1]-scaled pixels that {@link #normalize} subtracts (ImageNet's). */
-  public static float[] normalizationMean() {
-    return NormalizeStep.MEAN.clone();
-  }
-
-  /** The per-channel (R, G, B) standard deviation {@link #normalize} divides by, after the mean. */
-  public static float[] normalizationStd() {
-    return NormalizeStep.STD.clone();
-  }
-
   /** A loader worker: prepare + normalise with its own reusable sample. */
   @Override
   public SampleProcessor.Worker newWorker() {

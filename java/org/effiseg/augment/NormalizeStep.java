@@ -3,10 +3,10 @@
 // per channel. Masks become 0.0 / 1.0.
 package org.effiseg.augment;
 
+import org.effiseg.model.ImageNetNormalization;
+
 /** Writes a sample as normalised float32 NHWC (image) and 0/1 float32 (mask). */
 final class NormalizeStep {
-  static final float[] MEAN = {0.485f, 0.456f, 0.406f};
-  static final float[] STD = {0.229f, 0.224f, 0.225f};
   private static final float[][] TABLE = buildTable();
 
   private NormalizeStep() {}
@@ -35,8 +35,8 @@ final class NormalizeStep {
   private static float[][] buildTable() {
     float[][] table = new float[3][256];
     for (int c = 0; c < 3; c++) {
-      float mean = MEAN[c] * 255f;
-      float reciprocal = 1f / (STD[c] * 255f);
+      float mean = ImageNetNormalization.mean(c) * 255f;
+      float reciprocal = 1f / (ImageNetNormalization.std(c) * 255f);
       for (int v = 0; v < 256; v++) {
         table[c][v] = (v - mean) * reciprocal;
       }

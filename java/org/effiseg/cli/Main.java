@@ -19,12 +19,12 @@ import picocli.CommandLine.Command;
       InfoCommand.class,
       TrainCommand.class,
       PredictCommand.class,
+      ExportCommand.class,
       ModelCommand.class,
       ClassifyCommand.class,
       AugmentPreviewCommand.class,
       EvaluateCommand.class,
       BenchCommand.class,
-      ExportCommand.class,
     })
 public final class Main implements Runnable {
   /** Failure of the command itself (as opposed to a usage error). */

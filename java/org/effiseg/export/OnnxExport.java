@@ -19,8 +19,8 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import org.effiseg.augment.AugmentPipeline;
 import org.effiseg.model.EffiSegNet;
+import org.effiseg.model.ImageNetNormalization;
 import org.effiseg.model.InferenceGraph;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.Ops;
@@ -154,7 +154,7 @@ public final class OnnxExport {
     TrainConfig config = TrainConfig.fromJson(c.configJson());
     int size = options.imageSize() == 0 ? config.resolution() : options.imageSize();
     Contract contract = new Contract(config.variant, size, options.batch(), options.opset(),
-        AugmentPipeline.normalizationMean(), AugmentPipeline.normalizationStd(), config.thresholdLogit,
+        perChannel(ImageNetNormalization::mean), perChannel(ImageNetNormalization::std), config.thresholdLogit,
         config.preset, version(), sha256);
 
     GraphProto.Builder graph = GraphProto.newBuilder().setName("EffiSegNet-" + config.variant.toUpperCase(Locale.ROOT));
@@ -242,6 +242,10 @@ public final class OnnxExport {
       in.transferTo(java.io.OutputStream.nullOutputStream());
     }
     return HexFormat.of().formatHex(digest.digest());
+  }
+
+  private static float[] perChannel(java.util.function.IntToDoubleFunction value) {
+    return new float[] {(float) value.applyAsDouble(0), (float) value.applyAsDouble(1), (float) value.applyAsDouble(2)};
   }
 
   /** effiseg's version from the jar's manifest. */

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # CPU benchmarks against PyTorch (DJL, same process, same machine, same run): the heaviest ops
 # (convolutions, batch norm + swish, the fused loss) and the whole EffiSegNet-B0 (inference
-# batch 1 and 8, one training step). Writes each benchmark's table to OUT_DIR (default
+# batch 1 and 8, one training step); and inference against ONNX Runtime running effiseg's ONNX
+# export of the same weights (B0 224 batch 1 and 8, B4 380 batch 1). Writes each benchmark's table to OUT_DIR (default
 # target/bench) and prints them. Quiet machines give meaningful numbers: the script refuses to
 # start while the 1-minute load average is above 1 unless FORCE=1.
 #   scripts/bench-cpu.sh [OUT_DIR]
@@ -38,3 +39,4 @@ run loss org.effiseg.bench.LossBench 2
 run model-effiseg org.effiseg.model.ModelBench 2 5 effiseg
 run model-torch org.effiseg.model.ModelBench 2 5 torch
 run model org.effiseg.model.ModelBench 2 5 both
+run ort org.effiseg.export.OrtBench 2 10

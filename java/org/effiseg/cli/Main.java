@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
       InfoCommand.class,
       TrainCommand.class,
       PredictCommand.class,
+      ExportCommand.class,
       ModelCommand.class,
       ClassifyCommand.class,
       AugmentPreviewCommand.class,

@@ -21,9 +21,9 @@ final class BatchNormLayer {
 
   static final float DEFAULT_MOMENTUM = 0.1f;
 
-  private final String prefix;
+  final String prefix;
   final int channels;
-  private final float eps;
+  final float eps;
   private final float momentum;
   final Activation activation;
   private Tensor gamma;
@@ -70,6 +70,11 @@ final class BatchNormLayer {
         eps, activation);
     lastTraining = training;
     return y;
+  }
+
+  /** This batch norm (eval mode) and its activation in {@code g}. */
+  InferenceGraph.Value describe(InferenceGraph g, InferenceGraph.Value x) {
+    return g.activation(g.batchNorm(x, prefix, eps), activation);
   }
 
   /** dx (a new tensor) from x (the forward input) and dy; writes dgamma, dbeta. */

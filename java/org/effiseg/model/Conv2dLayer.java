@@ -81,6 +81,16 @@ final class Conv2dLayer {
   }
 
   /**
+   * This convolution in {@code g}, with the eval-mode batch norm {@code bn} folded in and its
+   * activation after it (bn may be null: the convolution alone).
+   */
+  InferenceGraph.Value describe(InferenceGraph g, InferenceGraph.Value x, BatchNormLayer bn) {
+    InferenceGraph.Value y = g.conv(x, weightName, biasName, outChannels, kernel, spec(x.height(), x.width()),
+        bn == null ? null : bn.prefix, bn == null ? 0 : bn.eps);
+    return bn == null ? y : g.activation(y, bn.activation);
+  }
+
+  /**
    * Writes dweight (and dbias) into the gradient block; returns dx (a new tensor) or null when
    * {@code needDx} is false.
    */

@@ -121,6 +121,21 @@ final class EffiSegDecoder {
   }
 
   /**
+   * The decoder in eval mode in {@code g}: logits [1, h, w] from the five features. The
+   * deep-supervision heads, which only training uses, are left out.
+   */
+  InferenceGraph.Value describe(InferenceGraph g, InferenceGraph.Value[] f, int h, int w) {
+    InferenceGraph.Value sum = null;
+    for (int i = 0; i < SCALES; i++) {
+      InferenceGraph.Value relu = g.activation(scaleConv[i].describe(g, f[i], null), Activation.RELU);
+      InferenceGraph.Value up = g.upsampleNearest(scaleBn[i].describe(g, relu), h, w);
+      sum = sum == null ? up : g.add(sum, up);
+    }
+    InferenceGraph.Value x = ghost2.describe(g, ghost1.describe(g, sumBn.describe(g, sum)));
+    return head.describe(g, x, null);
+  }
+
+  /**
    * The five feature gradients (new tensors) from dlogits and, with deep supervision, the
    * auxiliary maps' gradients (null entries: no gradient). Writes the decoder's parameter
    * gradients and frees what forward kept.

@@ -70,6 +70,25 @@ public final class EffiSegNet implements AutoCloseable {
     return (long) last * v.headChannels() + 2L * v.headChannels();
   }
 
+  /**
+   * Writes {@code config}'s network, eval mode, into {@code g}: the logits [1, H, W] of the image
+   * {@code image} [3, H, W] (normalised as in training), computed exactly as {@link #forward}
+   * computes them with {@code training = false}, deep-supervision heads left out. Needs no
+   * weights: {@code g} reads them by the state-dict names it is given.
+   */
+  public static InferenceGraph.Value describe(
+      EffiSegNetConfig config, InferenceGraph g, InferenceGraph.Value image) {
+    if (image.channels() != 3) {
+      throw new IllegalArgumentException("the image must have 3 channels, got " + image.channels());
+    }
+    ParameterLayout l = new ParameterLayout();
+    EfficientNetEncoder encoder =
+        new EfficientNetEncoder(config.variant(), l, ENCODER_PREFIX, config.dropConnectRate());
+    EffiSegDecoder decoder =
+        new EffiSegDecoder(l, config.variant().featureChannels(), config.channels(), false);
+    return decoder.describe(g, encoder.describe(g, image), image.height(), image.width());
+  }
+
   public EffiSegNetConfig config() {
     return config;
   }

@@ -113,6 +113,19 @@ final class EfficientNetEncoder {
     return features;
   }
 
+  /** The trunk in eval mode in {@code g}: the five features of the image {@code x}. */
+  InferenceGraph.Value[] describe(InferenceGraph g, InferenceGraph.Value x) {
+    InferenceGraph.Value[] features = new InferenceGraph.Value[FEATURE_STAGES.length];
+    InferenceGraph.Value h = stem.describe(g, x, stemBn);
+    for (int j = 0; j < blocks.size(); j++) {
+      h = blocks.get(j).describe(g, h);
+      if (featureAfterBlock[j] >= 0) {
+        features[featureAfterBlock[j]] = h;
+      }
+    }
+    return features;
+  }
+
   /**
    * Backward from the gradients of the five features (left to the caller); writes every encoder
    * gradient and frees what forward kept. The image gradient is not computed.

@@ -72,6 +72,13 @@ final class GhostModule {
     return y;
   }
 
+  /** The module in eval mode in {@code g}. */
+  InferenceGraph.Value describe(InferenceGraph g, InferenceGraph.Value x) {
+    InferenceGraph.Value x1 = primaryBn.describe(g, g.activation(primary.describe(g, x, null), Activation.RELU));
+    InferenceGraph.Value x2 = cheapBn.describe(g, g.activation(cheap.describe(g, x1, null), Activation.RELU));
+    return g.concatChannels(x1, x2, outChannels);
+  }
+
   /** dx (a new tensor) from dy; writes the module's gradients and frees what forward kept. */
   Tensor backward(Workspace ws, Tensor dy) {
     long n = dy.dim(0), h = dy.dim(1), w = dy.dim(2);

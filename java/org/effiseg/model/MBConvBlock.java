@@ -147,6 +147,17 @@ final class MBConvBlock {
     return y;
   }
 
+  /** The block in eval mode (no drop-connect) in {@code g}. */
+  InferenceGraph.Value describe(InferenceGraph g, InferenceGraph.Value x) {
+    InferenceGraph.Value a = expandConv != null ? expandConv.describe(g, x, bn0) : x;
+    InferenceGraph.Value se = depthwiseConv.describe(g, a, bn1);
+    InferenceGraph.Value pooled = g.globalAveragePool(se);
+    InferenceGraph.Value reduced = g.activation(seReduce.describe(g, pooled, null), Activation.SWISH);
+    InferenceGraph.Value gate = g.activation(seExpand.describe(g, reduced, null), Activation.SIGMOID);
+    InferenceGraph.Value y = projectConv.describe(g, g.scaleChannels(se, gate), bn2);
+    return skip ? g.add(y, x) : y;
+  }
+
   /**
    * The gradient with respect to the block input (a new tensor) from {@code dy}; writes this
    * block's parameter gradients and frees what forward saved. {@code dy} is left to the caller.

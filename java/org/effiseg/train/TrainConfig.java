@@ -24,6 +24,8 @@ import org.snakeyaml.engine.v2.api.LoadSettings;
  * the snake_case field names below; an unknown key is an error, not a silent no-op.
  */
 public final class TrainConfig {
+  /** The preset these settings started from ("" if none): a record for exports and reports, it sets nothing. */
+  public String preset = "";
   /** EfficientNet variant of the encoder: b0 … b7. */
   public String variant = "b0";
   /** Square training/inference resolution; 0 = the variant's native resolution. */
@@ -69,6 +71,7 @@ public final class TrainConfig {
   public static TrainConfig preset(String name) {
     TrainConfig c = new TrainConfig();
     c.applyPreset(name, new ArrayList<>());
+    c.preset = name;
     return c;
   }
 
@@ -204,6 +207,7 @@ public final class TrainConfig {
   }
 
   private void copyFrom(TrainConfig o) {
+    preset = o.preset == null ? "" : o.preset;
     variant = o.variant.toLowerCase(Locale.ROOT);
     imageSize = o.imageSize;
     epochs = o.epochs;

@@ -25,9 +25,9 @@ import org.effiseg.model.InferenceGraph;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
-import org.effiseg.train.TrainConfig;
 import org.effiseg.util.AtomicFiles;
 import org.effiseg.weights.Checkpoint;
+import org.effiseg.weights.CheckpointModel;
 
 /**
  * A checkpoint's EffiSegNet as a standard ONNX model for inference: input {@value #INPUT}
@@ -140,7 +140,7 @@ public final class OnnxExport {
       throw new IOException(out + " is a folder; name the .onnx file to write");
     }
     Checkpoint c = Checkpoint.read(checkpoint);
-    Exported e = build(c, sha256(checkpoint), options);
+    Exported e = build(c, CheckpointModel.of(c, checkpoint), sha256(checkpoint), options);
     try {
       AtomicFiles.write(out, e.model()::writeTo);
     } catch (IOException failure) {
@@ -149,21 +149,21 @@ public final class OnnxExport {
     return new Result(out, Files.size(out), e.contract());
   }
 
-  /** The model of {@code c} (whose file hashes to {@code sha256}) and its contract. */
-  static Exported build(Checkpoint c, String sha256, Options options) {
-    TrainConfig config = TrainConfig.fromJson(c.configJson());
-    int size = options.imageSize() == 0 ? config.resolution() : options.imageSize();
-    Contract contract = new Contract(config.variant, size, options.batch(), options.opset(),
-        perChannel(ImageNetNormalization::mean), perChannel(ImageNetNormalization::std), config.thresholdLogit,
-        config.preset, version(), sha256);
+  /** The model of {@code c} (described by {@code spec}, its file hashing to {@code sha256}) and its contract. */
+  static Exported build(Checkpoint c, CheckpointModel spec, String sha256, Options options) {
+    int size = options.imageSize() == 0 ? spec.imageSize() : options.imageSize();
+    String variant = spec.variant().name().toLowerCase(Locale.ROOT);
+    Contract contract = new Contract(variant, size, options.batch(), options.opset(),
+        perChannel(ImageNetNormalization::mean), perChannel(ImageNetNormalization::std), spec.thresholdLogit(),
+        spec.preset(), version(), sha256);
 
-    GraphProto.Builder graph = GraphProto.newBuilder().setName("EffiSegNet-" + config.variant.toUpperCase(Locale.ROOT));
+    GraphProto.Builder graph = GraphProto.newBuilder().setName("EffiSegNet-" + spec.variant().name());
     graph.addInput(tensorInfo(INPUT, options.batch(), 3, size));
     InferenceGraph.Value logits;
     try (Context ctx = Context.cpu(1)) {
       OnnxGraphBuilder builder = new OnnxGraphBuilder(graph, c.model(),
           (in, out) -> effisegNearestSources(ctx, in, out), INPUT, options.batch());
-      logits = EffiSegNet.describe(config.modelConfig(), builder, new InferenceGraph.Value(INPUT, 3, size, size));
+      logits = EffiSegNet.describe(spec.network(), builder, new InferenceGraph.Value(INPUT, 3, size, size));
     } catch (UnsupportedSizeException e) {
       throw new IllegalArgumentException("image size " + size + " cannot be exported: " + e.getMessage()
           + "; multiples of 32 and each variant's native size can", e);

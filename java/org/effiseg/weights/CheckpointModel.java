@@ -15,8 +15,10 @@ import org.effiseg.model.EfficientNetVariant;
  * @param network the EffiSegNet to build (variant, decoder width, deep-supervision heads)
  * @param imageSize the square resolution the network was trained at
  * @param thresholdLogit the logit above which a pixel is polyp
+ * @param preset the preset the run started from ("" where the checkpoint does not say)
  */
-public record CheckpointModel(EffiSegNetConfig network, int imageSize, double thresholdLogit) {
+public record CheckpointModel(EffiSegNetConfig network, int imageSize, double thresholdLogit,
+    String preset) {
 
   public EfficientNetVariant variant() {
     return network.variant();
@@ -56,7 +58,9 @@ public record CheckpointModel(EffiSegNetConfig network, int imageSize, double th
       if (!Double.isFinite(threshold)) {
         throw new IllegalArgumentException("threshold_logit " + threshold + " is not finite");
       }
-      return new CheckpointModel(network, size, threshold);
+      JsonElement preset = config.get("preset");
+      return new CheckpointModel(network, size, threshold,
+          preset == null || preset.isJsonNull() ? "" : preset.getAsString());
     } catch (IllegalArgumentException | IllegalStateException | UnsupportedOperationException e) {
       throw new WeightsFormatException(file + ": checkpoint config: " + e.getMessage(), e);
     }

@@ -13,6 +13,7 @@ import org.effiseg.testing.OrtModel;
 import org.effiseg.testing.Rand;
 import org.effiseg.train.TrainConfig;
 import org.effiseg.weights.Checkpoint;
+import org.effiseg.weights.CheckpointModel;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -41,7 +42,7 @@ class OnnxExportParityTest {
 
   /** Exports, runs {@code n} random images through ORT and effiseg, and compares. */
   private static double assertParity(Checkpoint c, OnnxExport.Options options, int n, int size) throws Exception {
-    OnnxExport.Exported e = OnnxExport.build(c, "test", options);
+    OnnxExport.Exported e = OnnxExport.build(c, CheckpointModel.of(c, java.nio.file.Path.of("test.safetensors")), "test", options);
     float[] images = new Rand(n * 31L + size).normal(n * size * size * 3, 1.0);
     try (OrtModel ort = new OrtModel(e.model().toByteArray(), 2)) {
       float[] onnx = ort.run(OrtModel.nchw(images, n, size, size, 3), n, 3, size, size);
@@ -63,7 +64,7 @@ class OnnxExportParityTest {
   @Test
   void oneDynamicBatchModelRunsOneAndThreeImagesAtAnOddSize() throws Exception {
     Checkpoint c = RandomCheckpoints.of(RandomCheckpoints.config("b0", 0), 9);
-    OnnxExport.Exported e = OnnxExport.build(c, "test", new OnnxExport.Options(76, 0, 17));
+    OnnxExport.Exported e = OnnxExport.build(c, CheckpointModel.of(c, java.nio.file.Path.of("test.safetensors")), "test", new OnnxExport.Options(76, 0, 17));
     try (OrtModel ort = new OrtModel(e.model().toByteArray(), 2)) {
       for (int n : new int[] {1, 3}) {
         float[] images = new Rand(n).normal(n * 76 * 76 * 3, 1.0);
@@ -95,7 +96,7 @@ class OnnxExportParityTest {
     TrainConfig config = RandomCheckpoints.config("b0", 64);
     config.apply(Map.of("threshold_logit", 0.5), "test");
     Checkpoint c = RandomCheckpoints.of(config, 1);
-    OnnxExport.Exported e = OnnxExport.build(c, "ab12", OnnxExport.Options.defaults());
+    OnnxExport.Exported e = OnnxExport.build(c, CheckpointModel.of(c, java.nio.file.Path.of("test.safetensors")), "ab12", OnnxExport.Options.defaults());
     try (OrtModel ort = new OrtModel(e.model().toByteArray(), 1)) {
       NodeInfo in = ort.session().getInputInfo().get("image");
       NodeInfo out = ort.session().getOutputInfo().get("logits");
@@ -121,7 +122,7 @@ class OnnxExportParityTest {
   void sizesWhereResizeWouldReadOtherRowsAreRefused() {
     Checkpoint c = RandomCheckpoints.of(RandomCheckpoints.config("b0", 0), 1);
     IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
-        () -> OnnxExport.build(c, "test", new OnnxExport.Options(110, 0, 17)));
+        () -> OnnxExport.build(c, CheckpointModel.of(c, java.nio.file.Path.of("test.safetensors")), "test", new OnnxExport.Options(110, 0, 17)));
     assertThat(e).hasMessageThat().startsWith("image size 110 cannot be exported: effiseg's nearest upsampling from");
   }
 }

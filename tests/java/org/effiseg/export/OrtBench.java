@@ -15,6 +15,7 @@ import org.effiseg.testing.OrtModel;
 import org.effiseg.testing.Rand;
 import org.effiseg.train.TrainConfig;
 import org.effiseg.weights.Checkpoint;
+import org.effiseg.weights.CheckpointModel;
 
 /**
  * EffiSegNet inference on CPU: effiseg against ONNX Runtime running effiseg's own export of the
@@ -40,7 +41,7 @@ public final class OrtBench {
 
   private static final Case[] CASES = {new Case("b0", 224, 1), new Case("b0", 224, 8), new Case("b4", 380, 1)};
 
-  public static void main(String[] args) throws OrtException {
+  public static void main(String[] args) throws OrtException, java.io.IOException {
     int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
     int iterations = args.length > 1 ? Integer.parseInt(args[1]) : 10;
     System.out.printf(Locale.ROOT, "EffiSegNet inference, effiseg vs ONNX Runtime %s (CPU), %d thread(s) each, median %s of %d interleaved iterations after 2 warm-ups%n%n",
@@ -58,9 +59,10 @@ public final class OrtBench {
     }
   }
 
-  private static void run(Checkpoint c, Case k, int threads, int iterations) throws OrtException {
+  private static void run(Checkpoint c, Case k, int threads, int iterations)
+      throws OrtException, java.io.IOException {
     TrainConfig config = TrainConfig.fromJson(c.configJson());
-    byte[] model = OnnxExport.build(c, "bench", new OnnxExport.Options(k.size(), 0, OnnxExport.DEFAULT_OPSET))
+    byte[] model = OnnxExport.build(c, CheckpointModel.of(c, java.nio.file.Path.of("test.safetensors")), "bench", new OnnxExport.Options(k.size(), 0, OnnxExport.DEFAULT_OPSET))
         .model().toByteArray();
     int n = k.batch();
     int s = k.size();

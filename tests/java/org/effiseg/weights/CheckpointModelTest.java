@@ -26,6 +26,7 @@ class CheckpointModelTest {
       assertThat(m.network()).isEqualTo(config.modelConfig());
       assertThat(m.imageSize()).isEqualTo(config.resolution());
       assertThat(m.thresholdLogit()).isEqualTo(config.thresholdLogit);
+      assertThat(m.preset()).isEqualTo(preset);
     }
   }
 

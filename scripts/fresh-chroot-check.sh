@@ -9,7 +9,9 @@
 #   bash .ci/run
 # (the clean makes the launcher build target/effiseg.jar on first use, as in a fresh clone)
 # with ../shared bind-mounted read-only beside the clone, as in this workspace. The chroot has no
-# nvcc, so .ci/run takes its CPU-only path. Each step's output goes to CHROOT/work/logs/; the
+# nvcc, so .ci/run takes its CPU-only path. The host's resolver and local CA certificates
+# (/usr/local/share/ca-certificates: this workplace's HTTPS egress) are copied in, so that Maven
+# reaches Central as it does here. Each step's output goes to CHROOT/work/logs/; the
 # summary says which passed and how long each took. Exit 1 if any failed. Needs root.
 #
 # Make the chroot once (~7 min, ~1 GB; debootstrap is a Debian package):
@@ -34,7 +36,6 @@ rm -rf "$work/effiseg" "$work/logs" "$chroot_dir/root/.m2" "$chroot_dir/root/.ja
 mkdir -p "$work/shared" "$work/logs"
 git clone -q --no-checkout "$repo" "$work/effiseg"
 git -C "$work/effiseg" checkout -q --detach "$commit"
-cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
 
 unmount() {
   umount "$work/shared" 2>/dev/null || true
@@ -47,6 +48,14 @@ mount --rbind /dev "$chroot_dir/dev"
 mount --make-rslave "$chroot_dir/dev"
 mount --bind "$shared" "$work/shared"
 mount -o remount,bind,ro "$work/shared"
+
+# the network as on this machine: its resolver, and the CA certificates its HTTPS egress needs
+# (Java's trust store is rebuilt from them by a hook that needs /proc)
+cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
+if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
+  cp /usr/local/share/ca-certificates/*.crt "$chroot_dir/usr/local/share/ca-certificates/"
+  chroot "$chroot_dir" update-ca-certificates --fresh > /dev/null 2>&1
+fi
 
 echo "fresh-chroot-check: commit $commit in $chroot_dir"
 echo "  $(chroot "$chroot_dir" dpkg-query -W -f='${Package}\n' | wc -l) Debian packages;" \

@@ -49,13 +49,17 @@ mount --make-rslave "$chroot_dir/dev"
 mount --bind "$shared" "$work/shared"
 mount -o remount,bind,ro "$work/shared"
 
-# the network as on this machine: its resolver, and the CA certificates its HTTPS egress needs
-# (Java's trust store is rebuilt from them by a hook that needs /proc)
+# the network as on this machine: its resolver, and the CA certificates its HTTPS egress needs,
+# in Java's trust store
 cp /etc/resolv.conf "$chroot_dir/etc/resolv.conf"
-if compgen -G "/usr/local/share/ca-certificates/*.crt" > /dev/null; then
-  cp /usr/local/share/ca-certificates/*.crt "$chroot_dir/usr/local/share/ca-certificates/"
-  chroot "$chroot_dir" update-ca-certificates --fresh > /dev/null 2>&1
-fi
+for cert in /usr/local/share/ca-certificates/*.crt; do
+  [ -f "$cert" ] || continue
+  alias=local-$(basename "$cert" .crt)
+  cp "$cert" "$chroot_dir/tmp/$alias.crt"
+  chroot "$chroot_dir" keytool -delete -cacerts -storepass changeit -alias "$alias" > /dev/null 2>&1 || true
+  chroot "$chroot_dir" keytool -importcert -noprompt -cacerts -storepass changeit -alias "$alias" \
+    -file "/tmp/$alias.crt" > /dev/null
+done
 
 echo "fresh-chroot-check: commit $commit in $chroot_dir"
 echo "  $(chroot "$chroot_dir" dpkg-query -W -f='${Package}\n' | wc -l) Debian packages;" \

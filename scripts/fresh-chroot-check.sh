@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # fresh-chroot-check.sh CHROOT [COMMIT] — do the README's build, a training run and the test
 # suite work from a fresh clone on a machine with nothing but Debian 12's JDK 17, Maven, CMake,
-# g++, git and file? Inside CHROOT (a clean Debian 12, made once as below), from a fresh clone of
+# make, g++, git and file? Inside CHROOT (a clean Debian 12, made once as below), from a fresh clone of
 # this checkout at COMMIT (default HEAD: committed work only), with an empty Maven repository (so
 # everything comes from Maven Central), it runs in turn
 #   mvn -B -DskipTests package
@@ -14,10 +14,11 @@
 # reaches Central as it does here. Each step's output goes to CHROOT/work/logs/; the
 # summary says which passed and how long each took. Exit 1 if any failed. Needs root.
 #
-# Make the chroot once (~7 min, ~1 GB; debootstrap is a Debian package):
+# Make the chroot once (~7 min, ~1 GB; debootstrap is a Debian package; it installs no
+# Recommends, so make, which apt-get brings with cmake, is named):
 #   apt-get install -y debootstrap
 #   debootstrap --variant=minbase \
-#     --include=openjdk-17-jdk-headless,maven,cmake,g++,git,file,ca-certificates \
+#     --include=openjdk-17-jdk-headless,maven,cmake,make,g++,git,file,ca-certificates \
 #     bookworm CHROOT http://deb.debian.org/debian
 set -euo pipefail
 

@@ -44,7 +44,7 @@ check "passes the CLI's usage-error exit code (2) through" eval 'rc_is 2 && err_
 
 touch "$repo/java-resources"  # a source (folder) newer than the jar
 mkdir "$tmp/bin"
-for tool in bash env java javac cmake g++ find readlink dirname flock mkdir touch grep head tail cat; do
+for tool in bash env java javac cmake make g++ find readlink dirname flock mkdir touch grep head tail cat; do
   ln -s "$(command -v "$tool")" "$tmp/bin/$tool"
 done
 PATH=$tmp/bin run --version

@@ -122,9 +122,10 @@ jar = [j for j in glob.glob(os.path.join(lib, "openblas-*-linux-x86_64.jar"))][0
 prefix = "org/bytedeco/openblas/linux-x86_64/"
 with zipfile.ZipFile(jar) as z:
     for n in z.namelist():
-        if n.startswith(prefix + "include/") and not n.endswith("/") or n[len(prefix):] in (
+        name = n[len(prefix):] if n.startswith(prefix) else ""
+        if name.startswith("include/") and not name.endswith("/") or name in (
                 "libopenblas.so.0", "libgfortran.so.5", "libquadmath.so.0"):
-            target = os.path.join(dest, n[len(prefix):])
+            target = os.path.join(dest, name)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with z.open(n) as s, open(target, "wb") as d:
                 d.write(s.read())

@@ -9,6 +9,11 @@
  * open shared object file"). Everything else that can be missing — the driver, a device, a
  * cuDNN sub-library, a GPU this build has no code for — is found by the probe, which
  * returns null and a sentence saying what is missing.
+ *
+ * GPUs: CUDA 13 supports compute capability 7.5 (Turing) and newer; the build has SASS for
+ * each of those architectures plus PTX of the newest (EFFISEG_CUDA_ARCHITECTURES in
+ * CMakeLists.txt). The kernels use nothing architecture-specific (no warp shuffles, atomics,
+ * tensor cores, async copies; static shared memory under 48 KiB), so one source serves all.
  */
 #include <cstdio>
 #include <cstdlib>
@@ -17,6 +22,10 @@
 
 #include "common.cuh"
 #include "cuda_kernels.h"
+
+#ifndef EFFISEG_CUDA_CODE
+#error "EFFISEG_CUDA_CODE, the GPU code this build has (e.g. \"sm_90 compute_90\"), comes from CMakeLists.txt"
+#endif
 
 namespace es::cuda {
 
@@ -74,6 +83,47 @@ void destroy_state(State* s) {
 
 namespace {
 
+/* ---- which GPUs this build runs on --------------------------------------------------- */
+
+/* Never launched: reading its attributes makes the runtime pick (or fail to find) the code
+ * of this build that the current device can run. */
+__global__ void code_check_kernel() {}
+
+std::string card(int device, const cudaDeviceProp& prop) {
+    return "GPU " + std::to_string(device) + " (" + prop.name + ", compute capability " +
+           std::to_string(prop.major) + "." + std::to_string(prop.minor) + ")";
+}
+
+/* Why the current device (number `device`) cannot run this build, or "" if it can; then *code
+ * says which of the build's code it runs. */
+std::string device_unsupported(int device, const cudaDeviceProp& prop, std::string* code) {
+    if (prop.major * 10 + prop.minor < 75)
+        return card(device, prop) +
+               " is older than CUDA 13 supports: it needs compute capability 7.5 (Turing) or newer";
+    cudaFuncAttributes attr{};
+    const cudaError_t err =
+        cudaFuncGetAttributes(&attr, reinterpret_cast<const void*>(&code_check_kernel));
+    if (err == cudaErrorNoKernelImageForDevice || err == cudaErrorInvalidDeviceFunction) {
+        (void)cudaGetLastError();
+        return card(device, prop) + " cannot run this build's GPU code (" EFFISEG_CUDA_CODE
+               "): add " + std::to_string(prop.major * 10 + prop.minor) +
+               " to EFFISEG_CUDA_ARCHITECTURES and rebuild (docs/cuda.md)";
+    }
+    if (err != cudaSuccess) {
+        (void)cudaGetLastError();
+        return std::string("CUDA is unusable: cudaFuncGetAttributes failed: ") +
+               cudaGetErrorName(err) + " (" + cudaGetErrorString(err) + ")";
+    }
+    /* the runtime reports the architecture of the code it loaded: one of our SASS, or the
+     * device's own when the driver JIT-compiled our PTX */
+    const std::string sass = "sm_" + std::to_string(attr.binaryVersion);
+    const std::string built = " " EFFISEG_CUDA_CODE " ";
+    *code = built.find(" " + sass + " ") != std::string::npos
+                ? sass + " code"
+                : "compute_" + std::to_string(attr.ptxVersion) + " PTX, JIT-compiled for " + sass;
+    return "";
+}
+
 void* context_create(int device, int threads) {
     int count = 0;
     check(cudaGetDeviceCount(&count), "cudaGetDeviceCount");
@@ -83,15 +133,13 @@ void* context_create(int device, int threads) {
                                           std::to_string(count) + ")");
     cudaDeviceProp prop{};
     check(cudaGetDeviceProperties(&prop, device), "cudaGetDeviceProperties");
-    if (prop.major < 9)
-        fail(ES_ERR_BACKEND_UNAVAILABLE,
-             "CUDA device " + std::to_string(device) + " (" + prop.name +
-                 ") has compute capability " + std::to_string(prop.major) + "." +
-                 std::to_string(prop.minor) + "; this build has code for 9.0 and newer only");
+    check(cudaSetDevice(device), "cudaSetDevice");
+    std::string code;
+    const std::string unsupported = device_unsupported(device, prop, &code);
+    if (!unsupported.empty()) fail(ES_ERR_BACKEND_UNAVAILABLE, unsupported);
     auto* s = new State();
     s->device = device;
     try {
-        check(cudaSetDevice(device), "cudaSetDevice");
         check(cudaStreamCreateWithFlags(&s->stream, cudaStreamNonBlocking), "cudaStreamCreate");
         check(cublasCreate(&s->cublas), "cublasCreate");
         check(cublasSetStream(s->cublas, s->stream), "cublasSetStream");
@@ -124,7 +172,7 @@ int device_count() {
 }
 
 /* "NVIDIA H100 80GB HBM3, compute 9.0, 79.2 GiB, 132 SMs, driver 13.0, runtime 13.0, cuDNN 92400,
- * cuBLAS 13.1.1" */
+ * cuBLAS 13.1.1, runs sm_90 code" */
 void describe_device(int device, char* buf, int size) {
     cudaDeviceProp prop{};
     if (cudaGetDeviceProperties(&prop, device) != cudaSuccess) {
@@ -132,6 +180,14 @@ void describe_device(int device, char* buf, int size) {
         std::snprintf(buf, (size_t)size, "device %d: cudaGetDeviceProperties failed", device);
         return;
     }
+    int current = 0;
+    std::string code;
+    std::string unsupported = "cannot make it the current device";
+    if (cudaGetDevice(&current) == cudaSuccess && cudaSetDevice(device) == cudaSuccess) {
+        unsupported = device_unsupported(device, prop, &code);
+        cudaSetDevice(current);
+    }
+    (void)cudaGetLastError();
     int driver = 0, runtime = 0, blas_major = 0, blas_minor = 0, blas_patch = 0;
     cudaDriverGetVersion(&driver);
     cudaRuntimeGetVersion(&runtime);
@@ -139,10 +195,12 @@ void describe_device(int device, char* buf, int size) {
     cublasGetProperty(MINOR_VERSION, &blas_minor);
     cublasGetProperty(PATCH_LEVEL, &blas_patch);
     std::snprintf(buf, (size_t)size,
-                  "%s, compute %d.%d, %.1f GiB, %d SMs, driver %d.%d, runtime %d.%d, cuDNN %zu, cuBLAS %d.%d.%d",
+                  "%s, compute %d.%d, %.1f GiB, %d SMs, driver %d.%d, runtime %d.%d, cuDNN %zu, cuBLAS %d.%d.%d, %s%s",
                   prop.name, prop.major, prop.minor, prop.totalGlobalMem / 1073741824.0,
                   prop.multiProcessorCount, driver / 1000, driver % 1000 / 10, runtime / 1000,
-                  runtime % 1000 / 10, cudnnGetVersion(), blas_major, blas_minor, blas_patch);
+                  runtime % 1000 / 10, cudnnGetVersion(), blas_major, blas_minor, blas_patch,
+                  unsupported.empty() ? "runs " : "unsupported: ",
+                  unsupported.empty() ? code.c_str() : unsupported.c_str());
 }
 
 const KernelTable& table() {
@@ -178,10 +236,10 @@ std::string probe_reason() {
     cudaDeviceProp prop{};
     if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess)
         return "CUDA is unusable: cudaGetDeviceProperties(0) failed";
-    if (prop.major < 9)
-        return std::string("GPU 0 (") + prop.name + ") has compute capability " +
-               std::to_string(prop.major) + "." + std::to_string(prop.minor) +
-               "; this build has code for 9.0 (H100) and newer only";
+    if (cudaSetDevice(0) != cudaSuccess) return "CUDA is unusable: cudaSetDevice(0) failed";
+    std::string code;
+    const std::string unsupported = device_unsupported(0, prop, &code);
+    if (!unsupported.empty()) return unsupported;
 
     const size_t cudnn_version = cudnnGetVersion();
     if (cudnn_version / 10000 != CUDNN_MAJOR)
@@ -193,7 +251,6 @@ std::string probe_reason() {
         return "cuBLAS " + std::to_string(cublas_major) + " was loaded; this build needs major " +
                std::to_string(CUBLAS_VER_MAJOR);
 
-    if (cudaSetDevice(0) != cudaSuccess) return "CUDA is unusable: cudaSetDevice(0) failed";
     cudnnHandle_t dnn = nullptr;
     cudnnStatus_t st = cudnnCreate(&dnn);
     cudnnConvolutionDescriptor_t conv = nullptr;

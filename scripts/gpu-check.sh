@@ -122,24 +122,31 @@ jar = [j for j in glob.glob(os.path.join(lib, "openblas-*-linux-x86_64.jar"))][0
 prefix = "org/bytedeco/openblas/linux-x86_64/"
 with zipfile.ZipFile(jar) as z:
     for n in z.namelist():
-        if n.startswith(prefix + "include/") and not n.endswith("/") or n == prefix + "libopenblas.so.0":
-            target = os.path.join(dest, n[len(prefix):])
+        name = n[len(prefix):] if n.startswith(prefix) else ""
+        if name.startswith("include/") and not name.endswith("/") or name in (
+                "libopenblas.so.0", "libgfortran.so.5", "libquadmath.so.0"):
+            target = os.path.join(dest, name)
             os.makedirs(os.path.dirname(target), exist_ok=True)
             with z.open(n) as s, open(target, "wb") as d:
                 d.write(s.read())
 PY
 generator="Unix Makefiles"
 command -v ninja >/dev/null 2>&1 && generator=Ninja
+# code for this card only (e.g. 90 for an H100/H200): a fraction of the full list's compile time
+cuda_arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader 2>/dev/null | head -n 1 | tr -d '. ')
+case "$cuda_arch" in [0-9][0-9]|[0-9][0-9][0-9]) ;; *) cuda_arch= ;; esac  # none: the full list
+[ "$dry_run" = 1 ] && cuda_arch=90  # as on the lent H100/H200
 build_backend() {
   rm -rf "$build"
   cmake -S "$repo" -B "$build" -G "$generator" -DCMAKE_BUILD_TYPE=Release \
     -DOPENBLAS_ROOT="$openblas" -DEFFISEG_CUDA=ON -DCUDNN_ROOT="$CUDNN_ROOT" \
-    -DCUBLAS_ROOT="$CUBLAS_ROOT" -DEFFISEG_OUTPUT_DIR="$build/lib" &&
+    -DCUBLAS_ROOT="$CUBLAS_ROOT" -DEFFISEG_OUTPUT_DIR="$build/lib" \
+    ${cuda_arch:+-DEFFISEG_CUDA_ARCHITECTURES="$cuda_arch"} &&
     cmake --build "$build" --parallel "$jobs" --target effiseg_cuda effiseg_kernel_bench &&
     cp "$build/lib/libeffiseg_cuda.so" "$bundle/classes/org/effiseg/nativeapi/linux-x86_64/"
 }
 export -f build_backend
-export repo build bundle openblas generator jobs CUDNN_ROOT CUBLAS_ROOT
+export repo build bundle openblas generator jobs cuda_arch CUDNN_ROOT CUBLAS_ROOT
 step build setup 240 build_backend
 built=$?
 

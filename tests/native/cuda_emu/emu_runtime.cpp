@@ -2,7 +2,9 @@
  * emu_runtime.cpp (CUDA emulator, tests only) — the CUDA runtime API subset cuda/ calls, and
  * the execution of kernels on the host. See README.md for what this proves and what not.
  *
- * Device: one emulated "sm_90" device whose memory is host memory. cudaMalloc returns
+ * Device: one emulated device of compute capability 9.0 (EFFISEG_CUDA_EMU_COMPUTE=7.5 etc.
+ * makes it another, for the probe's tests) that loads the build's code by the CUDA runtime's
+ * rule (cudaFuncGetAttributes below), and whose memory is host memory. cudaMalloc returns
  * 256-byte aligned blocks filled with 0xFF bytes (NaN as floats), so a kernel reading memory
  * nobody wrote shows up as NaN in the comparison with the CPU; the blocks are remembered, so
  * copies, memsets, kernel pointer arguments and the fake libraries can check that they really
@@ -323,8 +325,33 @@ cudaError_t cudaSetDevice(int device) {
     return record(device == 0 ? cudaSuccess : cudaErrorInvalidDevice);
 }
 
+cudaError_t cudaGetDevice(int* device) {
+    *device = 0;
+    return cudaSuccess;
+}
+
+namespace es_emu {
+namespace {
+
+/* EFFISEG_CUDA_EMU_COMPUTE=MAJOR.MINOR (default 9.0) as major * 10 + minor; 0 if malformed. */
+const int compute_capability = [] {
+    const char* v = std::getenv("EFFISEG_CUDA_EMU_COMPUTE");
+    if (!v || !v[0]) return 90;
+    int major = 0, minor = 0;
+    char end = 0;
+    if (std::sscanf(v, "%d.%d%c", &major, &minor, &end) == 2 && major > 0 && major < 100 &&
+        minor >= 0 && minor < 10)
+        return major * 10 + minor;
+    std::fprintf(stderr, "CUDA emulator: EFFISEG_CUDA_EMU_COMPUTE='%s' is not MAJOR.MINOR (e.g. 8.6)\n", v);
+    return 0;
+}();
+
+}  // namespace
+}  // namespace es_emu
+
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
     if (device != 0) return record(cudaErrorInvalidDevice);
+    if (es_emu::compute_capability == 0) return record(cudaErrorInvalidValue);
     *prop = cudaDeviceProp{};
     std::snprintf(prop->name, sizeof prop->name, "CUDA emulator (host C++, tests only; not a GPU)");
     prop->totalGlobalMem = es_emu::kEmulatedMemory;
@@ -335,9 +362,39 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
     prop->maxThreadsDim[2] = 64;
     prop->maxGridSize[0] = 0x7FFFFFFF;
     prop->maxGridSize[1] = prop->maxGridSize[2] = 65535;
-    prop->major = 9;
-    prop->minor = 0;
+    prop->major = es_emu::compute_capability / 10;
+    prop->minor = es_emu::compute_capability % 10;
     prop->multiProcessorCount = 1;
+    return cudaSuccess;
+}
+
+/* Which of the build's code (EFFISEG_CUDA_CODE, "sm_75 ... compute_120", from CMakeLists.txt)
+ * the device loads, by the CUDA runtime's rule: SASS sm_XY runs on compute capability X.Z for
+ * Z >= Y (same major), the newest such first; failing that, the newest PTX compute_XY with
+ * XY <= the device's is JIT-compiled for it; failing that, there is no kernel image. */
+cudaError_t cudaFuncGetAttributes(cudaFuncAttributes* attr, const void* func) {
+    if (!func) return record(cudaErrorInvalidDeviceFunction);
+    if (es_emu::compute_capability == 0) return record(cudaErrorInvalidValue);
+    const int device = es_emu::compute_capability;
+    int sass = 0, ptx = 0;
+    const std::string code = EFFISEG_CUDA_CODE;
+    for (size_t at = 0; at < code.size();) {
+        size_t end = code.find(' ', at);
+        if (end == std::string::npos) end = code.size();
+        const std::string token = code.substr(at, end - at);
+        at = end + 1;
+        int arch = 0;
+        if (std::sscanf(token.c_str(), "sm_%d", &arch) == 1) {
+            if (arch / 10 == device / 10 && arch % 10 <= device % 10 && arch > sass) sass = arch;
+        } else if (std::sscanf(token.c_str(), "compute_%d", &arch) == 1) {
+            if (arch <= device && arch > ptx) ptx = arch;
+        }
+    }
+    if (!sass && !ptx) return record(cudaErrorNoKernelImageForDevice);
+    *attr = cudaFuncAttributes{};
+    attr->maxThreadsPerBlock = 1024;
+    attr->binaryVersion = sass ? sass : device;
+    attr->ptxVersion = sass ? sass : ptx;
     return cudaSuccess;
 }
 

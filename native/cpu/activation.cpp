@@ -14,7 +14,7 @@
 #include "activation_math.h"
 #include "cpu_kernels.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -64,4 +64,4 @@ void activation_backward(const Exec& ex, int activation, const float* x, const f
     });
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

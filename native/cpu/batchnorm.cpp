@@ -29,7 +29,7 @@
 #include "error.h"
 #include "row_blocks.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -263,4 +263,4 @@ void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const f
               kc.data(), dx);
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

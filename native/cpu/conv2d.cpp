@@ -33,7 +33,7 @@
 #include "conv2d_common.h"
 #include "cpu_kernels.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 namespace {
 
 /* sums[c] = sum over rows of m[r, c] (m is [rows, C]), in double per part. */
@@ -93,4 +93,4 @@ void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const fl
     if (db) column_sums(ex, dy, (int64_t)g.N * g.OH * g.OW, g.Cout, db);
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

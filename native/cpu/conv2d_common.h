@@ -15,7 +15,7 @@
 
 #include "kernels.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 /* 8 floats; GCC/Clang lower it to one AVX register, or two SSE registers without AVX. */
 typedef float v8 __attribute__((vector_size(32)));
@@ -123,6 +123,6 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
 void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                    const float* dy, float* dx, float* dw);
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA
 
 #endif

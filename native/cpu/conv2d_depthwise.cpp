@@ -11,7 +11,7 @@
 
 #include "conv2d_common.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -358,4 +358,4 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
     }
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

@@ -7,7 +7,7 @@
 
 #include "conv2d_common.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -119,4 +119,4 @@ void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, cons
     }
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

@@ -26,7 +26,7 @@
 
 #include "conv2d_common.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -345,4 +345,4 @@ void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
     }
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

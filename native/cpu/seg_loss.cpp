@@ -40,7 +40,7 @@
 #include "cpu_kernels.h"
 #include "error.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -237,4 +237,4 @@ void seg_loss(const Exec& ex, const LossGeom& g, const LossWeights& lw, const fl
     }
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 namespace es {
 
@@ -175,8 +176,9 @@ struct KernelTable {
                        float* exp_avg, float* exp_avg_sq, int64_t n);
 };
 
-/* The CPU backend (native/cpu/backend.cpp). */
-const KernelTable& cpu_kernels();
+/* The CPU backend (native/cpu/backend.cpp): the table of the instruction-set path this CPU
+ * runs, or null with `reason` saying why not (EFFISEG_CPU_ISA names a path it cannot run). */
+const KernelTable* cpu_kernels(std::string& reason);
 
 /* A uniform number in [0, 1) from (seed, sample): splitmix64, identical on every backend. */
 inline float drop_path_uniform(uint64_t seed, uint64_t sample) {

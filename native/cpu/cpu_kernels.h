@@ -19,6 +19,9 @@
 
 namespace es::cpu::ES_CPU_ISA {
 #include "kernel_functions.inc"
+
+/* CPU only (peaks.cpp): KernelTable::measure_peaks */
+void measure_peaks(const Exec&, double* flops_per_s, double* bytes_per_s);
 }  // namespace es::cpu::ES_CPU_ISA
 
 #endif

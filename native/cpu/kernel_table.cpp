@@ -10,6 +10,7 @@ namespace es::cpu::ES_CPU_ISA {
 KernelTable kernel_table() {
     KernelTable filled{};
 #include "kernel_table_fill.inc"
+    filled.measure_peaks = measure_peaks;
     return filled;
 }
 

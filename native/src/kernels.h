@@ -115,6 +115,10 @@ struct KernelTable {
      * and cache included (null: the core's count of the context's tensor storage serves) */
     void (*memory_stats)(const Exec&, int64_t stats[4]);
     void (*reset_peak_memory)(const Exec&);
+    /* the floating-point peak (FLOP/s) and memory bandwidth (bytes/s) this backend measures on
+     * this machine with the context's threads (null: not measured, es_context_measure_peaks
+     * says so) */
+    void (*measure_peaks)(const Exec&, double* flops_per_s, double* bytes_per_s);
 
     /* memory: alloc returns zero-filled storage or throws es::Error(ES_ERR_OUT_OF_MEMORY) */
     void* (*alloc)(const Exec&, int64_t bytes);

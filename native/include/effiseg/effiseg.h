@@ -94,9 +94,17 @@ ES_API es_status es_context_reset_peak_memory(es_handle ctx);
  * it and for itself, and its time is added to a row per (kernel, geometry). enable=0 stops (the
  * rows stay for the report). Slower while on (no host/device overlap): for finding hot spots. */
 ES_API es_status es_context_profile(es_handle ctx, int enable);
-/* The rows as a JSON array, slowest total first: [{"kernel","geometry","calls","ms"}, ...].
+/* The rows as a JSON array, slowest total first:
+ * [{"kernel","geometry","calls","ms","flop","bytes"}, ...], flop and bytes being totals over the
+ * calls: floating-point operations of the convolutions (a multiply-add is 2; 0 for the other
+ * kernels) and compulsory memory traffic (inputs read once, outputs written once).
  * Writes at most size bytes (NUL included) to buf; *needed = the full length + 1. */
 ES_API es_status es_context_profile_report(es_handle ctx, char* buf, int64_t size, int64_t* needed);
+/* Measures the floating-point peak (FLOP/s: an FMA loop as wide as the kernel path's vectors)
+ * and the memory bandwidth (bytes/s: a STREAM triad over 96 MiB) with ctx's threads: the
+ * denominators of a profile's shares of peak. About a second. CPU backend only
+ * (ES_ERR_BACKEND_UNAVAILABLE elsewhere). */
+ES_API es_status es_context_measure_peaks(es_handle ctx, double* flops_per_s, double* bytes_per_s);
 
 /* ---- tensors -------------------------------------------------------------- */
 

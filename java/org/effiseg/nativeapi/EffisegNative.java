@@ -99,6 +99,9 @@ final class EffisegNative {
   static native int es_context_profile_report(
       @Cast("es_handle") long ctx, @Cast("char*") byte[] buf, long size, @Cast("int64_t*") long[] needed);
 
+  static native int es_context_measure_peaks(
+      @Cast("es_handle") long ctx, double[] flopsPerS, double[] bytesPerS);
+
   static native int es_tensor_create(
       @Cast("es_handle") long ctx,
       int ndim,

@@ -9,10 +9,12 @@
  *    im2col.
  * EFFISEG_CUDA_CONV=cudnn sends every convolution through cuDNN (benchmarks, cross-checks);
  * EFFISEG_CUDA_CONV=simple keeps depthwise on the scalar kernels (benchmarks).
- * The bias (forward) is a separate add; db is a column sum of dy on every path.
+ * The bias and the epilogue (kernels.h ConvEpilogue) are one pass after the path's convolution
+ * (the depthwise kernels add the bias themselves); db is a column sum of dy on every path.
  */
 #include <cstdint>
 
+#include "activation_math.cuh"
 #include "conv2d_common.cuh"
 
 namespace es::cuda {
@@ -30,32 +32,49 @@ Path choose_path(const ConvGeom& g) {
     return Path::Cudnn;
 }
 
-__global__ void bias_add_kernel(float* y, const float* b, int64_t n, int C) {
-    ES_GRID_STRIDE(i, n) y[i] += b[i % C];
+/* y = act(y + b) * scale + shift + residual (kernels.h ConvEpilogue; b, scale, shift, residual
+ * each optional): the bias and the epilogue in one pass over y after the path's convolution. */
+template <int A>
+__global__ void epilogue_kernel(float* y, const float* b, const float* scale, const float* shift,
+                                const float* residual, int64_t n, int C) {
+    ES_GRID_STRIDE(i, n) {
+        const int c = (int)(i % C);
+        float v = act::apply<A>(b ? y[i] + b[c] : y[i]);
+        if (scale) v *= scale[c];
+        if (shift) v += shift[c];
+        if (residual) v += residual[i];
+        y[i] = v;
+    }
 }
 
-void add_bias(State& s, float* y, const float* b, int64_t rows, int C) {
+void epilogue(State& s, float* y, const float* b, const ConvEpilogue& e, int64_t rows, int C) {
+    if (!b && !e.any()) return;
     const int64_t n = rows * C;
-    bias_add_kernel<<<grid_for(n), kThreads, 0, s.stream>>>(y, b, n, C);
-    check_launch("bias_add_kernel");
+    act::dispatch(e.activation, [&](auto a) {
+        constexpr int A = decltype(a)::value;
+        epilogue_kernel<A><<<grid_for(n), kThreads, 0, s.stream>>>(y, b, e.scale, e.shift, e.residual, n, C);
+    });
+    check_launch("epilogue_kernel");
 }
 
 }  // namespace
 
 void conv2d_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                    const float* b, float* y) {
+                    const float* b, const ConvEpilogue& e, float* y) {
     State& s = state(ex);
+    const int64_t rows = (int64_t)g.N * g.OH * g.OW;
     switch (choose_path(g)) {
         case Path::Pointwise:
             pointwise_forward(s, g, x, w, y);
-            if (b) add_bias(s, y, b, (int64_t)g.N * g.OH * g.OW, g.Cout);
+            epilogue(s, y, b, e, rows, g.Cout);
             break;
         case Path::Depthwise:
             depthwise_forward(s, g, x, w, b, y); /* bias fused */
+            epilogue(s, y, nullptr, e, rows, g.Cout);
             break;
         case Path::Cudnn:
             cudnn_forward(s, g, x, w, y);
-            if (b) add_bias(s, y, b, (int64_t)g.N * g.OH * g.OW, g.Cout);
+            epilogue(s, y, b, e, rows, g.Cout);
             break;
     }
 }

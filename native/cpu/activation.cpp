@@ -12,6 +12,7 @@
 #include <algorithm>
 
 #include "activation_math.h"
+#include "conv2d_common.h"
 #include "cpu_kernels.h"
 
 namespace es::cpu::ES_CPU_ISA {
@@ -46,6 +47,25 @@ void activation_forward(const Exec& ex, int activation, const float* x, float* y
 #pragma omp simd
             for (int64_t i = begin; i < end; i++) y[i] = act::apply<A>(x[i]);
         });
+    });
+}
+
+void conv_epilogue(const ConvEpilogue& e, float* y, const float* residual, int64_t pixels, int C) {
+    act::dispatch(e.activation, [&](auto a) {
+        constexpr int A = decltype(a)::value;
+        const float *scale = e.scale, *shift = e.shift;
+        for (int64_t p = 0; p < pixels; p++) {
+            float* yp = y + p * C;
+            const float* rp = residual ? residual + p * C : nullptr;
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float v = act::apply<A>(yp[c]);
+                if (scale) v *= scale[c];
+                if (shift) v += shift[c];
+                if (rp) v += rp[c];
+                yp[c] = v;
+            }
+        }
     });
 }
 

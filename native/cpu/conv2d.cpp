@@ -70,13 +70,13 @@ void column_sums(const Exec& ex, const float* m, int64_t rows, int C, float* sum
 }  // namespace
 
 void conv2d_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                    const float* b, float* y) {
+                    const float* b, const ConvEpilogue& e, float* y) {
     if (is_depthwise(g))
-        depthwise_forward(ex, g, x, w, b, y);
+        depthwise_forward(ex, g, x, w, b, e, y);
     else if (is_short_dense(g) && !is_pointwise(g))
-        short_dense_forward(ex, g, x, w, b, y);
+        short_dense_forward(ex, g, x, w, b, e, y);
     else
-        gemm_forward(ex, g, x, w, b, y);
+        gemm_forward(ex, g, x, w, b, e, y);
 }
 
 void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,

@@ -105,9 +105,14 @@ inline bool is_short_dense(const ConvGeom& g) {
     return g.groups == 1 && g.KH * g.KW * g.Cin <= kDirectMaxK;
 }
 
+/* The epilogue (kernels.h) over `pixels` output pixels of C channels from y on, in place; y
+ * holds conv + b, residual points at the same pixels (activation.cpp, where the activation math
+ * vectorises). Each path calls it on the rows it has just written, while they are in cache. */
+void conv_epilogue(const ConvEpilogue& e, float* y, const float* residual, int64_t pixels, int C);
+
 /* conv2d_depthwise.cpp */
 void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                       const float* b, float* y);
+                       const float* b, const ConvEpilogue& e, float* y);
 void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, const float* dy,
                            float* dx);
 void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, const float* dy,
@@ -115,11 +120,11 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
 
 /* conv2d_direct.cpp */
 void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                         const float* b, float* y);
+                         const float* b, const ConvEpilogue& e, float* y);
 
 /* conv2d_gemm.cpp */
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                  const float* b, float* y);
+                  const float* b, const ConvEpilogue& e, float* y);
 void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                    const float* dy, float* dx, float* dw);
 

@@ -113,7 +113,7 @@ int for_strips(const Strips& k, int lo, int hi, StripAt strip) {
 }  // namespace
 
 void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                       const float* b, float* y) {
+                       const float* b, const ConvEpilogue& e, float* y) {
     const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
     const int sw = g.stride_w, pl = g.pad_left, C8 = C / 8 * 8;
     const int64_t rows = (int64_t)g.N * OH, rs = (int64_t)W * C;
@@ -162,6 +162,7 @@ void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const 
                 });
             }
             for (; ow < OW; ow++) pixel(ow, 0);
+            if (e.any()) conv_epilogue(e, yrow, e.residual ? e.residual + r * OW * C : nullptr, OW, C);
         }
     }
 }

@@ -68,7 +68,7 @@ void direct_pixels(const float* const* src, int KH, int L, const float* w, int C
 }  // namespace
 
 void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                         const float* b, float* y) {
+                         const float* b, const ConvEpilogue& e, float* y) {
     const int KH = g.KH, L = g.KW * g.Cin, OW = g.OW;
     const int64_t rows = (int64_t)g.N * g.OH;
     const int T = threads_for(ex, (double)rows * OW * KH * L * g.Cout);
@@ -115,6 +115,8 @@ void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, cons
                 float* out[1] = {yrow + (int64_t)ow * g.Cout};
                 direct_pixels<1>(src, KH, L, w, g.Cout, b, out);
             }
+            if (e.any())
+                conv_epilogue(e, yrow, e.residual ? e.residual + r * OW * g.Cout : nullptr, OW, g.Cout);
         }
     }
 }

@@ -197,7 +197,7 @@ int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
 }  // namespace
 
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                  const float* b, float* y) {
+                  const float* b, const ConvEpilogue& e, float* y) {
     const int T = threads_for(ex, gemm_work(g));
     const GemmShape s = gemm_shape(g, T);
     const float beta = b ? 1.0f : 0.0f;
@@ -217,6 +217,8 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
                             x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin,
                             w + (int64_t)grp * s.Cout_g, g.Cout, beta,
                             yc + (int64_t)grp * s.Cout_g, g.Cout);
+            if (e.any())
+                conv_epilogue(e, yc, e.residual ? e.residual + r0 * g.Cout : nullptr, Mc, g.Cout);
         }
         return;
     }
@@ -238,6 +240,9 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
                             col, s.K, w + (int64_t)grp * s.Cout_g, g.Cout, beta,
                             yt + (int64_t)grp * s.Cout_g, g.Cout);
             }
+            if (e.any())
+                conv_epilogue(e, yt, e.residual ? e.residual + t.first_pixel(g) * g.Cout : nullptr,
+                              Mt, g.Cout);
         }
     }
 }

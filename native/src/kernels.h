@@ -36,6 +36,18 @@ struct ConvGeom {
     int groups;
 };
 
+/* What a convolution's forward does to its output before it is written (inference: batch norm
+ * folded into the weights and bias, then the activation, a batch norm that follows the activation
+ * as a per-channel affine, the residual add), each part optional:
+ *   y = act(conv(x, w) + b) * scale + shift + residual. */
+struct ConvEpilogue {
+    int activation = 0;              /* es_activation */
+    const float* scale = nullptr;    /* [Cout], null: 1 */
+    const float* shift = nullptr;    /* [Cout], null: 0 */
+    const float* residual = nullptr; /* [N,OH,OW,Cout], null: 0 */
+    bool any() const { return activation != 0 || scale || shift || residual; }
+};
+
 /* NHWC tensor viewed as rows of C channels: rows = N*H*W. */
 struct BnGeom {
     int64_t rows;
@@ -133,7 +145,7 @@ struct KernelTable {
     void (*axpby)(const Exec&, float alpha, const float* x, float beta, float* y, int64_t n);
 
     void (*conv2d_forward)(const Exec&, const ConvGeom&, const float* x, const float* w,
-                           const float* b, float* y);
+                           const float* b, const ConvEpilogue&, float* y);
     void (*conv2d_backward)(const Exec&, const ConvGeom&, const float* x, const float* w,
                             const float* dy, float* dx, float* dw, float* db);
 

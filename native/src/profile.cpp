@@ -68,8 +68,11 @@ double conv_w(const ConvGeom& g) { return (double)g.KH * g.KW * (g.Cin / g.group
 
 template <>
 struct Cost<&KernelTable::conv2d_forward> {
-    static Work of(const ConvGeom& g, const float*, const float*, const float* b, float*) {
-        return {2 * conv_macs(g), kF * (conv_x(g) + conv_w(g) + conv_y(g) + (b ? g.Cout : 0))};
+    static Work of(const ConvGeom& g, const float*, const float*, const float* b,
+                   const ConvEpilogue& e, float*) {
+        const double vectors = (b ? 1 : 0) + (e.scale ? 1 : 0) + (e.shift ? 1 : 0);
+        return {2 * conv_macs(g), kF * (conv_x(g) + conv_w(g) + conv_y(g) * (e.residual ? 2 : 1) +
+                                        vectors * g.Cout)};
     }
 };
 template <>

@@ -137,6 +137,15 @@ ES_API es_status es_axpby(es_handle ctx, float alpha, es_handle x, float beta, e
 ES_API es_status es_conv2d_forward(es_handle ctx, es_handle x, es_handle w, es_handle b,
                                    es_handle y, int stride_h, int stride_w, int pad_top,
                                    int pad_bottom, int pad_left, int pad_right, int groups);
+/* The same convolution with an epilogue applied before y is written (inference: batch norm folded
+ * into w and b, then):  y = act(conv(x, w) + b) * scale + shift + residual.
+ * activation: es_activation; scale, shift [Cout] and residual (y's shape, not y's storage) may
+ * each be 0 (1, 0, 0). */
+ES_API es_status es_conv2d_forward_fused(es_handle ctx, es_handle x, es_handle w, es_handle b,
+                                         es_handle y, int stride_h, int stride_w, int pad_top,
+                                         int pad_bottom, int pad_left, int pad_right, int groups,
+                                         int activation, es_handle scale, es_handle shift,
+                                         es_handle residual);
 /* dx, dw, db may each be 0 to skip that gradient. */
 ES_API es_status es_conv2d_backward(es_handle ctx, es_handle x, es_handle w, es_handle dy,
                                     es_handle dx, es_handle dw, es_handle db, int stride_h,

@@ -71,6 +71,24 @@ final class BatchNormLayer {
     return y;
   }
 
+  /**
+   * Eval mode as a per-channel affine of its input, {scale, shift} with {@code scale = gamma /
+   * sqrt(running_var + eps)} and {@code shift = beta - running_mean * scale}, in double.
+   */
+  double[][] evalScaleShift() {
+    float[] g = gamma.read();
+    float[] bt = beta.read();
+    float[] mean = runningMean.read();
+    float[] var = runningVar.read();
+    double[] scale = new double[channels];
+    double[] shift = new double[channels];
+    for (int c = 0; c < channels; c++) {
+      scale[c] = g[c] / Math.sqrt((double) var[c] + eps);
+      shift[c] = bt[c] - mean[c] * scale[c];
+    }
+    return new double[][] {scale, shift};
+  }
+
   /** dx (a new tensor) from x (the forward input) and dy; writes dgamma, dbeta. */
   Tensor backward(Workspace ws, Tensor x, Tensor dy) {
     Tensor dx = ws.take(x.shape());

@@ -24,6 +24,8 @@ final class GhostModule {
   private Tensor primaryRelu; // relu(primary conv), the primary BN's input
   private Tensor primaryOut; // x1: the cheap conv's input and the first half of the output
   private Tensor cheapRelu; // relu(cheap conv), the cheap BN's input
+  private EvalConv primaryEval; // prepareEval: conv, then ReLU and BN as the epilogue
+  private EvalConv cheapEval;
 
   GhostModule(ParameterLayout layout, String prefix, int in, int out) {
     outChannels = out;
@@ -69,6 +71,31 @@ final class GhostModule {
     if (!training) {
       release(ws);
     }
+    return y;
+  }
+
+  void prepareEval(Context ctx) {
+    closeEval();
+    primaryEval = EvalConv.affineAfter(ctx, primary, primaryBn);
+    cheapEval = EvalConv.affineAfter(ctx, cheap, cheapBn);
+  }
+
+  void closeEval() {
+    if (primaryEval != null) {
+      primaryEval.close();
+      cheapEval.close();
+      primaryEval = cheapEval = null;
+    }
+  }
+
+  /** Eval (after {@link #prepareEval}): each conv → ReLU → BN in one pass; a new tensor. */
+  Tensor forwardEval(Workspace ws, Tensor x) {
+    Tensor p = primary.forward(ws, x, primaryEval, Activation.RELU, null);
+    Tensor c = cheap.forward(ws, p, cheapEval, Activation.RELU, null);
+    Tensor y = ws.take(x.dim(0), x.dim(1), x.dim(2), outChannels);
+    Ops.channelCopy(ws.ctx(), p, 0, y, 0, initChannels, false);
+    Ops.channelCopy(ws.ctx(), c, 0, y, initChannels, outChannels - initChannels, false);
+    ws.give(p, c);
     return y;
   }
 

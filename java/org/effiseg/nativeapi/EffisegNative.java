@@ -164,6 +164,24 @@ final class EffisegNative {
       int padRight,
       int groups);
 
+  static native int es_conv2d_forward_fused(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long w,
+      @Cast("es_handle") long b,
+      @Cast("es_handle") long y,
+      int strideH,
+      int strideW,
+      int padTop,
+      int padBottom,
+      int padLeft,
+      int padRight,
+      int groups,
+      int activation,
+      @Cast("es_handle") long scale,
+      @Cast("es_handle") long shift,
+      @Cast("es_handle") long residual);
+
   static native int es_conv2d_backward(
       @Cast("es_handle") long ctx,
       @Cast("es_handle") long x,

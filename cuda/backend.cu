@@ -281,7 +281,7 @@ std::string probe_reason() {
 extern "C" __attribute__((visibility("default"))) const es::KernelTable* es_cuda_probe(
     char* reason, int reason_size) {
     /* FP32 means FP32: no TF32 tensor-core math behind our back in cuDNN or cuBLAS (both read
-     * this before their first handle; pick() in conv2d.cu may fall back to DEFAULT math).
+     * this before their first handle; pick() in conv2d_cudnn.cu may fall back to DEFAULT math).
      * A value the user set stays. */
     setenv("NVIDIA_TF32_OVERRIDE", "0", 0);
     std::string why;

@@ -52,7 +52,7 @@ struct Allocator {
     int64_t device_mallocs = 0, cache_hits = 0;
 };
 
-/* A cuDNN algorithm choice for one convolution geometry (conv2d.cu). */
+/* A cuDNN algorithm choice for one convolution geometry (conv2d_cudnn.cu). */
 struct ConvAlgos {
     int fwd = -1, bwd_data = -1, bwd_filter = -1;           /* -1: not chosen yet */
     int fwd_math = 0, bwd_data_math = 0, bwd_filter_math = 0; /* cudnnMathType_t */

@@ -10,11 +10,13 @@
 #pragma GCC optimize("no-trapping-math")
 #endif
 #include <algorithm>
+#include <type_traits>
 
 #include "activation_math.h"
+#include "conv2d_common.h"
 #include "cpu_kernels.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -49,6 +51,41 @@ void activation_forward(const Exec& ex, int activation, const float* x, float* y
     });
 }
 
+void conv_epilogue(const ConvEpilogue& e, float* y, const float* residual, int64_t pixels, int C) {
+    /* One instance per combination, so that no absent operand is read: a select over a null
+     * pointer becomes a masked load that AMD CPUs run through a microcode assist, 30-100x
+     * slower than the loop itself. */
+    auto run = [&](auto a, auto has_scale, auto has_shift, auto has_residual) {
+        constexpr int A = decltype(a)::value;
+        const float *scale = e.scale, *shift = e.shift;
+        for (int64_t p = 0; p < pixels; p++) {
+            float* yp = y + p * C;
+            const float* rp = residual + p * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) {
+                float v = act::apply<A>(yp[c]);
+                if constexpr (decltype(has_scale)::value) v *= scale[c];
+                if constexpr (decltype(has_shift)::value) v += shift[c];
+                if constexpr (decltype(has_residual)::value) v += rp[c];
+                yp[c] = v;
+            }
+        }
+    };
+    auto flag = [](bool on, auto&& f) {
+        if (on)
+            f(std::true_type{});
+        else
+            f(std::false_type{});
+    };
+    act::dispatch(e.activation, [&](auto a) {
+        flag(e.scale != nullptr, [&](auto s) {
+            flag(e.shift != nullptr, [&](auto t) {
+                flag(residual != nullptr, [&](auto r) { run(a, s, t, r); });
+            });
+        });
+    });
+}
+
 void activation_backward(const Exec& ex, int activation, const float* x, const float* dy, float* dx,
                          int64_t n) {
     if (activation == ES_ACT_NONE) {
@@ -64,4 +101,4 @@ void activation_backward(const Exec& ex, int activation, const float* x, const f
     });
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

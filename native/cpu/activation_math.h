@@ -20,7 +20,7 @@
 #include "effiseg/effiseg.h"
 #include "error.h"
 
-namespace es::cpu::act {
+namespace es::cpu::ES_CPU_ISA::act {
 
 /* exp(x) for x <= 0; 0 below -87 (exp(-87) = 1.6e-38 is near FLT_MIN), so that x * sigmoid(x)
  * goes to 0, not to x * 1e-38, for huge negative x. Files that loop over these functions
@@ -110,6 +110,6 @@ inline void dispatch(int activation, F&& f) {
     }
 }
 
-}  // namespace es::cpu::act
+}  // namespace es::cpu::ES_CPU_ISA::act
 
 #endif

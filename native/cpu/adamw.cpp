@@ -27,7 +27,7 @@
 #include "cpu_kernels.h"
 #include "error.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -76,4 +76,4 @@ void adamw_step(const Exec& ex, const AdamW& o, float* params, const float* grad
         update(k, params[j], grads[j], exp_avg[j], exp_avg_sq[j]);
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

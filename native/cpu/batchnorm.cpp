@@ -28,7 +28,7 @@
 #include "cpu_kernels.h"
 #include "row_blocks.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -252,4 +252,4 @@ void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const f
               kc.data(), dx);
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

@@ -11,7 +11,7 @@
 #include "cpu_kernels.h"
 #include "error.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 void channel_copy(const Exec& ex, const ChannelCopyGeom& g, const float* x, float* y,
                   int accumulate) {
@@ -48,4 +48,4 @@ void channel_copy(const Exec& ex, const ChannelCopyGeom& g, const float* x, floa
     }
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

@@ -9,7 +9,7 @@
 
 #include "cpu_kernels.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -49,4 +49,4 @@ void drop_path_backward(const Exec& ex, int N, int64_t per_sample, const float* 
     apply_mask(ex, N, per_sample, dy, dx, rate, seed);
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

@@ -5,7 +5,7 @@
 #include "cpu_kernels.h"
 #include "error.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 void* alloc(const Exec&, int64_t bytes) {
     size_t size = (size_t)((bytes + 63) / 64 * 64);
@@ -50,4 +50,4 @@ void axpby(const Exec& ex, float alpha, const float* x, float beta, float* y, in
     }
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

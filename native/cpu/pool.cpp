@@ -12,7 +12,7 @@
 #include "cpu_kernels.h"
 #include "row_blocks.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -109,4 +109,4 @@ void channel_scale_backward(const Exec& ex, const PoolGeom& g, const float* x, c
     for (int64_t i = 0; i < (int64_t)g.N * C; i++) ds[i] = (float)total[i];
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

@@ -21,7 +21,7 @@
 
 #include "kernels.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 /* Rows added in float before the partial sum goes to double. */
 constexpr int64_t kChunkRows = 64;
@@ -98,6 +98,6 @@ void sum_rows(int C, int64_t begin, int64_t end, double* const* dst, RowFn&& row
     }
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA
 
 #endif

@@ -42,7 +42,7 @@
 #include "activation_math.h"
 #include "cpu_kernels.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -195,4 +195,4 @@ void seg_loss(const Exec& ex, const LossGeom& g, const LossWeights& lw, const fl
     }
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

@@ -23,7 +23,7 @@
 #include "cpu_kernels.h"
 #include "error.h"
 
-namespace es::cpu {
+namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
@@ -113,4 +113,4 @@ void upsample_nearest_backward(const Exec& ex, const UpsampleGeom& g, const floa
     }
 }
 
-}  // namespace es::cpu
+}  // namespace es::cpu::ES_CPU_ISA

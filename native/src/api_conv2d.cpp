@@ -49,20 +49,43 @@ ConvGeom conv_geometry(const Tensor* x, const Tensor* w, const Tensor* y, const 
 
 extern "C" {
 
-es_status es_conv2d_forward(es_handle ctx_h, es_handle x_h, es_handle w_h, es_handle b_h, es_handle y_h,
-                            int stride_h, int stride_w, int pad_top, int pad_bottom, int pad_left,
-                            int pad_right, int groups) {
+es_status es_conv2d_forward_fused(es_handle ctx_h, es_handle x_h, es_handle w_h, es_handle b_h,
+                                  es_handle y_h, int stride_h, int stride_w, int pad_top, int pad_bottom,
+                                  int pad_left, int pad_right, int groups, int activation,
+                                  es_handle scale_h, es_handle shift_h, es_handle residual_h) {
     return guard("es_conv2d_forward", [&] {
         Context* ctx = context(ctx_h);
         Tensor *x = tensor(x_h, "x"), *w = tensor(w_h, "w"), *y = tensor(y_h, "y");
         Tensor* b = optional_tensor(b_h, "b");
-        for (auto [t, n] : {std::pair{x, "x"}, {w, "w"}, {y, "y"}, {b, "b"}}) check_placement(ctx, t, n);
+        Tensor *scale = optional_tensor(scale_h, "scale"), *shift = optional_tensor(shift_h, "shift"),
+               *residual = optional_tensor(residual_h, "residual");
+        for (auto [t, n] : {std::pair{x, "x"}, {w, "w"}, {y, "y"}, {b, "b"}, {scale, "scale"},
+                            {shift, "shift"}, {residual, "residual"}})
+            check_placement(ctx, t, n);
         ConvGeom g = conv_geometry(x, w, y, "y", stride_h, stride_w, pad_top, pad_bottom, pad_left,
                                    pad_right, groups);
         if (b) check_shape(b, {g.Cout}, "b");
+        if (scale) check_shape(scale, {g.Cout}, "scale");
+        if (shift) check_shape(shift, {g.Cout}, "shift");
+        if (residual) check_same_shape(residual, "residual", y, "y");
+        check_activation(activation);
         require(y->storage != x->storage, ES_ERR_INVALID_ARGUMENT, "y must not share storage with x");
-        ctx->k->conv2d_forward(ctx->exec(), g, x->data(), w->data(), b ? b->data() : nullptr, y->data());
+        require(!residual || residual->storage != y->storage, ES_ERR_INVALID_ARGUMENT,
+                "y must not share storage with residual");
+        ConvEpilogue e;
+        e.activation = activation;
+        e.scale = scale ? scale->data() : nullptr;
+        e.shift = shift ? shift->data() : nullptr;
+        e.residual = residual ? residual->data() : nullptr;
+        ctx->k->conv2d_forward(ctx->exec(), g, x->data(), w->data(), b ? b->data() : nullptr, e, y->data());
     });
+}
+
+es_status es_conv2d_forward(es_handle ctx, es_handle x, es_handle w, es_handle b, es_handle y,
+                            int stride_h, int stride_w, int pad_top, int pad_bottom, int pad_left,
+                            int pad_right, int groups) {
+    return es_conv2d_forward_fused(ctx, x, w, b, y, stride_h, stride_w, pad_top, pad_bottom, pad_left,
+                                   pad_right, groups, ES_ACT_NONE, 0, 0, 0);
 }
 
 es_status es_conv2d_backward(es_handle ctx_h, es_handle x_h, es_handle w_h, es_handle dy_h, es_handle dx_h,

@@ -133,6 +133,17 @@ es_status es_context_profile_report(es_handle h, char* buf, int64_t size, int64_
     });
 }
 
+es_status es_context_measure_peaks(es_handle h, double* flops_per_s, double* bytes_per_s) {
+    return guard("es_context_measure_peaks", [&] {
+        require(flops_per_s != nullptr && bytes_per_s != nullptr, ES_ERR_NULL_HANDLE,
+                "flops_per_s and bytes_per_s must not be NULL");
+        Context* ctx = context(h);
+        require(ctx->backend_k->measure_peaks != nullptr, ES_ERR_BACKEND_UNAVAILABLE,
+                std::string("the ") + ctx->backend_k->name + " backend does not measure its peaks");
+        ctx->backend_k->measure_peaks(ctx->exec(), flops_per_s, bytes_per_s);
+    });
+}
+
 static void check_dims(int ndim, const int64_t* shape, int64_t* numel) {
     require(shape != nullptr || ndim == 0, ES_ERR_NULL_HANDLE, "shape must not be NULL");
     require(ndim >= 0 && ndim <= ES_MAX_DIMS, ES_ERR_SHAPE,

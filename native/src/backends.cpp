@@ -66,7 +66,11 @@ BackendProbe probe_cuda() {
 
 const BackendProbe& probe_backend(int backend) {
     static std::once_flag cuda_once;
-    static BackendProbe cpu{&cpu_kernels(), ""};
+    static const BackendProbe cpu = [] {
+        BackendProbe p;
+        p.table = cpu_kernels(p.reason);
+        return p;
+    }();
     static BackendProbe cuda;
     switch (backend) {
         case ES_BACKEND_CPU:

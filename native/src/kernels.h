@@ -14,6 +14,7 @@
 
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 namespace es {
 
@@ -33,6 +34,18 @@ struct ConvGeom {
     int stride_h, stride_w;
     int pad_top, pad_left; /* bottom/right padding is implied by OH/OW */
     int groups;
+};
+
+/* What a convolution's forward does to its output before it is written (inference: batch norm
+ * folded into the weights and bias, then the activation, a batch norm that follows the activation
+ * as a per-channel affine, the residual add), each part optional:
+ *   y = act(conv(x, w) + b) * scale + shift + residual. */
+struct ConvEpilogue {
+    int activation = 0;              /* es_activation */
+    const float* scale = nullptr;    /* [Cout], null: 1 */
+    const float* shift = nullptr;    /* [Cout], null: 0 */
+    const float* residual = nullptr; /* [N,OH,OW,Cout], null: 0 */
+    bool any() const { return activation != 0 || scale || shift || residual; }
 };
 
 /* NHWC tensor viewed as rows of C channels: rows = N*H*W. */
@@ -169,6 +182,10 @@ struct KernelTable {
      * and cache included (null: the core's count of the context's tensor storage serves) */
     void (*memory_stats)(const Exec&, int64_t stats[4]);
     void (*reset_peak_memory)(const Exec&);
+    /* the floating-point peak (FLOP/s) and memory bandwidth (bytes/s) this backend measures on
+     * this machine with the context's threads (null: not measured, es_context_measure_peaks
+     * says so) */
+    void (*measure_peaks)(const Exec&, double* flops_per_s, double* bytes_per_s);
 
     /* the kernels (kernel_list.inc) */
 #define ES_KERNEL(ret, name, params) ret(*name) params;
@@ -176,8 +193,9 @@ struct KernelTable {
 #undef ES_KERNEL
 };
 
-/* The CPU backend (native/cpu/backend.cpp). */
-const KernelTable& cpu_kernels();
+/* The CPU backend (native/cpu/backend.cpp): the table of the instruction-set path this CPU
+ * runs, or null with `reason` saying why not (EFFISEG_CPU_ISA names a path it cannot run). */
+const KernelTable* cpu_kernels(std::string& reason);
 
 /* A uniform number in [0, 1) from (seed, sample): splitmix64, identical on every backend. */
 inline float drop_path_uniform(uint64_t seed, uint64_t sample) {

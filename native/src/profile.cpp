@@ -45,6 +45,154 @@ std::string describe_first(const A&... a) {
     return out;
 }
 
+/* The work of one kernel call, for the report's GFLOP/s and GB/s: floating-point operations (a
+ * multiply-add counts 2; only the convolutions, the rest is memory-bound and counts 0) and the
+ * compulsory memory traffic (each input read once, each output written once, in bytes): a
+ * lower bound of what the kernel moves, so GB/s is a lower bound of the bandwidth it reached. */
+template <auto Member>
+struct Cost {
+    template <class... A>
+    static Work of(const A&...) {
+        return {};
+    }
+};
+
+constexpr double kF = sizeof(float);
+
+double conv_macs(const ConvGeom& g) {
+    return (double)g.N * g.OH * g.OW * g.Cout * g.KH * g.KW * (g.Cin / g.groups);
+}
+double conv_x(const ConvGeom& g) { return (double)g.N * g.H * g.W * g.Cin; }
+double conv_y(const ConvGeom& g) { return (double)g.N * g.OH * g.OW * g.Cout; }
+double conv_w(const ConvGeom& g) { return (double)g.KH * g.KW * (g.Cin / g.groups) * g.Cout; }
+
+template <>
+struct Cost<&KernelTable::conv2d_forward> {
+    static Work of(const ConvGeom& g, const float*, const float*, const float* b,
+                   const ConvEpilogue& e, float*) {
+        const double vectors = (b ? 1 : 0) + (e.scale ? 1 : 0) + (e.shift ? 1 : 0);
+        return {2 * conv_macs(g), kF * (conv_x(g) + conv_w(g) + conv_y(g) * (e.residual ? 2 : 1) +
+                                        vectors * g.Cout)};
+    }
+};
+template <>
+struct Cost<&KernelTable::conv2d_backward> {
+    static Work of(const ConvGeom& g, const float*, const float*, const float*, const float* dx,
+                   const float* dw, const float* db) {
+        const double flops = (dx ? 2 * conv_macs(g) : 0) + (dw ? 2 * conv_macs(g) : 0);
+        const double read = conv_y(g) + (dw ? conv_x(g) : 0) + (dx ? conv_w(g) : 0);
+        const double written = (dx ? conv_x(g) : 0) + (dw ? conv_w(g) : 0) + (db ? g.Cout : 0);
+        return {flops, kF * (read + written)};
+    }
+};
+template <>
+struct Cost<&KernelTable::batchnorm_forward> {
+    template <class... A>
+    static Work of(const BnGeom& g, const A&...) {
+        return {0, kF * 2 * (double)g.rows * g.C};
+    }
+};
+template <>
+struct Cost<&KernelTable::batchnorm_backward> {
+    template <class... A>
+    static Work of(const BnGeom& g, const A&...) {
+        return {0, kF * 3 * (double)g.rows * g.C};
+    }
+};
+template <>
+struct Cost<&KernelTable::activation_forward> {
+    static Work of(int, const float*, float*, int64_t n) { return {0, kF * 2 * (double)n}; }
+};
+template <>
+struct Cost<&KernelTable::activation_backward> {
+    static Work of(int, const float*, const float*, float*, int64_t n) {
+        return {0, kF * 3 * (double)n};
+    }
+};
+template <>
+struct Cost<&KernelTable::global_avg_pool_forward> {
+    static Work of(const PoolGeom& g, const float*, float*) {
+        return {0, kF * ((double)g.N * g.HW * g.C + (double)g.N * g.C)};
+    }
+};
+template <>
+struct Cost<&KernelTable::global_avg_pool_backward> {
+    static Work of(const PoolGeom& g, const float*, float*) {
+        return {0, kF * ((double)g.N * g.HW * g.C + (double)g.N * g.C)};
+    }
+};
+template <>
+struct Cost<&KernelTable::channel_scale_forward> {
+    static Work of(const PoolGeom& g, const float*, const float*, float*) {
+        return {0, kF * (2 * (double)g.N * g.HW * g.C + (double)g.N * g.C)};
+    }
+};
+template <>
+struct Cost<&KernelTable::channel_scale_backward> {
+    static Work of(const PoolGeom& g, const float*, const float*, const float*, float* dx, float*) {
+        return {0, kF * ((dx ? 3 : 2) * (double)g.N * g.HW * g.C + 2 * (double)g.N * g.C)};
+    }
+};
+template <>
+struct Cost<&KernelTable::upsample_nearest_forward> {
+    static Work of(const UpsampleGeom& g, const float*, float*, int accumulate) {
+        return {0, kF * ((double)g.N * g.h * g.w * g.C + (accumulate ? 2 : 1) * (double)g.N * g.H * g.W * g.C)};
+    }
+};
+template <>
+struct Cost<&KernelTable::upsample_nearest_backward> {
+    static Work of(const UpsampleGeom& g, const float*, float*) {
+        return {0, kF * ((double)g.N * g.h * g.w * g.C + (double)g.N * g.H * g.W * g.C)};
+    }
+};
+template <>
+struct Cost<&KernelTable::channel_copy> {
+    static Work of(const ChannelCopyGeom& g, const float*, float*, int accumulate) {
+        return {0, kF * (accumulate ? 3 : 2) * (double)g.rows * g.count};
+    }
+};
+template <>
+struct Cost<&KernelTable::seg_loss> {
+    static Work of(const LossGeom& g, const LossWeights&, const float*, const float*, float*,
+                   float* dlogits) {
+        return {0, kF * (dlogits ? 3 : 2) * (double)g.N * g.H * g.W};
+    }
+};
+template <>
+struct Cost<&KernelTable::adamw_step> {
+    static Work of(const AdamW&, float*, const float*, float*, float*, int64_t n) {
+        return {0, kF * 7 * (double)n};
+    }
+};
+template <>
+struct Cost<&KernelTable::add> {
+    static Work of(const float*, const float*, float*, int64_t n) { return {0, kF * 3 * (double)n}; }
+};
+template <>
+struct Cost<&KernelTable::axpby> {
+    static Work of(float, const float*, float, float*, int64_t n) { return {0, kF * 3 * (double)n}; }
+};
+template <>
+struct Cost<&KernelTable::copy> {
+    static Work of(float*, const float*, int64_t n) { return {0, kF * 2 * (double)n}; }
+};
+template <>
+struct Cost<&KernelTable::fill> {
+    static Work of(float*, float, int64_t n) { return {0, kF * (double)n}; }
+};
+template <>
+struct Cost<&KernelTable::drop_path_forward> {
+    static Work of(int N, int64_t per_sample, const float*, float*, float, uint64_t) {
+        return {0, kF * 2 * (double)N * per_sample};
+    }
+};
+template <>
+struct Cost<&KernelTable::drop_path_backward> {
+    static Work of(int N, int64_t per_sample, const float*, float*, float, uint64_t) {
+        return {0, kF * 2 * (double)N * per_sample};
+    }
+};
+
 /* Wrapper of one KernelTable entry: Member is the entry, Name gives its name. */
 template <class F>
 struct Wrap;
@@ -62,15 +210,16 @@ struct Wrap<R (*)(const Exec&, A...)> {
             const Exec& ex;
             std::chrono::steady_clock::time_point t0;
             std::string geometry;
+            Work work;
             ~Stop() {
                 try {
                     if (k->synchronize) k->synchronize(ex);
                 } catch (...) { /* the kernel's own error is the one to report */
                 }
-                p->record(Name::value(), geometry,
+                p->record(Name::value(), geometry, work,
                           std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
             }
-        } stop{p, k, ex, t0, describe_first(a...)};
+        } stop{p, k, ex, t0, describe_first(a...), Cost<Member>::of(a...)};
         return (k->*Member)(ex, a...);
     }
 };
@@ -89,11 +238,13 @@ Profiler::Profiler(const KernelTable* b) : backend(b), table(*b) {
 #undef ES_KERNEL
 }
 
-void Profiler::record(const char* kernel, std::string geometry, double seconds) {
+void Profiler::record(const char* kernel, std::string geometry, Work work, double seconds) {
     std::lock_guard<std::mutex> lock(mu);
     Row& r = rows[{kernel, std::move(geometry)}];
     r.calls++;
     r.seconds += seconds;
+    r.flops += work.flops;
+    r.bytes += work.bytes;
 }
 
 std::string Profiler::json() {
@@ -106,8 +257,9 @@ std::string Profiler::json() {
                      [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
     std::string out = "[";
     for (const auto& [key, row] : sorted) {
-        char ms[32];
-        std::snprintf(ms, sizeof ms, "%.6f", row.seconds * 1e3);
+        char ms[96];
+        std::snprintf(ms, sizeof ms, "%.6f,\"flop\":%.0f,\"bytes\":%.0f", row.seconds * 1e3,
+                      row.flops, row.bytes);
         /* names and geometries are [a-z0-9_ /x\[\],>-]: nothing to escape */
         out += (out.size() > 1 ? ",\n" : "") + std::string("{\"kernel\":\"") + key.first +
                "\",\"geometry\":\"" + key.second + "\",\"calls\":" + std::to_string(row.calls) +

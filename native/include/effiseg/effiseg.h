@@ -94,9 +94,17 @@ ES_API es_status es_context_reset_peak_memory(es_handle ctx);
  * it and for itself, and its time is added to a row per (kernel, geometry). enable=0 stops (the
  * rows stay for the report). Slower while on (no host/device overlap): for finding hot spots. */
 ES_API es_status es_context_profile(es_handle ctx, int enable);
-/* The rows as a JSON array, slowest total first: [{"kernel","geometry","calls","ms"}, ...].
+/* The rows as a JSON array, slowest total first:
+ * [{"kernel","geometry","calls","ms","flop","bytes"}, ...], flop and bytes being totals over the
+ * calls: floating-point operations of the convolutions (a multiply-add is 2; 0 for the other
+ * kernels) and compulsory memory traffic (inputs read once, outputs written once).
  * Writes at most size bytes (NUL included) to buf; *needed = the full length + 1. */
 ES_API es_status es_context_profile_report(es_handle ctx, char* buf, int64_t size, int64_t* needed);
+/* Measures the floating-point peak (FLOP/s: an FMA loop as wide as the kernel path's vectors)
+ * and the memory bandwidth (bytes/s: a STREAM triad over 96 MiB) with ctx's threads: the
+ * denominators of a profile's shares of peak. About a second. CPU backend only
+ * (ES_ERR_BACKEND_UNAVAILABLE elsewhere). */
+ES_API es_status es_context_measure_peaks(es_handle ctx, double* flops_per_s, double* bytes_per_s);
 
 /* ---- tensors -------------------------------------------------------------- */
 
@@ -129,6 +137,15 @@ ES_API es_status es_axpby(es_handle ctx, float alpha, es_handle x, float beta, e
 ES_API es_status es_conv2d_forward(es_handle ctx, es_handle x, es_handle w, es_handle b,
                                    es_handle y, int stride_h, int stride_w, int pad_top,
                                    int pad_bottom, int pad_left, int pad_right, int groups);
+/* The same convolution with an epilogue applied before y is written (inference: batch norm folded
+ * into w and b, then):  y = act(conv(x, w) + b) * scale + shift + residual.
+ * activation: es_activation; scale, shift [Cout] and residual (y's shape, not y's storage) may
+ * each be 0 (1, 0, 0). */
+ES_API es_status es_conv2d_forward_fused(es_handle ctx, es_handle x, es_handle w, es_handle b,
+                                         es_handle y, int stride_h, int stride_w, int pad_top,
+                                         int pad_bottom, int pad_left, int pad_right, int groups,
+                                         int activation, es_handle scale, es_handle shift,
+                                         es_handle residual);
 /* dx, dw, db may each be 0 to skip that gradient. */
 ES_API es_status es_conv2d_backward(es_handle ctx, es_handle x, es_handle w, es_handle dy,
                                     es_handle dx, es_handle dw, es_handle db, int stride_h,

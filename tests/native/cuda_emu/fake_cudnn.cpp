@@ -1,7 +1,7 @@
 /*
- * fake_cudnn.cpp (CUDA emulator, tests only) — the legacy convolution API subset cuda/conv2d.cu
+ * fake_cudnn.cpp (CUDA emulator, tests only) — the legacy convolution API subset cuda/conv2d_cudnn.cu
  * calls, declared by NVIDIA's cudnn.h and implemented here by its documented semantics, so
- * conv2d.cu's descriptor setup, padded buffers, weight transposes and algorithm handling are
+ * conv2d_cudnn.cu's descriptor setup, padded buffers, weight transposes and algorithm handling are
  * checked against the CPU backend:
  *  - 4-d tensor descriptors (NCHW or NHWC, packed) and filter descriptors (NCHW = KCRS,
  *    NHWC = KRSC), 2-d convolution descriptors (symmetric padding, strides, dilation,
@@ -11,11 +11,11 @@
  *    filter tap) pair, summed in double, then y = alpha * result + beta * y (beta == 0: y is
  *    output only). Shapes that do not fit together are CUDNN_STATUS_BAD_PARAM, as in cuDNN.
  *  - The *_v7 heuristics return a short fixed ranked list per pass, written to exercise the
- *    choice in conv2d.cu's pick(): an entry with CUDNN_DEFAULT_MATH ranked above the FMA
+ *    choice in conv2d_cudnn.cu's pick(): an entry with CUDNN_DEFAULT_MATH ranked above the FMA
  *    ones, non-deterministic entries ranked above deterministic ones for the backward passes,
  *    and (forward) an FFT entry that reports success in the ranking but that the convolution
  *    call then refuses with CUDNN_STATUS_NOT_SUPPORTED, as real cuDNN does for geometries
- *    its FFT kernels cannot do — so conv2d.cu's strike-off-and-retry path runs too. Every
+ *    its FFT kernels cannot do — so conv2d_cudnn.cu's strike-off-and-retry path runs too. Every
  *    algorithm computes the same direct loops. Workspace sizes are small but nonzero; the
  *    call checks it got at least that much device memory and scribbles NaN over it.
  * Data outside device memory fails with CUDNN_STATUS_EXECUTION_FAILED (a GPU would fault);

@@ -10,6 +10,7 @@ import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import org.effiseg.model.EffiSegNet;
+import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.NativeMemory;
 import org.effiseg.nativeapi.Tensor;
@@ -169,6 +170,7 @@ public final class BenchCommand implements Callable<Integer> {
       double median = percentile(ms, 50);
       Context.MemoryStats mem = ctx.memory();
       if (profileSteps > 0) {
+        Context.Peaks peaks = ctx.backend() == Backend.CPU ? ctx.measurePeaks() : null;
         ctx.startProfile();
         for (int i = 0; i < profileSteps; i++) {
           long done = warmup + steps + i;
@@ -180,7 +182,7 @@ public final class BenchCommand implements Callable<Integer> {
           }
         }
         ctx.stopProfile();
-        r.put("profile", profileSummary(ctx.profile(), profileSteps));
+        r.put("profile", profileSummary(ctx.profile(), profileSteps, peaks));
       }
       r.put("ms_median", median);
       r.put("ms_p10", percentile(ms, 10));
@@ -197,33 +199,46 @@ public final class BenchCommand implements Callable<Integer> {
     }
   }
 
-  /** Per kernel (all geometries) and the slowest rows, per step, with shares of the total. */
-  private static Map<String, Object> profileSummary(List<Context.ProfileRow> rows, int steps) {
+  /**
+   * Per kernel (all geometries) and the slowest rows, per step, with shares of the total, the
+   * achieved GFLOP/s and GB/s (compulsory traffic) and, where {@code peaks} were measured, their
+   * shares of the machine's peaks.
+   */
+  private static Map<String, Object> profileSummary(List<Context.ProfileRow> rows, int steps,
+      Context.Peaks peaks) {
     double total = rows.stream().mapToDouble(Context.ProfileRow::ms).sum();
-    Map<String, double[]> byKernel = new LinkedHashMap<>(); // kernel -> {ms, calls}
+    Map<String, double[]> byKernel = new LinkedHashMap<>(); // kernel -> {ms, calls, flop, bytes}
     for (Context.ProfileRow row : rows) {
-      double[] k = byKernel.computeIfAbsent(row.kernel(), x -> new double[2]);
+      double[] k = byKernel.computeIfAbsent(row.kernel(), x -> new double[4]);
       k[0] += row.ms();
       k[1] += row.calls();
+      k[2] += row.flop();
+      k[3] += row.bytes();
     }
     List<Map<String, Object>> kernels = new ArrayList<>();
     byKernel.entrySet().stream()
         .sorted((a, b) -> Double.compare(b.getValue()[0], a.getValue()[0]))
-        .forEach(e -> kernels.add(profileRow(e.getKey(), null, e.getValue()[1], e.getValue()[0], steps, total)));
+        .forEach(e -> kernels.add(profileRow(e.getKey(), null, e.getValue()[1], e.getValue()[0],
+            e.getValue()[2], e.getValue()[3], steps, total, peaks)));
     List<Map<String, Object>> top = new ArrayList<>();
     for (Context.ProfileRow row : rows.subList(0, Math.min(25, rows.size()))) {
-      top.add(profileRow(row.kernel(), row.geometry(), row.calls(), row.ms(), steps, total));
+      top.add(profileRow(row.kernel(), row.geometry(), row.calls(), row.ms(), row.flop(), row.bytes(),
+          steps, total, peaks));
     }
     Map<String, Object> p = new LinkedHashMap<>();
     p.put("steps", steps);
     p.put("ms_per_step", total / steps);
+    if (peaks != null) {
+      p.put("peak_gflop_s", peaks.flopsPerS() / 1e9);
+      p.put("peak_gb_s", peaks.bytesPerS() / 1e9);
+    }
     p.put("by_kernel", kernels);
     p.put("slowest", top);
     return p;
   }
 
   private static Map<String, Object> profileRow(String kernel, String geometry, double calls, double ms,
-      int steps, double total) {
+      double flop, double bytes, int steps, double total, Context.Peaks peaks) {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("kernel", kernel);
     if (geometry != null) {
@@ -232,6 +247,13 @@ public final class BenchCommand implements Callable<Integer> {
     m.put("calls_per_step", calls / steps);
     m.put("ms_per_step", ms / steps);
     m.put("share", total > 0 ? ms / total : 0);
+    double seconds = ms / 1e3;
+    m.put("gflop_s", seconds > 0 ? flop / seconds / 1e9 : 0);
+    m.put("gb_s", seconds > 0 ? bytes / seconds / 1e9 : 0);
+    if (peaks != null && seconds > 0) {
+      m.put("flop_peak_share", flop / seconds / peaks.flopsPerS());
+      m.put("bw_peak_share", bytes / seconds / peaks.bytesPerS());
+    }
     return m;
   }
 
@@ -239,16 +261,31 @@ public final class BenchCommand implements Callable<Integer> {
   private static void printProfile(Map<String, Object> p) {
     System.out.printf(Locale.ROOT, "profile of %d more steps (each kernel call synchronised): %.2f ms per step in kernels%n",
         (Integer) p.get("steps"), (Double) p.get("ms_per_step"));
-    System.out.println("  by kernel                                    calls/step    ms/step   share");
+    if (p.containsKey("peak_gflop_s")) {
+      System.out.printf(Locale.ROOT, "  measured peaks: %.1f GFLOP/s (FMA loop), %.1f GB/s (STREAM triad)%n",
+          (Double) p.get("peak_gflop_s"), (Double) p.get("peak_gb_s"));
+    }
+    System.out.println("  by kernel                                    calls/step    ms/step   share  GFLOP/s %peak   GB/s %peak");
     for (Map<String, Object> k : (List<Map<String, Object>>) p.get("by_kernel")) {
-      System.out.printf(Locale.ROOT, "  %-44s %10.1f %10.3f %6.1f%%%n", k.get("kernel"),
-          (Double) k.get("calls_per_step"), (Double) k.get("ms_per_step"), 100 * (Double) k.get("share"));
+      System.out.printf(Locale.ROOT, "  %-44s %10.1f %10.3f %6.1f%% %s%n", k.get("kernel"),
+          (Double) k.get("calls_per_step"), (Double) k.get("ms_per_step"), 100 * (Double) k.get("share"), rates(k));
     }
     System.out.println("  slowest kernel x geometry");
     for (Map<String, Object> k : (List<Map<String, Object>>) p.get("slowest")) {
-      System.out.printf(Locale.ROOT, "  %-24s %-58s %5.1f %9.3f %6.1f%%%n", k.get("kernel"), k.get("geometry"),
-          (Double) k.get("calls_per_step"), (Double) k.get("ms_per_step"), 100 * (Double) k.get("share"));
+      System.out.printf(Locale.ROOT, "  %-24s %-58s %5.1f %9.3f %6.1f%% %s%n", k.get("kernel"), k.get("geometry"),
+          (Double) k.get("calls_per_step"), (Double) k.get("ms_per_step"), 100 * (Double) k.get("share"), rates(k));
     }
+  }
+
+  /** "GFLOP/s %peak GB/s %peak" columns of a profile row ("-" where not counted or measured). */
+  private static String rates(Map<String, Object> k) {
+    double gflops = (Double) k.get("gflop_s");
+    Object fs = k.get("flop_peak_share");
+    Object bs = k.get("bw_peak_share");
+    return String.format(Locale.ROOT, "%8s %5s %6.1f %5s",
+        gflops > 0 ? String.format(Locale.ROOT, "%.1f", gflops) : "-",
+        gflops > 0 && fs != null ? String.format(Locale.ROOT, "%.0f%%", 100 * (Double) fs) : "-",
+        (Double) k.get("gb_s"), bs != null ? String.format(Locale.ROOT, "%.0f%%", 100 * (Double) bs) : "-");
   }
 
   private static double percentile(double[] sorted, double p) {

@@ -56,6 +56,22 @@ public final class BatchNormFolding {
     return out;
   }
 
+  /**
+   * As {@link #foldWeights}, for weights with the output channel innermost (the native
+   * [KH, KW, Cin/groups, Cout]).
+   */
+  public static float[] foldWeightsOutputInnermost(float[] weights, Affine bn) {
+    int c = bn.scale().length;
+    if (weights.length % c != 0) {
+      throw new IllegalArgumentException(weights.length + " weights do not split into " + c + " output channels");
+    }
+    float[] out = new float[weights.length];
+    for (int i = 0; i < weights.length; i++) {
+      out[i] = (float) (weights[i] * (double) bn.scale()[i % c]);
+    }
+    return out;
+  }
+
   /** The folded convolution's bias: {@code bias * scale + shift} ({@code bias} may be null: none). */
   public static float[] foldBias(float[] bias, Affine bn) {
     int c = bn.scale().length;

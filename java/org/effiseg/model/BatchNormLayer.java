@@ -77,6 +77,11 @@ final class BatchNormLayer {
     return g.activation(g.batchNorm(x, prefix, eps), activation);
   }
 
+  /** Eval mode as a per-channel affine of its input, from the current parameters. */
+  BatchNormFolding.Affine evalAffine() {
+    return BatchNormFolding.affine(gamma.read(), beta.read(), runningMean.read(), runningVar.read(), eps);
+  }
+
   /** dx (a new tensor) from x (the forward input) and dy; writes dgamma, dbeta. */
   Tensor backward(Workspace ws, Tensor x, Tensor dy) {
     Tensor dx = ws.take(x.shape());

@@ -1,5 +1,6 @@
 package org.effiseg.model;
 
+import org.effiseg.nativeapi.Activation;
 import org.effiseg.nativeapi.ConvSpec;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.Ops;
@@ -88,6 +89,28 @@ final class Conv2dLayer {
     InferenceGraph.Value y = g.conv(x, weightName, biasName, outChannels, kernel, spec(x.height(), x.width()),
         bn == null ? null : bn.prefix, bn == null ? 0 : bn.eps);
     return bn == null ? y : g.activation(y, bn.activation);
+  }
+
+  /**
+   * Eval: {@code act(conv(x, e.weight) + e.bias) * e.scale + e.shift + residual} in one pass
+   * (residual may be null), a new tensor.
+   */
+  Tensor forward(Workspace ws, Tensor x, EvalConv e, Activation act, Tensor residual) {
+    int h = (int) x.dim(1);
+    int wd = (int) x.dim(2);
+    ConvSpec s = spec(h, wd);
+    Tensor y = ws.take(x.dim(0), s.outH(h, kernel), s.outW(wd, kernel), outChannels);
+    Ops.conv2dForwardFused(ws.ctx(), x, e.weight, e.bias, y, s, act, e.scale, e.shift, residual);
+    return y;
+  }
+
+  Tensor weight() {
+    return w;
+  }
+
+  /** The bias, or null. */
+  Tensor bias() {
+    return b;
   }
 
   /**

@@ -31,6 +31,7 @@ final class EffiSegDecoder {
   private final Tensor[] scaleRelu = new Tensor[SCALES]; // relu(conv_i(f_i)), bn_i's input
   private final Tensor[] upsampled = new Tensor[SCALES]; // deep supervision: bn(7+i)'s input
   private final Tensor[] auxNormed = new Tensor[SCALES]; // deep supervision: conv(7+i)'s input
+  private final EvalConv[] scaleEval = new EvalConv[SCALES]; // prepareEval: conv → ReLU → BN fused
   private Tensor sum;
   private Tensor sumNormed;
   private Tensor ghost1Out;
@@ -117,6 +118,50 @@ final class EffiSegDecoder {
     if (!training) {
       release(ws);
     }
+    return logits;
+  }
+
+  void prepareEval(Context ctx) {
+    closeEval();
+    for (int i = 0; i < SCALES; i++) {
+      scaleEval[i] = EvalConv.affineAfter(ctx, scaleConv[i], scaleBn[i]);
+    }
+    ghost1.prepareEval(ctx);
+    ghost2.prepareEval(ctx);
+  }
+
+  void closeEval() {
+    for (int i = 0; i < SCALES; i++) {
+      if (scaleEval[i] != null) {
+        scaleEval[i].close();
+        scaleEval[i] = null;
+      }
+    }
+    ghost1.closeEval();
+    ghost2.closeEval();
+  }
+
+  /**
+   * Eval (after {@link #prepareEval}) without deep supervision: each scale's conv → ReLU → BN in
+   * one pass, every intermediate freed once consumed; the logits, a new tensor. (With deep
+   * supervision the eval pass is {@link #forward}'s.)
+   */
+  Tensor forwardEval(Workspace ws, Tensor[] f, long n, long h, long w) {
+    release(ws);
+    Tensor summed = ws.take(n, h, w, channels);
+    for (int i = 0; i < SCALES; i++) {
+      Tensor normed = scaleConv[i].forward(ws, f[i], scaleEval[i], Activation.RELU, null);
+      Ops.upsampleNearestForward(ws.ctx(), normed, summed, i > 0);
+      ws.give(normed);
+    }
+    Tensor normedSum = sumBn.forward(ws, summed, false);
+    ws.give(summed);
+    Tensor g1 = ghost1.forwardEval(ws, normedSum);
+    ws.give(normedSum);
+    Tensor g2 = ghost2.forwardEval(ws, g1);
+    ws.give(g1);
+    Tensor logits = head.forward(ws, g2);
+    ws.give(g2);
     return logits;
   }
 

@@ -31,6 +31,7 @@ public final class EffiSegNet implements AutoCloseable {
   private Tensor[] auxLogits;
   private boolean pendingBackward;
   private long step;
+  private long evalVersion = -1; // the parameters' version the eval-mode weights were made from
 
   private EffiSegNet(Context ctx, EffiSegNetConfig config) {
     this.ctx = ctx;
@@ -151,6 +152,17 @@ public final class EffiSegNet implements AutoCloseable {
     releaseActivations();
     closeAuxLogits(); // the last pass's maps: nobody can use them once a new pass starts
     workspace.beginPass(images.shape());
+    if (!training && !decoder.deepSupervision()) {
+      prepareEval();
+      Tensor[] features = encoder.forwardEval(workspace, images);
+      Tensor logits = decoder.forwardEval(workspace, features, images.dim(0), images.dim(1), images.dim(2));
+      encoder.release(workspace);
+      pendingBackward = false;
+      return logits;
+    }
+    if (training) {
+      parameters.markChanged(); // the running statistics move
+    }
     Tensor[] features = encoder.forward(workspace, images, training, dropConnectSeed);
     auxLogits = decoder.deepSupervision() ? new Tensor[EffiSegDecoder.SCALES] : null;
     Tensor logits =
@@ -235,6 +247,19 @@ public final class EffiSegNet implements AutoCloseable {
     workspace.clear();
   }
 
+  /**
+   * Makes the eval-mode weights (BN folded into the convolutions, or kept as their epilogues:
+   * {@link EvalConv}) unless they are up to date with the parameters.
+   */
+  private void prepareEval() {
+    if (evalVersion == parameters.version()) {
+      return;
+    }
+    encoder.prepareEval(ctx);
+    decoder.prepareEval(ctx);
+    evalVersion = parameters.version();
+  }
+
   private void releaseActivations() {
     encoder.release(workspace);
     decoder.release(workspace);
@@ -247,6 +272,8 @@ public final class EffiSegNet implements AutoCloseable {
       releaseActivations();
       closeAuxLogits();
       workspace.close();
+      encoder.closeEval();
+      decoder.closeEval();
       parameters.close();
     }
   }

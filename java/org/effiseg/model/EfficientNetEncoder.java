@@ -29,6 +29,7 @@ final class EfficientNetEncoder {
   /** featureAfterBlock[j] = k if block j's output is feature k, else -1. */
   private final int[] featureAfterBlock;
 
+  private EvalConv stemEval; // prepareEval: the stem with its BN folded in
   private Tensor image; // the caller's input, needed for the stem's weight gradient
   private Tensor stemOut; // stem conv output (BN input)
   private final List<Tensor> activations = new ArrayList<>(); // h0 = stem act, h(j+1) = block j out
@@ -122,6 +123,53 @@ final class EfficientNetEncoder {
       if (featureAfterBlock[j] >= 0) {
         features[featureAfterBlock[j]] = h;
       }
+    }
+    return features;
+  }
+
+  /** Makes the eval-mode weights of the stem and every block from the current parameters. */
+  void prepareEval(Context ctx) {
+    closeEval();
+    stemEval = EvalConv.foldBefore(ctx, stem, stemBn);
+    for (MBConvBlock b : blocks) {
+      b.prepareEval(ctx);
+    }
+  }
+
+  void closeEval() {
+    if (stemEval != null) {
+      stemEval.close();
+      stemEval = null;
+    }
+    for (MBConvBlock b : blocks) {
+      b.closeEval();
+    }
+  }
+
+  /**
+   * Eval (after {@link #prepareEval}): the trunk with fused convolutions ({@link
+   * MBConvBlock#forwardEval}); only the five features are kept (until {@link #release}).
+   */
+  Tensor[] forwardEval(Workspace ws, Tensor x) {
+    release(ws);
+    training = false;
+    Tensor[] features = new Tensor[FEATURE_STAGES.length];
+    Tensor h = stem.forward(ws, x, stemEval, Activation.SWISH, null);
+    boolean kept = false; // h is a feature
+    for (int j = 0; j < blocks.size(); j++) {
+      Tensor next = blocks.get(j).forwardEval(ws, h);
+      if (!kept) {
+        ws.give(h);
+      }
+      h = next;
+      kept = featureAfterBlock[j] >= 0;
+      if (kept) {
+        features[featureAfterBlock[j]] = h;
+        activations.add(h);
+      }
+    }
+    if (!kept) {
+      ws.give(h);
     }
     return features;
   }

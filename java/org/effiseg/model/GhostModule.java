@@ -24,6 +24,8 @@ final class GhostModule {
   private Tensor primaryRelu; // relu(primary conv), the primary BN's input
   private Tensor primaryOut; // x1: the cheap conv's input and the first half of the output
   private Tensor cheapRelu; // relu(cheap conv), the cheap BN's input
+  private EvalConv primaryEval; // prepareEval: conv, then ReLU and BN as the epilogue
+  private EvalConv cheapEval;
 
   GhostModule(ParameterLayout layout, String prefix, int in, int out) {
     outChannels = out;
@@ -77,6 +79,31 @@ final class GhostModule {
     InferenceGraph.Value x1 = primaryBn.describe(g, g.activation(primary.describe(g, x, null), Activation.RELU));
     InferenceGraph.Value x2 = cheapBn.describe(g, g.activation(cheap.describe(g, x1, null), Activation.RELU));
     return g.concatChannels(x1, x2, outChannels);
+  }
+
+  void prepareEval(Context ctx) {
+    closeEval();
+    primaryEval = EvalConv.affineAfter(ctx, primary, primaryBn);
+    cheapEval = EvalConv.affineAfter(ctx, cheap, cheapBn);
+  }
+
+  void closeEval() {
+    if (primaryEval != null) {
+      primaryEval.close();
+      cheapEval.close();
+      primaryEval = cheapEval = null;
+    }
+  }
+
+  /** Eval (after {@link #prepareEval}): each conv → ReLU → BN in one pass; a new tensor. */
+  Tensor forwardEval(Workspace ws, Tensor x) {
+    Tensor p = primary.forward(ws, x, primaryEval, Activation.RELU, null);
+    Tensor c = cheap.forward(ws, p, cheapEval, Activation.RELU, null);
+    Tensor y = ws.take(x.dim(0), x.dim(1), x.dim(2), outChannels);
+    Ops.channelCopy(ws.ctx(), p, 0, y, 0, initChannels, false);
+    Ops.channelCopy(ws.ctx(), c, 0, y, initChannels, outChannels - initChannels, false);
+    ws.give(p, c);
+    return y;
   }
 
   /** dx (a new tensor) from dy; writes the module's gradients and frees what forward kept. */

@@ -41,6 +41,13 @@ final class MBConvBlock {
   private long seed;
   private boolean training;
 
+  // Eval-mode weights (prepareEval): each BN folded into the convolution before it.
+  private EvalConv expandEval;
+  private EvalConv depthwiseEval;
+  private EvalConv seReduceEval;
+  private EvalConv seExpandEval;
+  private EvalConv projectEval;
+
   MBConvBlock(
       ParameterLayout layout, String prefix, int in, int out, int kernel, int stride, int expand,
       float dropConnectRate) {
@@ -156,6 +163,53 @@ final class MBConvBlock {
     InferenceGraph.Value gate = g.activation(seExpand.describe(g, reduced, null), Activation.SIGMOID);
     InferenceGraph.Value y = projectConv.describe(g, g.scaleChannels(se, gate), bn2);
     return skip ? g.add(y, x) : y;
+  }
+
+  /** Makes the eval-mode weights from the current parameters (closing earlier ones). */
+  void prepareEval(Context ctx) {
+    closeEval();
+    if (expandConv != null) {
+      expandEval = EvalConv.foldBefore(ctx, expandConv, bn0);
+    }
+    depthwiseEval = EvalConv.foldBefore(ctx, depthwiseConv, bn1);
+    seReduceEval = EvalConv.plain(seReduce);
+    seExpandEval = EvalConv.plain(seExpand);
+    projectEval = EvalConv.foldBefore(ctx, projectConv, bn2);
+  }
+
+  void closeEval() {
+    for (EvalConv e : new EvalConv[] {expandEval, depthwiseEval, seReduceEval, seExpandEval, projectEval}) {
+      if (e != null) {
+        e.close();
+      }
+    }
+    expandEval = depthwiseEval = seReduceEval = seExpandEval = projectEval = null;
+  }
+
+  /**
+   * Eval (after {@link #prepareEval}): the block with its BNs folded into the convolutions and
+   * the swishes, the squeeze-excite activations and the residual add done as the convolutions'
+   * epilogues, each intermediate freed as soon as it is consumed. The output, a new tensor;
+   * {@code x} stays with the caller.
+   */
+  Tensor forwardEval(Workspace ws, Tensor x) {
+    Tensor a = expandConv != null ? expandConv.forward(ws, x, expandEval, Activation.SWISH, null) : x;
+    Tensor d = depthwiseConv.forward(ws, a, depthwiseEval, Activation.SWISH, null);
+    if (a != x) {
+      ws.give(a);
+    }
+    Tensor pooled = ws.take(x.dim(0), 1, 1, bn1.channels);
+    Ops.globalAvgPoolForward(ws.ctx(), d, pooled);
+    Tensor reduced = seReduce.forward(ws, pooled, seReduceEval, Activation.SWISH, null);
+    ws.give(pooled);
+    Tensor gate = seExpand.forward(ws, reduced, seExpandEval, Activation.SIGMOID, null);
+    ws.give(reduced);
+    Tensor scaled = ws.take(d.shape());
+    Ops.channelScaleForward(ws.ctx(), d, gate, scaled);
+    ws.give(d, gate);
+    Tensor y = projectConv.forward(ws, scaled, projectEval, Activation.NONE, skip ? x : null);
+    ws.give(scaled);
+    return y;
   }
 
   /**

@@ -19,6 +19,7 @@ import org.effiseg.nativeapi.Tensor;
 public final class ParameterBlock implements AutoCloseable {
   private final ParameterLayout layout;
   private final Tensor weights;
+  private long version;
   private final Tensor grads;
   private final Tensor expAvg;
   private final Tensor expAvgSq;
@@ -52,9 +53,25 @@ public final class ParameterBlock implements AutoCloseable {
     return layout;
   }
 
-  /** All trainable weights, flat. */
+  /**
+   * All trainable weights, flat. Code that writes them (or the statistics in {@link #buffers()})
+   * other than through this class calls {@link #markChanged()} afterwards.
+   */
   public Tensor weights() {
     return weights;
+  }
+
+  /**
+   * Counts changes of the weights and statistics (loads, initialisation, {@link #markChanged()}):
+   * what was derived from them (the model's folded eval weights) is stale when it moved.
+   */
+  public long version() {
+    return version;
+  }
+
+  /** Records that the weights or statistics were changed from outside (an optimizer step, a training pass). */
+  public void markChanged() {
+    version++;
   }
 
   /** Gradients of {@link #weights()}, same layout. */
@@ -111,6 +128,7 @@ public final class ParameterBlock implements AutoCloseable {
 
   /** Fresh weights (and statistics) from the layout's init rules; clears Adam's moments. */
   public void initialize(long seed) {
+    markChanged();
     SplittableRandom root = new SplittableRandom(seed);
     for (ParameterLayout.Entry e : layout.entries()) {
       SplittableRandom r = root.split();
@@ -170,6 +188,7 @@ public final class ParameterBlock implements AutoCloseable {
    * written unless the whole dict is accepted.
    */
   public void load(StateDict sd, boolean strict, Predicate<String> ignorable) {
+    markChanged();
     List<String> missing = new ArrayList<>();
     List<String> unexpected = new ArrayList<>();
     List<String> misShaped = new ArrayList<>();

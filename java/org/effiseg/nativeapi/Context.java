@@ -108,13 +108,32 @@ public final class Context implements AutoCloseable {
     for (JsonElement e : JsonParser.parseString(json).getAsJsonArray()) {
       JsonObject o = e.getAsJsonObject();
       rows.add(new ProfileRow(o.get("kernel").getAsString(), o.get("geometry").getAsString(),
-          o.get("calls").getAsLong(), o.get("ms").getAsDouble()));
+          o.get("calls").getAsLong(), o.get("ms").getAsDouble(), o.get("flop").getAsDouble(),
+          o.get("bytes").getAsDouble()));
     }
     return rows;
   }
 
-  /** Calls of one kernel on one geometry while profiling, and their total wall time. */
-  public record ProfileRow(String kernel, String geometry, long calls, double ms) {}
+  /**
+   * Calls of one kernel on one geometry while profiling, their total wall time, and their total
+   * work: floating-point operations (convolutions only; a multiply-add is 2) and compulsory
+   * memory traffic in bytes (each input read once, each output written once).
+   */
+  public record ProfileRow(String kernel, String geometry, long calls, double ms, double flop, double bytes) {}
+
+  /**
+   * This machine's floating-point peak and memory bandwidth on this context's kernel path and
+   * threads, measured (an FMA loop, a STREAM triad; about a second). CPU contexts only.
+   */
+  public Peaks measurePeaks() {
+    double[] flops = new double[1];
+    double[] bytes = new double[1];
+    EffisegException.check(EffisegNative.es_context_measure_peaks(handle(), flops, bytes));
+    return new Peaks(flops[0], bytes[0]);
+  }
+
+  /** FLOP/s and bytes/s at most. */
+  public record Peaks(double flopsPerS, double bytesPerS) {}
 
   /**
    * Bytes of a context's memory. On CUDA, the context's device allocator: {@code live} is what

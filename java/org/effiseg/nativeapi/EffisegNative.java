@@ -99,6 +99,9 @@ final class EffisegNative {
   static native int es_context_profile_report(
       @Cast("es_handle") long ctx, @Cast("char*") byte[] buf, long size, @Cast("int64_t*") long[] needed);
 
+  static native int es_context_measure_peaks(
+      @Cast("es_handle") long ctx, double[] flopsPerS, double[] bytesPerS);
+
   static native int es_tensor_create(
       @Cast("es_handle") long ctx,
       int ndim,
@@ -160,6 +163,24 @@ final class EffisegNative {
       int padLeft,
       int padRight,
       int groups);
+
+  static native int es_conv2d_forward_fused(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long w,
+      @Cast("es_handle") long b,
+      @Cast("es_handle") long y,
+      int strideH,
+      int strideW,
+      int padTop,
+      int padBottom,
+      int padLeft,
+      int padRight,
+      int groups,
+      int activation,
+      @Cast("es_handle") long scale,
+      @Cast("es_handle") long shift,
+      @Cast("es_handle") long residual);
 
   static native int es_conv2d_backward(
       @Cast("es_handle") long ctx,

@@ -47,6 +47,18 @@ public final class Ops {
             s.padLeft(), s.padRight(), s.groups()));
   }
 
+  /**
+   * The convolution with an epilogue before y is written: {@code y = act(conv(x, w) + b) * scale +
+   * shift + residual}; b, scale, shift ([Cout]) and residual (y's shape) may each be null.
+   */
+  public static void conv2dForwardFused(Context ctx, Tensor x, Tensor w, Tensor b, Tensor y, ConvSpec s,
+      Activation activation, Tensor scale, Tensor shift, Tensor residual) {
+    check(
+        EffisegNative.es_conv2d_forward_fused(
+            c(ctx), h(x), h(w), h(b), h(y), s.strideH(), s.strideW(), s.padTop(), s.padBottom(),
+            s.padLeft(), s.padRight(), s.groups(), activation.ordinal(), h(scale), h(shift), h(residual)));
+  }
+
   public static void conv2dBackward(
       Context ctx, Tensor x, Tensor w, Tensor dy, Tensor dx, Tensor dw, Tensor db, ConvSpec s) {
     check(

@@ -50,6 +50,7 @@ public final class TrainStep implements AutoCloseable {
     ParameterBlock p = model.parameters();
     Ops.adamwStep(model.context(), p.weights(), p.grads(), p.expAvg(), p.expAvgSq(), (float) lr,
         BETA1, BETA2, ADAM_EPS, weightDecay, step);
+    p.markChanged();
   }
 
   @Override

@@ -49,11 +49,19 @@ class BenchCommandTest {
     double share = 0;
     boolean conv = false;
     for (JsonElement k : kernels) {
-      share += k.getAsJsonObject().get("share").getAsDouble();
-      conv |= k.getAsJsonObject().get("kernel").getAsString().equals("conv2d_backward");
+      JsonObject row = k.getAsJsonObject();
+      share += row.get("share").getAsDouble();
+      if (row.get("kernel").getAsString().equals("conv2d_backward")) {
+        conv = true;
+        assertThat(row.get("gflop_s").getAsDouble()).isGreaterThan(0.0);
+        assertThat(row.get("flop_peak_share").getAsDouble()).isGreaterThan(0.0);
+        assertThat(row.get("bw_peak_share").getAsDouble()).isGreaterThan(0.0);
+      }
     }
     assertThat(share).isWithin(1e-6).of(1.0);
     assertThat(conv).isTrue();
+    assertThat(profile.get("peak_gflop_s").getAsDouble()).isGreaterThan(1.0);
+    assertThat(profile.get("peak_gb_s").getAsDouble()).isGreaterThan(1.0);
   }
 
   @Test

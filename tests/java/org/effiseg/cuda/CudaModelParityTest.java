@@ -28,6 +28,12 @@ import org.junit.jupiter.api.Test;
 class CudaModelParityTest extends CudaUnderTest.Base {
   private static final int N = 2;
   private static final int SIZE = 72;
+  /**
+   * The decoder's scale BNs' biases: their outputs reach the loss only through training-mode BNs
+   * (bn6 of the sum, and with deep supervision the auxiliary heads' BNs), which subtract each
+   * channel's batch mean, so a constant shift of them has no effect and their gradient is 0.
+   */
+
   private static TrainConfig config(boolean deepSupervision) {
     TrainConfig c = TrainConfig.preset("paper");
     // lr 1e-4 (the paper's): AdamW's first steps move each weight by about lr whatever the

@@ -81,4 +81,42 @@ class ModelLifecycleTest {
       assertThat(ctx.memory().live()).isEqualTo(start);
     }
   }
+
+  /**
+   * The eval pass runs on weights derived from the parameters (BN folded into the convolutions):
+   * after a training pass (new running statistics) and after loading other weights, it must
+   * give exactly what a model freshly loaded with the same parameters gives.
+   */
+  @Test
+  void evalWeightsFollowEveryChangeOfTheParameters() {
+    Rand rand = new Rand(5);
+    int size = 64;
+    try (Context ctx = Context.cpu(2)) {
+      EffiSegNetConfig cfg = EffiSegNetConfig.of(EfficientNetVariant.B0).withDropConnectRate(0f);
+      try (EffiSegNet a = EffiSegNet.create(ctx, cfg);
+          EffiSegNet other = EffiSegNet.create(ctx, cfg.withSeed(99));
+          Tensor x = ctx.tensor(rand.normal(2 * size * size * 3, 1), 2, size, size, 3)) {
+        float[] before = eval(a, x);
+        a.forward(x, true).close(); // a training pass: the running statistics move
+        float[] afterTraining = eval(a, x);
+        assertThat(afterTraining).isNotEqualTo(before);
+        assertThat(afterTraining).isEqualTo(evalOfCopy(ctx, cfg, a.stateDict(), x));
+        a.loadStateDict(other.stateDict(), true);
+        assertThat(eval(a, x)).isEqualTo(eval(other, x));
+      }
+    }
+  }
+
+  private static float[] eval(EffiSegNet net, Tensor x) {
+    try (Tensor y = net.forward(x, false)) {
+      return y.read();
+    }
+  }
+
+  private static float[] evalOfCopy(Context ctx, EffiSegNetConfig cfg, StateDict sd, Tensor x) {
+    try (EffiSegNet copy = EffiSegNet.create(ctx, cfg)) {
+      copy.loadStateDict(sd, true);
+      return eval(copy, x);
+    }
+  }
 }

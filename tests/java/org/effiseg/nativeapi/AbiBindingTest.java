@@ -66,6 +66,8 @@ class AbiBindingTest {
       Map.entry("es_status", Set.of(int.class)),
       Map.entry("int", Set.of(int.class)),
       Map.entry("float", Set.of(float.class)),
+      Map.entry("double", Set.of(double.class)),
+      Map.entry("double*", Set.of(double[].class)),
       Map.entry("es_handle", Set.of(long.class)),
       Map.entry("int64_t", Set.of(long.class)),
       Map.entry("uint64_t", Set.of(long.class)),

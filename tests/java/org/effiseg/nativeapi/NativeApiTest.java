@@ -209,6 +209,14 @@ class NativeApiTest {
         for (Context.ProfileRow r : rows) {
           assertThat(r.ms()).isAtLeast(0.0);
         }
+        // work: 2 flops per multiply-add of the convolutions, compulsory bytes of every kernel
+        double pointwiseMacs = 2 * 9 * 8 * 4 * 6;
+        assertThat(rows.get(0).flop()).isEqualTo(2 * 2 * pointwiseMacs);
+        assertThat(rows.get(0).bytes()).isEqualTo(2 * 4 * (2 * 9 * 8 * 6 + 6 * 4 + 2 * 9 * 8 * 4));
+        assertThat(rows.get(1).flop()).isEqualTo(2.0 * (2 * 5 * 4 * 6) * 9);
+        assertThat(rows.get(1).bytes()).isEqualTo(4 * (2 * 9 * 8 * 6 + 9 * 6 + 2 * 5 * 4 * 6));
+        assertThat(rows.get(2).flop()).isEqualTo(0.0);
+        assertThat(rows.get(2).bytes()).isEqualTo(4 * 3 * (2 * 9 * 8 * 4));
       }
       ctx.startProfile(); // afresh
       assertThat(ctx.profile()).isEmpty();
@@ -217,6 +225,16 @@ class NativeApiTest {
         t.fill(1);
         assertThat(t.read()).usingExactEquality().containsExactly(1f, 1f, 1f, 1f);
       }
+    }
+  }
+
+  @Test
+  void cpuPeaksAreMeasured() {
+    try (Context ctx = Context.cpu(2)) {
+      Context.Peaks p = ctx.measurePeaks();
+      // any CPU of the last decades: above 1 GFLOP/s and 1 GB/s, below what no CPU reaches
+      assertThat(p.flopsPerS()).isIn(com.google.common.collect.Range.open(1e9, 1e14));
+      assertThat(p.bytesPerS()).isIn(com.google.common.collect.Range.open(1e9, 1e13));
     }
   }
 

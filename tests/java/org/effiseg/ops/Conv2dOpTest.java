@@ -10,6 +10,7 @@ import ai.djl.training.GradientCollector;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
+import org.effiseg.nativeapi.Activation;
 import org.effiseg.nativeapi.Backend;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.ConvSpec;
@@ -222,6 +223,55 @@ class Conv2dOpTest {
         Tolerance.assertClose(c + " db", r.db, ref.db, ABS, REL);
       }
     }
+  }
+
+  /**
+   * es_conv2d_forward_fused on every path: {@code y = act(conv + b) * scale + shift + residual}
+   * against the double reference's convolution pushed through the same epilogue in double, for
+   * each activation with the whole epilogue and for each activation alone (the encoder's use).
+   */
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndAllCases")
+  void fusedEpilogueMatchesReference(Backend backend, Case c) {
+    try (Context ctx = Backends.open(backend)) {
+      Run r = new Run(c, 11);
+      Rand rand = new Rand(23);
+      float[] scale = rand.uniform(c.cout, 0.5, 1.5);
+      float[] shift = rand.uniform(c.cout, -1, 1);
+      float[] residual = rand.uniform(Rand.size(c.yShape()), -1, 1);
+      double[] conv = Reference.of(c, r.x, r.w, r.b, r.dy).y;
+      for (Activation act : Activation.values()) {
+        for (boolean whole : new boolean[] {true, false}) {
+          try (Tensor tx = ctx.tensor(r.x, c.xShape());
+              Tensor tw = ctx.tensor(r.w, c.wShape());
+              Tensor tb = r.b == null ? null : ctx.tensor(r.b, c.cout);
+              Tensor ts = whole ? ctx.tensor(scale, c.cout) : null;
+              Tensor tsh = whole ? ctx.tensor(shift, c.cout) : null;
+              Tensor tr = whole ? ctx.tensor(residual, c.yShape()) : null;
+              Tensor ty = ctx.tensor(c.yShape())) {
+            ty.fill(Float.NaN);
+            Ops.conv2dForwardFused(ctx, tx, tw, tb, ty, c.spec(), act, ts, tsh, tr);
+            double[] expected = new double[conv.length];
+            for (int i = 0; i < conv.length; i++) {
+              int co = i % c.cout;
+              double v = activation(act, conv[i]);
+              expected[i] = whole ? v * scale[co] + shift[co] + residual[i] : v;
+            }
+            Tolerance.assertClose(c + " " + act + (whole ? " + affine + residual" : ""), ty.read(),
+                expected, ABS, REL);
+          }
+        }
+      }
+    }
+  }
+
+  private static double activation(Activation act, double v) {
+    return switch (act) {
+      case NONE -> v;
+      case RELU -> Math.max(v, 0);
+      case SWISH -> v / (1 + Math.exp(-v));
+      case SIGMOID -> 1 / (1 + Math.exp(-v));
+    };
   }
 
   /**

@@ -1,0 +1,133 @@
+/*
+ * conv2d_common.h — what the convolution paths of native/cpu/ share: the 8-float vector type,
+ * how many threads an amount of work gets, how loops are cut into parts, the per-thread scratch
+ * buffer, and the path functions that conv2d.cpp dispatches to (one file per path:
+ * conv2d_depthwise.cpp, conv2d_direct.cpp, conv2d_gemm.cpp).
+ */
+#ifndef EFFISEG_CPU_CONV2D_COMMON_H
+#define EFFISEG_CPU_CONV2D_COMMON_H
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "kernels.h"
+
+namespace es::cpu::ES_CPU_ISA {
+
+/* 8 floats; GCC/Clang lower it to one AVX register, or two SSE registers without AVX. */
+typedef float v8 __attribute__((vector_size(32)));
+
+inline v8 load8(const float* p) {
+    v8 v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+inline void store8(float* p, v8 v) { std::memcpy(p, &v, sizeof v); }
+
+/* p[0..8) += v, in double. */
+inline void add_to_double(double* p, v8 v) {
+    typedef double v4d __attribute__((vector_size(32)));
+    typedef float v4f __attribute__((vector_size(16)));
+    const v4f lo = {v[0], v[1], v[2], v[3]}, hi = {v[4], v[5], v[6], v[7]};
+    v4d a, b;
+    std::memcpy(&a, p, sizeof a);
+    std::memcpy(&b, p + 4, sizeof b);
+    a += __builtin_convertvector(lo, v4d);
+    b += __builtin_convertvector(hi, v4d);
+    std::memcpy(p, &a, sizeof a);
+    std::memcpy(p + 4, &b, sizeof b);
+}
+
+/* Threads for `work` multiply-adds (or element visits): at most ex.threads, and only as many
+ * as get kMinWorkPerThread each. Every parallel region costs a fork and a join, and when the
+ * cores are also busy with something else (the data loader, other processes) a sleeping
+ * worker can take a scheduler time slice (milliseconds) to wake: a small op then runs far
+ * faster on the calling thread alone. 4M multiply-adds is 0.1-0.3 ms on one core here. */
+constexpr double kMinWorkPerThread = 4.0 * (1 << 20);
+
+inline int threads_for(const Exec& ex, double work) {
+    const int most = ex.threads > 0 ? ex.threads : 1;
+    return (int)std::max(1.0, std::min<double>(most, std::floor(work / kMinWorkPerThread)));
+}
+
+/* Work is split into contiguous parts that threads take dynamically, so that a thread the
+ * OS has descheduled (data loading, other processes) does not hold the others up at the end
+ * of a loop. Loops without reductions use kPartsPerThread parts per thread; reductions keep
+ * one partial sum per part (not per thread) and combine them in part order, so their result
+ * depends only on the thread count, never on which thread ran what. */
+constexpr int kPartsPerThread = 8;
+constexpr int kPartialsPerThread = 2;
+
+inline int64_t part_count(int64_t items, int threads, int per_thread) {
+    return std::max<int64_t>(1, std::min<int64_t>(items, (int64_t)threads * per_thread));
+}
+
+/* Part i of `parts` nearly equal contiguous ranges of [0, items) starts here. */
+inline int64_t part_begin(int64_t items, int64_t parts, int64_t i) { return items * i / parts; }
+
+/* A per-thread scratch buffer, grown on demand and kept for reuse (OpenMP reuses its
+ * threads, so this is allocated once per thread, not per call). */
+inline float* scratch(size_t floats) {
+    thread_local std::vector<float> buffer;
+    if (buffer.size() < floats) {
+        buffer.clear();
+        buffer.shrink_to_fit();
+        buffer.resize(floats);
+    }
+    return buffer.data();
+}
+
+/* Valid range [lo, hi) of kernel offsets k with 0 <= origin + k < extent, within [0, K). */
+inline void tap_range(int origin, int K, int extent, int& lo, int& hi) {
+    lo = std::max(0, -origin);
+    hi = std::min(K, extent - origin);
+    if (hi < lo) hi = lo;
+}
+
+inline v8 splat(float s) { return v8{s, s, s, s, s, s, s, s}; }
+
+/* ---- the paths ---------------------------------------------------------------------------- */
+
+inline bool is_depthwise(const ConvGeom& g) { return g.groups == g.Cin && g.groups == g.Cout; }
+
+/* 1x1, stride 1, no padding: the activations are the GEMM operand as they lie. */
+inline bool is_pointwise(const ConvGeom& g) {
+    return g.KH == 1 && g.KW == 1 && g.stride_h == 1 && g.stride_w == 1 && g.pad_top == 0 &&
+           g.pad_left == 0 && g.OH == g.H && g.OW == g.W;
+}
+
+/* Dense with a reduction of at most kDirectMaxK values per output (the 3x3x3 stem). */
+constexpr int kDirectMaxK = 32;
+inline bool is_short_dense(const ConvGeom& g) {
+    return g.groups == 1 && g.KH * g.KW * g.Cin <= kDirectMaxK;
+}
+
+/* The epilogue (kernels.h) over `pixels` output pixels of C channels from y on, in place; y
+ * holds conv + b, residual points at the same pixels (activation.cpp, where the activation math
+ * vectorises). Each path calls it on the rows it has just written, while they are in cache. */
+void conv_epilogue(const ConvEpilogue& e, float* y, const float* residual, int64_t pixels, int C);
+
+/* conv2d_depthwise.cpp */
+void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                       const float* b, const ConvEpilogue& e, float* y);
+void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, const float* dy,
+                           float* dx);
+void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, const float* dy,
+                           float* dw, float* db);
+
+/* conv2d_direct.cpp */
+void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                         const float* b, const ConvEpilogue& e, float* y);
+
+/* conv2d_gemm.cpp */
+void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                  const float* b, const ConvEpilogue& e, float* y);
+void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                   const float* dy, float* dx, float* dw);
+
+}  // namespace es::cpu::ES_CPU_ISA
+
+#endif

@@ -1,0 +1,362 @@
+/*
+ * conv2d_depthwise.cpp — the depthwise path of conv2d.cpp (groups == Cin == Cout): hand-written
+ * direct loops vectorised over channels (8-wide vectors, up to four per block kept in
+ * registers; 5x5 kernels in register-blocked strips of pixels), parallel over rows: output rows
+ * for y and dw (partial sums per part, in double), input rows for dx (a gather, so no races).
+ * EfficientNet spends most of its convolution time here.
+ */
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "conv2d_common.h"
+
+namespace es::cpu::ES_CPU_ISA {
+
+namespace {
+
+/* The per-pixel blocks below handle channels [c, c + 8*NV) (NV = 0: the one channel c). */
+
+/* y[pixel, c..] = b + sum over taps of x[tap, c..] * w[tap, c..]; taps given as a rectangle
+ * [kh0,kh1) x [kw0,kw1) relative to the pixel's origin xo (index into x of tap (0,0)). */
+template <int NV>
+inline void dw_forward_block(const float* x, int64_t xo, int64_t x_row_stride, const float* w,
+                             int KW, int C, int kh0, int kh1, int kw0, int kw1, const float* b,
+                             float* y, int c) {
+    if constexpr (NV == 0) {
+        float acc = b ? b[c] : 0.0f;
+        for (int kh = kh0; kh < kh1; kh++)
+            for (int kw = kw0; kw < kw1; kw++)
+                acc += x[xo + kh * x_row_stride + (int64_t)kw * C + c] * w[(kh * KW + kw) * C + c];
+        y[c] = acc;
+    } else {
+        v8 acc[NV];
+        for (int v = 0; v < NV; v++) acc[v] = b ? load8(b + c + 8 * v) : v8{};
+        for (int kh = kh0; kh < kh1; kh++) {
+            const float* xp = x + (xo + kh * x_row_stride + (int64_t)kw0 * C + c);
+            const float* wp = w + ((int64_t)(kh * KW + kw0) * C + c);
+            for (int kw = kw0; kw < kw1; kw++, xp += C, wp += C) {
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; v++) acc[v] += load8(xp + 8 * v) * load8(wp + 8 * v);
+            }
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) store8(y + c + 8 * v, acc[v]);
+    }
+}
+
+/* The register-blocked inner kernel for 8 channels and P neighbouring pixels of one row,
+ * all of whose KW taps lie inside the row: a 1-D correlation along the row, repeated over
+ * nrows kernel rows. Each input vector loaded is used by every pixel whose window covers it
+ * and the KW weights of a kernel row stay in registers, so there are about 0.5 loads per FMA
+ * instead of 2 (P=8, KW=5: 8 accumulators + 5 weights + 1 input = 14 of 16 AVX registers).
+ *   out[p] = init + sum_k sum_kw in[k*in_row + (p*SW + kw)*C] * wt[k*w_row + kw*w_tap]
+ * The forward pass uses it on x and w; the stride-1 dx pass on dy and w flipped along kw
+ * (w_tap = -C), which turns the transposed convolution into the same correlation. */
+template <int KW, int SW, int P>
+inline void dw_strip(const float* in, int64_t in_row, int64_t C, int nrows, const float* wt,
+                     int64_t w_row, int64_t w_tap, v8 init, float* out) {
+    v8 acc[P];
+#pragma GCC unroll 16
+    for (int p = 0; p < P; p++) acc[p] = init;
+    for (int k = 0; k < nrows; k++) {
+        const float* ir = in + k * in_row;
+        const float* wr = wt + k * w_row;
+        v8 wk[KW];
+#pragma GCC unroll 16
+        for (int kw = 0; kw < KW; kw++) wk[kw] = load8(wr + kw * w_tap);
+#pragma GCC unroll 64
+        for (int j = 0; j < (P - 1) * SW + KW; j++) {
+            const v8 iv = load8(ir + j * C);
+#pragma GCC unroll 16
+            for (int p = 0; p < P; p++) {
+                const int kw = j - p * SW;
+                if (kw >= 0 && kw < KW) acc[p] += iv * wk[kw];
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int p = 0; p < P; p++) store8(out + p * C, acc[p]);
+}
+
+using StripKernel = void (*)(const float*, int64_t, int64_t, int, const float*, int64_t, int64_t,
+                             v8, float*);
+
+/* Strip kernels of 8 and 4 pixels for 5-wide kernels, stride 1 or 2 (null for anything
+ * else, which takes the per-pixel path). 5x5 is compute-bound and the strips run it about
+ * 1.5x faster out of cache. 3x3 (9 taps) is memory-bound: out of cache the per-pixel loop,
+ * which streams each pixel's channels contiguously, was faster than strips, which walk their
+ * window in 32-byte pieces across pixels (in cache, strips won there too). */
+struct Strips {
+    StripKernel p8 = nullptr, p4 = nullptr;
+    explicit operator bool() const { return p8 != nullptr; }
+};
+
+Strips strip_kernels(int KW, int SW) {
+    Strips s;
+    if (KW == 5 && SW == 1) s = {dw_strip<5, 1, 8>, dw_strip<5, 1, 4>};
+    if (KW == 5 && SW == 2) s = {dw_strip<5, 2, 8>, dw_strip<5, 2, 4>};
+    return s;
+}
+
+/* Covers pixels [lo, hi) of a row with strips of 8, then 4 pixels; each strip runs over all
+ * 8-channel blocks while its input window is in cache. strip(kernel, p, count) does one
+ * strip for every channel block; returns where the strips stopped. */
+template <class StripAt>
+int for_strips(const Strips& k, int lo, int hi, StripAt strip) {
+    int p = lo;
+    for (; p + 8 <= hi; p += 8) strip(k.p8, p, 8);
+    for (; p + 4 <= hi; p += 4) strip(k.p4, p, 4);
+    return p;
+}
+
+}  // namespace
+
+void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                       const float* b, const ConvEpilogue& e, float* y) {
+    const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
+    const int sw = g.stride_w, pl = g.pad_left, C8 = C / 8 * 8;
+    const int64_t rows = (int64_t)g.N * OH, rs = (int64_t)W * C;
+    const Strips strips = C >= 8 ? strip_kernels(KW, sw) : Strips{};
+    /* outputs [ow_lo, ow_hi) have all KW taps inside the row (empty when the kernel is wider
+     * than the row; both stay within [0, OW] even when the padding exceeds the input) */
+    const int ow_lo = std::min(OW, (pl + sw - 1) / sw);
+    const int ow_hi = W - KW + pl >= 0 ? std::max(ow_lo, std::min(OW, (W - KW + pl) / sw + 1))
+                                       : ow_lo;
+    const int T = threads_for(ex, (double)rows * OW * C * KH * KW);
+    const int64_t parts = part_count(rows, T, kPartsPerThread);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        const int64_t r_end = part_begin(rows, parts, part + 1);
+        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
+            const int n = (int)(r / OH), oh = (int)(r % OH);
+            const int ih0 = oh * g.stride_h - g.pad_top;
+            int kh0, kh1;
+            tap_range(ih0, KH, H, kh0, kh1);
+            float* yrow = y + r * OW * C;
+            /* index into x of tap (0,0) of output ow; only valid taps are dereferenced */
+            auto origin = [&](int ow) { return (((int64_t)n * H + ih0) * W + ow * sw - pl) * C; };
+            auto pixel = [&](int ow, int c_begin) {
+                int kw0, kw1;
+                tap_range(ow * sw - pl, KW, W, kw0, kw1);
+                const int64_t xo = origin(ow);
+                float* yp = yrow + (int64_t)ow * C;
+                int c = c_begin;
+                for (; c + 32 <= C; c += 32)
+                    dw_forward_block<4>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+                for (; c + 8 <= C; c += 8)
+                    dw_forward_block<1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+                for (; c < C; c++)
+                    dw_forward_block<0>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+            };
+            int ow = 0;
+            if (strips && kh1 > kh0) {
+                for (; ow < ow_lo; ow++) pixel(ow, 0);
+                ow = for_strips(strips, ow_lo, ow_hi, [&](StripKernel k, int o, int count) {
+                    const float* in = x + (origin(o) + kh0 * rs);
+                    const float* wt = w + (int64_t)kh0 * KW * C;
+                    for (int c = 0; c < C8; c += 8)
+                        k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
+                          b ? load8(b + c) : v8{}, yrow + (int64_t)o * C + c);
+                    for (int p = 0; C8 < C && p < count; p++) pixel(o + p, C8);
+                });
+            }
+            for (; ow < OW; ow++) pixel(ow, 0);
+            if (e.any()) conv_epilogue(e, yrow, e.residual ? e.residual + r * OW * C : nullptr, OW, C);
+        }
+    }
+}
+
+namespace {
+
+/* First tap k in [0, K) with (pos + pad - k) divisible by stride and the output index
+ * o = (pos + pad - k) / stride inside [0, O); taps then step by stride while o >= 0. */
+inline void transposed_taps(int pos, int pad, int stride, int K, int O, int& k_first,
+                            int& k_end) {
+    const int t = pos + pad;              /* = o * stride + k */
+    int k = t % stride;                   /* smallest k with matching residue */
+    const int k_min = t - (O - 1) * stride; /* o <= O-1  <=>  k >= t - (O-1)*stride */
+    if (k < k_min) k += (k_min - k + stride - 1) / stride * stride;
+    k_first = k;
+    k_end = std::min(K, t + 1); /* o >= 0  <=>  k <= t */
+}
+
+/* dx[pixel, c..] = sum over taps (kh, kw) that reach this input pixel of
+ * dy[oh, ow, c..] * w[kh, kw, c..]. Output index of a tap: (t_h - kh)/s_h, (t_w - kw)/s_w. */
+template <int NV>
+inline void dw_dx_block(const float* dyn, int OW, int C, int sh, int sw, int th, int tw, int kh0,
+                        int kh1, int kw0, int kw1, const float* w, int KW, float* dxp, int c) {
+    if constexpr (NV == 0) {
+        float acc = 0.0f;
+        for (int kh = kh0; kh < kh1; kh += sh) {
+            const int oh = (th - kh) / sh;
+            for (int kw = kw0; kw < kw1; kw += sw) {
+                const int ow = (tw - kw) / sw;
+                acc += dyn[((int64_t)oh * OW + ow) * C + c] * w[(kh * KW + kw) * C + c];
+            }
+        }
+        dxp[c] = acc;
+    } else {
+        v8 acc[NV];
+        for (int v = 0; v < NV; v++) acc[v] = v8{};
+        for (int kh = kh0; kh < kh1; kh += sh) {
+            const int oh = (th - kh) / sh;
+            const float* dyr = dyn + (int64_t)oh * OW * C + c;
+            const float* wr = w + (int64_t)kh * KW * C + c;
+            for (int kw = kw0; kw < kw1; kw += sw) {
+                const int ow = (tw - kw) / sw;
+                const float* dp = dyr + (int64_t)ow * C;
+                const float* wp = wr + (int64_t)kw * C;
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; v++) acc[v] += load8(dp + 8 * v) * load8(wp + 8 * v);
+            }
+        }
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) store8(dxp + c + 8 * v, acc[v]);
+    }
+}
+
+}  // namespace
+
+void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, const float* dy,
+                           float* dx) {
+    const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
+    const int sh = g.stride_h, sw = g.stride_w, pl = g.pad_left, C8 = C / 8 * 8;
+    const int64_t rows = (int64_t)g.N * H;
+    /* With stride 1 along the row, dx is a correlation of dy with w flipped along kw. */
+    const Strips strips = C >= 8 && sw == 1 ? strip_kernels(KW, 1) : Strips{};
+    /* inputs [iw_lo, iw_hi) receive all KW taps (both within [0, W]) */
+    const int iw_lo = std::min(W, std::max(0, KW - 1 - pl));
+    const int iw_hi = std::max(iw_lo, std::min(W, OW - pl));
+    const int T = threads_for(ex, (double)g.N * OH * OW * C * KH * KW);
+    const int64_t parts = part_count(rows, T, kPartsPerThread);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        const int64_t r_end = part_begin(rows, parts, part + 1);
+        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
+            const int n = (int)(r / H), ih = (int)(r % H);
+            int kh0, kh1;
+            transposed_taps(ih, g.pad_top, sh, KH, OH, kh0, kh1);
+            const int th = ih + g.pad_top;
+            const float* dyn = dy + (int64_t)n * OH * OW * C;
+            float* dxrow = dx + r * W * C;
+            auto pixel = [&](int iw, int c_begin) {
+                int kw0, kw1;
+                transposed_taps(iw, pl, sw, KW, OW, kw0, kw1);
+                const int tw = iw + pl;
+                float* dxp = dxrow + (int64_t)iw * C;
+                int c = c_begin;
+                for (; c + 32 <= C; c += 32)
+                    dw_dx_block<4>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+                for (; c + 8 <= C; c += 8)
+                    dw_dx_block<1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+                for (; c < C; c++)
+                    dw_dx_block<0>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+            };
+            int iw = 0;
+            if (strips && kh1 > kh0) {
+                const int nrows = (kh1 - kh0 + sh - 1) / sh; /* kh0, kh0 + sh, ... < kh1 */
+                const int oh_first = (th - kh0) / sh;        /* one output row up per tap row */
+                for (; iw < iw_lo; iw++) pixel(iw, 0);
+                iw = for_strips(strips, iw_lo, iw_hi, [&](StripKernel k, int i, int count) {
+                    /* dy pixel of tap kw = KW-1 for input i, i.e. the window's first column */
+                    const float* in = dyn + ((int64_t)oh_first * OW + i + pl - (KW - 1)) * C;
+                    const float* wt = w + ((int64_t)kh0 * KW + KW - 1) * C;
+                    for (int c = 0; c < C8; c += 8)
+                        k(in + c, -(int64_t)OW * C, C, nrows, wt + c, (int64_t)sh * KW * C,
+                          -(int64_t)C, v8{}, dxrow + (int64_t)i * C + c);
+                    for (int p = 0; C8 < C && p < count; p++) pixel(i + p, C8);
+                });
+            }
+            for (; iw < W; iw++) pixel(iw, 0);
+        }
+    }
+}
+
+namespace {
+
+/* For one output row and one channel block: for every tap, sum over the row's pixels of
+ * dy * x in registers, then add into the part's double partial; optionally the row's sum of
+ * dy for db. */
+template <int NV>
+inline void dw_dw_block(const float* dyrow, const float* x, int64_t x_img, int ih0, int iw_pad,
+                        const ConvGeom& g, int kh0, int kh1, double* pw, double* pb, int c) {
+    const int C = g.Cin, W = g.W, OW = g.OW, KW = g.KW, sw = g.stride_w;
+    constexpr int L = NV == 0 ? 1 : 8 * NV;
+    for (int kh = kh0; kh < kh1; kh++) {
+        const float* xr = x + x_img + (int64_t)(ih0 + kh) * W * C + c;
+        for (int kw = 0; kw < KW; kw++) {
+            /* pixels ow with 0 <= ow*sw - iw_pad + kw < W */
+            const int lo_num = iw_pad - kw, hi_num = W - 1 + iw_pad - kw;
+            const int ow0 = lo_num > 0 ? (lo_num + sw - 1) / sw : 0;
+            const int ow1 = hi_num < 0 ? 0 : std::min(OW, hi_num / sw + 1);
+            double* p = pw + (int64_t)(kh * KW + kw) * C + c;
+            if constexpr (NV == 0) {
+                float acc = 0.0f;
+                for (int ow = ow0; ow < ow1; ow++)
+                    acc += dyrow[(int64_t)ow * C + c] * xr[((int64_t)ow * sw - iw_pad + kw) * C];
+                p[0] += acc;
+            } else {
+                v8 acc[NV];
+                for (int v = 0; v < NV; v++) acc[v] = v8{};
+                for (int ow = ow0; ow < ow1; ow++) {
+                    const float* dp = dyrow + (int64_t)ow * C + c;
+                    const float* xp = xr + ((int64_t)ow * sw - iw_pad + kw) * C;
+#pragma GCC unroll 8
+                    for (int v = 0; v < NV; v++) acc[v] += load8(dp + 8 * v) * load8(xp + 8 * v);
+                }
+                for (int v = 0; v < NV; v++) add_to_double(p + 8 * v, acc[v]);
+            }
+        }
+    }
+    if (pb) {
+        float acc[L] = {};
+        for (int ow = 0; ow < OW; ow++)
+            for (int j = 0; j < L; j++) acc[j] += dyrow[(int64_t)ow * C + c + j];
+        for (int j = 0; j < L; j++) pb[c + j] += acc[j];
+    }
+}
+
+}  // namespace
+
+void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, const float* dy,
+                           float* dw, float* db) {
+    const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
+    const int T = threads_for(ex, (double)g.N * OH * OW * C * KH * KW);
+    const int64_t taps = (int64_t)KH * KW * C;
+    const int64_t per_part = taps + (db ? C : 0);
+    const int64_t rows = (int64_t)g.N * OH;
+    const int64_t parts = part_count(rows, T, kPartialsPerThread);
+    std::vector<double> partial((size_t)(parts * per_part), 0.0);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        double* pw = partial.data() + part * per_part;
+        double* pb = db ? pw + taps : nullptr;
+        const int64_t r_end = part_begin(rows, parts, part + 1);
+        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
+            const int n = (int)(r / OH), oh = (int)(r % OH);
+            const int ih0 = oh * g.stride_h - g.pad_top;
+            int kh0, kh1;
+            tap_range(ih0, KH, H, kh0, kh1);
+            const float* dyrow = dy + r * OW * C;
+            const int64_t x_img = (int64_t)n * H * W * C;
+            int c = 0;
+            for (; c + 32 <= C; c += 32)
+                dw_dw_block<4>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+            for (; c + 8 <= C; c += 8)
+                dw_dw_block<1>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+            for (; c < C; c++)
+                dw_dw_block<0>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+        }
+    }
+    for (int64_t i = 0; i < per_part; i++) {
+        double sum = 0.0;
+        for (int64_t part = 0; part < parts; part++) sum += partial[part * per_part + i];
+        if (i < taps)
+            dw[i] = (float)sum;
+        else
+            db[i - taps] = (float)sum;
+    }
+}
+
+}  // namespace es::cpu::ES_CPU_ISA

@@ -1,0 +1,124 @@
+/*
+ * conv2d_direct.cpp — the direct path of conv2d.cpp for dense convolutions with a short
+ * reduction (at most kDirectMaxK values per output: the 3x3x3 stem), forward.
+ */
+#include <algorithm>
+#include <cstdint>
+
+#include "conv2d_common.h"
+
+namespace es::cpu::ES_CPU_ISA {
+
+namespace {
+
+/* The stem (3x3x3 -> 32) reduces over K = 27 values per output: too short for a GEMM, whose
+ * packing then costs about as much as the arithmetic. Instead each pair of output pixels
+ * accumulates all its output channels in registers: per input value, one broadcast and NV
+ * weight vectors feed 2*NV FMAs. An interior pixel reads its patch straight from x (each
+ * kernel row is one contiguous run of KW*Cin values); a border pixel first gathers it, with
+ * zeros for the padding. */
+
+/* out[p][co..] = b[co..] + sum over kernel rows kh and j < L of
+ *   src[p*KH + kh][j] * w[(kh*L + j)*Cout + co..]   for P pixels, 8*NV channels (NV = 0: one). */
+template <int P, int NV>
+inline void direct_block(const float* const* src, int KH, int L, const float* w, int Cout,
+                         const float* b, float* const* out, int co) {
+    if constexpr (NV == 0) {
+        for (int p = 0; p < P; p++) {
+            float acc = b ? b[co] : 0.0f;
+            for (int kh = 0; kh < KH; kh++)
+                for (int j = 0; j < L; j++)
+                    acc += src[p * KH + kh][j] * w[(int64_t)(kh * L + j) * Cout + co];
+            out[p][co] = acc;
+        }
+    } else {
+        v8 acc[P][NV];
+        for (int p = 0; p < P; p++)
+            for (int v = 0; v < NV; v++) acc[p][v] = b ? load8(b + co + 8 * v) : v8{};
+        const float* wk = w + co;
+        for (int kh = 0; kh < KH; kh++) {
+            const float* row[P];
+            for (int p = 0; p < P; p++) row[p] = src[p * KH + kh];
+            for (int j = 0; j < L; j++, wk += Cout) {
+                v8 wv[NV];
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; v++) wv[v] = load8(wk + 8 * v);
+#pragma GCC unroll 4
+                for (int p = 0; p < P; p++) {
+                    const v8 xv = splat(row[p][j]);
+#pragma GCC unroll 8
+                    for (int v = 0; v < NV; v++) acc[p][v] += xv * wv[v];
+                }
+            }
+        }
+        for (int p = 0; p < P; p++)
+            for (int v = 0; v < NV; v++) store8(out[p] + co + 8 * v, acc[p][v]);
+    }
+}
+
+template <int P>
+void direct_pixels(const float* const* src, int KH, int L, const float* w, int Cout,
+                   const float* b, float* const* out) {
+    int co = 0;
+    for (; co + 32 <= Cout; co += 32) direct_block<P, 4>(src, KH, L, w, Cout, b, out, co);
+    for (; co + 8 <= Cout; co += 8) direct_block<P, 1>(src, KH, L, w, Cout, b, out, co);
+    for (; co < Cout; co++) direct_block<P, 0>(src, KH, L, w, Cout, b, out, co);
+}
+
+}  // namespace
+
+void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                         const float* b, const ConvEpilogue& e, float* y) {
+    const int KH = g.KH, L = g.KW * g.Cin, OW = g.OW;
+    const int64_t rows = (int64_t)g.N * g.OH;
+    const int T = threads_for(ex, (double)rows * OW * KH * L * g.Cout);
+    const int64_t parts = part_count(rows, T, kPartsPerThread);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        float patch[2][kDirectMaxK];
+        const float* src[2 * kDirectMaxK]; /* KH <= K <= kDirectMaxK row pointers per pixel */
+        const int64_t r_end = part_begin(rows, parts, part + 1);
+        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
+            const int n = (int)(r / g.OH), ih0 = (int)(r % g.OH) * g.stride_h - g.pad_top;
+            const bool rows_inside = ih0 >= 0 && ih0 + KH <= g.H;
+            /* points src[p*KH .. p*KH + KH) at the kernel rows of output ow's patch */
+            auto patch_rows = [&](int ow, int p) {
+                const int iw0 = ow * g.stride_w - g.pad_left;
+                if (rows_inside && iw0 >= 0 && iw0 + g.KW <= g.W) {
+                    for (int kh = 0; kh < KH; kh++)
+                        src[p * KH + kh] = x + (((int64_t)n * g.H + ih0 + kh) * g.W + iw0) * g.Cin;
+                    return;
+                }
+                float* dst = patch[p];
+                for (int kh = 0; kh < KH; kh++)
+                    for (int kw = 0; kw < g.KW; kw++, dst += g.Cin) {
+                        const int ih = ih0 + kh, iw = iw0 + kw;
+                        if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) {
+                            const float* from = x + (((int64_t)n * g.H + ih) * g.W + iw) * g.Cin;
+                            for (int ci = 0; ci < g.Cin; ci++) dst[ci] = from[ci];
+                        } else {
+                            for (int ci = 0; ci < g.Cin; ci++) dst[ci] = 0.0f;
+                        }
+                    }
+                for (int kh = 0; kh < KH; kh++) src[p * KH + kh] = patch[p] + kh * L;
+            };
+            float* yrow = y + r * OW * g.Cout;
+            int ow = 0;
+            for (; ow + 2 <= OW; ow += 2) {
+                patch_rows(ow, 0);
+                patch_rows(ow + 1, 1);
+                float* out[2] = {yrow + (int64_t)ow * g.Cout, yrow + (int64_t)(ow + 1) * g.Cout};
+                direct_pixels<2>(src, KH, L, w, g.Cout, b, out);
+            }
+            if (ow < OW) {
+                patch_rows(ow, 0);
+                float* out[1] = {yrow + (int64_t)ow * g.Cout};
+                direct_pixels<1>(src, KH, L, w, g.Cout, b, out);
+            }
+            if (e.any())
+                conv_epilogue(e, yrow, e.residual ? e.residual + r * OW * g.Cout : nullptr, OW, g.Cout);
+        }
+    }
+}
+
+}  // namespace es::cpu::ES_CPU_ISA

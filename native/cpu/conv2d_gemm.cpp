@@ -1,0 +1,353 @@
+/*
+ * conv2d_gemm.cpp — the GEMM path of conv2d.cpp: pointwise convolutions (1x1, stride 1, no
+ * padding) as sgemm on the activations as they lie, [rows, Cin] x [Cin, Cout], in chunks of
+ * rows, no copies; everything else that is neither depthwise nor short dense (dense KxK,
+ * strided 1x1, grouped) as im2col of tiles of whole output rows (about kColTileBytes each),
+ * then sgemm. Backward uses the same tiles: dw += colᵀ·dy, dcol = dy·Wᵀ and col2im, running
+ * tiles of even and odd index in two rounds so that tiles that share input rows never run at
+ * the same time.
+ *
+ * One thread pool only: OpenBLAS runs single-threaded and each OpenMP thread calls sgemm on
+ * its own tile or chunk. Letting OpenBLAS run its own pthreads next to OpenMP's made these
+ * paths 5-10x slower whenever the two cores were also busy with anything else (both pools
+ * spin-wait for each other), and OpenBLAS cannot split dw's long reduction over pixels across
+ * threads anyway.
+ *
+ * Scratch memory (im2col tiles) lives in a per-thread buffer that grows to the largest tile
+ * requested (about kColTileBytes) and is reused, so hot loops do not page-fault fresh blocks.
+ */
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "conv2d_common.h"
+
+namespace es::cpu::ES_CPU_ISA {
+
+namespace {
+
+/* OpenBLAS keeps one process-wide thread count; only change it when it differs. */
+void set_blas_threads(int threads) {
+    static std::atomic<int> current{-1};
+    if (current.load(std::memory_order_relaxed) != threads) {
+        openblas_set_num_threads(threads);
+        current.store(threads, std::memory_order_relaxed);
+    }
+}
+
+/* One thread pool only: OpenBLAS runs single-threaded, and each OpenMP thread calls it on its
+ * own tile. (OpenBLAS's own threads next to OpenMP's spin against each other on a small
+ * machine, and it cannot split a long reduction such as dw = colᵀ·dy across threads.) */
+
+/* Target size of one thread's im2col tile: a few hundred KB to a few MB stays near L2. */
+constexpr int64_t kColTileBytes = int64_t(2) << 20;
+/* Fewer GEMM rows than this make OpenBLAS repack the weights for too little work. */
+constexpr int64_t kMinGemmRows = 256;
+
+/* Rows per piece when `items` rows are cut for `threads` threads: about `budget` rows, with
+ * several threads at most a quarter of a thread's share (to balance the load), at least
+ * kMinGemmRows pixels (`pixels_per_row` each) as long as that stays within 4x the budget and
+ * leaves no thread without work, at least `floor_rows`; then evened out over the pieces. */
+int64_t piece_rows(int64_t items, int64_t pixels_per_row, int64_t budget, int threads,
+                   int64_t floor_rows) {
+    budget = std::max<int64_t>(1, budget);
+    int64_t rows = budget;
+    if (threads > 1) rows = std::min(rows, (items + 4 * threads - 1) / (4 * threads));
+    const int64_t min_rows = (kMinGemmRows + pixels_per_row - 1) / pixels_per_row;
+    rows = std::max(rows, std::min(min_rows, 4 * budget));
+    rows = std::min(rows, (items + threads - 1) / threads);
+    rows = std::min(std::max(rows, floor_rows), items);
+    const int64_t pieces = (items + rows - 1) / rows;
+    return std::max(floor_rows, (items + pieces - 1) / pieces);
+}
+
+struct GemmShape {
+    int Cin_g, Cout_g; /* channels per group */
+    int K;             /* KH*KW*Cin_g: the reduction length of the forward GEMM */
+    int64_t rows_per_tile; /* output rows (n, oh), counted across images, per tile */
+    int64_t tiles;
+};
+
+/* Tiles are runs of whole output rows, counted across images (r = n*OH + oh), so that small
+ * images still give GEMMs of a few hundred rows. Each holds at least KH rows (so in col2im
+ * only neighbouring tiles touch the same input rows) and about kColTileBytes of im2col. */
+GemmShape gemm_shape(const ConvGeom& g, int threads) {
+    GemmShape s;
+    s.Cin_g = g.Cin / g.groups;
+    s.Cout_g = g.Cout / g.groups;
+    s.K = g.KH * g.KW * s.Cin_g;
+    const int64_t out_rows = (int64_t)g.N * g.OH;
+    const int64_t row_bytes = (int64_t)g.OW * s.K * (int64_t)sizeof(float);
+    s.rows_per_tile = piece_rows(out_rows, g.OW, kColTileBytes / row_bytes, threads,
+                                 std::min<int64_t>(g.KH, out_rows));
+    s.tiles = (out_rows + s.rows_per_tile - 1) / s.rows_per_tile;
+    return s;
+}
+
+/* Multiply-adds of the forward GEMM (and of each of the two backward ones). */
+double gemm_work(const ConvGeom& g) {
+    return (double)g.N * g.OH * g.OW * g.KH * g.KW * (g.Cin / g.groups) * g.Cout;
+}
+
+/* Output rows [r0, r1), r = n*OH + oh. */
+struct Tile {
+    int64_t r0, r1;
+    int64_t pixels(const ConvGeom& g) const { return (r1 - r0) * g.OW; }
+    int64_t first_pixel(const ConvGeom& g) const { return r0 * g.OW; }
+};
+
+Tile tile_at(const ConvGeom& g, const GemmShape& s, int64_t t) {
+    const int64_t r0 = t * s.rows_per_tile;
+    return {r0, std::min((int64_t)g.N * g.OH, r0 + s.rows_per_tile)};
+}
+
+/* col[p, (kh*KW + kw)*Cin_g + ci] = x[n, ih, iw, group*Cin_g + ci] (0 in the padding) for the
+ * tile's output pixels p. */
+void im2col(const ConvGeom& g, const GemmShape& s, const float* x, int group, const Tile& t,
+            float* col) {
+    const int Cg = s.Cin_g, KW = g.KW;
+    /* without groups, the KW taps of a kernel row are one contiguous run of x */
+    const bool runs = g.groups == 1;
+    float* dst = col;
+    for (int64_t r = t.r0; r < t.r1; r++) {
+        const int n = (int)(r / g.OH), ih0 = (int)(r % g.OH) * g.stride_h - g.pad_top;
+        for (int ow = 0; ow < g.OW; ow++) {
+            const int iw0 = ow * g.stride_w - g.pad_left;
+            const bool cols_ok = iw0 >= 0 && iw0 + KW <= g.W;
+            for (int kh = 0; kh < g.KH; kh++) {
+                const int ih = ih0 + kh;
+                const bool row_ok = ih >= 0 && ih < g.H;
+                const int64_t xrow = ((int64_t)n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
+                if (runs && row_ok && cols_ok) {
+                    const float* src = x + xrow + (int64_t)iw0 * g.Cin;
+                    for (int i = 0; i < KW * Cg; i++) dst[i] = src[i];
+                    dst += KW * Cg;
+                    continue;
+                }
+                for (int kw = 0; kw < KW; kw++, dst += Cg) {
+                    const int iw = iw0 + kw;
+                    if (row_ok && iw >= 0 && iw < g.W) {
+                        const float* src = x + xrow + (int64_t)iw * g.Cin;
+                        for (int ci = 0; ci < Cg; ci++) dst[ci] = src[ci];
+                    } else {
+                        for (int ci = 0; ci < Cg; ci++) dst[ci] = 0.0f;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* The adjoint of im2col: dx[n, ih, iw, group*Cin_g + ci] += dcol entries of the tile. */
+void col2im_add(const ConvGeom& g, const GemmShape& s, const float* dcol, int group,
+                const Tile& t, float* dx) {
+    const int Cg = s.Cin_g, KW = g.KW;
+    const bool runs = g.groups == 1;
+    const float* src = dcol;
+    for (int64_t r = t.r0; r < t.r1; r++) {
+        const int n = (int)(r / g.OH), ih0 = (int)(r % g.OH) * g.stride_h - g.pad_top;
+        for (int ow = 0; ow < g.OW; ow++) {
+            const int iw0 = ow * g.stride_w - g.pad_left;
+            const bool cols_ok = iw0 >= 0 && iw0 + KW <= g.W;
+            for (int kh = 0; kh < g.KH; kh++) {
+                const int ih = ih0 + kh;
+                const bool row_ok = ih >= 0 && ih < g.H;
+                const int64_t xrow = ((int64_t)n * g.H + ih) * g.W * g.Cin + (int64_t)group * Cg;
+                if (runs && row_ok && cols_ok) {
+                    float* d = dx + xrow + (int64_t)iw0 * g.Cin;
+#pragma omp simd
+                    for (int i = 0; i < KW * Cg; i++) d[i] += src[i];
+                    src += KW * Cg;
+                    continue;
+                }
+                for (int kw = 0; kw < KW; kw++, src += Cg) {
+                    const int iw = iw0 + kw;
+                    if (!row_ok || iw < 0 || iw >= g.W) continue;
+                    float* d = dx + xrow + (int64_t)iw * g.Cin;
+#pragma omp simd
+                    for (int ci = 0; ci < Cg; ci++) d[ci] += src[ci];
+                }
+            }
+        }
+    }
+}
+
+/* dst[i] = sum over parts of partial[part][i], in part order. */
+void reduce_partials(const Exec& ex, const float* partial, int64_t parts, int64_t n, float* dst) {
+#pragma omp parallel for num_threads(threads_for(ex, (double)n * parts)) schedule(static)
+    for (int64_t i = 0; i < n; i++) {
+        float sum = partial[i];
+        for (int64_t part = 1; part < parts; part++) sum += partial[part * n + i];
+        dst[i] = sum;
+    }
+}
+
+/* Pointwise: the activations are already the GEMM operand, taken in chunks of rows of about
+ * kColTileBytes of x and y. */
+int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
+    const int64_t M = (int64_t)g.N * g.OH * g.OW;
+    const int64_t bytes_per_row = (int64_t)(g.Cin + g.Cout) * sizeof(float);
+    return piece_rows(M, 1, kColTileBytes / bytes_per_row, threads, 1);
+}
+
+}  // namespace
+
+void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                  const float* b, const ConvEpilogue& e, float* y) {
+    const int T = threads_for(ex, gemm_work(g));
+    const GemmShape s = gemm_shape(g, T);
+    const float beta = b ? 1.0f : 0.0f;
+    set_blas_threads(1);
+    if (is_pointwise(g)) {
+        const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
+        const int64_t chunks = (M + rows - 1) / rows;
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+        for (int64_t c = 0; c < chunks; c++) {
+            const int64_t r0 = c * rows;
+            const int Mc = (int)std::min(rows, M - r0);
+            float* yc = y + r0 * g.Cout;
+            for (int64_t r = 0; b && r < Mc; r++)
+                std::memcpy(yc + r * g.Cout, b, (size_t)g.Cout * sizeof(float));
+            for (int grp = 0; grp < g.groups; grp++)
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mc, s.Cout_g, s.Cin_g, 1.0f,
+                            x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin,
+                            w + (int64_t)grp * s.Cout_g, g.Cout, beta,
+                            yc + (int64_t)grp * s.Cout_g, g.Cout);
+            if (e.any())
+                conv_epilogue(e, yc, e.residual ? e.residual + r0 * g.Cout : nullptr, Mc, g.Cout);
+        }
+        return;
+    }
+    const int64_t tiles = s.tiles;
+    const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
+#pragma omp parallel num_threads(T)
+    {
+        float* col = scratch(col_floats);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t ti = 0; ti < tiles; ti++) {
+            const Tile t = tile_at(g, s, ti);
+            const int Mt = (int)t.pixels(g);
+            float* yt = y + t.first_pixel(g) * g.Cout;
+            for (int64_t r = 0; b && r < Mt; r++)
+                std::memcpy(yt + r * g.Cout, b, (size_t)g.Cout * sizeof(float));
+            for (int grp = 0; grp < g.groups; grp++) {
+                im2col(g, s, x, grp, t, col);
+                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mt, s.Cout_g, s.K, 1.0f,
+                            col, s.K, w + (int64_t)grp * s.Cout_g, g.Cout, beta,
+                            yt + (int64_t)grp * s.Cout_g, g.Cout);
+            }
+            if (e.any())
+                conv_epilogue(e, yt, e.residual ? e.residual + t.first_pixel(g) * g.Cout : nullptr,
+                              Mt, g.Cout);
+        }
+    }
+}
+
+namespace {
+
+void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const GemmShape& s,
+                             const float* x, const float* w, const float* dy, float* dx,
+                             float* dw) {
+    const int T = threads_for(ex, gemm_work(g));
+    const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
+    const int64_t chunks = (M + rows - 1) / rows;
+    const int64_t parts = part_count(chunks, T, kPartialsPerThread);
+    const int64_t wsize = (int64_t)s.Cin_g * g.Cout;
+    std::vector<float> partial(dw ? (size_t)(parts * wsize) : 0);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        const int64_t c0 = part_begin(chunks, parts, part);
+        const int64_t c1 = part_begin(chunks, parts, part + 1);
+        for (int64_t c = c0; c < c1; c++) {
+            const int64_t r0 = c * rows;
+            const int Mc = (int)std::min(rows, M - r0);
+            for (int grp = 0; grp < g.groups; grp++) {
+                const float* dyc = dy + r0 * g.Cout + (int64_t)grp * s.Cout_g;
+                if (dx) /* dx = dy · w_gᵀ */
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mc, s.Cin_g, s.Cout_g,
+                                1.0f, dyc, g.Cout, w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f,
+                                dx + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin);
+                if (dw) /* this part's dw (+)= xᵀ · dy */
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.Cin_g, s.Cout_g, Mc,
+                                1.0f, x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin, dyc, g.Cout,
+                                c == c0 ? 0.0f : 1.0f,
+                                partial.data() + part * wsize + (int64_t)grp * s.Cout_g, g.Cout);
+            }
+        }
+    }
+    if (dw) reduce_partials(ex, partial.data(), parts, wsize, dw);
+}
+
+}  // namespace
+
+void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                   const float* dy, float* dx, float* dw) {
+    const int T = threads_for(ex, gemm_work(g));
+    const GemmShape s = gemm_shape(g, T);
+    set_blas_threads(1);
+    if (is_pointwise(g)) {
+        gemm_backward_pointwise(ex, g, s, x, w, dy, dx, dw);
+        return;
+    }
+    const int64_t tiles = s.tiles;
+    const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
+    if (dw) { /* each part of the tiles sums colᵀ · dy into its own partial dw */
+        const int64_t wsize = (int64_t)g.KH * g.KW * s.Cin_g * g.Cout;
+        const int64_t parts = part_count(tiles, T, kPartialsPerThread);
+        std::vector<float> partial((size_t)(parts * wsize));
+#pragma omp parallel num_threads(T)
+        {
+            float* col = scratch(col_floats);
+#pragma omp for schedule(dynamic, 1)
+            for (int64_t part = 0; part < parts; part++) {
+                const int64_t t0 = part_begin(tiles, parts, part);
+                for (int64_t ti = t0; ti < part_begin(tiles, parts, part + 1); ti++) {
+                    const Tile t = tile_at(g, s, ti);
+                    const float* dyt = dy + t.first_pixel(g) * g.Cout;
+                    for (int grp = 0; grp < g.groups; grp++) {
+                        im2col(g, s, x, grp, t, col);
+                        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.K, s.Cout_g,
+                                    (int)t.pixels(g), 1.0f, col, s.K,
+                                    dyt + (int64_t)grp * s.Cout_g, g.Cout, ti == t0 ? 0.0f : 1.0f,
+                                    partial.data() + part * wsize + (int64_t)grp * s.Cout_g,
+                                    g.Cout);
+                    }
+                }
+            }
+        }
+        reduce_partials(ex, partial.data(), parts, wsize, dw);
+    }
+    if (dx) { /* dcol = dy · W_gᵀ per tile, then col2im back to input pixels */
+        const int64_t xsize = (int64_t)g.N * g.H * g.W * g.Cin;
+#pragma omp parallel num_threads(T)
+        {
+            float* col = scratch(col_floats);
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < xsize; i++) dx[i] = 0.0f;
+            /* Tiles of even index first, then odd ones: tiles running at the same time never
+             * share input rows (a tile between them spans >= KH output rows, or they lie in
+             * different images), and every dx element sums its contributions in the same
+             * order whatever the thread count. */
+            for (int parity = 0; parity < 2; parity++) {
+#pragma omp for schedule(dynamic, 1)
+                for (int64_t k = 0; k < (tiles + 1 - parity) / 2; k++) {
+                    const int64_t ti = 2 * k + parity;
+                    const Tile t = tile_at(g, s, ti);
+                    const float* dyt = dy + t.first_pixel(g) * g.Cout;
+                    for (int grp = 0; grp < g.groups; grp++) {
+                        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)t.pixels(g), s.K,
+                                    s.Cout_g, 1.0f, dyt + (int64_t)grp * s.Cout_g, g.Cout,
+                                    w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f, col, s.K);
+                        col2im_add(g, s, col, grp, t, dx);
+                    }
+                }
+            }
+        }
+    }
+}
+
+}  // namespace es::cpu::ES_CPU_ISA

@@ -30,9 +30,23 @@ public final class TorchOracle implements AutoCloseable {
     return manager.create(data, new Shape(shape));
   }
 
-  /** NHWC data to an NCHW PyTorch array. */
+  /**
+   * NHWC data to an NCHW PyTorch array, contiguous in NCHW order: rearranged here rather than
+   * passed as a transposed (channels-last) view, so PyTorch runs its default-layout kernels.
+   * (Seen under load, 3 times: a NaN weight gradient from PyTorch's convolution backward on the
+   * channels-last view of the input, with matching logits.)
+   */
   public NDArray fromNhwc(float[] data, long n, long h, long w, long c) {
-    return manager.create(data, new Shape(n, h, w, c)).transpose(0, 3, 1, 2);
+    float[] nchw = new float[data.length];
+    int hw = (int) (h * w);
+    for (int b = 0; b < n; b++) {
+      for (int p = 0; p < hw; p++) {
+        for (int ch = 0; ch < c; ch++) {
+          nchw[(int) ((b * c + ch) * hw + p)] = data[(int) ((b * hw + p) * c + ch)];
+        }
+      }
+    }
+    return manager.create(nchw, new Shape(n, c, h, w));
   }
 
   /** An NCHW array back to NHWC floats. */
@@ -42,7 +56,9 @@ public final class TorchOracle implements AutoCloseable {
 
   /** Conv weights [KH,KW,Cin/g,Cout] (effiseg) to PyTorch's [Cout,Cin/g,KH,KW]. */
   public NDArray weightsFromHwio(float[] data, long kh, long kw, long cinPerGroup, long cout) {
-    return manager.create(data, new Shape(kh, kw, cinPerGroup, cout)).transpose(3, 2, 0, 1);
+    float[] oihw = org.effiseg.model.TensorLayouts.hwioToOihw(data, (int) kh, (int) kw,
+        (int) cinPerGroup, (int) cout);
+    return manager.create(oihw, new Shape(cout, cinPerGroup, kh, kw));
   }
 
   /** PyTorch's [Cout,Cin/g,KH,KW] gradient back to [KH,KW,Cin/g,Cout]. */

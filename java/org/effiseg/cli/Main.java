@@ -1,5 +1,6 @@
 package org.effiseg.cli;
 
+import org.effiseg.util.ParentWatch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -24,6 +25,7 @@ import picocli.CommandLine.Command;
       AugmentPreviewCommand.class,
       EvaluateCommand.class,
       BenchCommand.class,
+      SweepCommand.class,
     })
 public final class Main implements Runnable {
   /** Failure of the command itself (as opposed to a usage error). */
@@ -62,6 +64,7 @@ public final class Main implements Runnable {
   }
 
   public static void main(String[] args) {
+    ParentWatch.startIfAsked();
     System.exit(commandLine().execute(args));
   }
 }

@@ -8,7 +8,8 @@
 #           CPUs and memory (`slurmd -C`), starts munged, slurmctld and slurmd, and waits until
 #           the node accepts jobs. Idempotent: what already runs is left alone.
 #   stop    stops the three daemons (by the pids in their pid files).
-#   status  sinfo's view, exit 0 when the node is up.
+#   status  sinfo's view; exit 0 when this script's cluster is up (never for another Slurm, so
+#           tests cannot submit to a real cluster by mistake).
 #
 # It never touches a Slurm it did not configure: an existing /etc/slurm/slurm.conf without this
 # script's marker line stops it with a message. No cgroups (proctrack/linuxproc, task/none), so
@@ -158,6 +159,8 @@ stop() {
 
 status() {
   command -v sinfo >/dev/null || { say "Slurm is not installed"; return 1; }
+  # only the cluster this script made counts: tests must not submit to a real one
+  grep -qsF "$MARKER" "$CONF" || { say "$CONF was not written by this script"; return 1; }
   sinfo -h -o "%P %a %D %T %C" 2>/dev/null || { say "slurmctld does not answer"; return 1; }
 }
 

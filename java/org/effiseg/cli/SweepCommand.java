@@ -81,7 +81,7 @@ final class SweepCommand implements Callable<Integer> {
   String reference;
 
   @Option(names = "--checkpoint", defaultValue = "best",
-      description = "Checkpoint the table scores: best (highest validation Dice, default) or last.")
+      description = "Entry of each run's scores-<split>.json the table shows: best (the checkpoint with the highest validation Dice, default), last, or any other entry it holds.")
   String checkpoint;
 
   @Option(names = "--partition", paramLabel = "NAME", description = "Slurm: partition of every task.")
@@ -120,8 +120,8 @@ final class SweepCommand implements Callable<Integer> {
     if (status && collect) {
       throw usage("--status and --collect are separate steps; give one");
     }
-    if (!checkpoint.equals("best") && !checkpoint.equals("last")) {
-      throw usage("--checkpoint must be best or last, got " + checkpoint);
+    if (!checkpoint.matches("[A-Za-z0-9_-]+")) {
+      throw usage("--checkpoint must name an entry of scores-<split>.json (best, last), got " + checkpoint);
     }
     if (status || collect) {
       if (presets != null || seeds != null || data != null || !trainFlags.isEmpty()) {

@@ -111,6 +111,10 @@ class SweepCommandTest {
     assertThat(collect.exit()).isEqualTo(1);
     assertThat(collect.out()).contains("not in the table (not finished): smoke-seed3 (failed)");
     assertThat(Files.readAllLines(sweep.resolve("study-runs.csv"))).hasSize(2);
+
+    Cli.Outcome noSuchEntry = Cli.run("sweep", "--out", sweep.toString(), "--collect", "--checkpoint", "best_tta");
+    assertThat(noSuchEntry.exit()).isEqualTo(1);
+    assertThat(noSuchEntry.err()).contains("runs/smoke-seed4/scores-test.json has no 'best_tta' scores (it has [best, last])");
   }
 
   @Test

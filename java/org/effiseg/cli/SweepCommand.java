@@ -67,7 +67,7 @@ final class SweepCommand implements Callable<Integer> {
       description = "Split the runs are scored on: test (default) or validation (for choosing settings).")
   String evalSplit;
 
-  @Option(names = "--executor", defaultValue = "local",
+  @Option(names = "--executor", defaultValue = "local", paramLabel = "local|slurm",
       description = "local (one run after another; one per GPU where several are visible) or slurm (one job array). Default: ${DEFAULT-VALUE}.")
   Executor executor;
 
@@ -80,7 +80,7 @@ final class SweepCommand implements Callable<Integer> {
   @Option(names = "--reference", paramLabel = "NAME", description = "Published scores to show beside the table: study.")
   String reference;
 
-  @Option(names = "--checkpoint", defaultValue = "best",
+  @Option(names = "--checkpoint", defaultValue = "best", paramLabel = "ENTRY",
       description = "Entry of each run's scores-<split>.json the table shows: best (the checkpoint with the highest validation Dice, default), last, or any other entry it holds.")
   String checkpoint;
 

@@ -1,5 +1,6 @@
 package org.effiseg.cli;
 
+import org.effiseg.util.ParentWatch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -26,6 +27,7 @@ import picocli.CommandLine.Command;
       EvaluateCommand.class,
       BenchCommand.class,
       DataCommand.class,
+      SweepCommand.class,
     })
 public final class Main implements Runnable {
   /** Failure of the command itself (as opposed to a usage error). */
@@ -64,6 +66,7 @@ public final class Main implements Runnable {
   }
 
   public static void main(String[] args) {
+    ParentWatch.startIfAsked();
     System.exit(commandLine().execute(args));
   }
 }

@@ -126,12 +126,7 @@ final class TrainCommand implements Callable<Integer> {
       config = Trainer.configOf(out);
       log.println("--resume: continuing with the settings the run was started with (" + out.resolve("config.json") + ")");
     } else {
-      config = TrainConfig.preset(preset);
-      if (configFile != null) {
-        config.applyFile(configFile);
-      }
-      config.apply(overrides(), "command line");
-      config.validate();
+      config = settings();
       if (out == null) {
         out = Path.of("runs", preset + "-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
       }
@@ -175,6 +170,16 @@ final class TrainCommand implements Callable<Integer> {
       System.out.println(text);
     }
     return 0;
+  }
+
+  /** The settings of a fresh run: the preset, then --config, then the flags; validated. */
+  TrainConfig settings() throws IOException {
+    TrainConfig config = TrainConfig.preset(preset);
+    if (configFile != null) {
+      config.applyFile(configFile);
+    }
+    config.apply(overrides(), "command line");
+    return config.validate();
   }
 
   private SplitIndex open(Split split, BadInputPolicy policy, PrintStream log) {

@@ -1,12 +1,12 @@
 package org.effiseg.cli;
 
+import org.effiseg.util.BuildInfo;
 import picocli.CommandLine;
 
-/** Reports the jar's version (from the manifest when packaged). */
+/** Reports the build's version and source commit. */
 final class VersionProvider implements CommandLine.IVersionProvider {
   @Override
   public String[] getVersion() {
-    String v = Main.class.getPackage().getImplementationVersion();
-    return new String[] {"effiseg " + (v == null ? "(development build)" : v)};
+    return new String[] {"effiseg " + BuildInfo.version() + " (commit " + BuildInfo.commit() + ")"};
   }
 }

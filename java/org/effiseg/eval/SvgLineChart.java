@@ -204,7 +204,8 @@ final class SvgLineChart {
     return out.stream().mapToDouble(Double::doubleValue).toArray();
   }
 
-  private static String label(double t, double[] ticks) {
+  /** A tick value with as many decimals as the tick spacing needs. */
+  static String label(double t, double[] ticks) {
     double step = ticks.length > 1 ? Math.abs(ticks[1] - ticks[0]) : 1;
     if (step >= 1 && Math.abs(t) < 1e6) {
       return String.format(Locale.ROOT, "%.0f", t);

@@ -36,24 +36,31 @@ import java.util.Map;
  * </ul>
  */
 public final class TrainingLog {
+  /**
+   * The columns that measure time, not the model: the only ones two runs of the same seed,
+   * data, settings and thread count may disagree on (docs/reproducibility.md).
+   */
+  public static final List<String> TIMING_COLUMNS =
+      List.of("data_seconds", "compute_seconds", "images_per_second");
+
   /** The standard columns, in the order a writer should use. */
   public static final List<String> COLUMNS =
-      List.of(
-          "epoch",
-          "train_loss",
-          "train_dice_loss",
-          "train_bce_loss",
-          "train_npd_loss",
-          "val_loss",
-          "val_dice",
-          "val_iou",
-          "val_precision",
-          "val_recall",
-          "val_f1",
-          "lr",
-          "data_seconds",
-          "compute_seconds",
-          "images_per_second");
+      java.util.stream.Stream.concat(
+              java.util.stream.Stream.of(
+                  "epoch",
+                  "train_loss",
+                  "train_dice_loss",
+                  "train_bce_loss",
+                  "train_npd_loss",
+                  "val_loss",
+                  "val_dice",
+                  "val_iou",
+                  "val_precision",
+                  "val_recall",
+                  "val_f1",
+                  "lr"),
+              TIMING_COLUMNS.stream())
+          .toList();
 
   private final Map<String, double[]> columns;
   private final int epochs;

@@ -37,7 +37,8 @@ import org.effiseg.weights.PretrainedWeights;
  * The training loop: the prefetching loader feeds the native forward/backward, the fused loss
  * and one AdamW step over the flat parameter block; validation after every epoch; the best
  * (by validation Dice) and the last checkpoint kept in the run directory, with per-epoch CSV
- * and JSON logs.
+ * and JSON logs; {@code run.json} ({@link RunRecord}) records the data, build and machine of
+ * every start.
  *
  * <p>Nothing is lost on a crash: checkpoints are written atomically at the end of every epoch,
  * and {@code resume} continues from the last one with the same weights, BN statistics, AdamW
@@ -134,6 +135,8 @@ public final class Trainer {
         BatchLoader trainLoader = loader(train, AugmentPresets.parse(augmentSpec()), true);
         BatchLoader valLoader = loader(validation, AugmentPresets.NONE, false);
         Tensor terms = ctx.tensor(4)) {
+      RunRecord.recordStart(runDir, config, train, validation, ctx, loaderThreads(),
+          resumeFrom == null ? 0 : resumeFrom.epoch());
       ParameterBlock params = model.parameters();
       int startEpoch = 0;
       long step = 0;
@@ -200,14 +203,17 @@ public final class Trainer {
   }
 
   private BatchLoader loader(SplitIndex split, org.effiseg.augment.AugmentConfig augment, boolean shuffle) {
-    int workers = config.workers > 0 ? config.workers : Runtime.getRuntime().availableProcessors();
     return BatchLoader.builder(split, new AugmentPipeline(augment, imageSize))
         .batchSize(config.batchSize)
-        .threads(workers)
+        .threads(loaderThreads())
         .seed(config.seed)
         .shuffle(shuffle)
         .dropLast(false)
         .build();
+  }
+
+  private int loaderThreads() {
+    return config.workers > 0 ? config.workers : Runtime.getRuntime().availableProcessors();
   }
 
   /** Imports the pretrained encoder and calibrates its BN statistics on training images. */

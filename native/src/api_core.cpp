@@ -14,6 +14,12 @@ namespace es {
 const char* last_error_cstr();
 }
 
+namespace {
+/* OpenMP starts every thread a parallel region asks for; libgomp crashes (it does not fail)
+ * when it cannot, so a context never asks for more than a few per processor. */
+int max_threads() { return 4 * omp_get_num_procs(); }
+}  // namespace
+
 extern "C" {
 
 const char* es_last_error(void) { return last_error_cstr(); }
@@ -57,7 +63,10 @@ es_status es_context_create(int backend, int device, int threads, es_handle* out
         require(device >= 0, ES_ERR_INVALID_ARGUMENT, "device must be >= 0, got " + std::to_string(device));
         const BackendProbe& probe = probe_backend(backend);
         require(probe.table != nullptr, ES_ERR_BACKEND_UNAVAILABLE, probe.reason);
-        if (threads <= 0) threads = omp_get_num_procs();
+        require(threads >= 0 && threads <= max_threads(), ES_ERR_INVALID_ARGUMENT,
+                "threads must be 0 (all cores) or 1.." + std::to_string(max_threads())
+                    + " (4 per processor), got " + std::to_string(threads));
+        if (threads == 0) threads = omp_get_num_procs();
         auto ctx = std::make_unique<Context>();
         ctx->backend = backend;
         ctx->device = device;
@@ -65,6 +74,13 @@ es_status es_context_create(int backend, int device, int threads, es_handle* out
         ctx->k = ctx->backend_k = probe.table;
         ctx->backend_state = probe.table->context_create ? probe.table->context_create(device, threads) : nullptr;
         *out = register_context(std::move(ctx));
+    });
+}
+
+es_status es_context_max_threads(int* out) {
+    return guard("es_context_max_threads", [&] {
+        require(out != nullptr, ES_ERR_NULL_HANDLE, "out must not be NULL");
+        *out = max_threads();
     });
 }
 

@@ -77,8 +77,11 @@ ES_API es_status es_backend_describe_device(int backend, int device, char* buf, 
 
 /* ---- contexts ------------------------------------------------------------- */
 
-/* threads <= 0 means "all cores". */
+/* threads 0 means "all cores"; a negative count, or more than es_context_max_threads, is
+ * refused (ES_ERR_INVALID_ARGUMENT). */
 ES_API es_status es_context_create(int backend, int device, int threads, es_handle* out);
+/* The most threads a context may use: 4 per processor OpenMP sees. */
+ES_API es_status es_context_max_threads(int* out);
 ES_API es_status es_context_destroy(es_handle ctx);
 ES_API es_status es_context_threads(es_handle ctx, int* threads);
 /* Waits until every op queued on ctx has finished (CPU ops are synchronous: returns at once).

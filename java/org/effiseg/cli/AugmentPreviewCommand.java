@@ -22,6 +22,8 @@ import org.effiseg.data.ImageDecoder;
 import org.effiseg.data.SamplePair;
 import org.effiseg.data.Split;
 import org.effiseg.data.SplitIndex;
+import org.effiseg.train.TrainConfig;
+import org.effiseg.util.AtomicFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -34,6 +36,7 @@ import picocli.CommandLine.Spec;
     description = "Write a grid of augmented samples (mask outline in green) to a PNG.")
 public final class AugmentPreviewCommand implements Callable<Integer> {
   private static final int GAP = 4;
+  private static final int MAX_COUNT = 1024;
   private static final byte OUTLINE_RED = 0;
   private static final byte OUTLINE_GREEN = (byte) 255;
   private static final byte OUTLINE_BLUE = 0;
@@ -72,8 +75,10 @@ public final class AugmentPreviewCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     try {
-      if (count < 1 || size < 1) {
-        throw new IllegalArgumentException("--count and --size must be positive");
+      if (count < 1 || count > MAX_COUNT || size < 1 || size > TrainConfig.MAX_IMAGE_SIZE
+          || epoch < 0) {
+        throw new IllegalArgumentException("--count must be in 1.." + MAX_COUNT + ", --size in 1.."
+            + TrainConfig.MAX_IMAGE_SIZE + ", --epoch ≥ 0");
       }
       AugmentPipeline pipeline = new AugmentPipeline(AugmentPresets.parse(preset), size);
       SplitIndex index = SplitIndex.open(data, Split.parse(split),
@@ -82,9 +87,11 @@ public final class AugmentPreviewCommand implements Callable<Integer> {
         spec.commandLine().getErr().println("skipped " + bad);
       }
       BufferedImage grid = render(index, pipeline);
-      if (!ImageIO.write(grid, "png", out.toFile())) {
-        throw new IOException("no PNG writer available");
-      }
+      AtomicFiles.write(out, o -> {
+        if (!ImageIO.write(grid, "png", o)) {
+          throw new IOException("no PNG writer available");
+        }
+      });
       spec.commandLine().getOut().printf("wrote %s: %d samples of %s, preset %s, seed %d, epoch %d%n",
           out, count, index.split().folder(), preset, seed, epoch);
       return 0;
@@ -92,7 +99,7 @@ public final class AugmentPreviewCommand implements Callable<Integer> {
       spec.commandLine().getErr().println("augment-preview: " + e.getMessage());
       return Main.EXIT_FAILURE; // bad input, like every command; 2 is for usage errors
     } catch (IOException e) {
-      spec.commandLine().getErr().println("augment-preview: cannot write " + out + ": " + e.getMessage());
+      spec.commandLine().getErr().println("augment-preview: " + e.getMessage());
       return Main.EXIT_FAILURE;
     }
   }
@@ -115,7 +122,7 @@ public final class AugmentPreviewCommand implements Callable<Integer> {
         pipeline.prepare(ImageDecoder.readRgb(pair.image()), ImageDecoder.readMask(pair.mask()),
             seed, epoch, datasetIndex, sample);
       } catch (ImageDecodeException e) {
-        throw new DatasetException(new BadInput(pair.image(), e.getMessage()));
+        throw new DatasetException(new BadInput(pair.image(), e.reason()));
       }
       int left = GAP + (i % columns) * (size + GAP);
       int top = GAP + (i / columns) * (size + GAP);

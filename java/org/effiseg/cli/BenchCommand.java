@@ -38,6 +38,8 @@ import picocli.CommandLine.Option;
       "Inputs are random and stay on the device; weights are randomly initialised."
     })
 public final class BenchCommand implements Callable<Integer> {
+  private static final int MAX_STEPS = 1_000_000;
+
   @Option(names = "--variant", defaultValue = "b0", description = "EfficientNet variant b0..b7 (default: ${DEFAULT-VALUE}).")
   String variant;
 
@@ -124,17 +126,21 @@ public final class BenchCommand implements Callable<Integer> {
       case "infer" -> false;
       default -> throw new IllegalArgumentException("--mode must be train or infer, got " + mode);
     };
-    if (batch < 1 || steps < 1 || warmup < 0 || profileSteps < 0) {
-      throw new IllegalArgumentException("--batch and --steps must be >= 1, --warmup and --profile >= 0");
+    if (batch < 1 || batch > TrainConfig.MAX_BATCH_SIZE || steps < 1 || steps > MAX_STEPS
+        || warmup < 0 || warmup > MAX_STEPS || profileSteps < 0 || profileSteps > MAX_STEPS) {
+      throw new IllegalArgumentException("--batch must be in 1.." + TrainConfig.MAX_BATCH_SIZE
+          + ", --steps in 1.." + MAX_STEPS + ", --warmup and --profile in 0.." + MAX_STEPS);
     }
+    Context.checkThreads("--threads", threads);
     // The trainer's settings of the paper preset: Dice + BCE (1, 1), AdamW lr 1e-4, wd 0.01.
     TrainConfig config = TrainConfig.preset("paper");
     config.apply(Map.of("variant", variant, "batch_size", batch), "bench");
     config.validate();
     // any size the network takes (B4's native 380 is no multiple of 32, which training asks for)
     int s = size == 0 ? config.resolution() : size;
-    if (s < 32) {
-      throw new IllegalArgumentException("--size must be 0 (native) or at least 32, got " + size);
+    if (s < 32 || s > TrainConfig.MAX_IMAGE_SIZE) {
+      throw new IllegalArgumentException("--size must be 0 (native) or in 32.."
+          + TrainConfig.MAX_IMAGE_SIZE + ", got " + size);
     }
     r.put("size", s);
     try (Context ctx = Devices.open(device, threads);

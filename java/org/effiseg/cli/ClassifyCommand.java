@@ -59,6 +59,7 @@ public final class ClassifyCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws Exception {
+    Context.checkThreads("--threads", threads);
     EfficientNetLayout wanted = variant == null ? null : EfficientNetLayout.of(variant);
     PretrainedWeights.Imported imported = PretrainedWeights.load(weights, wanted, true);
     ImageNetLabels labels = ImageNetLabels.near(weights);

@@ -25,6 +25,7 @@ import org.effiseg.eval.SegmenterEvaluation;
 import org.effiseg.eval.Threshold;
 import org.effiseg.eval.TrainingLog;
 import picocli.CommandLine;
+import org.effiseg.nativeapi.Context;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -140,6 +141,7 @@ public final class EvaluateCommand implements Callable<Integer> {
       spec.commandLine().getErr().println(DataGuide.missingData("evaluate"));
       return CommandLine.ExitCode.USAGE;
     }
+    Context.checkThreads("--threads", threads);
     Threshold t = parseThreshold();
     if (worst < 0) {
       throw new ParameterException(spec.commandLine(), "--worst must be >= 0, got " + worst);

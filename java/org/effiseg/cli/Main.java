@@ -1,5 +1,6 @@
 package org.effiseg.cli;
 
+import java.util.concurrent.Callable;
 import org.effiseg.util.ParentWatch;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -29,15 +30,19 @@ import picocli.CommandLine.Command;
       DataCommand.class,
       SweepCommand.class,
     })
-public final class Main implements Runnable {
+public final class Main implements Callable<Integer> {
   /** Failure of the command itself (as opposed to a usage error). */
   public static final int EXIT_FAILURE = 1;
+  /** A usage error: unknown option, missing argument or command. */
+  public static final int EXIT_USAGE = 2;
 
   @CommandLine.Spec CommandLine.Model.CommandSpec spec;
 
+  /** {@code effiseg} without a command is a usage error: the usage goes to stderr. */
   @Override
-  public void run() {
-    spec.commandLine().usage(System.out);
+  public Integer call() {
+    spec.commandLine().usage(spec.commandLine().getErr());
+    return EXIT_USAGE;
   }
 
   /** Builds the command line with effiseg's error handling; tests call this directly. */

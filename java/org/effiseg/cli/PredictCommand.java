@@ -5,8 +5,10 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
@@ -15,6 +17,8 @@ import org.effiseg.api.Prediction;
 import org.effiseg.api.Segmenter;
 import org.effiseg.data.ImageDecoder;
 import org.effiseg.eval.MaskFiles;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.util.AtomicFiles;
 import org.effiseg.util.ProgressBar;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -29,7 +33,9 @@ import picocli.CommandLine.Parameters;
     description = {
       "Segment images with a trained checkpoint.",
       "Writes OUT/<name>.png (0/255 mask at the image's original size) for every image;"
-          + " folders are searched for images (not recursively)."
+          + " folders are searched for images (not recursively). Two inputs that would write the"
+          + " same file (a/0.jpg and b/0.jpg, 0.jpg and 0.png) are refused, as is an OUT that is"
+          + " or holds an input; each file is written whole or not at all."
     })
 final class PredictCommand implements Callable<Integer> {
   @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A checkpoint from effiseg train.")
@@ -55,31 +61,90 @@ final class PredictCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
+    Context.checkThreads("--threads", threads);
     List<Path> images = collect(inputs);
+    checkOutputFolder(images);
+    Map<Path, Path> outputs = outputNames(images);
     Files.createDirectories(out);
+    // what a killed predict of these images left half-written
+    AtomicFiles.removeStaleTemporaries(out,
+        outputs.keySet().stream().map(p -> p.getFileName().toString()).toList());
     try (Segmenter segmenter = Segmenter.builder(checkpoint).device(Device.parse(device)).threads(threads).build()) {
       System.err.println("model: " + segmenter);
       ProgressBar bar = new ProgressBar(System.err, "predicting", images.size());
       int done = 0;
       for (Path file : images) {
-        BufferedImage image = ImageIO.read(file.toFile());
-        if (image == null) {
-          throw new IOException(file + ": not an image ImageIO can read");
-        }
+        BufferedImage image = ImageDecoder.readRgb(file).toBufferedImage();
         Prediction p = segmenter.predict(image);
         String name = MaskFiles.stem(file);
-        ImageIO.write(p.maskImage(), "png", out.resolve(name + ".png").toFile());
+        writePng(p.maskImage(), out.resolve(name + ".png"));
         if (probabilities) {
-          ImageIO.write(p.probabilityImage(), "png", out.resolve(name + "_prob.png").toFile());
+          writePng(p.probabilityImage(), out.resolve(name + "_prob.png"));
         }
         if (overlays) {
-          ImageIO.write(p.overlay(image), "png", out.resolve(name + "_overlay.png").toFile());
+          writePng(p.overlay(image), out.resolve(name + "_overlay.png"));
         }
         bar.update(++done, String.format(Locale.ROOT, "%s: %.1f%% polyp", file.getFileName(), 100 * p.polypFraction()));
       }
     }
-    System.err.println("wrote " + images.size() + " mask(s) to " + out);
+    System.err.println("wrote " + outputs.size() + " file(s) for " + images.size() + " image(s) to " + out);
     return 0;
+  }
+
+  /** --out must be a folder (or not exist yet) and must neither be an input nor hold one. */
+  private void checkOutputFolder(List<Path> images) throws IOException {
+    if (Files.exists(out) && !Files.isDirectory(out)) {
+      throw new IllegalArgumentException("--out " + out + " is a file; it must be a folder for the masks");
+    }
+    Path outFolder = canonical(out);
+    for (Path input : inputs) {
+      if (canonical(input).equals(outFolder)) {
+        throw new IllegalArgumentException("--out " + out + " is the input folder " + input
+            + "; its images would be overwritten by masks: choose another folder");
+      }
+    }
+    for (Path image : images) {
+      if (canonical(image).getParent().equals(outFolder)) {
+        throw new IllegalArgumentException("--out " + out + " holds the input " + image
+            + ", which a mask could overwrite: choose another folder");
+      }
+    }
+  }
+
+  /** Every file this run writes, mapped to the image it comes from; refuses any clash. */
+  private Map<Path, Path> outputNames(List<Path> images) {
+    Map<Path, Path> writer = new LinkedHashMap<>();
+    for (Path image : images) {
+      String stem = MaskFiles.stem(image);
+      List<String> names = new ArrayList<>(List.of(stem + ".png"));
+      if (probabilities) {
+        names.add(stem + "_prob.png");
+      }
+      if (overlays) {
+        names.add(stem + "_overlay.png");
+      }
+      for (String name : names) {
+        Path earlier = writer.putIfAbsent(out.resolve(name), image);
+        if (earlier != null) {
+          throw new IllegalArgumentException(earlier + " and " + image + " would both write "
+              + out.resolve(name) + "; predict them into different --out folders");
+        }
+      }
+    }
+    return writer;
+  }
+
+  private static Path canonical(Path path) throws IOException {
+    Path absolute = path.toAbsolutePath().normalize();
+    return Files.exists(absolute) ? absolute.toRealPath() : absolute;
+  }
+
+  private static void writePng(BufferedImage image, Path file) throws IOException {
+    AtomicFiles.write(file, o -> {
+      if (!ImageIO.write(image, "png", o)) {
+        throw new IOException("no PNG writer available");
+      }
+    });
   }
 
   private static List<Path> collect(List<Path> inputs) throws IOException {

@@ -26,6 +26,7 @@ import org.effiseg.eval.TrainingLog;
 import org.effiseg.train.TrainConfig;
 import org.effiseg.train.Trainer;
 import picocli.CommandLine;
+import org.effiseg.util.AtomicFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -131,18 +132,20 @@ final class TrainCommand implements Callable<Integer> {
         out = Path.of("runs", preset + "-" + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd-HHmmss")));
       }
     }
+    // Everything the command line can get wrong is checked before the run directory is made.
+    Split evalSplitToScore = evalSplit.equalsIgnoreCase("none") ? null : parseEvalSplit();
     BadInputPolicy policy = skipBad ? BadInputPolicy.SKIP_BAD : BadInputPolicy.FAIL;
     SplitIndex train = open(Split.TRAIN, policy, log);
     SplitIndex validation = open(Split.VALIDATION, policy, log);
+    SplitIndex evaluation = evalSplitToScore == null ? null : open(evalSplitToScore, policy, log);
     Trainer trainer = new Trainer(config, train, validation, out, log);
     Trainer.Result result = resume ? trainer.resume() : trainer.train();
     log.printf(Locale.ROOT, "best validation Dice %.4f at epoch %d; checkpoints in %s%n",
         result.bestValDice(), result.bestEpoch(), out);
 
-    if (evalSplit.equalsIgnoreCase("none")) {
+    if (evaluation == null) {
       return 0;
     }
-    SplitIndex evaluation = open(Split.parse(evalSplit), policy, log);
     Map<String, Object> scores = new LinkedHashMap<>();
     for (String which : List.of(Trainer.BEST, Trainer.LAST)) {
       String label = which.equals(Trainer.BEST) ? "best" : "last";
@@ -165,7 +168,7 @@ final class TrainCommand implements Callable<Integer> {
       }
     }
     String text = new GsonBuilder().serializeNulls().create().toJson(scores);
-    Files.writeString(out.resolve("scores-" + evalSplit + ".json"), text + "\n");
+    AtomicFiles.writeString(out.resolve("scores-" + evalSplit + ".json"), text + "\n");
     if (json) {
       System.out.println(text);
     }
@@ -176,10 +179,23 @@ final class TrainCommand implements Callable<Integer> {
   TrainConfig settings() throws IOException {
     TrainConfig config = TrainConfig.preset(preset);
     if (configFile != null) {
+      if (!Files.isRegularFile(configFile)) {
+        throw new IllegalArgumentException("--config " + configFile + ": " + (Files.isDirectory(configFile)
+            ? "is a folder, not a YAML file of settings" : "no such file"));
+      }
       config.applyFile(configFile);
     }
-    config.apply(overrides(), "command line");
+    config.applyFlags(overrides());
     return config.validate();
+  }
+
+  private Split parseEvalSplit() {
+    try {
+      return Split.parse(evalSplit);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(
+          "--eval-split must be test, validation, train or none, got " + evalSplit, e);
+    }
   }
 
   private SplitIndex open(Split split, BadInputPolicy policy, PrintStream log) {

@@ -300,7 +300,7 @@ public final class BatchLoader implements AutoCloseable {
     try {
       return ImageDecoder.readRgb(pair.image());
     } catch (ImageDecodeException e) {
-      throw new DatasetException(new BadInput(pair.image(), e.getMessage()));
+      throw new DatasetException(new BadInput(pair.image(), e.reason()));
     }
   }
 
@@ -308,7 +308,7 @@ public final class BatchLoader implements AutoCloseable {
     try {
       return ImageDecoder.readMask(pair.mask());
     } catch (ImageDecodeException e) {
-      throw new DatasetException(new BadInput(pair.mask(), e.getMessage()));
+      throw new DatasetException(new BadInput(pair.mask(), e.reason()));
     }
   }
 

@@ -31,12 +31,27 @@ public final class ImageDecoder {
   public static final Set<String> IMAGE_EXTENSIONS =
       Set.of("jpg", "jpeg", "png", "bmp", "tif", "tiff");
 
+  /**
+   * The largest image read: 16384 pixels per side, 32 Mi pixels in all (96 MiB as RGB; decoding
+   * may hold a few times that at once). Endoscopy frames are a few megapixels.
+   */
+  public static final int MAX_SIDE = 16384;
+  public static final long MAX_PIXELS = 32L << 20;
+
   static {
     // Decoding from files needs no disk cache; without this ImageIO may write temp files.
     ImageIO.setUseCache(false);
   }
 
   private ImageDecoder() {}
+
+  /**
+   * Decodes {@code file} as it is stored, with the checks every read here makes: size bounded
+   * from the header, the file complete, no decoder warning; errors name the file.
+   */
+  public static BufferedImage readImage(Path file) throws ImageDecodeException {
+    return decode(file);
+  }
 
   /** Decodes {@code file} to 8-bit RGB (grey images are replicated, alpha is dropped). */
   public static RgbImage readRgb(Path file) throws ImageDecodeException {
@@ -122,51 +137,59 @@ public final class ImageDecoder {
     return dot <= 0 ? "" : fileName.substring(dot + 1).toLowerCase(Locale.ROOT);
   }
 
+  /** Where the encoded image lies, for the completeness check after its header is read. */
+  @FunctionalInterface
+  private interface CompletenessCheck {
+    void check(String format) throws IOException;
+  }
+
   private static BufferedImage decode(Path file) throws ImageDecodeException {
     if (!Files.isRegularFile(file)) {
-      throw new ImageDecodeException("not a regular file");
+      throw new ImageDecodeException(file, Files.isDirectory(file) ? "is a folder, not an image"
+          : Files.exists(file) ? "not a regular file" : "no such file");
     }
     try (ImageInputStream input = ImageIO.createImageInputStream(file.toFile())) {
-      return decode(input);
+      return decode(input, file, format -> ImageContainer.checkComplete(file, format));
     } catch (ImageDecodeException e) {
       throw e;
     } catch (IOException e) {
-      throw new ImageDecodeException("corrupt or unreadable image: " + describe(e), e);
+      throw new ImageDecodeException(file, "corrupt or unreadable image: " + describe(e), e);
     }
   }
 
   private static BufferedImage decode(byte[] encoded) throws ImageDecodeException {
     try (ImageInputStream input =
         ImageIO.createImageInputStream(new ByteArrayInputStream(encoded))) {
-      return decode(input);
+      return decode(input, null, format -> ImageContainer.checkComplete(encoded, format));
     } catch (ImageDecodeException e) {
       throw e;
     } catch (IOException e) {
-      throw new ImageDecodeException("corrupt or unreadable image: " + describe(e), e);
+      throw new ImageDecodeException(null, "corrupt or unreadable image: " + describe(e), e);
     }
   }
 
-  private static BufferedImage decode(ImageInputStream input) throws ImageDecodeException {
+  /** Decodes one image; {@code file} (null for bytes in memory) names it in errors. */
+  private static BufferedImage decode(ImageInputStream input, Path file, CompletenessCheck complete)
+      throws ImageDecodeException {
     try {
       if (input == null) {
-        throw new ImageDecodeException("cannot be opened for reading");
+        throw new ImageDecodeException(file, "cannot be opened for reading");
       }
       Iterator<ImageReader> readers = ImageIO.getImageReaders(input);
       if (!readers.hasNext()) {
-        throw new ImageDecodeException("not an image (no decoder recognises its contents)");
+        throw new ImageDecodeException(file, "not an image (no decoder recognises its contents)");
       }
       ImageReader reader = readers.next();
       List<String> warnings = new ArrayList<>();
       reader.addIIOReadWarningListener((source, warning) -> warnings.add(warning));
       try {
         reader.setInput(input, true, true);
+        String format = reader.getFormatName().toUpperCase(Locale.ROOT);
+        checkSize(file, reader.getWidth(0), reader.getHeight(0));
+        complete.check(format);
         BufferedImage image = reader.read(0);
         if (!warnings.isEmpty()) {
-          throw new ImageDecodeException(
-              "corrupt or truncated " + reader.getFormatName() + ": " + warnings.get(0));
-        }
-        if (image.getWidth() <= 0 || image.getHeight() <= 0) {
-          throw new ImageDecodeException("image has no pixels");
+          throw new ImageDecodeException(file, "corrupt or truncated " + format + ": " + warnings.get(0));
         }
         return image;
       } finally {
@@ -176,7 +199,19 @@ public final class ImageDecoder {
       throw e;
     } catch (IOException | RuntimeException e) {
       // Decoders report corrupt data with IIOException, EOFException or runtime exceptions alike.
-      throw new ImageDecodeException("corrupt or unreadable image: " + describe(e), e);
+      throw new ImageDecodeException(file, "corrupt or unreadable image: " + describe(e), e);
+    }
+  }
+
+  /** Checks the header's size before any pixel is decoded: a few bytes can claim gigapixels. */
+  private static void checkSize(Path file, int width, int height) throws ImageDecodeException {
+    if (width <= 0 || height <= 0) {
+      throw new ImageDecodeException(file, "image has no pixels");
+    }
+    if (width > MAX_SIDE || height > MAX_SIDE || (long) width * height > MAX_PIXELS) {
+      throw new ImageDecodeException(file, width + "x" + height + " pixels is more than this"
+          + " program reads (at most " + MAX_SIDE + " per side and " + (MAX_PIXELS >> 20)
+          + " Mi pixels)");
     }
   }
 
@@ -196,13 +231,14 @@ public final class ImageDecoder {
     }
     int colourSpace = image.getColorModel().getColorSpace().getType();
     if (colourSpace != ColorSpace.TYPE_RGB && colourSpace != ColorSpace.TYPE_GRAY) {
-      throw new ImageDecodeException("unsupported colour space (only RGB and grey are read)");
+      throw new ImageDecodeException(file, "unsupported colour space "
+          + colourSpaceName(colourSpace) + " (only RGB and grey are read)");
     }
     Raster raster = image.getRaster();
     int colourBands = colourSpace == ColorSpace.TYPE_RGB ? 3 : 1;
     if (raster.getNumBands() < colourBands) {
-      throw new ImageDecodeException("has " + raster.getNumBands() + " bands, expected "
-          + colourBands + (file == null ? "" : " (" + file.getFileName() + ")"));
+      throw new ImageDecodeException(file, "has " + raster.getNumBands() + " bands, expected "
+          + colourBands);
     }
     // 16-bit samples are scaled to 8 bits with rounding, as cv2.imread does for 8-bit output.
     boolean sixteenBit = raster.getTransferType() == DataBuffer.TYPE_USHORT;
@@ -217,6 +253,15 @@ public final class ImageDecoder {
       bands[band] = samples;
     }
     return bands;
+  }
+
+  private static String colourSpaceName(int type) {
+    return switch (type) {
+      case ColorSpace.TYPE_CMYK -> "CMYK";
+      case ColorSpace.TYPE_YCbCr -> "YCbCr";
+      case ColorSpace.TYPE_Lab -> "Lab";
+      default -> "type " + type;
+    };
   }
 
   private static String describe(Throwable e) {

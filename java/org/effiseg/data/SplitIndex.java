@@ -158,12 +158,12 @@ public final class SplitIndex {
     try {
       image = ImageDecoder.readRgb(pair.image());
     } catch (ImageDecodeException e) {
-      return new BadInput(pair.image(), e.getMessage());
+      return new BadInput(pair.image(), e.reason());
     }
     try {
       mask = ImageDecoder.readMask(pair.mask());
     } catch (ImageDecodeException e) {
-      return new BadInput(pair.mask(), e.getMessage());
+      return new BadInput(pair.mask(), e.reason());
     }
     if (image.width() != mask.width() || image.height() != mask.height()) {
       return new BadInput(pair.mask(), "mask is " + mask.width() + "x" + mask.height()

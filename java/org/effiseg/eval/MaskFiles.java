@@ -11,7 +11,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
-import javax.imageio.ImageIO;
+import org.effiseg.data.ImageDecodeException;
+import org.effiseg.data.ImageDecoder;
 
 /**
  * Reading mask and image files: any format ImageIO decodes (PNG, JPEG, BMP, GIF, TIFF), matched by
@@ -109,16 +110,11 @@ public final class MaskFiles {
 
   /** Decodes an image file; fails with a message naming the file. */
   public static BufferedImage readImage(Path file) {
-    BufferedImage img;
     try {
-      img = ImageIO.read(file.toFile());
-    } catch (IOException | RuntimeException e) {
-      throw new EvaluationInputException("cannot read image " + file + ": " + e.getMessage(), e);
+      return ImageDecoder.readImage(file);
+    } catch (ImageDecodeException e) {
+      throw new EvaluationInputException("cannot read image " + e.getMessage(), e);
     }
-    if (img == null) {
-      throw new EvaluationInputException("not a readable image format: " + file);
-    }
-    return img;
   }
 
   /**

@@ -141,11 +141,7 @@ public final class OnnxExport {
     }
     Checkpoint c = Checkpoint.read(checkpoint);
     Exported e = build(c, CheckpointModel.of(c, checkpoint), sha256(checkpoint), options);
-    try {
-      AtomicFiles.write(out, e.model()::writeTo);
-    } catch (IOException failure) {
-      throw new IOException("cannot write " + out + ": " + reason(failure), failure);
-    }
+    AtomicFiles.write(out, e.model()::writeTo); // its errors name the file and why
     return new Result(out, Files.size(out), e.contract());
   }
 
@@ -252,21 +248,5 @@ public final class OnnxExport {
   static String version() {
     String v = OnnxExport.class.getPackage().getImplementationVersion();
     return v == null ? "development build" : v;
-  }
-
-  private static String reason(IOException e) {
-    if (e instanceof java.nio.file.AccessDeniedException) {
-      return "permission denied";
-    }
-    if (e instanceof java.nio.file.FileAlreadyExistsException f) {
-      return f.getFile() + " is a file, not a folder";
-    }
-    if (e instanceof java.nio.file.FileSystemException f && f.getReason() != null) {
-      return f.getFile() + ": " + f.getReason();
-    }
-    if (e instanceof java.nio.file.FileSystemException f) {
-      return f.getClass().getSimpleName().replace("Exception", "") + " " + f.getFile();
-    }
-    return e.getMessage() == null ? e.toString() : e.getMessage();
   }
 }

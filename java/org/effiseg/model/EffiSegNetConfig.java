@@ -17,13 +17,15 @@ public record EffiSegNetConfig(
     long seed) {
 
   public static final int DEFAULT_CHANNELS = 32;
+  /** The widest decoder built; wider ones only exhaust memory. */
+  public static final int MAX_CHANNELS = 1024;
 
   public EffiSegNetConfig {
     if (variant == null) {
       throw new IllegalArgumentException("variant must not be null");
     }
-    if (channels < 1) {
-      throw new IllegalArgumentException("channels must be >= 1, got " + channels);
+    if (channels < 1 || channels > MAX_CHANNELS) {
+      throw new IllegalArgumentException("channels must be in 1.." + MAX_CHANNELS + ", got " + channels);
     }
     if (!(dropConnectRate >= 0f && dropConnectRate < 1f)) {
       throw new IllegalArgumentException("dropConnectRate must be in [0, 1), got " + dropConnectRate);

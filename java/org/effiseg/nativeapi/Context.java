@@ -34,8 +34,9 @@ public final class Context implements AutoCloseable {
   }
 
   /**
-   * Creates a context. {@code threads <= 0} means all cores. Fails with {@link
-   * EffisegException.Status#BACKEND_UNAVAILABLE} (and the reason) if the backend is not usable.
+   * Creates a context. {@code threads} 0 means all cores; a negative count or more than {@link
+   * #maxThreads()} is refused. Fails with {@link EffisegException.Status#BACKEND_UNAVAILABLE}
+   * (and the reason) if the backend is not usable.
    */
   public static Context create(Backend backend, int device, int threads) {
     long[] out = new long[1];
@@ -44,9 +45,31 @@ public final class Context implements AutoCloseable {
     return new Context(backend, device, out[0]);
   }
 
-  /** A CPU context with {@code threads} threads ({@code <= 0}: all cores). */
+  /** A CPU context with {@code threads} threads (0: all cores). */
   public static Context cpu(int threads) {
     return create(Backend.CPU, 0, threads);
+  }
+
+  /** The most threads a context may use (the native core's bound: 4 per processor). */
+  public static int maxThreads() {
+    int[] max = new int[1];
+    EffisegException.check(EffisegNative.es_context_max_threads(max));
+    return max[0];
+  }
+
+  /**
+   * Checks a user's thread count against the native core's bound before anything is started;
+   * {@code name} is the flag or setting it came from, for the message.
+   *
+   * @throws IllegalArgumentException naming {@code name} where the count is out of range
+   */
+  public static int checkThreads(String name, int threads) {
+    int max = maxThreads();
+    if (threads < 0 || threads > max) {
+      throw new IllegalArgumentException(name + " must be 0 (all cores) or 1.." + max
+          + " (4 per processor), got " + threads);
+    }
+    return threads;
   }
 
   public Backend backend() {

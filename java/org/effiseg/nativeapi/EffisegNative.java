@@ -84,6 +84,8 @@ final class EffisegNative {
   static native int es_context_create(
       int backend, int device, int threads, @Cast("es_handle*") long[] out);
 
+  static native int es_context_max_threads(int[] out);
+
   static native int es_context_destroy(@Cast("es_handle") long ctx);
 
   static native int es_context_threads(@Cast("es_handle") long ctx, int[] threads);

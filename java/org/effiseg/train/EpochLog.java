@@ -2,6 +2,9 @@ package org.effiseg.train;
 
 import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
+import com.google.gson.JsonElement;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -14,41 +17,53 @@ import org.effiseg.eval.TrainingLog;
 import org.effiseg.util.AtomicFiles;
 
 /**
- * The run's per-epoch logs: {@code epochs.csv} in {@link TrainingLog}'s column order (what the
- * HTML report draws) and {@code epochs.jsonl}, one JSON object per epoch. Both are rewritten
- * atomically from the kept rows, so a resumed run continues them without duplicate epochs.
+ * The run's per-epoch logs: {@code epochs.jsonl}, one JSON object per epoch with every value at
+ * full precision (the log a resumed run continues from), and {@code epochs.csv} in {@link
+ * TrainingLog}'s column order (what the HTML report draws). Both are rewritten atomically from
+ * the kept rows, so a resumed run continues them without duplicate epochs.
  */
 final class EpochLog {
+  static final String CSV = "epochs.csv";
+  static final String JSONL = "epochs.jsonl";
+
   private final Path csv;
   private final Path jsonl;
   private final List<Map<String, Double>> rows = new ArrayList<>();
   private static final Gson GSON = new GsonBuilder().serializeSpecialFloatingPointValues().create();
 
   EpochLog(Path runDir) {
-    this.csv = runDir.resolve("epochs.csv");
-    this.jsonl = runDir.resolve("epochs.jsonl");
+    this.csv = runDir.resolve(CSV);
+    this.jsonl = runDir.resolve(JSONL);
   }
 
-  /** Loads the rows of epochs 1…{@code epochs} written before (for --resume). */
-  void reload(int epochs) throws IOException {
+  /**
+   * Keeps the rows of epochs 1…{@code epochs} written before (for --resume) and rewrites both
+   * files with exactly those, dropping the row of an epoch that was not committed.
+   */
+  void truncate(int epochs) throws IOException {
     rows.clear();
-    if (!Files.exists(csv)) {
-      return;
-    }
-    TrainingLog log = TrainingLog.read(csv);
-    for (int i = 0; i < log.epochs(); i++) {
-      Map<String, Double> row = new LinkedHashMap<>();
-      for (String column : log.columns()) {
-        row.put(column, log.column(column)[i]);
+    List<String> lines = Files.exists(jsonl) ? Files.readAllLines(jsonl) : List.of();
+    for (int i = 0; i < lines.size() && rows.size() < epochs; i++) {
+      Map<String, Double> row = parse(lines.get(i), i + 1);
+      if (row.getOrDefault("epoch", Double.NaN) != rows.size() + 1) {
+        throw new IOException(jsonl + " line " + (i + 1) + ": expected epoch " + (rows.size() + 1)
+            + ", found " + row.get("epoch"));
       }
-      if (row.get("epoch") <= epochs) {
-        rows.add(row);
-      }
+      rows.add(row);
     }
+    if (rows.size() < epochs) {
+      throw new IOException(jsonl + " holds " + rows.size() + " epoch(s) but the last checkpoint"
+          + " is at epoch " + epochs + " (the log was changed or removed)");
+    }
+    rewrite();
   }
 
   void append(Map<String, Double> row) throws IOException {
     rows.add(new LinkedHashMap<>(row));
+    rewrite();
+  }
+
+  private void rewrite() throws IOException {
     StringBuilder text = new StringBuilder(TrainingLog.header()).append('\n');
     StringBuilder json = new StringBuilder();
     for (Map<String, Double> r : rows) {
@@ -60,8 +75,21 @@ final class EpochLog {
       text.append(String.join(",", cells)).append('\n');
       json.append(GSON.toJson(r)).append('\n');
     }
-    AtomicFiles.writeString(csv, text.toString());
     AtomicFiles.writeString(jsonl, json.toString());
+    AtomicFiles.writeString(csv, text.toString());
+  }
+
+  private Map<String, Double> parse(String line, int lineNo) throws IOException {
+    Map<String, Double> row = new LinkedHashMap<>();
+    try {
+      for (Map.Entry<String, JsonElement> e : JsonParser.parseString(line).getAsJsonObject().entrySet()) {
+        row.put(e.getKey(), e.getValue().getAsDouble());
+      }
+    } catch (JsonParseException | IllegalStateException | UnsupportedOperationException
+        | NumberFormatException e) {
+      throw new IOException(jsonl + " line " + lineNo + ": not a JSON object of numbers", e);
+    }
+    return row;
   }
 
   private static String format(String column, double v) {

@@ -12,10 +12,15 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Function;
+import org.effiseg.augment.AugmentPresets;
 import org.effiseg.model.EffiSegNetConfig;
 import org.effiseg.model.EfficientNetVariant;
+import org.effiseg.nativeapi.Context;
+import org.effiseg.util.Errors;
 import org.snakeyaml.engine.v2.api.Load;
 import org.snakeyaml.engine.v2.api.LoadSettings;
+import org.snakeyaml.engine.v2.exceptions.YamlEngineException;
 
 /**
  * Everything a training run depends on. Built from a named preset (YAML under
@@ -106,6 +111,14 @@ public final class TrainConfig {
 
   /** Applies a user's YAML file on top of this configuration. */
   public void applyFile(Path file) throws IOException {
+    if (!Files.isRegularFile(file)) {
+      throw new IllegalArgumentException(file + ": " + (Files.isDirectory(file)
+          ? "is a folder, not a YAML file of settings" : "no such file"));
+    }
+    if (Files.size(file) > MAX_YAML_BYTES) {
+      throw new IllegalArgumentException(file + ": " + Files.size(file) + " bytes; a settings file"
+          + " holds at most " + MAX_YAML_BYTES);
+    }
     Map<String, Object> values = parseYaml(Files.readString(file), file.toString());
     Object base = values.remove("base");
     if (base != null) {
@@ -115,57 +128,186 @@ public final class TrainConfig {
     apply(values, file.toString());
   }
 
+  /** Settings files are small; anchors that expand collections are few (no alias bombs). */
+  static final int MAX_YAML_BYTES = 1 << 20;
+  private static final int MAX_YAML_COLLECTION_ALIASES = 8;
+
   @SuppressWarnings("unchecked")
   private static Map<String, Object> parseYaml(String text, String source) {
-    Object doc = new Load(LoadSettings.builder().setLabel(source).build()).loadFromString(text);
+    LoadSettings settings = LoadSettings.builder()
+        .setLabel(source)
+        .setAllowDuplicateKeys(false)
+        .setAllowRecursiveKeys(false)
+        .setMaxAliasesForCollections(MAX_YAML_COLLECTION_ALIASES)
+        .setCodePointLimit(MAX_YAML_BYTES)
+        .build();
+    Object doc;
+    try {
+      doc = new Load(settings).loadFromString(text);
+    } catch (YamlEngineException e) {
+      throw new IllegalArgumentException(source + ": not valid YAML: "
+          + e.getMessage().replaceAll("\\s+", " ").strip(), e);
+    } catch (StackOverflowError e) {
+      throw new IllegalArgumentException(source + ": nested too deeply to be a settings file");
+    }
     if (doc == null) {
       return new LinkedHashMap<>();
     }
-    if (!(doc instanceof Map)) {
+    if (!(doc instanceof Map<?, ?> map)) {
       throw new IllegalArgumentException(source + ": expected a mapping of settings at the top level");
     }
-    return new LinkedHashMap<>((Map<String, Object>) doc);
-  }
-
-  /** Sets fields from snake_case keys; values are converted through JSON, so types are checked. */
-  public void apply(Map<String, Object> values, String source) {
-    Map<String, Object> camel = new LinkedHashMap<>();
-    for (Map.Entry<String, Object> e : values.entrySet()) {
-      String field = camelCase(e.getKey());
-      if (!FIELD_NAMES.contains(field)) {
-        throw new IllegalArgumentException(
-            source + ": unknown setting '" + e.getKey() + "' (known: " + String.join(", ", knownKeys()) + ")");
+    Map<String, Object> values = new LinkedHashMap<>();
+    for (Map.Entry<?, ?> e : map.entrySet()) {
+      if (!(e.getKey() instanceof String key)) {
+        throw new IllegalArgumentException(source + ": setting names are words, got " + e.getKey());
       }
-      camel.put(field, e.getValue());
+      values.put(key, e.getValue());
     }
-    Map<String, Object> merged = GSON.fromJson(GSON.toJson(this), MAP_TYPE);
-    merged.putAll(camel);
-    TrainConfig parsed;
-    try {
-      parsed = GSON.fromJson(GSON.toJson(merged), TrainConfig.class);
-    } catch (RuntimeException e) {
-      throw new IllegalArgumentException(source + ": " + e.getMessage(), e);
-    }
-    copyFrom(parsed);
+    return values;
   }
 
-  /** Checks ranges; call after all layers are applied. */
+  /**
+   * Sets fields from snake_case keys ({@code source} names them in errors, e.g. a file); each
+   * value is checked against its field's type, and numbers must be finite.
+   */
+  public void apply(Map<String, Object> values, String source) {
+    apply(values, source, key -> "'" + key + "'");
+  }
+
+  /** {@link #apply} for command-line flags: errors name the flag ({@code --batch-size}). */
+  public void applyFlags(Map<String, Object> values) {
+    apply(values, "command line", TrainConfig::flagOf);
+  }
+
+  private void apply(Map<String, Object> values, String source, Function<String, String> nameOf) {
+    for (Map.Entry<String, Object> e : values.entrySet()) {
+      String key = e.getKey();
+      java.lang.reflect.Field field = FIELDS.get(camelCase(key));
+      if (field == null) {
+        throw new IllegalArgumentException(
+            source + ": unknown setting '" + key + "' (known: " + String.join(", ", knownKeys()) + ")");
+      }
+      try {
+        field.set(this, convert(e.getValue(), field));
+      } catch (IllegalAccessException | RuntimeException bad) {
+        throw new IllegalArgumentException(source + ": " + nameOf.apply(key) + " must be "
+            + kindOf(field) + ", got " + abbreviate(e.getValue()));
+      }
+    }
+    variant = variant.toLowerCase(Locale.ROOT);
+    device = device.toLowerCase(Locale.ROOT);
+  }
+
+  /** The value as the field's type; throws for anything else (wrong type, null, NaN, ±∞). */
+  private static Object convert(Object value, java.lang.reflect.Field field) {
+    if (value == null) {
+      throw new IllegalArgumentException("no value");
+    }
+    if (value instanceof Number n && !Double.isFinite(n.doubleValue())) {
+      throw new IllegalArgumentException("not finite");
+    }
+    Object converted = GSON.fromJson(GSON.toJsonTree(value), field.getGenericType());
+    if (converted == null || (converted instanceof List<?> list && list.contains(null))) {
+      throw new IllegalArgumentException("no value");
+    }
+    return converted instanceof List<?> list ? new ArrayList<>(list) : converted;
+  }
+
+  private static String kindOf(java.lang.reflect.Field field) {
+    Class<?> type = field.getType();
+    if (type == int.class || type == long.class) {
+      return "an integer";
+    }
+    if (type == double.class) {
+      return "a finite number";
+    }
+    if (type == boolean.class) {
+      return "true or false";
+    }
+    return type == List.class ? "a list of names" : "text";
+  }
+
+  private static String abbreviate(Object value) {
+    String text = String.valueOf(value);
+    return text.length() <= 60 ? text : text.substring(0, 60) + "…";
+  }
+
+  /** The command-line flag of a setting: batch_size → --batch-size. */
+  static String flagOf(String key) {
+    return "--" + snakeCase(camelCase(key)).replace('_', '-');
+  }
+
+  /** Names a setting in range errors, for files and flags alike: "batch_size (--batch-size)". */
+  private static String name(String key) {
+    return key + " (" + flagOf(key) + ")";
+  }
+
+  /** The largest settings anything sensible needs; beyond them memory or time runs out first. */
+  public static final int MAX_IMAGE_SIZE = 2048;
+  public static final int MAX_BATCH_SIZE = 1024;
+  public static final int MAX_EPOCHS = 100_000;
+  public static final int MAX_NPD_DISTANCE = 256;
+  public static final int MAX_CALIBRATION_IMAGES = 100_000;
+
+  /** Checks every setting's range; call after all layers are applied. */
   public TrainConfig validate() {
-    require(variant.matches("b[0-7]"), "variant must be b0 … b7, got " + variant);
-    require(imageSize == 0 || (imageSize >= 32 && imageSize % 32 == 0),
-        "image_size must be 0 (native) or a multiple of 32 ≥ 32, got " + imageSize);
-    require(epochs >= 1, "epochs must be ≥ 1");
-    require(batchSize >= 1, "batch_size must be ≥ 1");
-    require(lr > 0 && minLr >= 0 && minLr <= lr, "need 0 ≤ min_lr ≤ lr and lr > 0");
-    require(weightDecay >= 0, "weight_decay must be ≥ 0");
-    require(diceWeight >= 0 && bceWeight >= 0 && npdWeight >= 0, "loss weights must be ≥ 0");
+    require(variant.matches("b[0-7]"), name("variant") + " must be b0 … b7, got " + variant);
+    require(imageSize == 0 || (imageSize >= 32 && imageSize % 32 == 0 && imageSize <= MAX_IMAGE_SIZE),
+        name("image_size") + " must be 0 (native) or a multiple of 32 in 32.." + MAX_IMAGE_SIZE
+            + ", got " + imageSize);
+    requireInRange("epochs", epochs, 1, MAX_EPOCHS);
+    requireInRange("batch_size", batchSize, 1, MAX_BATCH_SIZE);
+    requireFinite("lr", lr);
+    requireFinite("min_lr", minLr);
+    require(lr > 0 && minLr >= 0 && minLr <= lr,
+        "need 0 ≤ min_lr (--min-lr) ≤ lr (--lr) and lr > 0, got lr " + lr + ", min_lr " + minLr);
+    requireFinite("weight_decay", weightDecay);
+    require(weightDecay >= 0, name("weight_decay") + " must be ≥ 0, got " + weightDecay);
+    for (String key : List.of("dice_weight", "bce_weight", "npd_weight")) {
+      double w = switch (key) {
+        case "dice_weight" -> diceWeight;
+        case "bce_weight" -> bceWeight;
+        default -> npdWeight;
+      };
+      requireFinite(key, w);
+      require(w >= 0, name(key) + " must be ≥ 0, got " + w);
+    }
     require(diceWeight + bceWeight + npdWeight > 0, "at least one loss weight must be positive");
-    require(npdDistance >= 1, "npd_distance must be ≥ 1");
+    requireInRange("npd_distance", npdDistance, 1, MAX_NPD_DISTANCE);
+    requireFinite("threshold_logit", thresholdLogit);
+    requireInRange("decoder_channels", decoderChannels, 1, EffiSegNetConfig.MAX_CHANNELS);
+    requireInRange("calibration_images", calibrationImages, 0, MAX_CALIBRATION_IMAGES);
     require(device.equals("cpu") || device.equals("cuda") || device.equals("auto"),
-        "device must be cpu, cuda or auto, got " + device);
-    require(workers >= 0 && threads >= 0 && trainLimit >= 0 && valLimit >= 0 && calibrationImages >= 0,
-        "workers, threads, limits and calibration_images must be ≥ 0");
+        name("device") + " must be cpu, cuda or auto, got " + device);
+    Context.checkThreads(name("threads"), threads);
+    Context.checkThreads(name("workers"), workers);
+    require(trainLimit >= 0 && valLimit >= 0, "train_limit (--train-limit) and val_limit"
+        + " (--val-limit) must be ≥ 0 (0: all images)");
+    try {
+      AugmentPresets.parse(augmentSpec());
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException("augment (--augment) / augment_mods (--augment-mods): "
+          + e.getMessage(), e);
+    }
     return this;
+  }
+
+  /** The augmentation preset with the modifications, e.g. "original+p08". */
+  public String augmentSpec() {
+    StringBuilder spec = new StringBuilder(augment);
+    for (String mod : augmentMods) {
+      spec.append('+').append(mod);
+    }
+    return spec.toString();
+  }
+
+  private static void requireInRange(String key, long value, long min, long max) {
+    require(value >= min && value <= max,
+        name(key) + " must be in " + min + ".." + max + ", got " + value);
+  }
+
+  private static void requireFinite(String key, double value) {
+    require(Double.isFinite(value), name(key) + " must be a finite number, got " + value);
   }
 
   private static void require(boolean ok, String message) {
@@ -199,58 +341,39 @@ public final class TrainConfig {
     return GSON.toJson(snake);
   }
 
+  /** Reads settings written by {@link #toJson} (config.json, a checkpoint's config). */
   public static TrainConfig fromJson(String json) {
+    Map<String, Object> values;
+    try {
+      values = GSON.fromJson(json, MAP_TYPE);
+    } catch (RuntimeException e) {
+      throw new IllegalArgumentException("settings are not valid JSON (" + Errors.oneLine(e) + ")", e);
+    }
+    if (values == null) {
+      throw new IllegalArgumentException("settings are empty");
+    }
     TrainConfig c = new TrainConfig();
-    Map<String, Object> values = GSON.fromJson(json, MAP_TYPE);
-    c.apply(values, "checkpoint config");
+    c.apply(values, "settings");
     return c;
-  }
-
-  private void copyFrom(TrainConfig o) {
-    preset = o.preset == null ? "" : o.preset;
-    variant = o.variant.toLowerCase(Locale.ROOT);
-    imageSize = o.imageSize;
-    epochs = o.epochs;
-    batchSize = o.batchSize;
-    lr = o.lr;
-    weightDecay = o.weightDecay;
-    minLr = o.minLr;
-    diceWeight = o.diceWeight;
-    bceWeight = o.bceWeight;
-    npdWeight = o.npdWeight;
-    npdDistance = o.npdDistance;
-    augment = o.augment;
-    augmentMods = o.augmentMods == null ? new ArrayList<>() : new ArrayList<>(o.augmentMods);
-    thresholdLogit = o.thresholdLogit;
-    deepSupervision = o.deepSupervision;
-    decoderChannels = o.decoderChannels;
-    weights = o.weights == null ? "" : o.weights;
-    calibrationImages = o.calibrationImages;
-    seed = o.seed;
-    workers = o.workers;
-    threads = o.threads;
-    device = o.device.toLowerCase(Locale.ROOT);
-    trainLimit = o.trainLimit;
-    valLimit = o.valLimit;
   }
 
   private static final java.lang.reflect.Type MAP_TYPE =
       new com.google.gson.reflect.TypeToken<Map<String, Object>>() {}.getType();
 
-  private static final List<String> FIELD_NAMES = fieldNames();
+  private static final Map<String, java.lang.reflect.Field> FIELDS = fields();
 
-  private static List<String> fieldNames() {
-    List<String> names = new ArrayList<>();
+  private static Map<String, java.lang.reflect.Field> fields() {
+    Map<String, java.lang.reflect.Field> fields = new LinkedHashMap<>();
     for (java.lang.reflect.Field f : TrainConfig.class.getDeclaredFields()) {
       if (!java.lang.reflect.Modifier.isStatic(f.getModifiers())) {
-        names.add(f.getName());
+        fields.put(f.getName(), f);
       }
     }
-    return List.copyOf(names);
+    return fields;
   }
 
   private static List<String> knownKeys() {
-    return FIELD_NAMES.stream().map(TrainConfig::snakeCase).toList();
+    return FIELDS.keySet().stream().map(TrainConfig::snakeCase).toList();
   }
 
   static String camelCase(String snake) {

@@ -26,7 +26,6 @@ import org.effiseg.model.StateDict;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.Devices;
 import org.effiseg.nativeapi.Tensor;
-import org.effiseg.util.AtomicFiles;
 import org.effiseg.util.ProgressBar;
 import org.effiseg.weights.BnCalibration;
 import org.effiseg.weights.Checkpoint;
@@ -40,11 +39,20 @@ import org.effiseg.weights.PretrainedWeights;
  * and JSON logs; {@code run.json} ({@link RunRecord}) records the data, build and machine of
  * every start.
  *
- * <p>Nothing is lost on a crash: checkpoints are written atomically at the end of every epoch,
- * and {@code resume} continues from the last one with the same weights, BN statistics, AdamW
- * moments and step, learning rate (a function of the epoch) and data order (a function of seed
- * and epoch), so a resumed run ends in exactly the state an uninterrupted one would. A NaN or
- * infinite loss stops the run before the optimizer step, leaving the last good checkpoint.
+ * <p>The run directory is crash-consistent (docs/run-directory.md): everything the settings can
+ * get wrong (ranges, augmentation, pretrained weights, device) is checked before it is created,
+ * and at the end of every epoch the logs, then the best checkpoint (when the epoch is the new
+ * best, keeping the previous one as a rollback link), then {@code last.safetensors} are written,
+ * each atomically (temporary file, fsync, rename, fsync of the folder). {@code last} is the commit
+ * record: killed at any instant, the directory holds the committed epoch plus at most parts of
+ * the next one, which {@link #resume} rolls back before it continues (stale temporaries, a best
+ * checkpoint and log rows of the uncommitted epoch). A directory without a checkpoint starts
+ * over, under {@code train} or {@code resume}.
+ *
+ * <p>{@code resume} continues from the last checkpoint with the same weights, BN statistics,
+ * AdamW moments and step, learning rate (a function of the epoch) and data order (a function of
+ * seed and epoch), so a resumed run ends in exactly the state an uninterrupted one would. A NaN
+ * or infinite loss stops the run before the optimizer step, leaving the last good checkpoint.
  */
 public final class Trainer {
   public static final String LAST = "last.safetensors";
@@ -93,46 +101,69 @@ public final class Trainer {
     return n > 0 && n < split.size() ? split.head(n) : split;
   }
 
-  /** A fresh run: {@code runDir} must not exist yet (or be empty). */
+  /**
+   * A fresh run: {@code runDir} must not exist yet, be empty, or hold only the files of a run
+   * that stopped before its first checkpoint.
+   */
   public Result train() throws IOException {
-    if (!config.weights.isEmpty() && !Files.exists(Path.of(config.weights))) {
+    PretrainedWeights.Imported pretrained = importPretrained();
+    try (Context ctx = Devices.open(config.device, config.threads)) {
+      RunDirectory dir = new RunDirectory(runDir, out);
+      dir.create(config.toJson());
+      return run(ctx, dir, new EpochLog(runDir), null, pretrained);
+    }
+  }
+
+  /**
+   * Continues the run in {@code runDir} from its last committed checkpoint, after undoing what
+   * an interrupted epoch left; a run without a checkpoint starts over.
+   */
+  public Result resume() throws IOException {
+    try (Context ctx = Devices.open(config.device, config.threads)) {
+      RunDirectory dir = new RunDirectory(runDir, out);
+      EpochLog log = new EpochLog(runDir);
+      RunDirectory.Committed committed = dir.recover(log);
+      if (committed == null) {
+        out.println(runDir + " holds no checkpoint yet: starting the run over");
+        return run(ctx, dir, log, null, importPretrained());
+      }
+      return run(ctx, dir, log, Checkpoint.read(dir.file(LAST)), null);
+    }
+  }
+
+  /** Reads the configuration a run was started with (for --resume). */
+  public static TrainConfig configOf(Path runDir) throws IOException {
+    Path file = runDir.resolve(RunDirectory.CONFIG);
+    if (!Files.isRegularFile(file)) {
+      throw new IllegalArgumentException(runDir + " is not an effiseg run directory (no config.json)"
+          + (Files.isDirectory(runDir) ? "; if a run stopped while creating it, start that run"
+              + " again (without --resume)" : ""));
+    }
+    try {
+      return TrainConfig.fromJson(Files.readString(file)).validate();
+    } catch (RuntimeException e) {
+      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
+    }
+  }
+
+  /** The pretrained encoder named by the settings, or null for random weights. */
+  private PretrainedWeights.Imported importPretrained() throws IOException {
+    if (config.weights.isEmpty()) {
+      return null;
+    }
+    if (!Files.exists(Path.of(config.weights))) {
       throw new IllegalArgumentException("pretrained weights " + config.weights + " do not exist"
           + " (relative paths are taken from the current folder; the quick preset expects the"
           + " repository root beside ../shared): pass --weights PATH, or --weights \"\" to start"
           + " from random weights. The ImageNet B0: " + PretrainedWeights.IMAGENET_B0_SOURCE);
     }
-    if (Files.exists(runDir) && (!Files.isDirectory(runDir) || hasEntries(runDir))) {
-      throw new IllegalArgumentException(
-          runDir + " already exists; choose another --out, or continue it with --resume");
-    }
-    Files.createDirectories(runDir);
-    AtomicFiles.writeString(runDir.resolve("config.json"), config.toJson() + "\n");
-    return run(null);
+    return PretrainedWeights.load(Path.of(config.weights), EfficientNetLayout.of(variant), false);
   }
 
-  /** Continues the run in {@code runDir} from its last checkpoint. */
-  public Result resume() throws IOException {
-    Path last = runDir.resolve(LAST);
-    if (!Files.exists(last)) {
-      throw new IllegalArgumentException(last + " does not exist: nothing to resume");
-    }
-    return run(Checkpoint.read(last));
-  }
-
-  /** Reads the configuration a run was started with (for --resume). */
-  public static TrainConfig configOf(Path runDir) throws IOException {
-    Path file = runDir.resolve("config.json");
-    if (!Files.exists(file)) {
-      throw new IllegalArgumentException(runDir + " is not an effiseg run directory (no config.json)");
-    }
-    return TrainConfig.fromJson(Files.readString(file));
-  }
-
-  private Result run(Checkpoint resumeFrom) throws IOException {
-    EpochLog log = new EpochLog(runDir);
-    try (Context ctx = Devices.open(config.device, config.threads);
-        EffiSegNet model = EffiSegNet.create(ctx, config.modelConfig());
-        BatchLoader trainLoader = loader(train, AugmentPresets.parse(augmentSpec()), true);
+  private Result run(Context ctx, RunDirectory dir, EpochLog log, Checkpoint resumeFrom,
+      PretrainedWeights.Imported pretrained) throws IOException {
+    try (EffiSegNet model = EffiSegNet.create(ctx, config.modelConfig());
+        BatchLoader trainLoader = loader(train, AugmentPresets.parse(config.augmentSpec()), true);
         BatchLoader valLoader = loader(validation, AugmentPresets.NONE, false);
         Tensor terms = ctx.tensor(4)) {
       RunRecord.recordStart(runDir, config, train, validation, ctx, loaderThreads(),
@@ -151,11 +182,10 @@ public final class Trainer {
         JsonObject metrics = JsonParser.parseString(resumeFrom.metricsJson()).getAsJsonObject();
         bestEpoch = metrics.get("best_epoch").getAsInt();
         bestDice = metrics.get("best_val_dice").getAsDouble();
-        log.reload(startEpoch);
         out.printf(Locale.ROOT, "resuming %s after epoch %d (step %d, best val Dice %.4f at epoch %d)%n",
             runDir, startEpoch, step, bestDice, bestEpoch);
       } else {
-        loadPretrained(model);
+        loadPretrained(model, pretrained);
       }
       out.printf(Locale.ROOT,
           "training EffiSegNet-%s at %dx%d on %d images (validation %d), %d epochs, batch %d, %s%n",
@@ -171,18 +201,15 @@ public final class Trainer {
         Validation.Result val =
             Validation.run(ctx, model, valLoader, config, epoch, terms);
         lastSummary = val.summary();
-        boolean best = lastSummary.dice() > bestDice;
+        double dice = lastSummary.dice();
+        boolean best = bestEpoch == 0 || dice > bestDice
+            || (Double.isNaN(bestDice) && !Double.isNaN(dice));
         if (best) {
-          bestDice = lastSummary.dice();
+          bestDice = dice;
           bestEpoch = epoch + 1;
         }
         Map<String, Double> row = epochRow(epoch, stats, val, lr);
-        log.append(row);
-        Checkpoint checkpoint = checkpoint(model, epoch + 1, step, row, bestEpoch, bestDice);
-        Checkpoint.write(runDir.resolve(LAST), checkpoint);
-        if (best) {
-          Checkpoint.write(runDir.resolve(BEST), checkpoint);
-        }
+        dir.commit(log, row, checkpoint(model, epoch + 1, step, row, bestEpoch, bestDice), best);
         out.printf(Locale.ROOT,
             "epoch %d/%d  loss %.4f (dice %.4f bce %.4f npd %.4f)  val loss %.4f  val Dice %.4f IoU %.4f"
                 + "  lr %.2e  %.1f img/s  %s%s%n",
@@ -192,14 +219,6 @@ public final class Trainer {
       }
       return new Result(runDir, config.epochs, bestEpoch, bestDice, lastSummary);
     }
-  }
-
-  String augmentSpec() {
-    StringBuilder spec = new StringBuilder(config.augment);
-    for (String mod : config.augmentMods) {
-      spec.append('+').append(mod);
-    }
-    return spec.toString();
   }
 
   private BatchLoader loader(SplitIndex split, org.effiseg.augment.AugmentConfig augment, boolean shuffle) {
@@ -216,15 +235,15 @@ public final class Trainer {
     return config.workers > 0 ? config.workers : Runtime.getRuntime().availableProcessors();
   }
 
-  /** Imports the pretrained encoder and calibrates its BN statistics on training images. */
-  private void loadPretrained(EffiSegNet model) throws IOException {
-    if (config.weights.isEmpty()) {
+  /** Loads the pretrained encoder and calibrates its BN statistics on training images. */
+  private void loadPretrained(EffiSegNet model, PretrainedWeights.Imported imported)
+      throws IOException {
+    if (imported == null) {
       out.println("no --weights: the encoder starts from random weights (the paper fine-tunes "
           + "an ImageNet-pretrained one; see docs/weights.md)");
       return;
     }
     EfficientNetLayout layout = EfficientNetLayout.of(variant);
-    PretrainedWeights.Imported imported = PretrainedWeights.load(Path.of(config.weights), layout, false);
     StateDict encoder = imported.withPrefix(EffiSegNet.ENCODER_PREFIX, false);
     model.loadStateDict(encoder, false); // completeness was checked against the layout on import
     int n = Math.min(config.calibrationImages, train.size());
@@ -335,11 +354,5 @@ public final class Trainer {
         step,
         new GsonBuilder().serializeSpecialFloatingPointValues().create().toJson(metrics),
         Map.of("image_size", Integer.toString(imageSize), "data", dataRoot.toString()));
-  }
-
-  private static boolean hasEntries(Path dir) throws IOException {
-    try (var entries = Files.list(dir)) {
-      return entries.findAny().isPresent();
-    }
   }
 }

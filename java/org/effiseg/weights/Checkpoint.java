@@ -9,6 +9,7 @@ import java.util.Map;
 import org.effiseg.model.StateDict;
 import org.effiseg.model.TensorData;
 import org.effiseg.util.AtomicFiles;
+import org.effiseg.util.Errors;
 
 /**
  * effiseg's own checkpoint: one safetensors file holding the model's {@link StateDict} (its own
@@ -78,27 +79,40 @@ public record Checkpoint(
 
   /**
    * Writes atomically: a temporary file in the same folder, flushed to disk, then renamed over
-   * {@code file}, so a crash leaves either the old or the new checkpoint, never half of one.
+   * {@code file}, so a crash leaves either the old or the new checkpoint, never half of one. A
+   * tensor holding NaN or an infinity is refused, naming it.
    */
   public static void write(Path file, Checkpoint c) throws IOException {
-    AtomicFiles.write(file, out -> Safetensors.write(out, c.tensors(), c.metadata()));
+    StateDict tensors = c.tensors();
+    for (String name : tensors.names()) { // what read() refuses is never written
+      requireFinite(file, name, tensors.get(name).data());
+    }
+    AtomicFiles.write(file, out -> Safetensors.write(out, tensors, c.metadata()));
   }
 
-  /** Reads a checkpoint written by {@link #write}. */
+  /** What a checkpoint's header says, read without its tensors. */
+  public record Header(int epoch, long step, String metricsJson) {}
+
+  /** Reads the header of a checkpoint written by {@link #write}: cheap, checks the format. */
+  public static Header readHeader(Path file) throws IOException {
+    Map<String, String> meta = new LinkedHashMap<>(Safetensors.readMetadata(file));
+    checkFormat(file, meta);
+    String metrics = meta.getOrDefault("metrics", "{}");
+    return new Header(epochOf(file, meta), stepOf(file, meta), metrics);
+  }
+
+  /**
+   * Reads a checkpoint written by {@link #write}. A tensor holding NaN or an infinity is refused
+   * (naming it): such weights only make meaningless masks.
+   */
   public static Checkpoint read(Path file) throws IOException {
     Safetensors.Contents c = Safetensors.read(file);
     Map<String, String> meta = new LinkedHashMap<>(c.metadata());
-    if (!FORMAT.equals(meta.get("format"))) {
-      throw new WeightsFormatException(file + ": not an effiseg checkpoint (metadata 'format' is "
-          + (meta.get("format") == null ? "absent" : "'" + meta.get("format") + "'")
-          + "); pretrained weights are imported with --weights / PretrainedWeights instead");
-    }
-    if (!FORMAT_VERSION.equals(meta.get("format_version"))) {
-      throw new WeightsFormatException(file + ": checkpoint format version "
-          + meta.get("format_version") + " is not supported (this build reads "
-          + FORMAT_VERSION + ")");
-    }
+    checkFormat(file, meta);
     StateDict all = c.tensors();
+    for (String name : all.names()) {
+      requireFinite(file, name, all.get(name).data());
+    }
     OptimizerState opt = null;
     TensorData m = all.remove(EXP_AVG);
     TensorData v = all.remove(EXP_AVG_SQ);
@@ -117,15 +131,8 @@ public record Checkpoint(
     if (variant == null) {
       throw new WeightsFormatException(file + ": checkpoint metadata has no 'variant'");
     }
-    int epoch;
-    long step;
-    try {
-      epoch = Integer.parseInt(meta.getOrDefault("epoch", "0"));
-      step = Long.parseLong(meta.getOrDefault("step", "0"));
-    } catch (NumberFormatException e) {
-      throw new WeightsFormatException(file + ": checkpoint epoch/step are not integers: "
-          + meta.get("epoch") + ", " + meta.get("step"));
-    }
+    int epoch = epochOf(file, meta);
+    long step = stepOf(file, meta);
     String config = meta.remove("config");
     String metrics = meta.remove("metrics");
     for (String r : RESERVED) {
@@ -135,6 +142,55 @@ public record Checkpoint(
       return new Checkpoint(all, opt, variant, config, epoch, step, metrics, meta);
     } catch (IllegalArgumentException e) {
       throw new WeightsFormatException(file + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static void checkFormat(Path file, Map<String, String> meta) throws WeightsFormatException {
+    if (!FORMAT.equals(meta.get("format"))) {
+      throw new WeightsFormatException(file + ": not an effiseg checkpoint (metadata 'format' is "
+          + (meta.get("format") == null ? "absent" : "'" + meta.get("format") + "'")
+          + "); pretrained weights are imported with --weights / PretrainedWeights instead");
+    }
+    if (!FORMAT_VERSION.equals(meta.get("format_version"))) {
+      throw new WeightsFormatException(file + ": checkpoint format version "
+          + meta.get("format_version") + " is not supported (this build reads "
+          + FORMAT_VERSION + ")");
+    }
+  }
+
+  private static int epochOf(Path file, Map<String, String> meta) throws WeightsFormatException {
+    try {
+      int epoch = Integer.parseInt(meta.getOrDefault("epoch", "0"));
+      if (epoch >= 0) {
+        return epoch;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new WeightsFormatException(file + ": checkpoint epoch is not an integer ≥ 0: "
+        + meta.get("epoch"));
+  }
+
+  private static long stepOf(Path file, Map<String, String> meta) throws WeightsFormatException {
+    try {
+      long step = Long.parseLong(meta.getOrDefault("step", "0"));
+      if (step >= 0) {
+        return step;
+      }
+    } catch (NumberFormatException e) {
+      // reported below
+    }
+    throw new WeightsFormatException(file + ": checkpoint step is not an integer ≥ 0: "
+        + meta.get("step"));
+  }
+
+  private static void requireFinite(Path file, String name, float[] data)
+      throws WeightsFormatException {
+    for (int i = 0; i < data.length; i++) {
+      if (!Float.isFinite(data[i])) {
+        throw new WeightsFormatException(file + ": tensor '" + name + "' holds " + data[i]
+            + " at index " + i + " (a checkpoint must hold finite numbers only)");
+      }
     }
   }
 
@@ -168,7 +224,7 @@ public record Checkpoint(
     try {
       JsonParser.parseString(text);
     } catch (JsonParseException e) {
-      throw new IllegalArgumentException(what + " is not valid JSON: " + e.getMessage(), e);
+      throw new IllegalArgumentException(what + " is not valid JSON: " + Errors.oneLine(e), e);
     }
   }
 }

@@ -2,9 +2,8 @@ package org.effiseg.weights;
 
 import java.awt.image.BufferedImage;
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import javax.imageio.ImageIO;
+import org.effiseg.data.ImageDecoder;
 import org.effiseg.model.ImageNetNormalization;
 
 /**
@@ -25,14 +24,7 @@ public final class ImageNetInput {
 
   /** Decodes an image file (JPEG, PNG, BMP, GIF) to RGB. */
   public static BufferedImage read(Path file) throws IOException {
-    if (!Files.isRegularFile(file)) {
-      throw new IOException(file + ": no such image file");
-    }
-    BufferedImage img = ImageIO.read(file.toFile());
-    if (img == null) {
-      throw new IOException(file + ": not an image ImageIO can decode");
-    }
-    return img;
+    return ImageDecoder.readImage(file);
   }
 
   /** Interleaved RGB in [0, 255] as floats, row-major [H, W, 3]. */

@@ -10,6 +10,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -23,6 +24,7 @@ import java.util.List;
 import java.util.Map;
 import org.effiseg.model.StateDict;
 import org.effiseg.model.TensorData;
+import org.effiseg.util.Errors;
 
 /**
  * Reads and writes the safetensors format: an 8-byte little-endian header length n, n bytes of
@@ -38,6 +40,11 @@ import org.effiseg.model.TensorData;
 public final class Safetensors {
   /** Headers beyond this size are rejected before allocating (the reference reader uses 100 MB). */
   static final long MAX_HEADER_BYTES = 100L << 20;
+  /**
+   * Tensor data beyond this is refused before reading: more than any EfficientNet or EffiSegNet
+   * file holds (a B7 training checkpoint with its AdamW moments is about 770 MB).
+   */
+  static final long MAX_DATA_BYTES = 1L << 30;
 
   private static final String METADATA_KEY = "__metadata__";
 
@@ -67,7 +74,7 @@ public final class Safetensors {
   /** Reads a whole file. */
   public static Contents read(Path file) throws IOException {
     String where = file.toString();
-    try (FileChannel ch = FileChannel.open(file, StandardOpenOption.READ)) {
+    try (FileChannel ch = open(file)) {
       long size = ch.size();
       if (size < 8) {
         throw new WeightsFormatException(
@@ -82,7 +89,12 @@ public final class Safetensors {
       headerBuf.get(header);
       long dataStart = 8 + headerLen;
       Parsed parsed = parseHeader(header, size - dataStart, where);
+      if (size - dataStart > MAX_DATA_BYTES) {
+        throw new WeightsFormatException(where + ": " + (size - dataStart) + " bytes of tensors,"
+            + " more than an EfficientNet file holds (at most " + MAX_DATA_BYTES + " read)");
+      }
       StateDict sd = new StateDict();
+      ByteBuffer chunk = ByteBuffer.allocateDirect(1 << 20).order(ByteOrder.LITTLE_ENDIAN);
       for (Entry e : parsed.entries) {
         if (!e.dtype.isFloat()) {
           continue; // only num_batches_tracked gets here (checked while parsing)
@@ -91,10 +103,30 @@ public final class Safetensors {
         if (bytes > Integer.MAX_VALUE - 8) {
           throw new WeightsFormatException(where + ": tensor '" + e.name + "' is too large");
         }
-        ByteBuffer data = readFully(ch, dataStart + e.begin, (int) bytes, where);
-        sd.put(e.name, new TensorData(e.shape.clone(), decode(data, e.dtype)));
+        float[] values = e.dtype == DType.F32
+            ? readFloats(ch, dataStart + e.begin, (int) (bytes / 4), chunk, where)
+            : decode(readFully(ch, dataStart + e.begin, (int) bytes, where), e.dtype);
+        sd.put(e.name, new TensorData(e.shape.clone(), values));
       }
       return new Contents(sd, parsed.metadata);
+    }
+  }
+
+  /** The string metadata of a file, read from its header alone (the tensors are not read). */
+  public static Map<String, String> readMetadata(Path file) throws IOException {
+    String where = file.toString();
+    try (FileChannel ch = open(file)) {
+      long size = ch.size();
+      if (size < 8) {
+        throw new WeightsFormatException(
+            where + ": not a safetensors file: " + size + " bytes, shorter than the 8-byte header"
+                + " length");
+      }
+      long headerLen = readFully(ch, 0, 8, where).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+      checkHeaderLength(headerLen, size, where);
+      byte[] header = new byte[(int) headerLen];
+      readFully(ch, 8, (int) headerLen, where).get(header);
+      return parseHeader(header, size - 8 - headerLen, where).metadata;
     }
   }
 
@@ -127,17 +159,15 @@ public final class Safetensors {
       throws IOException {
     out.write(header(tensors, metadata));
     byte[] chunk = new byte[1 << 16];
+    FloatBuffer floats = ByteBuffer.wrap(chunk).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
     for (String name : tensors.names()) {
       float[] data = tensors.get(name).data();
-      ByteBuffer bb = ByteBuffer.wrap(chunk).order(ByteOrder.LITTLE_ENDIAN);
-      for (float v : data) {
-        if (!bb.hasRemaining()) {
-          out.write(chunk, 0, bb.position());
-          bb.clear();
-        }
-        bb.putFloat(v);
+      for (int at = 0; at < data.length; at += floats.capacity()) {
+        int n = Math.min(floats.capacity(), data.length - at);
+        floats.clear();
+        floats.put(data, at, n); // a bulk copy, not one call per value
+        out.write(chunk, 0, 4 * n);
       }
-      out.write(chunk, 0, bb.position());
     }
   }
 
@@ -222,7 +252,7 @@ public final class Safetensors {
       rootEl = JsonParser.parseString(new String(header, StandardCharsets.UTF_8));
     } catch (JsonParseException e) {
       throw new WeightsFormatException(
-          where + ": the safetensors header is not valid JSON: " + e.getMessage(), e);
+          where + ": the safetensors header is not valid JSON: " + Errors.oneLine(e), e);
     }
     if (!rootEl.isJsonObject()) {
       throw new WeightsFormatException(where + ": the safetensors header is not a JSON object");
@@ -356,6 +386,17 @@ public final class Safetensors {
     return out;
   }
 
+  /** Opens a regular file for reading; a folder or device is refused by name. */
+  private static FileChannel open(Path file) throws IOException {
+    if (Files.isDirectory(file)) {
+      throw new WeightsFormatException(file + ": is a folder, not a safetensors file");
+    }
+    if (Files.exists(file) && !Files.isRegularFile(file)) {
+      throw new WeightsFormatException(file + ": not a regular file");
+    }
+    return FileChannel.open(file, StandardOpenOption.READ);
+  }
+
   private static ByteBuffer readFully(FileChannel ch, long position, int length, String where)
       throws IOException {
     ByteBuffer buf = ByteBuffer.allocate(length);
@@ -368,6 +409,26 @@ public final class Safetensors {
     }
     buf.flip();
     return buf;
+  }
+
+  /** {@code n} little-endian floats from {@code position}, through one reused direct buffer. */
+  private static float[] readFloats(FileChannel ch, long position, int n, ByteBuffer chunk,
+      String where) throws IOException {
+    float[] out = new float[n];
+    for (int done = 0; done < n; ) {
+      int count = Math.min(n - done, chunk.capacity() / 4);
+      chunk.clear().limit(4 * count);
+      long at = position + 4L * done;
+      while (chunk.hasRemaining()) {
+        if (ch.read(chunk, at + chunk.position()) < 0) {
+          throw new WeightsFormatException(where + ": truncated at byte " + (at + chunk.position()));
+        }
+      }
+      chunk.flip();
+      chunk.asFloatBuffer().get(out, done, count);
+      done += count;
+    }
+    return out;
   }
 
   private static float[] decode(ByteBuffer bytes, DType dtype) {

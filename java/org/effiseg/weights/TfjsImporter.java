@@ -5,13 +5,12 @@ import com.google.gson.JsonElement;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParseException;
 import com.google.gson.JsonParser;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.InputStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -24,6 +23,7 @@ import java.util.regex.Pattern;
 import org.effiseg.model.StateDict;
 import org.effiseg.model.TensorData;
 import org.effiseg.model.TensorLayouts;
+import org.effiseg.util.Errors;
 
 /**
  * Imports the TF.js graph model of EfficientNet (TF-Hub {@code efficientnet/bN/classification},
@@ -58,7 +58,17 @@ public final class TfjsImporter {
 
   private TfjsImporter() {}
 
-  /** The float32 constants of a TF.js model in manifest order, name → (TF shape, data). */
+  /** model.json is the graph and manifest only (the shared B0's is 190 KB). */
+  static final long MAX_MODEL_JSON_BYTES = 64L << 20;
+  /** Weights read at most: more than any EfficientNet holds (B7's are about 265 MB). */
+  static final long MAX_WEIGHT_BYTES = 1L << 30;
+
+  /**
+   * The float32 constants of a TF.js model in manifest order, name → (TF shape, data). The
+   * manifest's file names are untrusted: each shard must be a regular file inside the model's
+   * folder (no "..", no absolute path, no link leading out), and the shards of a group must hold
+   * exactly the bytes its tensors' shapes and dtypes need, checked before anything is read.
+   */
   static Map<String, TensorData> readWeights(Path modelJson, JsonObject model) throws IOException {
     String where = modelJson.toString();
     JsonElement manifest = model.get("weightsManifest");
@@ -66,72 +76,144 @@ public final class TfjsImporter {
       throw new WeightsFormatException(where + ": no weightsManifest array (not a TF.js model)");
     }
     Map<String, TensorData> out = new java.util.LinkedHashMap<>();
-    Path dir = modelJson.toAbsolutePath().getParent();
+    Path dir = modelJson.toAbsolutePath().normalize().getParent();
+    long total = 0;
     for (JsonElement groupEl : manifest.getAsJsonArray()) {
       JsonObject group = groupEl.getAsJsonObject();
-      ByteArrayOutputStream concat = new ByteArrayOutputStream();
+      List<Path> shards = new ArrayList<>();
+      long shardBytes = 0;
       for (JsonElement p : group.getAsJsonArray("paths")) {
-        Path shard = dir.resolve(p.getAsString());
-        try {
-          concat.write(Files.readAllBytes(shard));
-        } catch (NoSuchFileException e) {
-          throw new WeightsFormatException(where + ": weight shard " + shard + " is missing");
-        }
+        Path shard = confined(dir, p.getAsString(), where);
+        shards.add(shard);
+        shardBytes += Files.size(shard);
       }
-      ByteBuffer buf = ByteBuffer.wrap(concat.toByteArray()).order(ByteOrder.LITTLE_ENDIAN);
-      long offset = 0;
+      List<JsonObject> weights = new ArrayList<>();
+      long needed = 0;
       for (JsonElement wEl : group.getAsJsonArray("weights")) {
         JsonObject w = wEl.getAsJsonObject();
-        String name = w.get("name").getAsString();
-        if (w.has("quantization")) {
-          throw new WeightsFormatException(where + ": tensor '" + name
-              + "' is quantized; only unquantized float32 TF.js models are supported");
-        }
-        long[] shape = new long[w.getAsJsonArray("shape").size()];
-        long numel = 1;
-        for (int i = 0; i < shape.length; i++) {
-          shape[i] = w.getAsJsonArray("shape").get(i).getAsLong();
-          numel *= shape[i];
-        }
-        String dtype = w.get("dtype").getAsString();
-        int size = switch (dtype) {
-          case "float32", "int32" -> 4;
-          case "bool" -> 1;
-          default -> throw new WeightsFormatException(
-              where + ": tensor '" + name + "' has unsupported dtype " + dtype);
-        };
-        long bytes = numel * size;
-        if (offset + bytes > buf.capacity()) {
-          throw new WeightsFormatException(where + ": the shards hold " + buf.capacity()
-              + " bytes but tensor '" + name + "' ends at byte " + (offset + bytes)
-              + " (truncated or missing shard)");
-        }
-        if (dtype.equals("float32")) {
-          float[] data = new float[(int) numel];
+        weights.add(w);
+        needed = Math.addExact(needed, bytesOf(w, where));
+      }
+      if (needed != shardBytes) {
+        throw new WeightsFormatException(where + ": the manifest's tensors need " + needed
+            + " bytes but its shards " + group.getAsJsonArray("paths") + " hold " + shardBytes
+            + " (truncated, missing or wrong shard)");
+      }
+      total += needed;
+      if (total > MAX_WEIGHT_BYTES) {
+        throw new WeightsFormatException(where + ": " + total + " bytes of weights, more than an"
+            + " EfficientNet holds (at most " + MAX_WEIGHT_BYTES + " read)");
+      }
+      ByteBuffer buf = ByteBuffer.wrap(readShards(shards, (int) needed)).order(ByteOrder.LITTLE_ENDIAN);
+      long offset = 0;
+      for (JsonObject w : weights) {
+        long bytes = bytesOf(w, where);
+        if (w.get("dtype").getAsString().equals("float32")) {
+          JsonArray dims = w.getAsJsonArray("shape");
+          long[] shape = new long[dims.size()];
+          for (int i = 0; i < shape.length; i++) {
+            shape[i] = dims.get(i).getAsLong();
+          }
+          float[] data = new float[(int) (bytes / 4)];
           buf.position((int) offset);
           buf.slice().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(data);
-          out.put(name, new TensorData(shape, data));
+          out.put(w.get("name").getAsString(), new TensorData(shape, data));
         }
         offset += bytes;
-      }
-      if (offset != buf.capacity()) {
-        throw new WeightsFormatException(where + ": the manifest covers " + offset
-            + " bytes but the shards hold " + buf.capacity());
       }
     }
     return out;
   }
 
+  /** {@code name} resolved in {@code dir}, refused unless it is a regular file inside it. */
+  private static Path confined(Path dir, String name, String where) throws IOException {
+    Path shard = dir.resolve(name).normalize();
+    if (Path.of(name).isAbsolute() || !shard.startsWith(dir)) {
+      throw new WeightsFormatException(where + ": weight shard path '" + name
+          + "' leads out of the model's folder");
+    }
+    if (!Files.exists(shard)) {
+      throw new WeightsFormatException(where + ": weight shard " + shard + " is missing");
+    }
+    if (!shard.toRealPath().startsWith(dir.toRealPath())) {
+      throw new WeightsFormatException(where + ": weight shard '" + name + "' is a link out of"
+          + " the model's folder (to " + shard.toRealPath() + ")");
+    }
+    if (!Files.isRegularFile(shard)) {
+      throw new WeightsFormatException(where + ": weight shard '" + name + "' is not a regular file");
+    }
+    return shard;
+  }
+
+  /** Bytes of one manifest entry: shape × dtype size, every dimension ≥ 0, no overflow. */
+  private static long bytesOf(JsonObject w, String where) throws WeightsFormatException {
+    String name = w.get("name").getAsString();
+    if (w.has("quantization")) {
+      throw new WeightsFormatException(where + ": tensor '" + name
+          + "' is quantized; only unquantized float32 TF.js models are supported");
+    }
+    int size = switch (w.get("dtype").getAsString()) {
+      case "float32", "int32" -> 4;
+      case "bool" -> 1;
+      default -> throw new WeightsFormatException(
+          where + ": tensor '" + name + "' has unsupported dtype " + w.get("dtype"));
+    };
+    long bytes = size;
+    for (JsonElement d : w.getAsJsonArray("shape")) {
+      long dim = d.getAsLong();
+      if (dim < 0) {
+        throw new WeightsFormatException(where + ": tensor '" + name + "' has a negative"
+            + " dimension " + dim);
+      }
+      bytes = Math.multiplyExact(bytes, dim);
+    }
+    return bytes;
+  }
+
+  private static byte[] readShards(List<Path> shards, int total) throws IOException {
+    byte[] all = new byte[total];
+    int at = 0;
+    for (Path shard : shards) {
+      try (InputStream in = Files.newInputStream(shard)) {
+        at += in.readNBytes(all, at, total - at);
+      }
+    }
+    if (at != total) {
+      throw new IOException("the shards changed while being read: " + shards);
+    }
+    return all;
+  }
+
   /** Reads {@code model.json} and its shards into canonical names and PyTorch layouts. */
   public static StateDict read(Path modelJson) throws IOException {
     String where = modelJson.toString();
+    if (!Files.isRegularFile(modelJson)) {
+      throw new WeightsFormatException(where + ": not a regular file");
+    }
+    if (Files.size(modelJson) > MAX_MODEL_JSON_BYTES) {
+      throw new WeightsFormatException(where + ": " + Files.size(modelJson) + " bytes, more than"
+          + " a model.json holds (" + MAX_MODEL_JSON_BYTES + ")");
+    }
     JsonObject model;
     try {
       model = JsonParser.parseString(Files.readString(modelJson, StandardCharsets.UTF_8))
           .getAsJsonObject();
-    } catch (JsonParseException | IllegalStateException e) {
-      throw new WeightsFormatException(where + ": not a JSON object: " + e.getMessage(), e);
+    } catch (JsonParseException | IllegalStateException | java.nio.charset.CharacterCodingException e) {
+      throw new WeightsFormatException(where + ": not a JSON object: " + Errors.oneLine(e), e);
     }
+    try {
+      return read(modelJson, model);
+    } catch (ArithmeticException | ClassCastException | IllegalStateException | NullPointerException
+        | NumberFormatException | UnsupportedOperationException | IndexOutOfBoundsException e) {
+      // a field of the wrong JSON type or missing: Gson's accessors throw these
+      throw new WeightsFormatException(where + ": not a TF.js graph model this importer reads ("
+          + e.getClass().getSimpleName() + ": " + Errors.oneLine(e)
+          + ")", e);
+    }
+  }
+
+  private static StateDict read(Path modelJson, JsonObject model) throws IOException {
+    String where = modelJson.toString();
     Map<String, TensorData> consts = readWeights(modelJson, model);
     JsonObject topology = model.getAsJsonObject("modelTopology");
     if (topology == null || !topology.has("node")) {

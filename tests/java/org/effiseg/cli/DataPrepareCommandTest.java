@@ -315,7 +315,7 @@ class DataPrepareCommandTest {
     assertThat(o.err()).contains("5 bad or unpaired file(s)");
     assertThat(o.err()).contains(images.resolve("lonely.jpg") + ": no mask");
     assertThat(o.err()).contains(masks.resolve("orphan.jpg") + ": no image");
-    assertThat(o.err()).contains(images.resolve(STEMS.get(1) + ".jpg") + ": corrupt or truncated");
+    assertThat(o.err()).contains(images.resolve(STEMS.get(1) + ".jpg") + ": truncated JPEG");
     assertThat(o.err()).contains(masks.resolve(STEMS.get(2) + ".jpg") + ": mask is 30x32 but its image");
     assertThat(o.err()).contains(images.resolve("notes.txt") + ": not an image file");
     assertThat(o.err()).doesNotContain("Exception");
@@ -327,7 +327,7 @@ class DataPrepareCommandTest {
     zipFolder(unpacked, badZip, "Kvasir-SEG/images/" + STEMS.get(5) + ".jpg");
     Outcome zipped = prepare(badZip, out);
     assertThat(zipped.exit()).isEqualTo(1);
-    assertThat(zipped.err()).contains(badZip + "!/Kvasir-SEG/images/" + STEMS.get(5) + ".jpg: corrupt or truncated");
+    assertThat(zipped.err()).contains(badZip + "!/Kvasir-SEG/images/" + STEMS.get(5) + ".jpg: truncated JPEG");
     assertThat(Files.exists(out)).isFalse();
   }
 

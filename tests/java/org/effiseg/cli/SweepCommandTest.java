@@ -130,7 +130,7 @@ class SweepCommandTest {
     }
     Cli.Outcome badValue = Cli.run(concat(grid, new String[] {"--variant", "b9"}));
     assertThat(badValue.exit()).isEqualTo(1);
-    assertThat(badValue.err()).contains("smoke-seed1: variant must be b0");
+    assertThat(badValue.err()).contains("smoke-seed1: variant (--variant) must be b0");
     Cli.Outcome badPreset = Cli.run("sweep", "--presets", "smoke,nope", "--seeds", "1", "--data",
         data.toString(), "--out", sweep.toString());
     assertThat(badPreset.exit()).isEqualTo(1);

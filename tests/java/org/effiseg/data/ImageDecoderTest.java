@@ -81,7 +81,8 @@ class ImageDecoderTest {
         assertThrows(ImageDecodeException.class, () -> ImageDecoder.readRgb(truncated));
     ImageDecodeException fromBytes = assertThrows(ImageDecodeException.class,
         () -> ImageDecoder.readRgb(Arrays.copyOf(bytes, bytes.length * 3 / 4)));
-    assertThat(fromFile).hasMessageThat().startsWith("corrupt or truncated JPEG");
-    assertThat(fromBytes).hasMessageThat().isEqualTo(fromFile.getMessage());
+    assertThat(fromFile).hasMessageThat().startsWith(truncated + ": truncated JPEG");
+    assertThat(fromBytes.reason()).isEqualTo(fromFile.reason());
+    assertThat(fromBytes).hasMessageThat().isEqualTo(fromFile.reason());
   }
 }

@@ -92,4 +92,17 @@ class CheckpointTest {
     assertThat(assertThrows(WeightsFormatException.class, () -> Checkpoint.read(cut))
         .getMessage()).contains("truncated");
   }
+
+  @Test
+  void nonFiniteTensorsAreNeverWritten() {
+    StateDict sd = model(3);
+    float[] data = sd.get("decoder.head.bias").data().clone();
+    data[0] = Float.POSITIVE_INFINITY;
+    sd.put("decoder.head.bias", new TensorData(new long[] {1}, data));
+    Path f = tmp.resolve("diverged.safetensors");
+    WeightsFormatException e = assertThrows(WeightsFormatException.class,
+        () -> Checkpoint.write(f, new Checkpoint(sd, null, "b0", "{}", 1, 1, "{}", Map.of())));
+    assertThat(e).hasMessageThat().contains("decoder.head.bias");
+    assertThat(Files.exists(f)).isFalse();
+  }
 }

@@ -1,0 +1,196 @@
+package org.effiseg.train;
+
+import com.google.gson.JsonElement;
+import com.google.gson.JsonParseException;
+import com.google.gson.JsonParser;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.FileSystemException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.stream.Stream;
+import org.effiseg.util.AtomicFiles;
+import org.effiseg.util.FaultPoints;
+import org.effiseg.weights.Checkpoint;
+
+/**
+ * A run directory as a small database whose every state a crash can leave is valid (the
+ * protocol is described in docs/run-directory.md and {@link Trainer}).
+ *
+ * <p>{@code last.safetensors} is the commit record: the epoch it holds is committed, and so is
+ * the best epoch its metrics name. Everything else either agrees with it or belongs to the one
+ * epoch after it that was being written when the process died; {@link #recover} rolls that back
+ * on the next start. End of an epoch, in this order, each file written atomically (temporary,
+ * fsync, rename, fsync of the folder):
+ *
+ * <ol>
+ *   <li>{@code epochs.jsonl}, {@code epochs.csv} with the epoch's row;
+ *   <li>if the epoch is the new best: a hard link {@code .best.rollback.safetensors} to the
+ *       current best, then {@code best.safetensors};
+ *   <li>{@code last.safetensors} (the commit);
+ *   <li>the rollback link is deleted.
+ * </ol>
+ */
+final class RunDirectory {
+  static final String CONFIG = "config.json";
+  static final String LAST = Trainer.LAST;
+  static final String BEST = Trainer.BEST;
+  static final String ROLLBACK = ".best.rollback.safetensors";
+  /** Every file a run writes before its first checkpoint and the protocol writes after. */
+  private static final Set<String> FILES =
+      Set.of(CONFIG, RunRecord.FILE, EpochLog.CSV, EpochLog.JSONL, BEST, LAST, ROLLBACK);
+
+  private final Path dir;
+  private final PrintStream out;
+
+  RunDirectory(Path dir, PrintStream out) {
+    this.dir = dir;
+    this.out = out;
+  }
+
+  Path dir() {
+    return dir;
+  }
+
+  Path file(String name) {
+    return dir.resolve(name);
+  }
+
+  /** What the last checkpoint committed: its epoch and the best epoch it names. */
+  record Committed(int epoch, int bestEpoch) {}
+
+  /**
+   * Makes a new run directory holding {@code configJson}, or reuses one that holds no committed
+   * checkpoint and nothing but run files (a run that stopped before its first checkpoint).
+   */
+  void create(String configJson) throws IOException {
+    if (Files.exists(dir) && !Files.isDirectory(dir)) {
+      throw new IllegalArgumentException(dir + " is a file; --out must be a folder");
+    }
+    if (Files.isDirectory(dir)) {
+      List<String> entries = entries();
+      boolean onlyRunFiles = entries.stream().allMatch(RunDirectory::isRunFile);
+      if (entries.contains(LAST) || !onlyRunFiles) {
+        throw new IllegalArgumentException(
+            dir + " already exists; choose another --out, or continue it with --resume");
+      }
+      if (!entries.isEmpty()) {
+        out.println(dir + " holds no checkpoint yet (a run that stopped in its first epoch):"
+            + " starting it over");
+      }
+      for (String name : entries) {
+        Files.deleteIfExists(dir.resolve(name));
+      }
+    }
+    Files.createDirectories(dir);
+    AtomicFiles.writeString(dir.resolve(CONFIG), configJson + "\n");
+  }
+
+  /**
+   * Brings the directory back to its last committed state: removes stale temporaries, rolls
+   * back (or forward) the best checkpoint, truncates the logs to the committed epochs. Returns
+   * that state, or null where no epoch was committed (the run starts over).
+   */
+  Committed recover(EpochLog log) throws IOException {
+    // the run's own files and the reports written into it after training
+    List<String> removed = AtomicFiles.removeStaleTemporaries(dir, null);
+    if (!removed.isEmpty()) {
+      out.println("removed " + removed.size() + " temporary file(s) of an interrupted write: "
+          + String.join(", ", removed));
+    }
+    Path last = dir.resolve(LAST);
+    if (!Files.exists(last)) {
+      for (String uncommitted : List.of(BEST, ROLLBACK, EpochLog.JSONL, EpochLog.CSV)) {
+        Files.deleteIfExists(dir.resolve(uncommitted));
+      }
+      AtomicFiles.syncDirectory(dir);
+      return null;
+    }
+    Checkpoint.Header header = Checkpoint.readHeader(last);
+    Committed committed = new Committed(header.epoch(), bestEpochOf(last, header.metricsJson()));
+    recoverBest(committed);
+    log.truncate(committed.epoch());
+    return committed;
+  }
+
+  private void recoverBest(Committed committed) throws IOException {
+    Path best = dir.resolve(BEST);
+    Path rollback = dir.resolve(ROLLBACK);
+    if (epochOf(best) == committed.bestEpoch()) {
+      Files.deleteIfExists(rollback);
+    } else if (epochOf(rollback) == committed.bestEpoch()) {
+      Files.move(rollback, best, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+      out.println("restored " + best + " (epoch " + committed.bestEpoch() + ") over the best"
+          + " checkpoint of an epoch that was not committed");
+    } else if (committed.bestEpoch() == committed.epoch()) {
+      // the last checkpoint is the best one: the same file
+      AtomicFiles.write(best, o -> Files.copy(dir.resolve(LAST), o));
+      Files.deleteIfExists(rollback);
+      out.println("restored " + best + " from " + LAST + " (epoch " + committed.epoch() + ")");
+    } else {
+      throw new IOException(best + " holds epoch " + epochOf(best) + " but " + dir.resolve(LAST)
+          + " says the best was epoch " + committed.bestEpoch() + " (was the file replaced?)");
+    }
+    AtomicFiles.syncDirectory(dir);
+  }
+
+  /** Steps 1 to 4 of the protocol for one finished epoch. */
+  void commit(EpochLog log, Map<String, Double> row, Checkpoint checkpoint,
+      boolean newBest) throws IOException {
+    log.append(row);
+    Path best = dir.resolve(BEST);
+    Path rollback = dir.resolve(ROLLBACK);
+    if (newBest) {
+      if (Files.isRegularFile(best)) {
+        keep(best, rollback);
+      }
+      FaultPoints.reach("run/best-kept");
+      Checkpoint.write(best, checkpoint);
+    }
+    Checkpoint.write(dir.resolve(LAST), checkpoint);
+    if (Files.deleteIfExists(rollback)) {
+      AtomicFiles.syncDirectory(dir);
+    }
+    FaultPoints.reach("run/committed");
+  }
+
+  /** {@code rollback} becomes another name of {@code best}'s current content. */
+  private static void keep(Path best, Path rollback) throws IOException {
+    Files.deleteIfExists(rollback);
+    try {
+      Files.createLink(rollback, best);
+      AtomicFiles.syncDirectory(rollback.getParent());
+    } catch (UnsupportedOperationException | FileSystemException e) {
+      // no hard links here: a durable copy does the same job
+      AtomicFiles.write(rollback, o -> Files.copy(best, o));
+    }
+  }
+
+  private static int epochOf(Path checkpoint) throws IOException {
+    return Files.isRegularFile(checkpoint) ? Checkpoint.readHeader(checkpoint).epoch() : -1;
+  }
+
+  static int bestEpochOf(Path file, String metricsJson) throws IOException {
+    try {
+      JsonElement best = JsonParser.parseString(metricsJson).getAsJsonObject().get("best_epoch");
+      return best == null ? 0 : best.getAsInt();
+    } catch (JsonParseException | IllegalStateException | UnsupportedOperationException
+        | NumberFormatException e) {
+      throw new IOException(file + ": its metrics name no best epoch: " + metricsJson, e);
+    }
+  }
+
+  private static boolean isRunFile(String name) {
+    return FILES.contains(name) || AtomicFiles.isTemporary(name);
+  }
+
+  private List<String> entries() throws IOException {
+    try (Stream<Path> list = Files.list(dir)) {
+      return list.map(p -> p.getFileName().toString()).sorted().toList();
+    }
+  }
+}

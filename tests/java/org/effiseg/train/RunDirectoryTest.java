@@ -1,0 +1,156 @@
+package org.effiseg.train;
+
+import static com.google.common.truth.Truth.assertThat;
+import static com.google.common.truth.Truth.assertWithMessage;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.effiseg.data.BadInputPolicy;
+import org.effiseg.data.Split;
+import org.effiseg.data.SplitIndex;
+import org.effiseg.testing.TinyRuns;
+import org.effiseg.weights.Checkpoint;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A run directory after a failure is always one a user can continue: best and last agree with
+ * each other and the log, and {@code resume} ends where an uninterrupted run does. Failed writes
+ * are provoked by putting a folder where a checkpoint must go (what a full disk does to the
+ * write that hits it); {@code FaultInjectionTest} kills real processes.
+ */
+class RunDirectoryTest {
+  @TempDir static Path shared;
+  private static SplitIndex train;
+  private static SplitIndex validation;
+  /** An uninterrupted 3-epoch run, the state every test must reach. */
+  private static Path reference;
+  private static FinalState referenceState;
+
+  @BeforeAll
+  static void referenceRun() throws IOException {
+    Path data = TinyRuns.dataset(shared.resolve("data"));
+    train = SplitIndex.open(data, Split.TRAIN, BadInputPolicy.FAIL);
+    validation = SplitIndex.open(data, Split.VALIDATION, BadInputPolicy.FAIL);
+    reference = shared.resolve("reference");
+    new Trainer(TinyRuns.config(3), train, validation, reference, System.out).train();
+    assertWithMessage("test setup: the reference run must improve after epoch 1")
+        .that(FinalState.bestEpochOf(reference)).isAtLeast(2);
+    referenceState = FinalState.of(reference);
+  }
+
+  @Test
+  void aBestCheckpointThatCannotBeWrittenLeavesTheLastCommittedEpoch(@TempDir Path dir)
+      throws IOException {
+    int bestEpoch = FinalState.bestEpochOf(reference);
+    Path run = dir.resolve("run");
+    Path saved = dir.resolve("saved-best.safetensors");
+    Trainer trainer = new Trainer(TinyRuns.config(3), train, validation, run, System.out);
+    trainer.onBatch((epoch, batch) -> {
+      if (epoch == bestEpoch - 1 && batch == 1) {
+        block(run.resolve(Trainer.BEST), saved); // the epoch's best checkpoint cannot be written
+      }
+    });
+    assertThrows(IOException.class, trainer::train);
+    unblock(run.resolve(Trainer.BEST), saved);
+    assertConsistent(run);
+
+    new Trainer(Trainer.configOf(run), train, validation, run, System.out).resume();
+    assertSameFinalState(run);
+  }
+
+  @Test
+  void aFirstBestCheckpointThatCannotBeWrittenLeavesAResumableRun(@TempDir Path dir)
+      throws IOException {
+    Path oneEpoch = dir.resolve("one-epoch-reference");
+    new Trainer(TinyRuns.config(1), train, validation, oneEpoch, System.out).train();
+    Path run = dir.resolve("run");
+    Trainer trainer = new Trainer(TinyRuns.config(1), train, validation, run, System.out);
+    trainer.onBatch((epoch, batch) -> block(run.resolve(Trainer.BEST), null));
+    assertThrows(IOException.class, trainer::train);
+    unblock(run.resolve(Trainer.BEST), null);
+
+    new Trainer(Trainer.configOf(run), train, validation, run, System.out).resume();
+    FinalState.of(oneEpoch).assertReachedBy(run);
+  }
+
+  @Test
+  void aRunStoppedBeforeItsFirstCheckpointCanBeResumedOrStartedAgain(@TempDir Path dir)
+      throws IOException {
+    for (boolean resume : new boolean[] {true, false}) {
+      Path run = dir.resolve("run-" + resume);
+      Trainer doomed = new Trainer(TinyRuns.config(3), train, validation, run, System.out);
+      doomed.onBatch((epoch, batch) -> {
+        throw new IllegalStateException("simulated crash in epoch 1");
+      });
+      assertThrows(IllegalStateException.class, doomed::train);
+      assertThat(Files.exists(run.resolve("config.json"))).isTrue();
+
+      Trainer again = new Trainer(resume ? Trainer.configOf(run) : TinyRuns.config(3), train,
+          validation, run, System.out);
+      if (resume) {
+        again.resume();
+      } else {
+        again.train();
+      }
+      assertSameFinalState(run);
+    }
+  }
+
+  @Test
+  void staleTemporariesAreRemovedAndUserFilesKept(@TempDir Path dir) throws IOException {
+    Path run = dir.resolve("run");
+    new Trainer(TinyRuns.config(1), train, validation, run, System.out).train();
+    List<String> debris = List.of(".last.safetensors.8123.tmp", ".best.safetensors.77.tmp",
+        ".epochs.csv.4.tmp", ".epochs.jsonl.5.tmp", ".config.json.6.tmp",
+        ".report-best-test.html.99.tmp");
+    for (String name : debris) {
+      Files.writeString(run.resolve(name), "half a file");
+    }
+    Files.writeString(run.resolve("notes.txt"), "mine");
+    new Trainer(Trainer.configOf(run), train, validation, run, System.out).resume();
+    assertThat(names(run)).containsNoneIn(debris);
+    assertThat(Files.readString(run.resolve("notes.txt"))).isEqualTo("mine");
+  }
+
+  /** Puts a non-empty folder where {@code file} is (keeping the file in {@code saved}). */
+  private static void block(Path file, Path saved) {
+    try {
+      if (saved != null && Files.exists(file)) {
+        Files.move(file, saved);
+      }
+      Files.createDirectories(file.resolve("blocked"));
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static void unblock(Path file, Path saved) throws IOException {
+    Files.delete(file.resolve("blocked"));
+    Files.delete(file);
+    if (saved != null && Files.exists(saved)) {
+      Files.move(saved, file);
+    }
+  }
+
+  /** What the last checkpoint says the best epoch was agrees with the best checkpoint. */
+  private static void assertConsistent(Path run) throws IOException {
+    int claimed = FinalState.bestEpochOf(run);
+    assertThat(Checkpoint.read(run.resolve(Trainer.BEST)).epoch()).isEqualTo(claimed);
+  }
+
+  private static void assertSameFinalState(Path run) throws IOException {
+    referenceState.assertReachedBy(run);
+  }
+
+  private static List<String> names(Path dir) throws IOException {
+    try (var entries = Files.list(dir)) {
+      return entries.map(p -> p.getFileName().toString()).sorted().toList();
+    }
+  }
+}

@@ -4,20 +4,10 @@ package org.effiseg.augment;
 import java.util.SplittableRandom;
 
 /** Mirrors image and mask left-right ({@code horizontal}) or top-bottom. */
-final class FlipStep implements Transform {
-  private final boolean horizontal;
-  private final double p;
-
-  FlipStep(boolean horizontal, double p) {
-    this.horizontal = horizontal;
-    this.p = p;
-  }
+record FlipStep(boolean horizontal) implements Transform {
 
   @Override
   public void apply(Sample sample, SplittableRandom random) {
-    if (random.nextDouble() >= p) {
-      return;
-    }
     if (horizontal) {
       mirrorColumns(sample.rgb(), sample.width(), sample.height(), 3);
       mirrorColumns(sample.mask(), sample.width(), sample.height(), 1);

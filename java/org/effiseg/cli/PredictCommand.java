@@ -15,14 +15,18 @@ import javax.imageio.ImageIO;
 import org.effiseg.api.Device;
 import org.effiseg.api.Prediction;
 import org.effiseg.api.Segmenter;
+import org.effiseg.api.Tta;
 import org.effiseg.data.ImageDecoder;
 import org.effiseg.eval.MaskFiles;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.util.AtomicFiles;
 import org.effiseg.util.ProgressBar;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /** {@code effiseg predict}: binary mask PNGs (and optionally probability maps and overlays) for images. */
 @Command(
@@ -38,6 +42,8 @@ import picocli.CommandLine.Parameters;
           + " or holds an input; each file is written whole or not at all."
     })
 final class PredictCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
   @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A checkpoint from effiseg train.")
   Path checkpoint;
 
@@ -56,12 +62,24 @@ final class PredictCommand implements Callable<Integer> {
   @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0: all cores).")
   int threads;
 
+  @Option(names = "--tta", paramLabel = "MODE", defaultValue = "none",
+      description = "Test-time augmentation: none or flip (masks and probabilities from the mean probability"
+          + " over the image and its left-right and top-bottom mirrors; 3 forward passes per image)"
+          + " (default: ${DEFAULT-VALUE}).")
+  String tta;
+
   @Parameters(arity = "1..*", paramLabel = "IMAGE_OR_DIR", description = "Image files or folders of images.")
   List<Path> inputs;
 
   @Override
   public Integer call() throws IOException {
     Context.checkThreads("--threads", threads);
+    Tta mode;
+    try {
+      mode = Tta.parse(tta);
+    } catch (IllegalArgumentException e) {
+      throw new ParameterException(spec.commandLine(), "--tta must be none or flip, got '" + tta + "'");
+    }
     List<Path> images = collect(inputs);
     checkOutputFolder(images);
     Map<Path, Path> outputs = outputNames(images);
@@ -69,7 +87,8 @@ final class PredictCommand implements Callable<Integer> {
     // what a killed predict of these images left half-written
     AtomicFiles.removeStaleTemporaries(out,
         outputs.keySet().stream().map(p -> p.getFileName().toString()).toList());
-    try (Segmenter segmenter = Segmenter.builder(checkpoint).device(Device.parse(device)).threads(threads).build()) {
+    try (Segmenter segmenter = Segmenter.builder(checkpoint).device(Device.parse(device)).threads(threads)
+        .tta(mode).build()) {
       System.err.println("model: " + segmenter);
       ProgressBar bar = new ProgressBar(System.err, "predicting", images.size());
       int done = 0;

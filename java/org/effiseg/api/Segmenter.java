@@ -36,8 +36,8 @@ import org.effiseg.weights.WeightsFormatException;
  *
  * <p>Images of any size are resized to the model's resolution (Lanczos-4, as in training), and
  * the probabilities are resized back (bilinear) to the image's size. With {@link Tta#FLIP} the
- * probabilities at the model's resolution are the mean over the image and its two mirror images
- * (each mirrored back) before that resize and the threshold.
+ * probabilities at the model's resolution are the mean over the image and its three mirror images
+ * (left-right, top-bottom, both; each mirrored back) before that resize and the threshold.
  *
  * <p>Thread-safe: calls from several threads are serialised on the segmenter's one native
  * context (for parallel inference, build one segmenter per thread). Close it to release native
@@ -102,8 +102,8 @@ public final class Segmenter implements AutoCloseable {
     }
 
     /**
-     * Test-time augmentation (default {@link Tta#NONE}). {@link Tta#FLIP} triples the forward
-     * passes: each image, its left-right and its top-bottom mirror image.
+     * Test-time augmentation (default {@link Tta#NONE}). {@link Tta#FLIP} runs four views of
+     * each image: the image, its left-right, top-bottom and both-ways mirror images.
      *
      * @param tta the views to average
      * @return this builder
@@ -269,7 +269,7 @@ public final class Segmenter implements AutoCloseable {
   /**
    * The polyp probabilities at the model's own resolution, one row-major {@code [size*size]} map
    * per image, before they are resized back: what scoring at the model's resolution (as the
-   * reference code does) needs. With {@link Tta#FLIP}, the mean over the three views.
+   * reference code does) needs. With {@link Tta#FLIP}, the mean over the four views.
    *
    * @param images the images, any sizes
    * @return one row-major {@code [inputSize() * inputSize()]} probability map per image
@@ -303,9 +303,9 @@ public final class Segmenter implements AutoCloseable {
     }
     int n = images.size();
     int per = size * size;
-    int views = tta == Tta.FLIP ? 3 : 1;
-    // view v of image i at (v * n + i): the images, then (FLIP) their left-right mirrors, then
-    // their top-bottom mirrors, each normalised exactly as the image itself
+    int views = tta == Tta.FLIP ? 4 : 1;
+    // view v of image i at (v * n + i): the images, then (FLIP) their left-right mirrors, their
+    // top-bottom mirrors and their mirrors both ways, each normalised exactly as the image itself
     float[] input = new float[views * n * per * 3];
     float[] image = new float[per * 3];
     float[] ignoredMask = new float[per];
@@ -317,11 +317,13 @@ public final class Segmenter implements AutoCloseable {
       preprocessing.normalize(sample, image, ignoredMask);
       System.arraycopy(image, 0, input, i * per * 3, per * 3);
       if (tta == Tta.FLIP) {
-        Mirror.columns(sample.rgb(), size, size, 3);
+        Mirror.columns(sample.rgb(), size, size, 3); // left-right
         preprocessing.normalize(sample, image, ignoredMask);
         System.arraycopy(image, 0, input, (n + i) * per * 3, per * 3);
-        Mirror.columns(sample.rgb(), size, size, 3);
-        Mirror.rows(sample.rgb(), size * 3, size);
+        Mirror.rows(sample.rgb(), size * 3, size); // both ways
+        preprocessing.normalize(sample, image, ignoredMask);
+        System.arraycopy(image, 0, input, (3 * n + i) * per * 3, per * 3);
+        Mirror.columns(sample.rgb(), size, size, 3); // top-bottom
         preprocessing.normalize(sample, image, ignoredMask);
         System.arraycopy(image, 0, input, (2 * n + i) * per * 3, per * 3);
       }
@@ -338,13 +340,17 @@ public final class Segmenter implements AutoCloseable {
       int identity = i * per;
       int leftRight = (n + i) * per;
       int topBottom = (2 * n + i) * per;
+      int bothWays = (3 * n + i) * per;
       for (int y = 0, p = 0; y < size; y++) {
+        int mirrorY = size - 1 - y;
         for (int x = 0; x < size; x++, p++) {
+          int mirrorX = size - 1 - x;
           // each mirrored view's pixel (x, y) sits at its mirror position
           double sum = (double) sigmoid(logits[identity + p])
-              + sigmoid(logits[leftRight + y * size + (size - 1 - x)])
-              + sigmoid(logits[topBottom + (size - 1 - y) * size + x]);
-          out[i][p] = (float) (sum / 3);
+              + sigmoid(logits[leftRight + y * size + mirrorX])
+              + sigmoid(logits[topBottom + mirrorY * size + x])
+              + sigmoid(logits[bothWays + mirrorY * size + mirrorX]);
+          out[i][p] = (float) (sum / 4);
         }
       }
     }

@@ -11,9 +11,10 @@ public enum Tta {
   /** One view, the image itself: one forward pass per image. */
   NONE,
   /**
-   * Three views: the image, its left-right mirror and its top-bottom mirror. Each mirrored view's
-   * probabilities are mirrored back, and the pixel's probability is the mean of the three
-   * (three forward passes per image).
+   * Four views: the image and its mirror images left-right, top-bottom and both ways (the 180°
+   * turn), as ttach's flip transform. Each mirrored view's probabilities are mirrored back, and
+   * the pixel's probability is the mean of the four (four forward passes per image). The views
+   * are closed under mirroring, so mirroring the image mirrors the result.
    */
   FLIP;
 

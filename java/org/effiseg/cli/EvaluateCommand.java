@@ -8,7 +8,6 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.effiseg.api.Device;
 import org.effiseg.api.Segmenter;
 import org.effiseg.api.Tta;
 import org.effiseg.data.BadInputPolicy;
@@ -27,8 +26,8 @@ import org.effiseg.eval.SegmenterEvaluation;
 import org.effiseg.eval.Threshold;
 import org.effiseg.eval.TrainingLog;
 import picocli.CommandLine;
-import org.effiseg.nativeapi.Context;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -44,8 +43,6 @@ import picocli.CommandLine.Spec;
  */
 @Command(
     name = "evaluate",
-    mixinStandardHelpOptions = true,
-    versionProvider = VersionProvider.class,
     sortOptions = false,
     description = {
       "Score a checkpoint, or predicted masks made by any tool, against a split's ground truth.",
@@ -53,6 +50,8 @@ import picocli.CommandLine.Spec;
       "Matches files in MASK_DIR to DIR/<split>/masks by file stem (any common image format)."
           + " Dice and IoU are computed per image and averaged; precision, recall and F1 from the"
           + " pixel counts of the whole split (the EffiSegNet reference code's MONAI conventions).",
+      "With --checkpoint and --tta flip, the summary and JSON name the mode and the --report and"
+          + " --per-image files are written as NAME-tta-flip.EXT beside the plain ones.",
       "Exit codes: 0 ok, 1 bad input (message on stderr), 2 usage error."
     })
 public final class EvaluateCommand implements Callable<Integer> {
@@ -72,34 +71,11 @@ public final class EvaluateCommand implements Callable<Integer> {
               + " reference code does (its training threshold unless --threshold is given).")
   Path checkpoint;
 
-  @Option(
-      names = "--device",
-      defaultValue = "auto",
-      description = "With --checkpoint: cpu, cuda or auto (default: ${DEFAULT-VALUE}).")
-  String device;
+  @Mixin SharedOptions.DeviceOption device;
+  @Mixin SharedOptions.ThreadsOption threads;
+  @Mixin SharedOptions.TtaOption tta;
 
-  @Option(
-      names = "--threads",
-      defaultValue = "0",
-      description = "With --checkpoint: CPU threads (0: all cores).")
-  int threads;
-
-  @Option(
-      names = "--tta",
-      paramLabel = "MODE",
-      defaultValue = "none",
-      description =
-          "With --checkpoint: test-time augmentation, none or flip (the mean probability over the"
-              + " image and its left-right and top-bottom mirrors; 3 forward passes per image)."
-              + " With flip the JSON and summary name it and the --report and --per-image files"
-              + " are written as NAME-tta-flip.EXT beside the plain ones (default: ${DEFAULT-VALUE}).")
-  String tta;
-
-  @Option(
-      names = "--data",
-      paramLabel = "DIR",
-      description = "Dataset root holding <split>/masks (and <split>/images for the report).")
-  Path data;
+  @Mixin SharedOptions.DataOption dataset;
 
   @Option(
       names = "--split",
@@ -150,11 +126,11 @@ public final class EvaluateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    if (data == null) {
+    if (dataset.data == null) {
       spec.commandLine().getErr().println(DataGuide.missingData("evaluate"));
       return CommandLine.ExitCode.USAGE;
     }
-    Context.checkThreads("--threads", threads);
+    int threadCount = threads.checked();
     Threshold t = parseThreshold();
     if (worst < 0) {
       throw new ParameterException(spec.commandLine(), "--worst must be >= 0, got " + worst);
@@ -166,7 +142,7 @@ public final class EvaluateCommand implements Callable<Integer> {
       throw new ParameterException(
           spec.commandLine(), "give exactly one of --predictions and --checkpoint");
     }
-    Tta mode = parseTta();
+    Tta mode = tta.tta;
     if (mode != Tta.NONE && checkpoint == null) {
       throw new ParameterException(
           spec.commandLine(), "--tta " + mode.cliName() + " needs --checkpoint (it runs the model)");
@@ -175,12 +151,12 @@ public final class EvaluateCommand implements Callable<Integer> {
     try {
       TrainingLog log = trainLog == null ? null : TrainingLog.read(trainLog);
       if (checkpoint != null) {
-        scoreCheckpoint(t, mode, log);
+        scoreCheckpoint(t, mode, threadCount, log);
         return 0;
       }
       PredictionDirectory source =
           PredictionDirectory.open(
-              predictions, data.resolve(split), t, resizeNearest, report != null);
+              predictions, dataset.data.resolve(split), t, resizeNearest, report != null);
       List<Path> unmatched = source.unmatchedPredictions();
       if (!unmatched.isEmpty()) {
         err.println(
@@ -205,9 +181,9 @@ public final class EvaluateCommand implements Callable<Integer> {
     }
   }
 
-  private void scoreCheckpoint(Threshold given, Tta mode, TrainingLog log) throws IOException {
-    SplitIndex index = SplitIndex.open(data, Split.parse(split), BadInputPolicy.FAIL);
-    try (Segmenter segmenter = Segmenter.builder(checkpoint).device(Device.parse(device)).threads(threads)
+  private void scoreCheckpoint(Threshold given, Tta mode, int threadCount, TrainingLog log) throws IOException {
+    SplitIndex index = SplitIndex.open(dataset.data, Split.parse(split), BadInputPolicy.FAIL);
+    try (Segmenter segmenter = Segmenter.builder(checkpoint).device(device.device).threads(threadCount)
         .tta(mode).build()) {
       if (!json) {
         spec.commandLine().getErr().println("model: " + segmenter);
@@ -251,15 +227,6 @@ public final class EvaluateCommand implements Callable<Integer> {
     String extension = dot > 0 ? name.substring(dot) : "";
     String suffix = "-tta-" + mode.cliName();
     return stem.endsWith(suffix) ? file : file.resolveSibling(stem + suffix + extension);
-  }
-
-  private Tta parseTta() {
-    try {
-      return Tta.parse(tta);
-    } catch (IllegalArgumentException e) {
-      throw new ParameterException(
-          spec.commandLine(), "--tta must be none or flip, got '" + tta + "'");
-    }
   }
 
   /** Scores any source of samples; a checkpoint-driven source plugs in here. */
@@ -396,7 +363,7 @@ public final class EvaluateCommand implements Callable<Integer> {
             .title("effiseg evaluation — " + split + (mode == Tta.NONE ? "" : ", test-time augmentation " + mode.cliName()))
             .detail(checkpoint != null ? "checkpoint" : "predictions",
                 (checkpoint != null ? checkpoint : predictions).toString())
-            .detail("ground truth", data.resolve(split).resolve("masks").toString())
+            .detail("ground truth", dataset.data.resolve(split).resolve("masks").toString())
             .detail("threshold", t + (checkpoint != null ? " on the model's probabilities" : " on grey/255"));
     if (mode != Tta.NONE) {
       r.detail("test-time augmentation", mode.cliName() + ": " + ttaViews(mode));

@@ -107,7 +107,7 @@ class TtaCommandTest {
   void badModesAndFlipWithoutAModelAreUsageErrorsNamingTheFlag() throws IOException {
     Cli.Outcome evaluate = evaluate(Files.createDirectories(dir.resolve("bad")), "--tta", "nope");
     assertThat(evaluate.exit()).isEqualTo(2);
-    assertThat(evaluate.err()).contains("--tta must be none or flip, got 'nope'");
+    assertThat(evaluate.err()).contains("Invalid value for option '--tta': none or flip, got 'nope'");
     assertThat(files(dir.resolve("bad"))).isEmpty();
 
     Cli.Outcome predictions = Cli.run("evaluate", "--predictions", data.resolve("test/masks").toString(),
@@ -118,7 +118,7 @@ class TtaCommandTest {
     Cli.Outcome predict = Cli.run("predict", "--checkpoint", checkpoint.toString(), "--out",
         dir.resolve("bad-predict").toString(), "--tta", "nope", data.resolve("test/images/0.jpg").toString());
     assertThat(predict.exit()).isEqualTo(2);
-    assertThat(predict.err()).contains("--tta must be none or flip, got 'nope'");
+    assertThat(predict.err()).contains("Invalid value for option '--tta': none or flip, got 'nope'");
     assertThat(Files.exists(dir.resolve("bad-predict"))).isFalse();
   }
 

@@ -1,6 +1,7 @@
 package org.effiseg.cli;
 
 import java.nio.file.Path;
+import java.util.function.Function;
 import org.effiseg.api.Device;
 import org.effiseg.api.Tta;
 import org.effiseg.nativeapi.Context;
@@ -54,25 +55,35 @@ final class SharedOptions {
     Path data;
   }
 
-  static final class DeviceConverter implements ITypeConverter<Device> {
+  /** A value the API's own parser takes, or a conversion error saying which values those are. */
+  private abstract static class ParsedBy<T> implements ITypeConverter<T> {
+    private final Function<String, T> parse;
+    private final String choices;
+
+    ParsedBy(Function<String, T> parse, String choices) {
+      this.parse = parse;
+      this.choices = choices;
+    }
+
     @Override
-    public Device convert(String value) {
+    public T convert(String value) {
       try {
-        return Device.parse(value);
+        return parse.apply(value);
       } catch (IllegalArgumentException e) {
-        throw new TypeConversionException("auto, cpu or cuda, got '" + value + "'");
+        throw new TypeConversionException(choices + ", got '" + value + "'");
       }
     }
   }
 
-  static final class TtaConverter implements ITypeConverter<Tta> {
-    @Override
-    public Tta convert(String value) {
-      try {
-        return Tta.parse(value);
-      } catch (IllegalArgumentException e) {
-        throw new TypeConversionException("none or flip, got '" + value + "'");
-      }
+  static final class DeviceConverter extends ParsedBy<Device> {
+    DeviceConverter() {
+      super(Device::parse, "auto, cpu or cuda");
+    }
+  }
+
+  static final class TtaConverter extends ParsedBy<Tta> {
+    TtaConverter() {
+      super(Tta::parse, "none or flip");
     }
   }
 }

@@ -44,7 +44,7 @@ import picocli.CommandLine.Spec;
       "Train EffiSegNet on a Kvasir-SEG style dataset, then evaluate the best and last checkpoints.",
       "",
       "Settings come from --preset, then --config, then the flags below (each overrides the one before).",
-      "Presets: paper, study-original, study-mod1 … study-mod8, quick, smoke."
+      "Presets: paper, study-original, study-mod1 … study-mod8, quick, b0-long, smoke."
     })
 final class TrainCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

@@ -348,7 +348,7 @@ public final class EvaluateCommand implements Callable<Integer> {
   }
 
   /** The views a mode averages, in words. */
-  private static String ttaViews(Tta mode) {
+  static String ttaViews(Tta mode) {
     return switch (mode) {
       case NONE -> "the image alone";
       case FLIP -> "mean probability of the image and its left-right and top-bottom mirrors";

@@ -43,7 +43,7 @@ class TrainPredictCommandTest {
   @Test
   void trainPrintsBestAndLastScoresAsJsonAndWritesReports() throws Exception {
     JsonObject scores = JsonParser.parseString(trainStdout.trim()).getAsJsonObject();
-    for (String which : List.of("best", "last")) {
+    for (String which : List.of("best", "last", "best-tta-flip")) {
       JsonObject s = scores.getAsJsonObject(which);
       assertThat(s.get("split").getAsString()).isEqualTo("validation");
       assertThat(s.get("images").getAsInt()).isEqualTo(100);

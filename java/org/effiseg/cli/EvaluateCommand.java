@@ -351,7 +351,7 @@ public final class EvaluateCommand implements Callable<Integer> {
   static String ttaViews(Tta mode) {
     return switch (mode) {
       case NONE -> "the image alone";
-      case FLIP -> "mean probability of the image and its left-right and top-bottom mirrors";
+      case FLIP -> "mean probability of the image and its left-right, top-bottom and both-ways mirror images";
     };
   }
 

@@ -56,6 +56,22 @@ class TrainPredictCommandTest {
   }
 
   @Test
+  void theBestTtaFlipEntryIsWhatEvaluateWithTtaFlipScores() throws Exception {
+    JsonObject fromTrain = JsonParser.parseString(trainStdout.trim()).getAsJsonObject()
+        .getAsJsonObject("best-tta-flip");
+    Cli.Outcome o = Cli.run("evaluate", "--checkpoint", run.resolve("best.safetensors").toString(),
+        "--data", DATA.toString(), "--split", "validation", "--threads", "2", "--tta", "flip", "--json");
+    assertWithMessage("exit code; stderr: %s", o.err()).that(o.exit()).isEqualTo(0);
+    JsonObject fromEvaluate = JsonParser.parseString(o.out().trim()).getAsJsonObject();
+    assertThat(fromEvaluate.get("tta").getAsString()).isEqualTo("flip");
+    for (String metric : List.of("dice", "iou", "precision", "recall", "f1")) {
+      assertWithMessage(metric).that(fromTrain.get(metric)).isEqualTo(fromEvaluate.get(metric));
+    }
+    assertThat(Files.readString(run.resolve("report-best-tta-flip-validation.html")))
+        .contains("test-time augmentation flip");
+  }
+
+  @Test
   void evaluateScoresTheCheckpointWithAllMetrics() throws Exception {
     Path report = dir.resolve("evaluate-report.html");
     Cli.Outcome o = Cli.run("evaluate", "--checkpoint", run.resolve("best.safetensors").toString(),

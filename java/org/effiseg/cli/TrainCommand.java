@@ -152,19 +152,17 @@ final class TrainCommand implements Callable<Integer> {
         EvaluationResult r = SegmenterEvaluation.evaluate(segmenter, evaluation, 12, log);
         MetricSummary s = r.summary();
         log.printf(Locale.ROOT, "%s checkpoint (%s)%s on %s: Dice %.4f  IoU %.4f  precision %.4f  recall %.4f  F1 %.4f%n",
-            entry.checkpoint(), entry.file(), entry.ttaPhrase(), evalSplit, s.dice(), s.iou(), s.precision(), s.recall(), s.f1());
+            entry.checkpoint(), entry.file(), EvaluateCommand.ttaPhrase(entry.tta()), evalSplit, s.dice(), s.iou(), s.precision(), s.recall(), s.f1());
         scores.put(label, s.toJson(evalSplit));
         Path report = out.resolve("report-" + label + "-" + evalSplit + ".html");
         EvaluationReport page = new EvaluationReport(r)
             .title("EffiSegNet-" + config.variant.toUpperCase(Locale.ROOT) + ", " + entry.checkpoint() + " checkpoint, "
-                + evalSplit + " split" + entry.ttaPhrase())
+                + evalSplit + " split" + EvaluateCommand.ttaPhrase(entry.tta()))
             .detail("run", out.toString())
             .detail("checkpoint", entry.file())
             .detail("preset", resume ? "(resumed)" : preset);
-        if (entry.tta() != Tta.NONE) {
-          page.detail("test-time augmentation", entry.tta().cliName() + ": " + EvaluateCommand.ttaViews(entry.tta()));
-        }
-        page.trainingLog(TrainingLog.read(out.resolve("epochs.csv"))).write(report);
+        EvaluateCommand.describeTta(page, entry.tta())
+            .trainingLog(TrainingLog.read(out.resolve("epochs.csv"))).write(report);
         PerImageCsv.write(out.resolve("per-image-" + label + "-" + evalSplit + ".csv"), r);
         log.println("report: " + report);
       }
@@ -184,16 +182,12 @@ final class TrainCommand implements Callable<Integer> {
   private record Scored(String checkpoint, Tta tta) {
     /** The entry's name: "best", "last", "best-tta-flip". */
     String label() {
-      return checkpoint + (tta == Tta.NONE ? "" : "-tta-" + tta.cliName());
+      return checkpoint + EvaluateCommand.ttaSuffix(tta);
     }
 
     /** The checkpoint's file in the run directory. */
     String file() {
       return checkpoint.equals("best") ? Trainer.BEST : Trainer.LAST;
-    }
-
-    String ttaPhrase() {
-      return tta == Tta.NONE ? "" : ", test-time augmentation " + tta.cliName();
     }
   }
 

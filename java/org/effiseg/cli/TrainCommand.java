@@ -45,7 +45,7 @@ import picocli.CommandLine.Spec;
       "Train EffiSegNet on a Kvasir-SEG style dataset, then evaluate the best and last checkpoints, and the best with flip TTA.",
       "",
       "Settings come from --preset, then --config, then the flags below (each overrides the one before).",
-      "Presets: paper, study-original, study-mod1 … study-mod8, quick, b0-long, smoke."
+      "Presets: paper, study-original, study-mod1 … study-mod8, quick, b0-long, b0-hour, smoke."
     })
 final class TrainCommand implements Callable<Integer> {
   @Spec CommandSpec spec;

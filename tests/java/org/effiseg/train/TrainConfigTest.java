@@ -55,6 +55,15 @@ class TrainConfigTest {
   }
 
   @Test
+  void b0HourIsB0LongOverSeventyEpochs() {
+    TrainConfig hour = TrainConfig.preset("b0-hour");
+    TrainConfig longer = TrainConfig.preset("b0-long");
+    longer.epochs = 70;
+    longer.preset = "b0-hour";
+    assertThat(hour.toJson()).isEqualTo(longer.toJson());
+  }
+
+  @Test
   void fileOverridesPresetAndUnknownKeysAreErrors(@TempDir Path dir) throws Exception {
     Path file = dir.resolve("my.yaml");
     Files.writeString(file, "epochs: 7\nlr: 3.0e-4\naugment_mods: [black-rect]\n");

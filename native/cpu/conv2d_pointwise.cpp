@@ -3,6 +3,8 @@
  * padding, no groups) with a small weight matrix, as direct loops instead of sgemm:
  *   dx[r, :] = w · dy[r, :]          (w is [Cin, Cout])
  *   dw       = sum over rows r of x[r, :]ᵀ dy[r, :]
+ * and, with Cout a multiple of 8, their forward pass the same way (y[r, :] = x[r, :] · w + b, then
+ * the epilogue, per block; with one output channel sgemm's dot products were faster).
  * EffiSegNet's decoder runs such convolutions over every pixel of the input size (the Ghost
  * modules' 32->16 primary convolutions, the 32->1 head) and the encoder's first blocks over
  * 112x112 and 56x56 maps (16->96, 24->144): a few multiply-adds per byte, so the op is bound by
@@ -146,7 +148,7 @@ void block_backward(const ConvGeom& g, const float* x, const float* w, const flo
 
 }  // namespace
 
-bool pointwise_backward_direct_fits(const ConvGeom& g) {
+bool pointwise_direct_fits(const ConvGeom& g) {
     return is_pointwise(g) && g.groups == 1 && g.Cin % 8 == 0 && g.Cin % kDwGroup == 0 &&
            (g.Cout % 8 == 0 || g.Cout == 1) && (int64_t)g.Cin * g.Cout <= kPointwiseDirectMaxWeights;
 }
@@ -173,6 +175,32 @@ void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x
         double sum = 0.0;
         for (int64_t b = 0; b < blocks; b++) sum += partial[(size_t)(b * wsize + i)];
         dw[i] = (float)sum;
+    }
+}
+
+void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                              const float* b, const ConvEpilogue& e, float* y) {
+    const int Cin = g.Cin, Cout = g.Cout;
+    const int64_t M = (int64_t)g.N * g.H * g.W;
+    const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
+    const int T = threads_for(ex, (double)M * Cin * Cout);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t blk = 0; blk < blocks; blk++) {
+        const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
+        /* y[r, :] = x[r, :] · w (w is [Cin][Cout]): dx_rows with the roles swapped */
+        int c = 0;
+        for (; c + 32 <= Cout; c += 32) dx_rows<4>(x, Cin, w, Cout, c, r0, r1, y);
+        if (Cout - c == 24) dx_rows<3>(x, Cin, w, Cout, c, r0, r1, y);
+        if (Cout - c == 16) dx_rows<2>(x, Cin, w, Cout, c, r0, r1, y);
+        if (Cout - c == 8) dx_rows<1>(x, Cin, w, Cout, c, r0, r1, y);
+        for (int64_t r = r0; b && r < r1; r++) {
+            float* yr = y + r * Cout;
+#pragma omp simd
+            for (int co = 0; co < Cout; co++) yr[co] += b[co];
+        }
+        if (e.any())
+            conv_epilogue(e, y + r0 * Cout, e.residual ? e.residual + r0 * Cout : nullptr, r1 - r0,
+                          Cout);
     }
 }
 

@@ -270,10 +270,8 @@ es_status es_tensor_fill(es_handle ctx_h, es_handle h, float value) {
 es_status es_tensor_copy(es_handle ctx_h, es_handle src_h, es_handle dst_h) {
     return guard("es_tensor_copy", [&] {
         Context* ctx = context(ctx_h);
-        Tensor* src = tensor(src_h, "src");
-        Tensor* dst = tensor(dst_h, "dst");
-        check_placement(ctx, src, "src");
-        check_placement(ctx, dst, "dst");
+        Tensor* src = placed(ctx, src_h, "src");
+        Tensor* dst = placed(ctx, dst_h, "dst");
         require(src->numel == dst->numel, ES_ERR_SHAPE,
                 "src " + shape_str(src) + " and dst " + shape_str(dst) + " differ in size");
         ctx->k->copy(ctx->exec(), dst->data(), src->data(), src->numel);
@@ -294,9 +292,7 @@ es_status es_add(es_handle ctx_h, es_handle a_h, es_handle b_h, es_handle y_h) {
 es_status es_axpby(es_handle ctx_h, float alpha, es_handle x_h, float beta, es_handle y_h) {
     return guard("es_axpby", [&] {
         Context* ctx = context(ctx_h);
-        Tensor *x = tensor(x_h, "x"), *y = tensor(y_h, "y");
-        check_placement(ctx, x, "x");
-        check_placement(ctx, y, "y");
+        Tensor *x = placed(ctx, x_h, "x"), *y = placed(ctx, y_h, "y");
         check_same_shape(x, "x", y, "y");
         ctx->k->axpby(ctx->exec(), alpha, x->data(), beta, y->data(), y->numel);
     });

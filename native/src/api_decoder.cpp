@@ -29,9 +29,7 @@ extern "C" {
 es_status es_upsample_nearest_forward(es_handle ctx_h, es_handle x_h, es_handle y_h, int accumulate) {
     return guard("es_upsample_nearest_forward", [&] {
         Context* ctx = context(ctx_h);
-        Tensor *x = tensor(x_h, "x"), *y = tensor(y_h, "y");
-        check_placement(ctx, x, "x");
-        check_placement(ctx, y, "y");
+        Tensor *x = placed(ctx, x_h, "x"), *y = placed(ctx, y_h, "y");
         UpsampleGeom g = upsample_geometry(x, "x", y, "y");
         require(y->storage != x->storage, ES_ERR_INVALID_ARGUMENT, "y must not share storage with x");
         ctx->k->upsample_nearest_forward(ctx->exec(), g, x->data(), y->data(), accumulate != 0);
@@ -41,9 +39,7 @@ es_status es_upsample_nearest_forward(es_handle ctx_h, es_handle x_h, es_handle 
 es_status es_upsample_nearest_backward(es_handle ctx_h, es_handle dy_h, es_handle dx_h) {
     return guard("es_upsample_nearest_backward", [&] {
         Context* ctx = context(ctx_h);
-        Tensor *dy = tensor(dy_h, "dy"), *dx = tensor(dx_h, "dx");
-        check_placement(ctx, dy, "dy");
-        check_placement(ctx, dx, "dx");
+        Tensor *dy = placed(ctx, dy_h, "dy"), *dx = placed(ctx, dx_h, "dx");
         UpsampleGeom g = upsample_geometry(dx, "dx", dy, "dy");
         require(dy->storage != dx->storage, ES_ERR_INVALID_ARGUMENT, "dx must not share storage with dy");
         ctx->k->upsample_nearest_backward(ctx->exec(), g, dy->data(), dx->data());
@@ -54,9 +50,7 @@ es_status es_channel_copy(es_handle ctx_h, es_handle x_h, int x_offset, es_handl
                           int accumulate) {
     return guard("es_channel_copy", [&] {
         Context* ctx = context(ctx_h);
-        Tensor *x = tensor(x_h, "x"), *y = tensor(y_h, "y");
-        check_placement(ctx, x, "x");
-        check_placement(ctx, y, "y");
+        Tensor *x = placed(ctx, x_h, "x"), *y = placed(ctx, y_h, "y");
         require(x->ndim >= 1 && x->ndim == y->ndim, ES_ERR_SHAPE,
                 "x " + shape_str(x) + " and y " + shape_str(y) + " must have the same rank");
         for (int i = 0; i + 1 < x->ndim; i++)

@@ -88,9 +88,7 @@ es_status es_batchnorm_backward(es_handle ctx_h, es_handle x_h, es_handle gamma_
 es_status es_activation_forward(es_handle ctx_h, int activation, es_handle x_h, es_handle y_h) {
     return guard("es_activation_forward", [&] {
         Context* ctx = context(ctx_h);
-        Tensor *x = tensor(x_h, "x"), *y = tensor(y_h, "y");
-        check_placement(ctx, x, "x");
-        check_placement(ctx, y, "y");
+        Tensor *x = placed(ctx, x_h, "x"), *y = placed(ctx, y_h, "y");
         check_activation(activation);
         check_same_shape(x, "x", y, "y");
         ctx->k->activation_forward(ctx->exec(), activation, x->data(), y->data(), x->numel);
@@ -112,9 +110,7 @@ es_status es_activation_backward(es_handle ctx_h, int activation, es_handle x_h,
 es_status es_global_avg_pool_forward(es_handle ctx_h, es_handle x_h, es_handle y_h) {
     return guard("es_global_avg_pool_forward", [&] {
         Context* ctx = context(ctx_h);
-        Tensor *x = tensor(x_h, "x"), *y = tensor(y_h, "y");
-        check_placement(ctx, x, "x");
-        check_placement(ctx, y, "y");
+        Tensor *x = placed(ctx, x_h, "x"), *y = placed(ctx, y_h, "y");
         PoolGeom g = pool_geometry(x, y, "y");
         ctx->k->global_avg_pool_forward(ctx->exec(), g, x->data(), y->data());
     });
@@ -123,9 +119,7 @@ es_status es_global_avg_pool_forward(es_handle ctx_h, es_handle x_h, es_handle y
 es_status es_global_avg_pool_backward(es_handle ctx_h, es_handle dy_h, es_handle dx_h) {
     return guard("es_global_avg_pool_backward", [&] {
         Context* ctx = context(ctx_h);
-        Tensor *dy = tensor(dy_h, "dy"), *dx = tensor(dx_h, "dx");
-        check_placement(ctx, dy, "dy");
-        check_placement(ctx, dx, "dx");
+        Tensor *dy = placed(ctx, dy_h, "dy"), *dx = placed(ctx, dx_h, "dx");
         PoolGeom g = pool_geometry(dx, dy, "dy");
         ctx->k->global_avg_pool_backward(ctx->exec(), g, dy->data(), dx->data());
     });

@@ -25,6 +25,13 @@ inline void check_placement(const Context* ctx, const Tensor* t, const char* wha
                                                  " lives on another backend/device than the context");
 }
 
+/* The tensor handle h names (what, in messages), which must live on ctx's backend and device. */
+inline Tensor* placed(const Context* ctx, es_handle h, const char* what) {
+    Tensor* t = tensor(h, what);
+    check_placement(ctx, t, what);
+    return t;
+}
+
 inline void check_rank(const Tensor* t, int ndim, const char* what) {
     if (t->ndim != ndim)
         throw Error(ES_ERR_SHAPE, std::string(what) + " must have " + std::to_string(ndim) +

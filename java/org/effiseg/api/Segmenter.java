@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Objects;
 import org.effiseg.augment.AugmentPipeline;
 import org.effiseg.augment.AugmentPresets;
+import org.effiseg.augment.Mirror;
 import org.effiseg.augment.Sample;
 import org.effiseg.data.ImageDecodeException;
 import org.effiseg.data.ImageDecoder;
@@ -34,7 +35,9 @@ import org.effiseg.weights.WeightsFormatException;
  * }</pre>
  *
  * <p>Images of any size are resized to the model's resolution (Lanczos-4, as in training), and
- * the probabilities are resized back (bilinear) to the image's size.
+ * the probabilities are resized back (bilinear) to the image's size. With {@link Tta#FLIP} the
+ * probabilities at the model's resolution are the mean over the image and its three mirror images
+ * (left-right, top-bottom, both; each mirrored back) before that resize and the threshold.
  *
  * <p>Thread-safe: calls from several threads are serialised on the segmenter's one native
  * context (for parallel inference, build one segmenter per thread). Close it to release native
@@ -46,23 +49,26 @@ public final class Segmenter implements AutoCloseable {
   private final AugmentPipeline preprocessing;
   private final int size;
   private final float cutoff;
+  private final Tta tta;
   private final String description;
   private boolean closed;
 
-  private Segmenter(Context ctx, EffiSegNet model, CheckpointModel spec, String description) {
+  private Segmenter(Context ctx, EffiSegNet model, CheckpointModel spec, Tta tta, String description) {
     this.ctx = ctx;
     this.model = model;
     this.size = spec.imageSize();
     this.preprocessing = new AugmentPipeline(AugmentPresets.NONE, size);
     this.cutoff = spec.probabilityThreshold();
+    this.tta = tta;
     this.description = description;
   }
 
-  /** Settings for a {@link Segmenter}: the device and the CPU thread count. */
+  /** Settings for a {@link Segmenter}: the device, the CPU thread count and test-time augmentation. */
   public static final class Builder {
     private final Path checkpoint;
     private Device device = Device.AUTO;
     private int threads = 0;
+    private Tta tta = Tta.NONE;
 
     private Builder(Path checkpoint) {
       this.checkpoint = Objects.requireNonNull(checkpoint, "checkpoint");
@@ -96,6 +102,18 @@ public final class Segmenter implements AutoCloseable {
     }
 
     /**
+     * Test-time augmentation (default {@link Tta#NONE}). {@link Tta#FLIP} runs four views of
+     * each image: the image, its left-right, top-bottom and both-ways mirror images.
+     *
+     * @param tta the views to average
+     * @return this builder
+     */
+    public Builder tta(Tta tta) {
+      this.tta = Objects.requireNonNull(tta, "tta");
+      return this;
+    }
+
+    /**
      * Loads the checkpoint onto the device.
      *
      * @return a segmenter, the caller's to close
@@ -122,8 +140,9 @@ public final class Segmenter implements AutoCloseable {
         } catch (IllegalArgumentException e) {
           throw new InvalidCheckpointException(checkpoint + ": " + e.getMessage(), e);
         }
-        return new Segmenter(ctx, model, spec, "EffiSegNet-" + spec.variant().name() + " "
-            + spec.imageSize() + "x" + spec.imageSize() + " (" + checkpoint + ", epoch " + c.epoch() + ")");
+        return new Segmenter(ctx, model, spec, tta, "EffiSegNet-" + spec.variant().name() + " "
+            + spec.imageSize() + "x" + spec.imageSize() + " (" + checkpoint + ", epoch " + c.epoch() + ")"
+            + (tta == Tta.NONE ? "" : ", test-time augmentation " + tta.cliName()));
       } catch (EffisegException e) {
         ctx.close();
         throw new SegmentationException(checkpoint + ": " + e.getMessage(), e);
@@ -149,7 +168,7 @@ public final class Segmenter implements AutoCloseable {
    * Settings for loading a checkpoint.
    *
    * @param checkpoint a {@code best.safetensors} or {@code last.safetensors} of {@code effiseg train}
-   * @return a builder with the defaults: {@link Device#AUTO}, all cores
+   * @return a builder with the defaults: {@link Device#AUTO}, all cores, {@link Tta#NONE}
    */
   public static Builder builder(Path checkpoint) {
     return new Builder(checkpoint);
@@ -184,6 +203,15 @@ public final class Segmenter implements AutoCloseable {
    */
   public float threshold() {
     return cutoff;
+  }
+
+  /**
+   * The test-time augmentation this segmenter applies.
+   *
+   * @return the mode it was built with
+   */
+  public Tta tta() {
+    return tta;
   }
 
   @Override
@@ -241,7 +269,7 @@ public final class Segmenter implements AutoCloseable {
   /**
    * The polyp probabilities at the model's own resolution, one row-major {@code [size*size]} map
    * per image, before they are resized back: what scoring at the model's resolution (as the
-   * reference code does) needs.
+   * reference code does) needs. With {@link Tta#FLIP}, the mean over the four views.
    *
    * @param images the images, any sizes
    * @return one row-major {@code [inputSize() * inputSize()]} probability map per image
@@ -275,7 +303,10 @@ public final class Segmenter implements AutoCloseable {
     }
     int n = images.size();
     int per = size * size;
-    float[] input = new float[n * per * 3];
+    int views = tta == Tta.FLIP ? 4 : 1;
+    // view v of image i at (v * n + i): the images, then (FLIP) their left-right mirrors, their
+    // top-bottom mirrors and their mirrors both ways, each normalised exactly as the image itself
+    float[] input = new float[views * n * per * 3];
     float[] image = new float[per * 3];
     float[] ignoredMask = new float[per];
     Sample sample = preprocessing.newSample();
@@ -285,22 +316,60 @@ public final class Segmenter implements AutoCloseable {
           0, 0, i, sample);
       preprocessing.normalize(sample, image, ignoredMask);
       System.arraycopy(image, 0, input, i * per * 3, per * 3);
+      if (tta == Tta.FLIP) {
+        Mirror.columns(sample.rgb(), size, size, 3); // left-right
+        preprocessing.normalize(sample, image, ignoredMask);
+        System.arraycopy(image, 0, input, (n + i) * per * 3, per * 3);
+        Mirror.rows(sample.rgb(), size * 3, size); // both ways
+        preprocessing.normalize(sample, image, ignoredMask);
+        System.arraycopy(image, 0, input, (3 * n + i) * per * 3, per * 3);
+        Mirror.columns(sample.rgb(), size, size, 3); // top-bottom
+        preprocessing.normalize(sample, image, ignoredMask);
+        System.arraycopy(image, 0, input, (2 * n + i) * per * 3, per * 3);
+      }
     }
-    float[] logits;
-    try (Tensor x = ctx.tensor(input, n, size, size, 3);
-        Tensor y = model.forward(x, false)) {
-      model.closeAuxLogits();
-      logits = y.read();
-    } catch (EffisegException e) {
-      throw new SegmentationException("segmenting " + n + " image(s) on " + ctx + ": " + e.getMessage(), e);
-    }
+    float[] logits = logits(input, views * n);
     float[][] out = new float[n][per];
     for (int i = 0; i < n; i++) {
-      for (int p = 0; p < per; p++) {
-        out[i][p] = (float) (1 / (1 + Math.exp(-logits[i * per + p])));
+      if (tta == Tta.NONE) {
+        for (int p = 0; p < per; p++) {
+          out[i][p] = sigmoid(logits[i * per + p]);
+        }
+        continue;
+      }
+      int identity = i * per;
+      int leftRight = (n + i) * per;
+      int topBottom = (2 * n + i) * per;
+      int bothWays = (3 * n + i) * per;
+      for (int y = 0, p = 0; y < size; y++) {
+        int mirrorY = size - 1 - y;
+        for (int x = 0; x < size; x++, p++) {
+          int mirrorX = size - 1 - x;
+          // each mirrored view's pixel (x, y) sits at its mirror position
+          double sum = (double) sigmoid(logits[identity + p])
+              + sigmoid(logits[leftRight + y * size + mirrorX])
+              + sigmoid(logits[topBottom + mirrorY * size + x])
+              + sigmoid(logits[bothWays + mirrorY * size + mirrorX]);
+          out[i][p] = (float) (sum / 4);
+        }
       }
     }
     return out;
+  }
+
+  /** The network's logits for a batch of {@code n} normalised NHWC inputs. */
+  private float[] logits(float[] input, int n) {
+    try (Tensor x = ctx.tensor(input, n, size, size, 3);
+        Tensor y = model.forward(x, false)) {
+      model.closeAuxLogits();
+      return y.read();
+    } catch (EffisegException e) {
+      throw new SegmentationException("segmenting " + n + " image(s) on " + ctx + ": " + e.getMessage(), e);
+    }
+  }
+
+  private static float sigmoid(float logit) {
+    return (float) (1 / (1 + Math.exp(-logit)));
   }
 
   private List<Prediction> atImageSize(List<RgbImage> images, float[][] probabilities) {

@@ -4,7 +4,7 @@
  *
  * <p>This package is effiseg's public, stable API ({@code docs/api.md}): {@link
  * org.effiseg.api.Segmenter} and its {@link org.effiseg.api.Segmenter.Builder}, {@link
- * org.effiseg.api.Device}, {@link org.effiseg.api.Prediction}, and {@link
+ * org.effiseg.api.Device}, {@link org.effiseg.api.Tta}, {@link org.effiseg.api.Prediction}, and {@link
  * org.effiseg.api.SegmentationException} with its subclasses. Its methods throw only these
  * exceptions, {@link java.io.IOException} for files that cannot be read, and the usual {@link
  * IllegalArgumentException}, {@link NullPointerException} and {@link IndexOutOfBoundsException}

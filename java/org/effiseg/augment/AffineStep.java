@@ -7,18 +7,10 @@ package org.effiseg.augment;
 import java.util.SplittableRandom;
 
 /** Random scale/translate/rotate applied identically to image and mask. */
-final class AffineStep implements Transform {
-  private final AugmentConfig.Affine config;
-
-  AffineStep(AugmentConfig.Affine config) {
-    this.config = config;
-  }
+record AffineStep(AugmentConfig.Affine config) implements Transform {
 
   @Override
   public void apply(Sample sample, SplittableRandom random) {
-    if (random.nextDouble() >= config.p()) {
-      return;
-    }
     int w = sample.width();
     int h = sample.height();
     double tx = config.translate().draw(random) * w;

@@ -31,8 +31,8 @@ public final class AugmentPipeline implements SampleProcessor {
     this.config = config;
     this.size = size;
     addIfEnabled(1, config.blackRectangle().p(), new BlackRectangleStep(config.blackRectangle()));
-    addIfEnabled(2, config.horizontalFlipP(), new FlipStep(true, config.horizontalFlipP()));
-    addIfEnabled(3, config.verticalFlipP(), new FlipStep(false, config.verticalFlipP()));
+    addIfEnabled(2, config.horizontalFlipP(), new FlipStep(true));
+    addIfEnabled(3, config.verticalFlipP(), new FlipStep(false));
     addIfEnabled(4, config.colorJitter().p(), new ColorJitterStep(config.colorJitter()));
     addIfEnabled(5, config.affine().p(), new AffineStep(config.affine()));
     addIfEnabled(6, config.elastic().p(), new ElasticStep(config.elastic()));
@@ -94,7 +94,7 @@ public final class AugmentPipeline implements SampleProcessor {
 
   private void addIfEnabled(long stream, double p, Transform transform) {
     if (p > 0) {
-      steps.add(new Step(stream, transform));
+      steps.add(new Step(stream, Transform.withProbability(p, transform)));
     }
   }
 }

@@ -6,18 +6,10 @@ import java.util.Arrays;
 import java.util.SplittableRandom;
 
 /** Zeroes the top-left {@code floor(fraction * width) x floor(fraction * height)} pixels. */
-final class BlackRectangleStep implements Transform {
-  private final AugmentConfig.BlackRectangle config;
-
-  BlackRectangleStep(AugmentConfig.BlackRectangle config) {
-    this.config = config;
-  }
+record BlackRectangleStep(AugmentConfig.BlackRectangle config) implements Transform {
 
   @Override
   public void apply(Sample sample, SplittableRandom random) {
-    if (random.nextDouble() >= config.p()) {
-      return;
-    }
     int width = (int) (config.fraction() * sample.width());
     int height = (int) (config.fraction() * sample.height());
     for (int y = 0; y < height; y++) {

@@ -5,18 +5,10 @@ package org.effiseg.augment;
 import java.util.SplittableRandom;
 
 /** Colour jitter with a random order of its four adjustments. */
-final class ColorJitterStep implements Transform {
-  private final AugmentConfig.ColorJitter config;
-
-  ColorJitterStep(AugmentConfig.ColorJitter config) {
-    this.config = config;
-  }
+record ColorJitterStep(AugmentConfig.ColorJitter config) implements Transform {
 
   @Override
   public void apply(Sample sample, SplittableRandom random) {
-    if (random.nextDouble() >= config.p()) {
-      return;
-    }
     double brightness = config.brightness().draw(random);
     double contrast = config.contrast().draw(random);
     double saturation = config.saturation().draw(random);

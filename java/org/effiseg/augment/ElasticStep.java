@@ -14,18 +14,10 @@ package org.effiseg.augment;
 import java.util.SplittableRandom;
 
 /** Elastic deformation: random affine, then a smooth random displacement field. */
-final class ElasticStep implements Transform {
-  private final AugmentConfig.Elastic config;
-
-  ElasticStep(AugmentConfig.Elastic config) {
-    this.config = config;
-  }
+record ElasticStep(AugmentConfig.Elastic config) implements Transform {
 
   @Override
   public void apply(Sample sample, SplittableRandom random) {
-    if (random.nextDouble() >= config.p()) {
-      return;
-    }
     int w = sample.width();
     int h = sample.height();
     double[] inverse = Warp.invert(randomAffine(w, h, random));

@@ -32,7 +32,6 @@ import picocli.CommandLine.Spec;
 /** Writes a PNG grid of augmented samples of one split. */
 @Command(
     name = "augment-preview",
-    mixinStandardHelpOptions = true,
     description = "Write a grid of augmented samples (mask outline in green) to a PNG.")
 public final class AugmentPreviewCommand implements Callable<Integer> {
   private static final int GAP = 4;

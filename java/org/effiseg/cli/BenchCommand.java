@@ -20,6 +20,7 @@ import org.effiseg.train.TrainConfig;
 import org.effiseg.train.TrainStep;
 import org.effiseg.util.ProgressBar;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -32,7 +33,6 @@ import picocli.CommandLine.Option;
  */
 @Command(
     name = "bench",
-    mixinStandardHelpOptions = true,
     description = {
       "Time EffiSegNet training steps or inference on synthetic data (images/s, peak memory).",
       "Inputs are random and stay on the device; weights are randomly initialised."
@@ -61,11 +61,8 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--warmup", defaultValue = "5", description = "Untimed steps first (default: ${DEFAULT-VALUE}).")
   int warmup;
 
-  @Option(names = "--device", defaultValue = "auto", description = "cpu, cuda or auto (default: ${DEFAULT-VALUE}); cuda never falls back to the CPU.")
-  String device;
-
-  @Option(names = "--threads", defaultValue = "0", description = "CPU threads; 0 = all cores (default).")
-  int threads;
+  @Mixin SharedOptions.DeviceOption device;
+  @Mixin SharedOptions.ThreadsOption threads;
 
   @Option(names = "--json", description = "Print one JSON object (also for errors) instead of text.")
   boolean json;
@@ -131,7 +128,7 @@ public final class BenchCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--batch must be in 1.." + TrainConfig.MAX_BATCH_SIZE
           + ", --steps in 1.." + MAX_STEPS + ", --warmup and --profile in 0.." + MAX_STEPS);
     }
-    Context.checkThreads("--threads", threads);
+    int threadCount = threads.checked();
     // The trainer's settings of the paper preset: Dice + BCE (1, 1), AdamW lr 1e-4, wd 0.01.
     TrainConfig config = TrainConfig.preset("paper");
     config.apply(Map.of("variant", variant, "batch_size", batch), "bench");
@@ -143,7 +140,7 @@ public final class BenchCommand implements Callable<Integer> {
           + TrainConfig.MAX_IMAGE_SIZE + ", got " + size);
     }
     r.put("size", s);
-    try (Context ctx = Devices.open(device, threads);
+    try (Context ctx = Devices.open(device.device.cliName(), threadCount);
         EffiSegNet model = EffiSegNet.create(ctx, config.modelConfig());
         TrainStep step = new TrainStep(model, config);
         Tensor images = ctx.tensor(normal(batch * s * s * 3, 1), batch, s, s, 3);

@@ -17,6 +17,7 @@ import org.effiseg.weights.ImageNetInput;
 import org.effiseg.weights.ImageNetLabels;
 import org.effiseg.weights.PretrainedWeights;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
@@ -26,7 +27,6 @@ import picocli.CommandLine.Parameters;
  */
 @Command(
     name = "classify",
-    mixinStandardHelpOptions = true,
     description = {
       "Print the top-5 ImageNet classes of images with pretrained EfficientNet weights.",
       "An image already at the variant's resolution (224 for B0) is used as is; any other is"
@@ -51,22 +51,21 @@ public final class ClassifyCommand implements Callable<Integer> {
   @Option(names = "--json", description = "One JSON object per image per line.")
   boolean json;
 
-  @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0: all cores).")
-  int threads;
+  @Mixin SharedOptions.ThreadsOption threads;
 
   @Parameters(arity = "1..*", paramLabel = "IMAGE", description = "Image files (JPEG, PNG, ...).")
   List<Path> images;
 
   @Override
   public Integer call() throws Exception {
-    Context.checkThreads("--threads", threads);
+    int threadCount = threads.checked();
     EfficientNetLayout wanted = variant == null ? null : EfficientNetLayout.of(variant);
     PretrainedWeights.Imported imported = PretrainedWeights.load(weights, wanted, true);
     ImageNetLabels labels = ImageNetLabels.near(weights);
     EfficientNetVariant v = imported.layout().efficientNetVariant();
     int size = v.resolution();
     Gson gson = new Gson();
-    try (Context ctx = Context.cpu(threads);
+    try (Context ctx = Context.cpu(threadCount);
         EfficientNetClassifier net = EfficientNetClassifier.create(ctx, v)) {
       net.loadStateDict(imported.weights(), true);
       for (Path image : images) {

@@ -8,8 +8,6 @@ import picocli.CommandLine.Spec;
 /** {@code effiseg data}: dataset tools; {@code effiseg data prepare} is the one there is. */
 @Command(
     name = "data",
-    mixinStandardHelpOptions = true,
-    versionProvider = VersionProvider.class,
     description = "Dataset tools: 'data prepare' turns a published dataset into the layout effiseg reads.",
     subcommands = {DataPrepareCommand.class})
 final class DataCommand implements Runnable {

@@ -18,8 +18,6 @@ import picocli.CommandLine.Spec;
  */
 @Command(
     name = "prepare",
-    mixinStandardHelpOptions = true,
-    versionProvider = VersionProvider.class,
     sortOptions = false,
     description = {
       "Write the train/validation/test layout effiseg reads from a dataset as published: Kvasir-SEG's"

@@ -1,5 +1,6 @@
 package org.effiseg.cli;
 
+import com.google.gson.JsonObject;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -7,8 +8,8 @@ import java.util.Iterator;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
-import org.effiseg.api.Device;
 import org.effiseg.api.Segmenter;
+import org.effiseg.api.Tta;
 import org.effiseg.data.BadInputPolicy;
 import org.effiseg.data.Split;
 import org.effiseg.data.SplitIndex;
@@ -25,8 +26,8 @@ import org.effiseg.eval.SegmenterEvaluation;
 import org.effiseg.eval.Threshold;
 import org.effiseg.eval.TrainingLog;
 import picocli.CommandLine;
-import org.effiseg.nativeapi.Context;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
@@ -42,8 +43,6 @@ import picocli.CommandLine.Spec;
  */
 @Command(
     name = "evaluate",
-    mixinStandardHelpOptions = true,
-    versionProvider = VersionProvider.class,
     sortOptions = false,
     description = {
       "Score a checkpoint, or predicted masks made by any tool, against a split's ground truth.",
@@ -51,6 +50,8 @@ import picocli.CommandLine.Spec;
       "Matches files in MASK_DIR to DIR/<split>/masks by file stem (any common image format)."
           + " Dice and IoU are computed per image and averaged; precision, recall and F1 from the"
           + " pixel counts of the whole split (the EffiSegNet reference code's MONAI conventions).",
+      "With --checkpoint and --tta flip, the summary and JSON name the mode and the --report and"
+          + " --per-image files are written as NAME-tta-flip.EXT beside the plain ones.",
       "Exit codes: 0 ok, 1 bad input (message on stderr), 2 usage error."
     })
 public final class EvaluateCommand implements Callable<Integer> {
@@ -70,23 +71,11 @@ public final class EvaluateCommand implements Callable<Integer> {
               + " reference code does (its training threshold unless --threshold is given).")
   Path checkpoint;
 
-  @Option(
-      names = "--device",
-      defaultValue = "auto",
-      description = "With --checkpoint: cpu, cuda or auto (default: ${DEFAULT-VALUE}).")
-  String device;
+  @Mixin SharedOptions.DeviceOption device;
+  @Mixin SharedOptions.ThreadsOption threads;
+  @Mixin SharedOptions.TtaOption tta;
 
-  @Option(
-      names = "--threads",
-      defaultValue = "0",
-      description = "With --checkpoint: CPU threads (0: all cores).")
-  int threads;
-
-  @Option(
-      names = "--data",
-      paramLabel = "DIR",
-      description = "Dataset root holding <split>/masks (and <split>/images for the report).")
-  Path data;
+  @Mixin SharedOptions.DataOption dataset;
 
   @Option(
       names = "--split",
@@ -137,11 +126,11 @@ public final class EvaluateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    if (data == null) {
+    if (dataset.data == null) {
       spec.commandLine().getErr().println(DataGuide.missingData("evaluate"));
       return CommandLine.ExitCode.USAGE;
     }
-    Context.checkThreads("--threads", threads);
+    int threadCount = threads.checked();
     Threshold t = parseThreshold();
     if (worst < 0) {
       throw new ParameterException(spec.commandLine(), "--worst must be >= 0, got " + worst);
@@ -153,16 +142,21 @@ public final class EvaluateCommand implements Callable<Integer> {
       throw new ParameterException(
           spec.commandLine(), "give exactly one of --predictions and --checkpoint");
     }
+    Tta mode = tta.tta;
+    if (mode != Tta.NONE && checkpoint == null) {
+      throw new ParameterException(
+          spec.commandLine(), "--tta " + mode.cliName() + " needs --checkpoint (it runs the model)");
+    }
     PrintWriter err = spec.commandLine().getErr();
     try {
       TrainingLog log = trainLog == null ? null : TrainingLog.read(trainLog);
       if (checkpoint != null) {
-        scoreCheckpoint(t, log);
+        scoreCheckpoint(t, mode, threadCount, log);
         return 0;
       }
       PredictionDirectory source =
           PredictionDirectory.open(
-              predictions, data.resolve(split), t, resizeNearest, report != null);
+              predictions, dataset.data.resolve(split), t, resizeNearest, report != null);
       List<Path> unmatched = source.unmatchedPredictions();
       if (!unmatched.isEmpty()) {
         err.println(
@@ -173,8 +167,8 @@ public final class EvaluateCommand implements Callable<Integer> {
                 + unmatched.get(0));
       }
       EvaluationResult result = score(source.iterator(), report == null ? 0 : worst);
-      print(result, t);
-      writeFiles(result, t, log);
+      print(result, t, Tta.NONE);
+      writeFiles(result, t, Tta.NONE, log);
       return 0;
     } catch (EvaluationInputException e) {
       err.println("effiseg evaluate: " + e.getMessage());
@@ -187,28 +181,52 @@ public final class EvaluateCommand implements Callable<Integer> {
     }
   }
 
-  private void scoreCheckpoint(Threshold given, TrainingLog log) throws IOException {
-    SplitIndex index = SplitIndex.open(data, Split.parse(split), BadInputPolicy.FAIL);
-    try (Segmenter segmenter = Segmenter.builder(checkpoint).device(Device.parse(device)).threads(threads).build()) {
+  private void scoreCheckpoint(Threshold given, Tta mode, int threadCount, TrainingLog log) throws IOException {
+    SplitIndex index = SplitIndex.open(dataset.data, Split.parse(split), BadInputPolicy.FAIL);
+    try (Segmenter segmenter = Segmenter.builder(checkpoint).device(device.device).threads(threadCount)
+        .tta(mode).build()) {
       if (!json) {
         spec.commandLine().getErr().println("model: " + segmenter);
       }
       Threshold t = threshold == null ? Threshold.probability(segmenter.threshold()) : given;
       EvaluationResult result =
           SegmenterEvaluation.evaluate(segmenter, index, t, report == null ? 0 : worst, json ? null : System.err);
-      print(result, t);
-      writeFiles(result, t, log);
+      print(result, t, mode);
+      writeFiles(result, t, mode, log);
     }
   }
 
-  /** The --report and --per-image files, where asked for. */
-  private void writeFiles(EvaluationResult result, Threshold t, TrainingLog log) throws IOException {
+  /** The --report and --per-image files, where asked for (renamed for test-time augmentation). */
+  private void writeFiles(EvaluationResult result, Threshold t, Tta mode, TrainingLog log) throws IOException {
     if (report != null) {
-      writeReport(result, t, log);
+      writeReport(result, t, mode, log);
     }
     if (perImage != null) {
-      PerImageCsv.write(perImage, result);
+      Path file = outputFile(perImage, mode);
+      PerImageCsv.write(file, result);
+      if (mode != Tta.NONE) {
+        PrintWriter msg = json ? spec.commandLine().getErr() : spec.commandLine().getOut();
+        msg.println("per-image scores written to " + file);
+        msg.flush();
+      }
     }
+  }
+
+  /**
+   * Where an output file goes: {@code file} itself without test-time augmentation, else {@code
+   * NAME-tta-MODE.EXT} beside it, so that scores with and without it never overwrite each other
+   * ({@code report.html} becomes {@code report-tta-flip.html}; a name that already ends so is kept).
+   */
+  static Path outputFile(Path file, Tta mode) {
+    if (mode == Tta.NONE) {
+      return file;
+    }
+    String name = file.getFileName().toString();
+    int dot = name.lastIndexOf('.');
+    String stem = dot > 0 ? name.substring(0, dot) : name;
+    String extension = dot > 0 ? name.substring(dot) : "";
+    String suffix = "-tta-" + mode.cliName();
+    return stem.endsWith(suffix) ? file : file.resolveSibling(stem + suffix + extension);
   }
 
   /** Scores any source of samples; a checkpoint-driven source plugs in here. */
@@ -228,34 +246,40 @@ public final class EvaluateCommand implements Callable<Integer> {
     return Threshold.probability(threshold);
   }
 
-  private void print(EvaluationResult r, Threshold t) {
+  private void print(EvaluationResult r, Threshold t, Tta mode) {
     PrintWriter out = spec.commandLine().getOut();
     if (json) {
-      out.println(json(split, r.summary()));
+      out.println(json(split, r.summary(), mode));
     } else {
-      out.println(table(split, r.summary(), t));
+      out.println(table(split, r.summary(), t, mode));
       out.println(breakdownTable(r.breakdown()));
     }
     out.flush();
   }
 
   /**
-   * The {@code --json} object: split, images, dice, iou, precision, recall, f1 (null if undefined).
+   * The {@code --json} object: split, images, dice, iou, precision, recall, f1 (null if undefined),
+   * then {@code "tta"} (the mode's name) where test-time augmentation was on.
    */
-  static String json(String split, MetricSummary s) {
-    return s.toJson(split).toString();
+  static String json(String split, MetricSummary s, Tta mode) {
+    JsonObject o = s.toJson(split);
+    if (mode != Tta.NONE) {
+      o.addProperty("tta", mode.cliName());
+    }
+    return o.toString();
   }
 
-  static String table(String split, MetricSummary s, Threshold t) {
+  static String table(String split, MetricSummary s, Threshold t, Tta mode) {
     StringBuilder b = new StringBuilder();
     b.append(
         String.format(
             Locale.ROOT,
-            "split %s: %d images (%d with a polyp), prediction threshold %s%n%n",
+            "split %s: %d images (%d with a polyp), prediction threshold %s%s%n%n",
             split,
             s.images(),
             s.scoredImages(),
-            t));
+            t,
+            mode == Tta.NONE ? "" : ", test-time augmentation " + mode.cliName() + " (" + ttaViews(mode) + ")"));
     b.append(String.format(Locale.ROOT, "  %-10s %8s   %s%n", "metric", "value", "computed as"));
     line(b, "Dice", s.dice(), "mean of per-image 2TP/(2TP+FP+FN)");
     line(b, "IoU", s.iou(), "mean of per-image TP/(TP+FP+FN)");
@@ -323,21 +347,33 @@ public final class EvaluateCommand implements Callable<Integer> {
     b.append(String.format(Locale.ROOT, "  %-10s %8s   %s%n", name, value, how));
   }
 
-  private void writeReport(EvaluationResult result, Threshold t, TrainingLog log)
+  /** The views a mode averages, in words. */
+  private static String ttaViews(Tta mode) {
+    return switch (mode) {
+      case NONE -> "the image alone";
+      case FLIP -> "mean probability of the image and its left-right and top-bottom mirrors";
+    };
+  }
+
+  private void writeReport(EvaluationResult result, Threshold t, Tta mode, TrainingLog log)
       throws IOException {
+    Path file = outputFile(report, mode);
     EvaluationReport r =
         new EvaluationReport(result)
-            .title("effiseg evaluation — " + split)
+            .title("effiseg evaluation — " + split + (mode == Tta.NONE ? "" : ", test-time augmentation " + mode.cliName()))
             .detail(checkpoint != null ? "checkpoint" : "predictions",
                 (checkpoint != null ? checkpoint : predictions).toString())
-            .detail("ground truth", data.resolve(split).resolve("masks").toString())
+            .detail("ground truth", dataset.data.resolve(split).resolve("masks").toString())
             .detail("threshold", t + (checkpoint != null ? " on the model's probabilities" : " on grey/255"));
+    if (mode != Tta.NONE) {
+      r.detail("test-time augmentation", mode.cliName() + ": " + ttaViews(mode));
+    }
     if (log != null) {
       r.trainingLog(log).detail("training log", trainLog.toString());
     }
-    r.write(report);
+    r.write(file);
     PrintWriter msg = json ? spec.commandLine().getErr() : spec.commandLine().getOut();
-    msg.println((json ? "" : System.lineSeparator()) + "report written to " + report);
+    msg.println((json ? "" : System.lineSeparator()) + "report written to " + file);
     msg.flush();
   }
 }

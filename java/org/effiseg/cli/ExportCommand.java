@@ -13,8 +13,6 @@ import picocli.CommandLine.Spec;
 /** {@code effiseg export}: a checkpoint as an ONNX model (docs/deploy.md). */
 @Command(
     name = "export",
-    mixinStandardHelpOptions = true,
-    versionProvider = VersionProvider.class,
     sortOptions = false,
     description = {
       "Export a checkpoint's EffiSegNet as an ONNX model for inference (ONNX Runtime, TensorRT, OpenVINO, ...).",

@@ -13,7 +13,6 @@ import picocli.CommandLine.Option;
 /** {@code effiseg info}: versions, and which backends this machine can use (or exactly why not). */
 @Command(
     name = "info",
-    mixinStandardHelpOptions = true,
     description = "Show versions and the available backends (and why one is unavailable).")
 final class InfoCommand implements Callable<Integer> {
   @Option(names = "--json", description = "Print one JSON object instead of text.")

@@ -13,6 +13,8 @@ import picocli.CommandLine.Command;
  */
 @Command(
     name = "effiseg",
+    // --help, --version and the version provider, inherited by every command
+    scope = CommandLine.ScopeType.INHERIT,
     mixinStandardHelpOptions = true,
     versionProvider = VersionProvider.class,
     description = "EffiSegNet polyp segmentation: train, evaluate, predict.",

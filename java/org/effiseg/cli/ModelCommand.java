@@ -16,7 +16,6 @@ import picocli.CommandLine.Option;
  */
 @Command(
     name = "model",
-    mixinStandardHelpOptions = true,
     description = "Print the parameter counts of an EffiSegNet variant.")
 public final class ModelCommand implements Callable<Integer> {
   @Option(

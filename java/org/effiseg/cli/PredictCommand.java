@@ -12,23 +12,22 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import javax.imageio.ImageIO;
-import org.effiseg.api.Device;
 import org.effiseg.api.Prediction;
 import org.effiseg.api.Segmenter;
 import org.effiseg.data.ImageDecoder;
 import org.effiseg.eval.MaskFiles;
-import org.effiseg.nativeapi.Context;
 import org.effiseg.util.AtomicFiles;
 import org.effiseg.util.ProgressBar;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
 
 /** {@code effiseg predict}: binary mask PNGs (and optionally probability maps and overlays) for images. */
 @Command(
     name = "predict",
-    mixinStandardHelpOptions = true,
-    versionProvider = VersionProvider.class,
     sortOptions = false,
     description = {
       "Segment images with a trained checkpoint.",
@@ -38,6 +37,8 @@ import picocli.CommandLine.Parameters;
           + " or holds an input; each file is written whole or not at all."
     })
 final class PredictCommand implements Callable<Integer> {
+  @Spec CommandSpec spec;
+
   @Option(names = "--checkpoint", required = true, paramLabel = "FILE", description = "A checkpoint from effiseg train.")
   Path checkpoint;
 
@@ -50,18 +51,16 @@ final class PredictCommand implements Callable<Integer> {
   @Option(names = "--overlays", description = "Also write <name>_overlay.png, the image with the prediction drawn on it.")
   boolean overlays;
 
-  @Option(names = "--device", defaultValue = "auto", description = "cpu, cuda or auto (default: ${DEFAULT-VALUE}).")
-  String device;
-
-  @Option(names = "--threads", defaultValue = "0", description = "CPU threads (0: all cores).")
-  int threads;
+  @Mixin SharedOptions.DeviceOption device;
+  @Mixin SharedOptions.ThreadsOption threads;
+  @Mixin SharedOptions.TtaOption tta;
 
   @Parameters(arity = "1..*", paramLabel = "IMAGE_OR_DIR", description = "Image files or folders of images.")
   List<Path> inputs;
 
   @Override
   public Integer call() throws IOException {
-    Context.checkThreads("--threads", threads);
+    int threadCount = threads.checked();
     List<Path> images = collect(inputs);
     checkOutputFolder(images);
     Map<Path, Path> outputs = outputNames(images);
@@ -69,7 +68,8 @@ final class PredictCommand implements Callable<Integer> {
     // what a killed predict of these images left half-written
     AtomicFiles.removeStaleTemporaries(out,
         outputs.keySet().stream().map(p -> p.getFileName().toString()).toList());
-    try (Segmenter segmenter = Segmenter.builder(checkpoint).device(Device.parse(device)).threads(threads).build()) {
+    try (Segmenter segmenter = Segmenter.builder(checkpoint).device(device.device).threads(threadCount)
+        .tta(tta.tta).build()) {
       System.err.println("model: " + segmenter);
       ProgressBar bar = new ProgressBar(System.err, "predicting", images.size());
       int done = 0;

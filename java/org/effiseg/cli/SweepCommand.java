@@ -22,6 +22,7 @@ import org.effiseg.util.HostName;
 import org.effiseg.util.ProgressBar;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
@@ -34,8 +35,6 @@ import picocli.CommandLine.Unmatched;
  */
 @Command(
     name = "sweep",
-    mixinStandardHelpOptions = true,
-    versionProvider = VersionProvider.class,
     sortOptions = false,
     description = {
       "Train every preset x seed of a grid into one sweep directory and tabulate the test scores"
@@ -60,8 +59,7 @@ final class SweepCommand implements Callable<Integer> {
   @Option(names = "--seeds", split = ",", paramLabel = "SEED", description = "Seeds of the grid, comma-separated.")
   List<Long> seeds;
 
-  @Option(names = "--data", paramLabel = "DIR", description = "Dataset root (as for train).")
-  Path data;
+  @Mixin SharedOptions.DataOption dataset;
 
   @Option(names = "--eval-split", paramLabel = "SPLIT",
       description = "Split the runs are scored on: test (default) or validation (for choosing settings).")
@@ -124,7 +122,7 @@ final class SweepCommand implements Callable<Integer> {
       throw usage("--checkpoint must name an entry of scores-<split>.json (best, last), got " + checkpoint);
     }
     if (status || collect) {
-      if (presets != null || seeds != null || data != null || !trainFlags.isEmpty()) {
+      if (presets != null || seeds != null || dataset.data != null || !trainFlags.isEmpty()) {
         throw usage("--status and --collect read the sweep as it is: drop --presets, --seeds, --data and training flags");
       }
       SweepManifest manifest = sweep.readManifest();
@@ -141,10 +139,10 @@ final class SweepCommand implements Callable<Integer> {
   /** The manifest to run: a new grid, or the existing one, grown by new presets or seeds. */
   private SweepManifest plan(SweepDirectory sweep) throws IOException {
     SweepManifest existing = sweep.exists() ? sweep.readManifest() : null;
-    if (existing == null && (presets == null || seeds == null || data == null)) {
+    if (existing == null && (presets == null || seeds == null || dataset.data == null)) {
       throw usage(sweep.root() + " holds no sweep yet: --presets, --seeds and --data start one");
     }
-    if (existing != null && presets == null && seeds == null && data == null && trainFlags.isEmpty()
+    if (existing != null && presets == null && seeds == null && dataset.data == null && trainFlags.isEmpty()
         && evalSplit == null) {
       return existing;
     }
@@ -157,7 +155,7 @@ final class SweepCommand implements Callable<Integer> {
     if (!split.equals("test") && !split.equals("validation")) {
       throw usage("--eval-split must be test or validation, got " + split);
     }
-    Path dataRoot = data != null ? data : Path.of(existing.data());
+    Path dataRoot = dataset.data != null ? dataset.data : Path.of(existing.data());
     SweepManifest manifest = SweepManifest.plan(existing, sweep, Path.of(""), dataRoot, split,
         presets == null ? List.of() : presets, seeds == null ? List.of() : seeds, flags);
     for (SweepManifest.Run run : manifest.runs()) {

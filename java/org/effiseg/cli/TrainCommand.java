@@ -29,6 +29,7 @@ import picocli.CommandLine;
 import org.effiseg.util.AtomicFiles;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -38,8 +39,6 @@ import picocli.CommandLine.Spec;
  */
 @Command(
     name = "train",
-    mixinStandardHelpOptions = true,
-    versionProvider = VersionProvider.class,
     sortOptions = false,
     description = {
       "Train EffiSegNet on a Kvasir-SEG style dataset, then evaluate the best and last checkpoints.",
@@ -50,10 +49,7 @@ import picocli.CommandLine.Spec;
 final class TrainCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
 
-  @Option(names = "--data", paramLabel = "DIR",
-      description = "Dataset root with train/, validation/ (and test/) holding images/ + masks/"
-          + " (effiseg data prepare makes one from the published Kvasir-SEG).")
-  Path data;
+  @Mixin SharedOptions.DataOption dataset;
 
   @Option(names = "--out", paramLabel = "DIR",
       description = "Run directory (default: runs/<preset>-<date-time>). Never overwritten; see --resume.")
@@ -109,7 +105,7 @@ final class TrainCommand implements Callable<Integer> {
 
   @Override
   public Integer call() throws IOException {
-    if (data == null) {
+    if (dataset.data == null) {
       spec.commandLine().getErr().println(DataGuide.missingData("train"));
       return CommandLine.ExitCode.USAGE;
     }
@@ -199,7 +195,7 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   private SplitIndex open(Split split, BadInputPolicy policy, PrintStream log) {
-    SplitIndex index = SplitIndex.open(data, split, policy);
+    SplitIndex index = SplitIndex.open(dataset.data, split, policy);
     index.quarantined().forEach(bad -> log.println("skipped " + bad));
     return index;
   }

@@ -76,18 +76,8 @@ public final class Safetensors {
     String where = file.toString();
     try (FileChannel ch = open(file)) {
       long size = ch.size();
-      if (size < 8) {
-        throw new WeightsFormatException(
-            where + ": not a safetensors file: " + size + " bytes, shorter than the 8-byte header"
-                + " length");
-      }
-      ByteBuffer lenBuf = readFully(ch, 0, 8, where);
-      long headerLen = lenBuf.order(ByteOrder.LITTLE_ENDIAN).getLong(0);
-      checkHeaderLength(headerLen, size, where);
-      ByteBuffer headerBuf = readFully(ch, 8, (int) headerLen, where);
-      byte[] header = new byte[(int) headerLen];
-      headerBuf.get(header);
-      long dataStart = 8 + headerLen;
+      byte[] header = readHeader(ch, where);
+      long dataStart = 8 + header.length;
       Parsed parsed = parseHeader(header, size - dataStart, where);
       if (size - dataStart > MAX_DATA_BYTES) {
         throw new WeightsFormatException(where + ": " + (size - dataStart) + " bytes of tensors,"
@@ -116,18 +106,24 @@ public final class Safetensors {
   public static Map<String, String> readMetadata(Path file) throws IOException {
     String where = file.toString();
     try (FileChannel ch = open(file)) {
-      long size = ch.size();
-      if (size < 8) {
-        throw new WeightsFormatException(
-            where + ": not a safetensors file: " + size + " bytes, shorter than the 8-byte header"
-                + " length");
-      }
-      long headerLen = readFully(ch, 0, 8, where).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
-      checkHeaderLength(headerLen, size, where);
-      byte[] header = new byte[(int) headerLen];
-      readFully(ch, 8, (int) headerLen, where).get(header);
-      return parseHeader(header, size - 8 - headerLen, where).metadata;
+      byte[] header = readHeader(ch, where);
+      return parseHeader(header, ch.size() - 8 - header.length, where).metadata;
     }
+  }
+
+  /** The JSON header of an open file, its length checked against the file's size. */
+  private static byte[] readHeader(FileChannel ch, String where) throws IOException {
+    long size = ch.size();
+    if (size < 8) {
+      throw new WeightsFormatException(
+          where + ": not a safetensors file: " + size + " bytes, shorter than the 8-byte header"
+              + " length");
+    }
+    long headerLen = readFully(ch, 0, 8, where).order(ByteOrder.LITTLE_ENDIAN).getLong(0);
+    checkHeaderLength(headerLen, size, where);
+    byte[] header = new byte[(int) headerLen];
+    readFully(ch, 8, (int) headerLen, where).get(header);
+    return header;
   }
 
   /** Parses an in-memory file; {@code where} names it in messages. */

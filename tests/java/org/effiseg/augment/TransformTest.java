@@ -67,8 +67,8 @@ class TransformTest {
   @Test
   void geometricTransformsKeepMaskAligned() {
     Transform[] transforms = {
-      new FlipStep(true, 1),
-      new FlipStep(false, 1),
+      new FlipStep(true),
+      new FlipStep(false),
       new AffineStep(alwaysAffine(Range.constant(0.125), Range.constant(90))),
       new AffineStep(alwaysAffine(Range.around(0, 0.125), Range.around(0, 90))),
       new ElasticStep(new AugmentConfig.Elastic(1, 1, 50, 50)),
@@ -136,9 +136,9 @@ class TransformTest {
     double[] probabilities = {0.5, 0.8};
     int draws = 2000;
     for (double p : probabilities) {
-      Transform[] transforms = {
-        new FlipStep(true, p),
-        new FlipStep(false, p),
+      Transform[] steps = {
+        new FlipStep(true),
+        new FlipStep(false),
         new ColorJitterStep(new AugmentConfig.ColorJitter(p, new Range(1.2, 1.6),
             Range.constant(1), Range.constant(1), Range.constant(0))),
         new AffineStep(new AugmentConfig.Affine(p, Range.constant(1), Range.constant(0.125),
@@ -146,7 +146,8 @@ class TransformTest {
         new ElasticStep(new AugmentConfig.Elastic(p, 1, 50, 50)),
         new BlackRectangleStep(new AugmentConfig.BlackRectangle(p, 0.3)),
       };
-      for (Transform transform : transforms) {
+      for (Transform step : steps) {
+        Transform transform = Transform.withProbability(p, step);
         int fired = 0;
         for (int seed = 0; seed < draws; seed++) {
           Sample sample = smallAsymmetricSample();
@@ -155,7 +156,7 @@ class TransformTest {
           fired += Arrays.equals(before, sample.rgb()) ? 0 : 1;
         }
         double sigma = Math.sqrt(draws * p * (1 - p));
-        assertWithMessage("%s at p=%s", transform.getClass().getSimpleName(), p)
+        assertWithMessage("%s at p=%s", step.getClass().getSimpleName(), p)
             .that((double) fired).isWithin(4 * sigma).of(draws * p);
       }
     }

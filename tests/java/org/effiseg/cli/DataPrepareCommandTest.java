@@ -9,12 +9,8 @@ import static com.google.common.truth.Truth.assertThat;
 import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -43,10 +39,10 @@ import org.effiseg.data.Split;
 import org.effiseg.data.SplitFile;
 import org.effiseg.data.SplitIndex;
 import org.effiseg.data.SyntheticData;
+import org.effiseg.testing.Cli;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class DataPrepareCommandTest {
   private static final Path SHARED =
@@ -59,36 +55,11 @@ class DataPrepareCommandTest {
   private static Path zip;
   private static final List<String> STEMS = new ArrayList<>();
 
-  private record Outcome(int exit, String out, String err) {}
-
-  /** Runs the CLI capturing picocli's writers and System.out/err. */
-  private static Outcome effiseg(String... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    PrintStream savedOut = System.out;
-    PrintStream savedErr = System.err;
-    ByteArrayOutputStream sysOut = new ByteArrayOutputStream();
-    ByteArrayOutputStream sysErr = new ByteArrayOutputStream();
-    System.setOut(new PrintStream(sysOut, true, StandardCharsets.UTF_8));
-    System.setErr(new PrintStream(sysErr, true, StandardCharsets.UTF_8));
-    try {
-      CommandLine cl = Main.commandLine();
-      cl.setOut(new PrintWriter(out, true));
-      cl.setErr(new PrintWriter(err, true));
-      int exit = cl.execute(args);
-      return new Outcome(exit, out + sysOut.toString(StandardCharsets.UTF_8),
-          err + sysErr.toString(StandardCharsets.UTF_8));
-    } finally {
-      System.setOut(savedOut);
-      System.setErr(savedErr);
-    }
-  }
-
-  private static Outcome prepare(Path source, Path out, String... more) {
+  private static Cli.Outcome prepare(Path source, Path out, String... more) {
     List<String> args = new ArrayList<>(List.of("data", "prepare", "--source", source.toString(),
         "--out", out.toString(), "--threads", "2"));
     args.addAll(List.of(more));
-    return effiseg(args.toArray(String[]::new));
+    return Cli.run(args.toArray(String[]::new));
   }
 
   @BeforeAll
@@ -209,7 +180,7 @@ class DataPrepareCommandTest {
     Path runs = Files.createDirectories(dir.resolve("random"));
     assertThat(prepare(unpacked, runs.resolve("a"), "--split", "random", "--seed", "7", "--ratios", "0.8,0.1,0.1").exit()).isEqualTo(0);
     assertThat(prepare(unpacked, runs.resolve("b"), "--seed", "7").exit()).isEqualTo(0);
-    Outcome fromZip = prepare(zip, runs.resolve("zip"), "--seed", "7");
+    Cli.Outcome fromZip = prepare(zip, runs.resolve("zip"), "--seed", "7");
     assertThat(fromZip.exit()).isEqualTo(0);
     assertThat(fromZip.out()).contains("24 train, 3 validation, 3 test");
     assertThat(prepare(unpacked, runs.resolve("other"), "--seed", "8").exit()).isEqualTo(0);
@@ -286,7 +257,7 @@ class DataPrepareCommandTest {
       }
     }
     // One epoch of the smoke preset: it reads train/ and validation/ through the trainer.
-    Outcome train = effiseg("train", "--preset", "smoke", "--epochs", "1", "--data", out.toString(),
+    Cli.Outcome train = Cli.run("train", "--preset", "smoke", "--epochs", "1", "--data", out.toString(),
         "--out", dir.resolve("smoke-run").toString(), "--eval-split", "none", "--threads", "2");
     assertThat(train.err()).doesNotContain("Exception");
     assertThat(train.exit()).isEqualTo(0);
@@ -310,7 +281,7 @@ class DataPrepareCommandTest {
     Files.writeString(images.resolve("notes.txt"), "not an image");
 
     Path out = dir.resolve("bad-out");
-    Outcome o = prepare(bad, out);
+    Cli.Outcome o = prepare(bad, out);
     assertThat(o.exit()).isEqualTo(1);
     assertThat(o.err()).contains("5 bad or unpaired file(s)");
     assertThat(o.err()).contains(images.resolve("lonely.jpg") + ": no mask");
@@ -325,7 +296,7 @@ class DataPrepareCommandTest {
     // The same inside a zip: entries are named by archive and path.
     Path badZip = dir.resolve("bad.zip");
     zipFolder(unpacked, badZip, "Kvasir-SEG/images/" + STEMS.get(5) + ".jpg");
-    Outcome zipped = prepare(badZip, out);
+    Cli.Outcome zipped = prepare(badZip, out);
     assertThat(zipped.exit()).isEqualTo(1);
     assertThat(zipped.err()).contains(badZip + "!/Kvasir-SEG/images/" + STEMS.get(5) + ".jpg: truncated JPEG");
     assertThat(Files.exists(out)).isFalse();
@@ -337,10 +308,10 @@ class DataPrepareCommandTest {
     Path runs = Files.createDirectories(dir.resolve("untouched"));
     assertThat(prepare(unpacked.resolve("Kvasir-SEG"), runs.resolve("from-folder")).exit()).isEqualTo(0);
     assertThat(prepare(zip, runs.resolve("from-zip")).exit()).isEqualTo(0);
-    Outcome inside = prepare(unpacked, unpacked.resolve("Kvasir-SEG/prepared"));
+    Cli.Outcome inside = prepare(unpacked, unpacked.resolve("Kvasir-SEG/prepared"));
     assertThat(inside.exit()).isEqualTo(1);
     assertThat(inside.err()).contains("is inside --source");
-    Outcome sameFolder = prepare(unpacked, unpacked);
+    Cli.Outcome sameFolder = prepare(unpacked, unpacked);
     assertThat(sameFolder.exit()).isEqualTo(1);
     Path badSplit = runs.resolve("bad-split.csv");
     Files.writeString(badSplit, "nope,train\n");
@@ -353,7 +324,7 @@ class DataPrepareCommandTest {
   void refusesAnOutputFolderThatHoldsAnything() throws IOException {
     Path out = Files.createDirectories(dir.resolve("occupied"));
     Files.writeString(out.resolve("keep.txt"), "mine");
-    Outcome o = prepare(zip, out);
+    Cli.Outcome o = prepare(zip, out);
     assertThat(o.exit()).isEqualTo(1);
     assertThat(o.err()).contains("--out " + out + " already exists and is not empty");
     assertThat(contents(out).keySet()).containsExactly("keep.txt");
@@ -389,12 +360,12 @@ class DataPrepareCommandTest {
       BufferedImage mask = ImageIO.read(SHARED.resolve("validation/masks/" + i + ".jpg").toFile());
       ImageIO.write(mask, i == 6 ? "png" : "tiff", truth.resolve(i + (i == 6 ? ".png" : ".tif")).toFile());
     }
-    Outcome unnamed = prepare(cvc, dir.resolve("cvc-unnamed"));
+    Cli.Outcome unnamed = prepare(cvc, dir.resolve("cvc-unnamed"));
     assertThat(unnamed.exit()).isEqualTo(1);
     assertThat(unnamed.err()).contains("--images and --masks");
 
     Path out = dir.resolve("cvc-prepared");
-    Outcome o = prepare(cvc, out, "--images", "Original", "--masks", "Ground Truth", "--ratios", "0,0,1");
+    Cli.Outcome o = prepare(cvc, out, "--images", "Original", "--masks", "Ground Truth", "--ratios", "0,0,1");
     assertThat(o.exit()).isEqualTo(0);
     assertThat(Files.exists(out.resolve("train"))).isFalse();
     SplitIndex test = SplitIndex.open(out, Split.TEST, BadInputPolicy.FAIL);
@@ -413,7 +384,7 @@ class DataPrepareCommandTest {
     assertThat(prepare(zip, out, "--ratios", "0.5,0.5").exit()).isEqualTo(2);
     assertThat(prepare(zip, out, "--split", "stratified").exit()).isEqualTo(2);
     assertThat(prepare(zip, out, "--seed", "-1").exit()).isEqualTo(2);
-    assertThat(effiseg("data").exit()).isEqualTo(2);
+    assertThat(Cli.run("data").exit()).isEqualTo(2);
     assertThat(Files.exists(out)).isFalse();
   }
 
@@ -421,7 +392,7 @@ class DataPrepareCommandTest {
   void trainAndEvaluateWithoutDataSayWhereToGetItAndTheWeights() {
     for (String[] args : List.of(new String[] {"train", "--preset", "smoke"},
         new String[] {"evaluate", "--predictions", "masks/"})) {
-      Outcome o = effiseg(args);
+      Cli.Outcome o = Cli.run(args);
       assertThat(o.exit()).isEqualTo(2);
       assertThat(o.err()).contains("--data DIR is required");
       assertThat(o.err()).contains("https://datasets.simula.no/downloads/kvasir-seg.zip");

@@ -4,11 +4,6 @@ import static com.google.common.truth.Truth.assertThat;
 import static com.google.common.truth.Truth.assertWithMessage;
 
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
@@ -26,13 +21,13 @@ import org.effiseg.data.RgbImage;
 import org.effiseg.model.EffiSegNet;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.Tensor;
+import org.effiseg.testing.Cli;
 import org.effiseg.testing.OrtModel;
 import org.effiseg.train.TrainConfig;
 import org.effiseg.weights.Checkpoint;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * {@code effiseg export} on a trained checkpoint: the exported model in ONNX Runtime against
@@ -48,31 +43,6 @@ class ExportCommandTest {
   private static Path model;
   private static String exportOut;
 
-  private record Outcome(int exit, String out, String err) {}
-
-  /** Runs the CLI capturing picocli's writers and System.out/err (commands print to both). */
-  private static Outcome effiseg(String... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    PrintStream savedOut = System.out;
-    PrintStream savedErr = System.err;
-    ByteArrayOutputStream sysOut = new ByteArrayOutputStream();
-    ByteArrayOutputStream sysErr = new ByteArrayOutputStream();
-    System.setOut(new PrintStream(sysOut, true, StandardCharsets.UTF_8));
-    System.setErr(new PrintStream(sysErr, true, StandardCharsets.UTF_8));
-    try {
-      CommandLine cl = Main.commandLine();
-      cl.setOut(new PrintWriter(out, true));
-      cl.setErr(new PrintWriter(err, true));
-      int exit = cl.execute(args);
-      return new Outcome(exit, out + sysOut.toString(StandardCharsets.UTF_8),
-          err + sysErr.toString(StandardCharsets.UTF_8));
-    } finally {
-      System.setOut(savedOut);
-      System.setErr(savedErr);
-    }
-  }
-
   /**
    * B0 at 64x64 from the ImageNet-pretrained encoder, 18 steps: crude, but trained (real BN
    * statistics) and its masks are neither empty nor full, so mask agreement means something.
@@ -80,13 +50,13 @@ class ExportCommandTest {
   @BeforeAll
   static void trainAndExport() {
     Path run = dir.resolve("run");
-    Outcome train = effiseg("train", "--preset", "smoke", "--weights", SHARED.resolve("weights/efficientnet-b0-tfjs").toString(),
+    Cli.Outcome train = Cli.run("train", "--preset", "smoke", "--weights", SHARED.resolve("weights/efficientnet-b0-tfjs").toString(),
         "--lr", "1e-3", "--epochs", "3", "--train-limit", "24", "--batch-size", "4", "--calibration-images", "8",
         "--data", DATA.toString(), "--out", run.toString(), "--eval-split", "none", "--threads", "2");
     assertWithMessage(train.err()).that(train.exit()).isEqualTo(0);
     checkpoint = run.resolve("best.safetensors");
     model = dir.resolve("model.onnx");
-    Outcome export = effiseg("export", "--checkpoint", checkpoint.toString(), "--out", model.toString());
+    Cli.Outcome export = Cli.run("export", "--checkpoint", checkpoint.toString(), "--out", model.toString());
     assertWithMessage(export.err()).that(export.exit()).isEqualTo(0);
     exportOut = export.out();
   }
@@ -152,7 +122,7 @@ class ExportCommandTest {
     List<String> predict = new ArrayList<>(List.of("predict", "--checkpoint", checkpoint.toString(),
         "--out", predicted.toString(), "--device", "cpu", "--threads", "2"));
     predict.addAll(images);
-    assertThat(effiseg(predict.toArray(String[]::new)).exit()).isEqualTo(0);
+    assertThat(Cli.run(predict.toArray(String[]::new)).exit()).isEqualTo(0);
 
     Path classes = Files.createDirectories(dir.resolve("example-classes"));
     javax.tools.JavaCompiler javac = javax.tools.ToolProvider.getSystemJavaCompiler();
@@ -207,7 +177,7 @@ class ExportCommandTest {
     assertFailsCleanly(out, "cannot write " + out + ": " + file + " is a file, not a folder",
         "export", "--checkpoint", checkpoint.toString(), "--out", out.toString());
     Path folder = Files.createDirectories(dir.resolve("bad-output/a-folder.onnx"));
-    Outcome o = effiseg("export", "--checkpoint", checkpoint.toString(), "--out", folder.toString());
+    Cli.Outcome o = Cli.run("export", "--checkpoint", checkpoint.toString(), "--out", folder.toString());
     assertThat(o.exit()).isEqualTo(1);
     assertThat(o.err()).isEqualTo("effiseg export: " + folder + " is a folder; name the .onnx file to write\n");
     try (Stream<Path> files = Files.list(folder.getParent())) {
@@ -222,14 +192,14 @@ class ExportCommandTest {
         "export", "--checkpoint", checkpoint.toString(), "--out", out.toString(), "--image-size", "16");
     assertFailsCleanly(out, "image size 110 cannot be exported: effiseg's nearest upsampling from 4 to 110 pixels",
         "export", "--checkpoint", checkpoint.toString(), "--out", out.toString(), "--image-size", "110");
-    Outcome usage = effiseg("export", "--checkpoint", checkpoint.toString(), "--out", out.toString(), "--batch", "some");
+    Cli.Outcome usage = Cli.run("export", "--checkpoint", checkpoint.toString(), "--out", out.toString(), "--batch", "some");
     assertThat(usage.exit()).isEqualTo(2);
     assertThat(usage.err()).contains("--batch some");
   }
 
   /** Exit 1, one line on stderr that starts with {@code message}, and nothing at {@code out} or beside it. */
   private static void assertFailsCleanly(Path out, String message, String... args) throws Exception {
-    Outcome o = effiseg(args);
+    Cli.Outcome o = Cli.run(args);
     assertThat(o.exit()).isEqualTo(1);
     assertThat(o.err()).startsWith("effiseg export: " + message);
     assertThat(o.err().strip().lines().count()).isEqualTo(1);

@@ -27,21 +27,17 @@ import org.junit.jupiter.api.io.TempDir;
 class HostileInputTest {
   private static final Path SHARED = Path.of(System.getProperty("effiseg.shared", "../shared"));
   @TempDir static Path dir;
-  private static Path data;
-  private static Path checkpoint;
-  private static Path image;
+  private static TinyRuns.Inputs tiny;
 
   @BeforeAll
   static void fixtures() throws IOException {
-    data = TinyRuns.dataset(dir.resolve("data"));
-    checkpoint = TinyRuns.checkpoint(dir.resolve("model.safetensors"), false);
-    image = data.resolve("test/images/0.jpg");
+    tiny = TinyRuns.inputs(dir);
   }
 
   /** {@code train} of {@link TinyRuns#flags} into {@code out}; {@code more} adds or replaces flags. */
   private static String[] train(Path out, String... more) {
     Map<String, String> options = new LinkedHashMap<>();
-    List<String> base = new ArrayList<>(List.of("--data", data.toString(), "--out", out.toString(),
+    List<String> base = new ArrayList<>(List.of("--data", tiny.data().toString(), "--out", out.toString(),
         "--eval-split", "none"));
     base.addAll(TinyRuns.flags(1));
     base.addAll(List.of(more));
@@ -65,12 +61,12 @@ class HostileInputTest {
   void threadCountsOutOfBoundsAreRefusedNamingTheFlag() {
     Path out = dir.resolve("threads-out");
     for (String n : List.of("10000", "-1")) {
-      Cli.run("predict", "--checkpoint", checkpoint.toString(), "--out", out.toString(),
-          "--threads", n, image.toString()).failsNaming(1, "--threads", n);
-      Cli.run("evaluate", "--checkpoint", checkpoint.toString(), "--data", data.toString(),
+      Cli.run("predict", "--checkpoint", tiny.checkpoint().toString(), "--out", out.toString(),
+          "--threads", n, tiny.image().toString()).failsNaming(1, "--threads", n);
+      Cli.run("evaluate", "--checkpoint", tiny.checkpoint().toString(), "--data", tiny.data().toString(),
           "--threads", n).failsNaming(1, "--threads", n);
       Cli.run("classify", "--weights", SHARED.resolve("weights/efficientnet-b0-tfjs").toString(),
-          "--threads", n, image.toString()).failsNaming(1, "--threads", n);
+          "--threads", n, tiny.image().toString()).failsNaming(1, "--threads", n);
       Cli.run("bench", "--size", "32", "--batch", "1", "--steps", "1", "--warmup", "0",
           "--device", "cpu", "--threads", n).failsNaming(1, "--threads", n);
       Path run = dir.resolve("threads-run");
@@ -80,23 +76,39 @@ class HostileInputTest {
   }
 
   @Test
+  void anUnknownDeviceIsAUsageErrorNamingTheFlag() {
+    Path out = dir.resolve("device-out");
+    for (Cli.Outcome o : List.of(
+        Cli.run("predict", "--checkpoint", tiny.checkpoint().toString(), "--out", out.toString(),
+            "--device", "gpu", tiny.image().toString()),
+        Cli.run("evaluate", "--checkpoint", tiny.checkpoint().toString(), "--data",
+            tiny.data().toString(), "--device", "gpu"),
+        Cli.run("bench", "--size", "32", "--device", "gpu"))) {
+      assertThat(o.exit()).isEqualTo(2);
+      assertThat(o.err()).contains("Invalid value for option '--device': auto, cpu or cuda, got 'gpu'");
+      assertThat(o.err()).doesNotContain("\tat ");
+    }
+    assertThat(Files.exists(out)).isFalse();
+  }
+
+  @Test
   void predictRefusesInputsThatWouldShareAnOutputFile() throws IOException {
-    Path a = copy(image, dir.resolve("same-stem/a/0.jpg"));
-    Path b = copy(image, dir.resolve("same-stem/b/0.jpg"));
+    Path a = copy(tiny.image(), dir.resolve("same-stem/a/0.jpg"));
+    Path b = copy(tiny.image(), dir.resolve("same-stem/b/0.jpg"));
     Path out = dir.resolve("same-stem/out");
-    Cli.run("predict", "--checkpoint", checkpoint.toString(), "--out", out.toString(),
+    Cli.run("predict", "--checkpoint", tiny.checkpoint().toString(), "--out", out.toString(),
         a.toString(), b.toString()).failsNaming(1, a.toString(), b.toString());
 
     Path folder = Files.createDirectories(dir.resolve("same-stem/mixed"));
-    copy(image, folder.resolve("0.jpg"));
-    ImageIO.write(ImageIO.read(image.toFile()), "png", folder.resolve("0.png").toFile());
-    Cli.run("predict", "--checkpoint", checkpoint.toString(), "--out", out.toString(),
+    copy(tiny.image(), folder.resolve("0.jpg"));
+    ImageIO.write(ImageIO.read(tiny.image().toFile()), "png", folder.resolve("0.png").toFile());
+    Cli.run("predict", "--checkpoint", tiny.checkpoint().toString(), "--out", out.toString(),
         folder.toString()).failsNaming(1, "0.jpg", "0.png");
 
     // x_prob.jpg's mask would be x.jpg's probability map
-    Path x = copy(image, dir.resolve("same-stem/prob/x.jpg"));
-    Path xProb = copy(image, dir.resolve("same-stem/prob/x_prob.jpg"));
-    Cli.run("predict", "--checkpoint", checkpoint.toString(), "--out", out.toString(),
+    Path x = copy(tiny.image(), dir.resolve("same-stem/prob/x.jpg"));
+    Path xProb = copy(tiny.image(), dir.resolve("same-stem/prob/x_prob.jpg"));
+    Cli.run("predict", "--checkpoint", tiny.checkpoint().toString(), "--out", out.toString(),
         "--probabilities", x.toString(), xProb.toString()).failsNaming(1, "x.jpg", "x_prob.jpg");
     assertThat(Files.exists(out) ? list(out) : List.of()).isEmpty();
   }
@@ -105,17 +117,17 @@ class HostileInputTest {
   void predictNeverWritesOverAnInput() throws IOException {
     Path inputs = Files.createDirectories(dir.resolve("in-place/images"));
     Path png = inputs.resolve("5.png");
-    ImageIO.write(ImageIO.read(image.toFile()), "png", png.toFile());
+    ImageIO.write(ImageIO.read(tiny.image().toFile()), "png", png.toFile());
     byte[] before = Files.readAllBytes(png);
-    Cli.run("predict", "--checkpoint", checkpoint.toString(), "--out", inputs.toString(),
+    Cli.run("predict", "--checkpoint", tiny.checkpoint().toString(), "--out", inputs.toString(),
         inputs.toString()).failsNaming(1, "--out", inputs.toString());
-    Cli.run("predict", "--checkpoint", checkpoint.toString(), "--out", inputs.toString(),
+    Cli.run("predict", "--checkpoint", tiny.checkpoint().toString(), "--out", inputs.toString(),
         png.toString()).failsNaming(1, "--out", png.toString());
     assertThat(Files.readAllBytes(png)).isEqualTo(before);
     assertThat(list(inputs)).containsExactly("5.png");
 
     Path file = Files.writeString(dir.resolve("in-place/notes.txt"), "mine");
-    Cli.run("predict", "--checkpoint", checkpoint.toString(), "--out", file.toString(),
+    Cli.run("predict", "--checkpoint", tiny.checkpoint().toString(), "--out", file.toString(),
         png.toString()).failsNaming(1, "--out", file.toString());
     assertThat(Files.readString(file)).isEqualTo("mine");
   }
@@ -125,8 +137,8 @@ class HostileInputTest {
     Path out = Files.createDirectories(dir.resolve("after-kill"));
     Files.writeString(out.resolve(".0.png.4711.tmp"), "half a PNG");
     Files.writeString(out.resolve(".notes.txt.1.tmp"), "not ours to delete");
-    Cli.Outcome o = Cli.run("predict", "--checkpoint", checkpoint.toString(), "--out", out.toString(),
-        "--threads", "1", image.toString());
+    Cli.Outcome o = Cli.run("predict", "--checkpoint", tiny.checkpoint().toString(), "--out", out.toString(),
+        "--threads", "1", tiny.image().toString());
     assertThat(o.exit()).isEqualTo(0);
     assertThat(list(out)).containsExactly(".notes.txt.1.tmp", "0.png");
     assertThat(ImageIO.read(out.resolve("0.png").toFile()).getWidth()).isEqualTo(48);
@@ -139,13 +151,13 @@ class HostileInputTest {
     List<Path> files = List.of(
         Files.write(bad.resolve("ten-bytes.jpg"), Arrays.copyOf(jpeg, 10)),
         Files.write(bad.resolve("half.jpg"), Arrays.copyOf(jpeg, jpeg.length / 2)),
-        Files.write(bad.resolve("no-iend.png"), BadImages.withoutIend(image)),
+        Files.write(bad.resolve("no-iend.png"), BadImages.withoutIend(tiny.image())),
         BadImages.cmykJpeg(bad.resolve("cmyk.jpg")),
         Files.write(bad.resolve("huge.png"), BadImages.hugePng(60000, 60000)),
         Files.write(bad.resolve("large.png"), BadImages.hugePng(30000, 30000)));
     for (Path f : files) {
       Path out = dir.resolve("bad-images-out");
-      Cli.run("predict", "--checkpoint", checkpoint.toString(), "--out", out.toString(),
+      Cli.run("predict", "--checkpoint", tiny.checkpoint().toString(), "--out", out.toString(),
           f.toString()).failsNaming(1, f.toString());
       assertThat(Files.exists(out) ? list(out) : List.of()).isEmpty();
     }
@@ -155,9 +167,9 @@ class HostileInputTest {
   void aCheckpointWithNonFiniteWeightsIsRefused() throws IOException {
     Path poisoned = TinyRuns.checkpoint(dir.resolve("poisoned.safetensors"), true);
     Cli.run("predict", "--checkpoint", poisoned.toString(), "--out",
-        dir.resolve("poisoned-out").toString(), image.toString())
+        dir.resolve("poisoned-out").toString(), tiny.image().toString())
         .failsNaming(1, poisoned.toString(), TinyRuns.poisonedTensor());
-    Cli.run("evaluate", "--checkpoint", poisoned.toString(), "--data", data.toString())
+    Cli.run("evaluate", "--checkpoint", poisoned.toString(), "--data", tiny.data().toString())
         .failsNaming(1, poisoned.toString(), TinyRuns.poisonedTensor());
   }
 
@@ -165,8 +177,8 @@ class HostileInputTest {
   void aFolderWhereAFileBelongsIsNamed() throws IOException {
     Path folder = Files.createDirectories(dir.resolve("a-folder"));
     Cli.run("predict", "--checkpoint", folder.toString(), "--out", dir.resolve("x").toString(),
-        image.toString()).failsNaming(1, folder.toString());
-    Cli.run("evaluate", "--checkpoint", folder.toString(), "--data", data.toString())
+        tiny.image().toString()).failsNaming(1, folder.toString());
+    Cli.run("evaluate", "--checkpoint", folder.toString(), "--data", tiny.data().toString())
         .failsNaming(1, folder.toString());
     Cli.run(train(dir.resolve("config-dir-run"), "--config", folder.toString()))
         .failsNaming(1, "--config", folder.toString());
@@ -218,15 +230,15 @@ class HostileInputTest {
   void aCorruptConfigJsonIsNamedOnResume() throws IOException {
     Path run = Files.createDirectories(dir.resolve("corrupt-config"));
     Files.writeString(run.resolve("config.json"), "{\"epochs\": ");
-    Cli.run("train", "--data", data.toString(), "--out", run.toString(), "--resume")
+    Cli.run("train", "--data", tiny.data().toString(), "--out", run.toString(), "--resume")
         .failsNaming(1, run.resolve("config.json").toString());
   }
 
   @Test
   void anOutputThatCannotBeWrittenIsNamedNotItsTemporary() {
     Path report = Path.of("/proc/effiseg-report.html");
-    String line = Cli.run("evaluate", "--checkpoint", checkpoint.toString(), "--data",
-        data.toString(), "--report", report.toString()).failsNaming(1, report.toString());
+    String line = Cli.run("evaluate", "--checkpoint", tiny.checkpoint().toString(), "--data",
+        tiny.data().toString(), "--report", report.toString()).failsNaming(1, report.toString());
     assertThat(line).doesNotContain(".tmp");
   }
 

@@ -6,11 +6,6 @@ import static com.google.common.truth.Truth.assertWithMessage;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.awt.image.BufferedImage;
-import java.io.ByteArrayOutputStream;
-import java.io.PrintStream;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -19,11 +14,11 @@ import org.effiseg.api.Device;
 import org.effiseg.api.Prediction;
 import org.effiseg.api.Segmenter;
 import org.effiseg.nativeapi.NativeMemory;
+import org.effiseg.testing.Cli;
 import org.effiseg.testing.Tolerance;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * The user's path through the CLI on real Kvasir-SEG images: train (smoke preset), then
@@ -36,35 +31,10 @@ class TrainPredictCommandTest {
   private static Path run;
   private static String trainStdout;
 
-  private record Outcome(int exit, String out, String err) {}
-
-  /** Runs the CLI capturing picocli's writers and System.out/err (commands print to both). */
-  private static Outcome effiseg(String... args) {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    PrintStream savedOut = System.out;
-    PrintStream savedErr = System.err;
-    ByteArrayOutputStream sysOut = new ByteArrayOutputStream();
-    ByteArrayOutputStream sysErr = new ByteArrayOutputStream();
-    System.setOut(new PrintStream(sysOut, true, StandardCharsets.UTF_8));
-    System.setErr(new PrintStream(sysErr, true, StandardCharsets.UTF_8));
-    try {
-      CommandLine cl = Main.commandLine();
-      cl.setOut(new PrintWriter(out, true));
-      cl.setErr(new PrintWriter(err, true));
-      int exit = cl.execute(args);
-      return new Outcome(exit, out + sysOut.toString(StandardCharsets.UTF_8),
-          err + sysErr.toString(StandardCharsets.UTF_8));
-    } finally {
-      System.setOut(savedOut);
-      System.setErr(savedErr);
-    }
-  }
-
   @BeforeAll
   static void trainSmokeModel() {
     run = dir.resolve("run");
-    Outcome o = effiseg("train", "--preset", "smoke", "--data", DATA.toString(), "--out", run.toString(),
+    Cli.Outcome o = Cli.run("train", "--preset", "smoke", "--data", DATA.toString(), "--out", run.toString(),
         "--eval-split", "validation", "--threads", "2", "--json");
     assertWithMessage("exit code; stderr: %s", o.err()).that(o.exit()).isEqualTo(0);
     trainStdout = o.out();
@@ -88,7 +58,7 @@ class TrainPredictCommandTest {
   @Test
   void evaluateScoresTheCheckpointWithAllMetrics() throws Exception {
     Path report = dir.resolve("evaluate-report.html");
-    Outcome o = effiseg("evaluate", "--checkpoint", run.resolve("best.safetensors").toString(),
+    Cli.Outcome o = Cli.run("evaluate", "--checkpoint", run.resolve("best.safetensors").toString(),
         "--data", DATA.toString(), "--split", "validation", "--threads", "2",
         "--report", report.toString(), "--train-log", run.resolve("epochs.csv").toString(),
         "--per-image", dir.resolve("per-image.csv").toString());
@@ -106,7 +76,7 @@ class TrainPredictCommandTest {
   void predictWritesMasksAtTheOriginalSize() throws Exception {
     Path out = dir.resolve("predicted");
     Path image = DATA.resolve("test/images/0.jpg");
-    Outcome o = effiseg("predict", "--checkpoint", run.resolve("last.safetensors").toString(),
+    Cli.Outcome o = Cli.run("predict", "--checkpoint", run.resolve("last.safetensors").toString(),
         "--out", out.toString(), "--overlays", "--probabilities", "--threads", "2", image.toString());
     assertThat(o.exit()).isEqualTo(0);
     BufferedImage source = ImageIO.read(image.toFile());
@@ -119,20 +89,20 @@ class TrainPredictCommandTest {
 
   @Test
   void badInputFailsWithAMessageAndExitCode1() {
-    Outcome missing = effiseg("predict", "--checkpoint", dir.resolve("nope.safetensors").toString(),
+    Cli.Outcome missing = Cli.run("predict", "--checkpoint", dir.resolve("nope.safetensors").toString(),
         "--out", dir.resolve("x").toString(), DATA.resolve("test/images/0.jpg").toString());
     assertThat(missing.exit()).isEqualTo(1);
     assertThat(missing.err()).contains("nope.safetensors");
 
-    Outcome resume = effiseg("train", "--data", DATA.toString(), "--out", dir.resolve("empty").toString(), "--resume");
+    Cli.Outcome resume = Cli.run("train", "--data", DATA.toString(), "--out", dir.resolve("empty").toString(), "--resume");
     assertThat(resume.exit()).isEqualTo(1);
     assertThat(resume.err()).contains("config.json");
 
-    Outcome overwrite = effiseg("train", "--preset", "smoke", "--data", DATA.toString(), "--out", run.toString());
+    Cli.Outcome overwrite = Cli.run("train", "--preset", "smoke", "--data", DATA.toString(), "--out", run.toString());
     assertThat(overwrite.exit()).isEqualTo(1);
     assertThat(overwrite.err()).contains("already exists");
 
-    Outcome usage = effiseg("train", "--preset", "smoke");
+    Cli.Outcome usage = Cli.run("train", "--preset", "smoke");
     assertThat(usage.exit()).isEqualTo(2);
   }
 

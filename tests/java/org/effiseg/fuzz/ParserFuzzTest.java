@@ -36,10 +36,10 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Seeded, bounded fuzzing of every parser a user can feed: safetensors, checkpoints, TF.js
- * model.json with its shard, YAML settings, images, mask folders. Each case is a valid file
+ * tiny.checkpoint().json with its shard, YAML settings, images, mask folders. Each case is a valid file
  * mutated by {@link Mutator}; the parser must either accept it or refuse it with an expected
  * exception whose one-line message names the file — never another exception type, an
- * OutOfMemoryError or a JVM crash. Every tenth case (every thirtieth image) also goes through the
+ * OutOfMemoryError or a JVM crash. Every tenth case (every thirtieth tiny.image()) also goes through the
  * command line, which must answer with exit status 0 or 1, one error line, and no stack trace.
  */
 class ParserFuzzTest {
@@ -53,15 +53,11 @@ class ParserFuzzTest {
   private static final Path SHARED = Path.of(System.getProperty("effiseg.shared", "../shared"));
 
   @TempDir static Path dir;
-  private static Path data;
-  private static Path model;
-  private static Path image;
+  private static TinyRuns.Inputs tiny;
 
   @BeforeAll
   static void fixtures() throws IOException {
-    data = TinyRuns.dataset(dir.resolve("data"));
-    model = TinyRuns.checkpoint(dir.resolve("model.safetensors"), false);
-    image = data.resolve("test/images/0.jpg");
+    tiny = TinyRuns.inputs(dir);
   }
 
   /** What a parser did with one case: accepted it, or refused it with this exception. */
@@ -108,7 +104,7 @@ class ParserFuzzTest {
       expectAcceptedOrNamed("safetensors case " + i, file, file, Safetensors::read);
       expectAcceptedOrNamed("safetensors case " + i + " (metadata)", file, file, Safetensors::readMetadata);
       if (i % 10 == 0) {
-        expectCleanCli("safetensors case " + i, "classify", "--weights", file.toString(), image.toString());
+        expectCleanCli("safetensors case " + i, "classify", "--weights", file.toString(), tiny.image().toString());
       }
       Files.delete(file);
     }
@@ -116,7 +112,7 @@ class ParserFuzzTest {
 
   @Test
   void checkpoints() throws IOException {
-    // small, with every part a checkpoint has: model tensors, AdamW moments, config, metrics
+    // small, with every part a checkpoint has: tiny.checkpoint() tensors, AdamW moments, config, metrics
     StateDict sd = new StateDict();
     sd.put("encoder._conv_stem.weight", new TensorData(new long[] {2, 3, 1, 1}, new float[] {1, 2, 3, 4, 5, 6}));
     sd.put("decoder.head.bias", new TensorData(new long[] {1}, new float[] {0.5f}));
@@ -139,7 +135,7 @@ class ParserFuzzTest {
       expectAcceptedOrNamed("checkpoint case " + i, file, file, Checkpoint::read);
       if (i % 10 == 1) {
         expectCleanCli("checkpoint case " + i, "predict", "--checkpoint", file.toString(), "--out",
-            dir.resolve("fuzz-out-" + i).toString(), "--threads", "1", image.toString());
+            dir.resolve("fuzz-out-" + i).toString(), "--threads", "1", tiny.image().toString());
       }
       Files.delete(file);
     }
@@ -175,7 +171,7 @@ class ParserFuzzTest {
       Files.write(folder.resolve("group1-shard1of1.bin"), i % 3 == 0 ? validShard : m.bytes(validShard));
       expectAcceptedOrNamed("tfjs case " + i, folder, folder, f -> PretrainedWeights.load(f, null, false));
       if (i % 10 == 3) {
-        expectCleanCli("tfjs case " + i, "classify", "--weights", folder.toString(), image.toString());
+        expectCleanCli("tfjs case " + i, "classify", "--weights", folder.toString(), tiny.image().toString());
       }
     }
   }
@@ -204,10 +200,10 @@ class ParserFuzzTest {
   @Test
   void images() throws IOException {
     List<byte[]> valid = new ArrayList<>();
-    valid.add(Files.readAllBytes(image));
-    valid.add(Files.readAllBytes(data.resolve("test/masks/0.png")));
+    valid.add(Files.readAllBytes(tiny.image()));
+    valid.add(Files.readAllBytes(tiny.data().resolve("test/masks/0.png")));
     java.io.ByteArrayOutputStream bmp = new java.io.ByteArrayOutputStream();
-    javax.imageio.ImageIO.write(javax.imageio.ImageIO.read(image.toFile()), "bmp", bmp);
+    javax.imageio.ImageIO.write(javax.imageio.ImageIO.read(tiny.image().toFile()), "bmp", bmp);
     valid.add(bmp.toByteArray());
     String[] extensions = {"jpg", "png", "bmp"};
     Mutator m = new Mutator(SEED + 4);
@@ -216,8 +212,8 @@ class ParserFuzzTest {
       Path file = Files.write(dir.resolve("fuzz-" + i + "." + extensions[kind]), m.bytes(valid.get(kind)));
       expectAcceptedOrNamed("image case " + i, file, file, ImageDecoder::readRgb);
       expectAcceptedOrNamed("mask case " + i, file, file, ImageDecoder::readMask);
-      if (i % 30 == 5) { // predict runs the model: fewer of these
-        expectCleanCli("image case " + i, "predict", "--checkpoint", model.toString(), "--out",
+      if (i % 30 == 5) { // predict runs the tiny.checkpoint(): fewer of these
+        expectCleanCli("image case " + i, "predict", "--checkpoint", tiny.checkpoint().toString(), "--out",
             dir.resolve("fuzz-masks-" + i).toString(), "--threads", "1", file.toString());
       }
       Files.delete(file);
@@ -227,7 +223,7 @@ class ParserFuzzTest {
   @Test
   void maskFolders() throws IOException {
     Mutator m = new Mutator(SEED + 5);
-    byte[] mask = Files.readAllBytes(data.resolve("test/masks/0.png"));
+    byte[] mask = Files.readAllBytes(tiny.data().resolve("test/masks/0.png"));
     for (int i = 0; i < MASK_FOLDER_CASES; i++) {
       Path root = TinyRuns.dataset(dir.resolve("masks-" + i));
       Path masks = root.resolve("test/masks");

@@ -7,28 +7,21 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import org.effiseg.cli.Main;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /** Parameter counts against the reference EffiSegNetBN (shape arithmetic, no kernels). */
 class ParameterCountTest {
 
-  @Test
-  void b0MatchesReference() {
-    ParameterLayout l = EffiSegNet.layout(EffiSegNetConfig.of(EfficientNetVariant.B0));
-    long encoder = l.trainableCount("encoder.");
-    assertThat(encoder).isEqualTo(3_595_388L);
-    assertThat(encoder + EffiSegNet.unusedReferenceHeadCount(EfficientNetVariant.B0))
-        .isEqualTo(4_007_548L);
-    assertThat(l.trainableSize() - encoder).isEqualTo(149_312L);
-  }
-
-  @Test
-  void b4MatchesReference() {
-    ParameterLayout l = EffiSegNet.layout(EffiSegNetConfig.of(EfficientNetVariant.B4));
-    long encoder = l.trainableCount("encoder.");
-    assertThat(encoder).isEqualTo(16_742_216L);
-    assertThat(encoder + EffiSegNet.unusedReferenceHeadCount(EfficientNetVariant.B4))
-        .isEqualTo(17_548_616L);
-    assertThat(l.trainableSize() - encoder).isEqualTo(209_216L);
+  /** Encoder parameters, with the unused classifier head of the reference, and the decoder's. */
+  @ParameterizedTest(name = "{0}")
+  @CsvSource({"B0, 3595388, 4007548, 149312", "B4, 16742216, 17548616, 209216"})
+  void countsMatchReference(EfficientNetVariant v, long encoder, long withHead, long decoder) {
+    ParameterLayout l = EffiSegNet.layout(EffiSegNetConfig.of(v));
+    long counted = l.trainableCount("encoder.");
+    assertThat(counted).isEqualTo(encoder);
+    assertThat(counted + EffiSegNet.unusedReferenceHeadCount(v)).isEqualTo(withHead);
+    assertThat(l.trainableSize() - counted).isEqualTo(decoder);
   }
 
   @Test

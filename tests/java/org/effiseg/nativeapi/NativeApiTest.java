@@ -4,7 +4,9 @@ import static com.google.common.truth.Truth.assertThat;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import org.effiseg.testing.NoNativeLeaks;
 import org.effiseg.testing.Backends;
 import org.effiseg.testing.Rand;
@@ -210,13 +212,24 @@ class NativeApiTest {
           assertThat(r.ms()).isAtLeast(0.0);
         }
         // work: 2 flops per multiply-add of the convolutions, compulsory bytes of every kernel
+        // (rows come slowest first, so they are looked up by geometry)
+        Map<String, Context.ProfileRow> byGeometry = new HashMap<>();
+        rows.forEach(r -> byGeometry.put(r.kernel() + " " + r.geometry(), r));
+        Context.ProfileRow pointwise =
+            byGeometry.get("conv2d_forward pointwise 1x1/s1 [2,9,8,6]->[2,9,8,4]");
+        Context.ProfileRow depthwise =
+            byGeometry.get("conv2d_forward depthwise 3x3/s2 [2,9,8,6]->[2,5,4,6]");
+        Context.ProfileRow add = byGeometry.get("add ");
         double pointwiseMacs = 2 * 9 * 8 * 4 * 6;
-        assertThat(rows.get(0).flop()).isEqualTo(2 * 2 * pointwiseMacs);
-        assertThat(rows.get(0).bytes()).isEqualTo(2 * 4 * (2 * 9 * 8 * 6 + 6 * 4 + 2 * 9 * 8 * 4));
-        assertThat(rows.get(1).flop()).isEqualTo(2.0 * (2 * 5 * 4 * 6) * 9);
-        assertThat(rows.get(1).bytes()).isEqualTo(4 * (2 * 9 * 8 * 6 + 9 * 6 + 2 * 5 * 4 * 6));
-        assertThat(rows.get(2).flop()).isEqualTo(0.0);
-        assertThat(rows.get(2).bytes()).isEqualTo(4 * 3 * (2 * 9 * 8 * 4));
+        assertThat(pointwise.flop()).isEqualTo(2 * 2 * pointwiseMacs);
+        assertThat(pointwise.bytes()).isEqualTo(2 * 4 * (2 * 9 * 8 * 6 + 6 * 4 + 2 * 9 * 8 * 4));
+        assertThat(depthwise.flop()).isEqualTo(2.0 * (2 * 5 * 4 * 6) * 9);
+        assertThat(depthwise.bytes()).isEqualTo(4 * (2 * 9 * 8 * 6 + 9 * 6 + 2 * 5 * 4 * 6));
+        assertThat(add.flop()).isEqualTo(0.0);
+        assertThat(add.bytes()).isEqualTo(4 * 3 * (2 * 9 * 8 * 4));
+        for (int i = 1; i < rows.size(); i++) {
+          assertThat(rows.get(i).ms()).isAtMost(rows.get(i - 1).ms());
+        }
       }
       ctx.startProfile(); // afresh
       assertThat(ctx.profile()).isEmpty();

@@ -72,6 +72,16 @@ public final class TinyRuns {
     return c.validate();
   }
 
+  /** A tiny dataset, a random-weights checkpoint for it, and one of its test images. */
+  public record Inputs(Path data, Path checkpoint, Path image) {}
+
+  /** {@link #dataset} in {@code dir}/data, {@link #checkpoint} as {@code dir}/model.safetensors. */
+  public static Inputs inputs(Path dir) throws IOException {
+    Path data = dataset(dir.resolve("data"));
+    return new Inputs(data, checkpoint(dir.resolve("model.safetensors"), false),
+        data.resolve("test/images/0.jpg"));
+  }
+
   /**
    * Writes an untrained checkpoint of {@link #config}'s model; with {@code poisoned}, one weight
    * of {@link #poisonedTensor()} is then overwritten with NaN in the file (as a corrupted or

@@ -110,18 +110,23 @@ class TrainerTest {
 
   @Test
   void aNonFiniteLossStopsTheRunAndKeepsTheLastGoodCheckpoint(@TempDir Path dir) throws Exception {
-    TrainConfig exploding = tiny(2);
-    exploding.apply(Map.of("lr", 1e30, "min_lr", 1e30), "test");
+    // Epoch 1 trains normally and commits; the run then goes on with an exploding learning rate,
+    // so the loss turns non-finite in epoch 2, after a checkpoint exists.
     Path run = dir.resolve("run");
+    new Trainer(tiny(1), train, validation, run, System.out).train();
+    byte[] committed = Files.readAllBytes(run.resolve(Trainer.LAST));
+    TrainConfig exploding = Trainer.configOf(run);
+    exploding.apply(Map.of("epochs", 3, "lr", 1e30, "min_lr", 1e30), "test");
     NonFiniteLossException e = assertThrows(NonFiniteLossException.class,
-        () -> new Trainer(exploding, train, validation, run, System.out).train());
+        () -> new Trainer(exploding.validate(), train, validation, run, System.out).resume());
     assertThat(e).hasMessageThat().contains("keeping the last good checkpoint");
-    if (Files.exists(run.resolve(Trainer.LAST))) {
-      Checkpoint last = Checkpoint.read(run.resolve(Trainer.LAST));
-      for (String name : last.model().names()) {
-        for (float v : last.model().get(name).data()) {
-          assertThat(Float.isFinite(v)).isTrue();
-        }
+    assertThat(e).hasMessageThat().contains("epoch 2");
+    assertThat(Files.readAllBytes(run.resolve(Trainer.LAST))).isEqualTo(committed);
+    Checkpoint last = Checkpoint.read(run.resolve(Trainer.LAST));
+    assertThat(last.epoch()).isEqualTo(1);
+    for (String name : last.model().names()) {
+      for (float v : last.model().get(name).data()) {
+        assertThat(Float.isFinite(v)).isTrue();
       }
     }
   }

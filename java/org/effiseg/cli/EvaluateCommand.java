@@ -225,7 +225,7 @@ public final class EvaluateCommand implements Callable<Integer> {
     int dot = name.lastIndexOf('.');
     String stem = dot > 0 ? name.substring(0, dot) : name;
     String extension = dot > 0 ? name.substring(dot) : "";
-    String suffix = "-tta-" + mode.cliName();
+    String suffix = ttaSuffix(mode);
     return stem.endsWith(suffix) ? file : file.resolveSibling(stem + suffix + extension);
   }
 
@@ -347,11 +347,26 @@ public final class EvaluateCommand implements Callable<Integer> {
     b.append(String.format(Locale.ROOT, "  %-10s %8s   %s%n", name, value, how));
   }
 
+  /** What names a file or score entry made with {@code mode}: "" or "-tta-flip". */
+  static String ttaSuffix(Tta mode) {
+    return mode == Tta.NONE ? "" : "-tta-" + mode.cliName();
+  }
+
+  /** What a title adds for {@code mode}: "" or ", test-time augmentation flip". */
+  static String ttaPhrase(Tta mode) {
+    return mode == Tta.NONE ? "" : ", test-time augmentation " + mode.cliName();
+  }
+
+  /** Adds the line naming the views {@code mode} averaged to a report (none without TTA). */
+  static EvaluationReport describeTta(EvaluationReport report, Tta mode) {
+    return mode == Tta.NONE ? report : report.detail("test-time augmentation", mode.cliName() + ": " + ttaViews(mode));
+  }
+
   /** The views a mode averages, in words. */
-  private static String ttaViews(Tta mode) {
+  static String ttaViews(Tta mode) {
     return switch (mode) {
       case NONE -> "the image alone";
-      case FLIP -> "mean probability of the image and its left-right and top-bottom mirrors";
+      case FLIP -> "mean probability of the image and its left-right, top-bottom and both-ways mirror images";
     };
   }
 
@@ -360,14 +375,12 @@ public final class EvaluateCommand implements Callable<Integer> {
     Path file = outputFile(report, mode);
     EvaluationReport r =
         new EvaluationReport(result)
-            .title("effiseg evaluation — " + split + (mode == Tta.NONE ? "" : ", test-time augmentation " + mode.cliName()))
+            .title("effiseg evaluation — " + split + ttaPhrase(mode))
             .detail(checkpoint != null ? "checkpoint" : "predictions",
                 (checkpoint != null ? checkpoint : predictions).toString())
             .detail("ground truth", dataset.data.resolve(split).resolve("masks").toString())
             .detail("threshold", t + (checkpoint != null ? " on the model's probabilities" : " on grey/255"));
-    if (mode != Tta.NONE) {
-      r.detail("test-time augmentation", mode.cliName() + ": " + ttaViews(mode));
-    }
+    describeTta(r, mode);
     if (log != null) {
       r.trainingLog(log).detail("training log", trainLog.toString());
     }

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.concurrent.Callable;
 import org.effiseg.api.Device;
 import org.effiseg.api.Segmenter;
+import org.effiseg.api.Tta;
 import org.effiseg.data.BadInputPolicy;
 import org.effiseg.data.Split;
 import org.effiseg.data.SplitIndex;
@@ -41,10 +42,10 @@ import picocli.CommandLine.Spec;
     name = "train",
     sortOptions = false,
     description = {
-      "Train EffiSegNet on a Kvasir-SEG style dataset, then evaluate the best and last checkpoints.",
+      "Train EffiSegNet on a Kvasir-SEG style dataset, then evaluate the best and last checkpoints, and the best with flip TTA.",
       "",
       "Settings come from --preset, then --config, then the flags below (each overrides the one before).",
-      "Presets: paper, study-original, study-mod1 … study-mod8, quick, smoke."
+      "Presets: paper, study-original, study-mod1 … study-mod8, quick, b0-long, smoke."
     })
 final class TrainCommand implements Callable<Integer> {
   @Spec CommandSpec spec;
@@ -143,22 +144,25 @@ final class TrainCommand implements Callable<Integer> {
       return 0;
     }
     Map<String, Object> scores = new LinkedHashMap<>();
-    for (String which : List.of(Trainer.BEST, Trainer.LAST)) {
-      String label = which.equals(Trainer.BEST) ? "best" : "last";
-      try (Segmenter segmenter = Segmenter.builder(out.resolve(which)).device(Device.parse(config.device)).threads(config.threads).build()) {
+    for (Scored entry : SCORED) {
+      String label = entry.label();
+      Path file = out.resolve(entry.file());
+      try (Segmenter segmenter = Segmenter.builder(file).device(Device.parse(config.device))
+          .threads(config.threads).tta(entry.tta()).build()) {
         EvaluationResult r = SegmenterEvaluation.evaluate(segmenter, evaluation, 12, log);
         MetricSummary s = r.summary();
-        log.printf(Locale.ROOT, "%s checkpoint (%s) on %s: Dice %.4f  IoU %.4f  precision %.4f  recall %.4f  F1 %.4f%n",
-            label, which, evalSplit, s.dice(), s.iou(), s.precision(), s.recall(), s.f1());
+        log.printf(Locale.ROOT, "%s checkpoint (%s)%s on %s: Dice %.4f  IoU %.4f  precision %.4f  recall %.4f  F1 %.4f%n",
+            entry.checkpoint(), entry.file(), EvaluateCommand.ttaPhrase(entry.tta()), evalSplit, s.dice(), s.iou(), s.precision(), s.recall(), s.f1());
         scores.put(label, s.toJson(evalSplit));
         Path report = out.resolve("report-" + label + "-" + evalSplit + ".html");
-        new EvaluationReport(r)
-            .title("EffiSegNet-" + config.variant.toUpperCase(Locale.ROOT) + ", " + label + " checkpoint, " + evalSplit + " split")
+        EvaluationReport page = new EvaluationReport(r)
+            .title("EffiSegNet-" + config.variant.toUpperCase(Locale.ROOT) + ", " + entry.checkpoint() + " checkpoint, "
+                + evalSplit + " split" + EvaluateCommand.ttaPhrase(entry.tta()))
             .detail("run", out.toString())
-            .detail("checkpoint", which)
-            .detail("preset", resume ? "(resumed)" : preset)
-            .trainingLog(TrainingLog.read(out.resolve("epochs.csv")))
-            .write(report);
+            .detail("checkpoint", entry.file())
+            .detail("preset", resume ? "(resumed)" : preset);
+        EvaluateCommand.describeTta(page, entry.tta())
+            .trainingLog(TrainingLog.read(out.resolve("epochs.csv"))).write(report);
         PerImageCsv.write(out.resolve("per-image-" + label + "-" + evalSplit + ".csv"), r);
         log.println("report: " + report);
       }
@@ -170,6 +174,29 @@ final class TrainCommand implements Callable<Integer> {
     }
     return 0;
   }
+
+  /**
+   * One entry of scores-SPLIT.json: the best or last checkpoint, scored with or without
+   * test-time augmentation.
+   */
+  private record Scored(String checkpoint, Tta tta) {
+    /** The entry's name: "best", "last", "best-tta-flip". */
+    String label() {
+      return checkpoint + EvaluateCommand.ttaSuffix(tta);
+    }
+
+    /** The checkpoint's file in the run directory. */
+    String file() {
+      return checkpoint.equals("best") ? Trainer.BEST : Trainer.LAST;
+    }
+  }
+
+  /**
+   * What a finished run is scored as: its best (by validation Dice) and last checkpoints, and the
+   * best with flip TTA, reported beside the plain scores and never in their place.
+   */
+  private static final List<Scored> SCORED = List.of(
+      new Scored("best", Tta.NONE), new Scored("last", Tta.NONE), new Scored("best", Tta.FLIP));
 
   /** The settings of a fresh run: the preset, then --config, then the flags; validated. */
   TrainConfig settings() throws IOException {

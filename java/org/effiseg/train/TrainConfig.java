@@ -84,7 +84,7 @@ public final class TrainConfig {
   public static List<String> presetNames() {
     return List.of(
         "paper", "study-original", "study-mod1", "study-mod2", "study-mod3", "study-mod4",
-        "study-mod5", "study-mod6", "study-mod7", "study-mod8", "quick", "smoke");
+        "study-mod5", "study-mod6", "study-mod7", "study-mod8", "quick", "b0-long", "smoke");
   }
 
   private void applyPreset(String name, List<String> chain) {

@@ -159,29 +159,26 @@ public record Checkpoint(
   }
 
   private static int epochOf(Path file, Map<String, String> meta) throws WeightsFormatException {
-    try {
-      int epoch = Integer.parseInt(meta.getOrDefault("epoch", "0"));
-      if (epoch >= 0) {
-        return epoch;
-      }
-    } catch (NumberFormatException e) {
-      // reported below
-    }
-    throw new WeightsFormatException(file + ": checkpoint epoch is not an integer ≥ 0: "
-        + meta.get("epoch"));
+    return (int) counter(file, meta, "epoch", Integer.MAX_VALUE);
   }
 
   private static long stepOf(Path file, Map<String, String> meta) throws WeightsFormatException {
+    return counter(file, meta, "step", Long.MAX_VALUE);
+  }
+
+  /** A metadata counter ("0" where absent): an integer in 0..max, or the file is refused. */
+  private static long counter(Path file, Map<String, String> meta, String key, long max)
+      throws WeightsFormatException {
     try {
-      long step = Long.parseLong(meta.getOrDefault("step", "0"));
-      if (step >= 0) {
-        return step;
+      long value = Long.parseLong(meta.getOrDefault(key, "0"));
+      if (value >= 0 && value <= max) {
+        return value;
       }
     } catch (NumberFormatException e) {
       // reported below
     }
-    throw new WeightsFormatException(file + ": checkpoint step is not an integer ≥ 0: "
-        + meta.get("step"));
+    throw new WeightsFormatException(file + ": checkpoint " + key + " is not an integer ≥ 0: "
+        + meta.get(key));
   }
 
   private static void requireFinite(Path file, String name, float[] data)

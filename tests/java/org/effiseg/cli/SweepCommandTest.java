@@ -114,7 +114,7 @@ class SweepCommandTest {
 
     Cli.Outcome noSuchEntry = Cli.run("sweep", "--out", sweep.toString(), "--collect", "--checkpoint", "best_tta");
     assertThat(noSuchEntry.exit()).isEqualTo(1);
-    assertThat(noSuchEntry.err()).contains("runs/smoke-seed4/scores-test.json has no 'best_tta' scores (it has [best, last])");
+    assertThat(noSuchEntry.err()).contains("runs/smoke-seed4/scores-test.json has no 'best_tta' scores (it has [best, last, best-tta-flip])");
   }
 
   @Test

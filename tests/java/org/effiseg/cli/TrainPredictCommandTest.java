@@ -43,7 +43,7 @@ class TrainPredictCommandTest {
   @Test
   void trainPrintsBestAndLastScoresAsJsonAndWritesReports() throws Exception {
     JsonObject scores = JsonParser.parseString(trainStdout.trim()).getAsJsonObject();
-    for (String which : List.of("best", "last")) {
+    for (String which : List.of("best", "last", "best-tta-flip")) {
       JsonObject s = scores.getAsJsonObject(which);
       assertThat(s.get("split").getAsString()).isEqualTo("validation");
       assertThat(s.get("images").getAsInt()).isEqualTo(100);
@@ -53,6 +53,22 @@ class TrainPredictCommandTest {
       assertThat(Files.size(run.resolve("report-" + which + "-validation.html"))).isGreaterThan(10_000L);
     }
     assertThat(Files.readString(run.resolve("epochs.csv"))).startsWith("epoch,train_loss");
+  }
+
+  @Test
+  void theBestTtaFlipEntryIsWhatEvaluateWithTtaFlipScores() throws Exception {
+    JsonObject fromTrain = JsonParser.parseString(trainStdout.trim()).getAsJsonObject()
+        .getAsJsonObject("best-tta-flip");
+    Cli.Outcome o = Cli.run("evaluate", "--checkpoint", run.resolve("best.safetensors").toString(),
+        "--data", DATA.toString(), "--split", "validation", "--threads", "2", "--tta", "flip", "--json");
+    assertWithMessage("exit code; stderr: %s", o.err()).that(o.exit()).isEqualTo(0);
+    JsonObject fromEvaluate = JsonParser.parseString(o.out().trim()).getAsJsonObject();
+    assertThat(fromEvaluate.get("tta").getAsString()).isEqualTo("flip");
+    for (String metric : List.of("dice", "iou", "precision", "recall", "f1")) {
+      assertWithMessage(metric).that(fromTrain.get(metric)).isEqualTo(fromEvaluate.get(metric));
+    }
+    assertThat(Files.readString(run.resolve("report-best-tta-flip-validation.html")))
+        .contains("test-time augmentation flip");
   }
 
   @Test

@@ -45,6 +45,16 @@ class TrainConfigTest {
   }
 
   @Test
+  void b0LongIsTheQuickPresetOverFiftyEpochs() {
+    TrainConfig longer = TrainConfig.preset("b0-long");
+    TrainConfig quick = TrainConfig.preset("quick");
+    assertThat(quick.epochs).isNotEqualTo(50);
+    quick.epochs = 50;
+    quick.preset = "b0-long";
+    assertThat(longer.toJson()).isEqualTo(quick.toJson());
+  }
+
+  @Test
   void fileOverridesPresetAndUnknownKeysAreErrors(@TempDir Path dir) throws Exception {
     Path file = dir.resolve("my.yaml");
     Files.writeString(file, "epochs: 7\nlr: 3.0e-4\naugment_mods: [black-rect]\n");

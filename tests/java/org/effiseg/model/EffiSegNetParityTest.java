@@ -4,6 +4,8 @@ import static com.google.common.truth.Truth.assertThat;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.training.GradientCollector;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
@@ -42,11 +44,9 @@ class EffiSegNetParityTest {
     float[] img = hwcImages(rand, n, size, size);
     float[] tgt = rand.binary(n * size * size);
     try (Context ctx = Context.cpu(2);
-        EffiSegNet net = EffiSegNet.create(ctx, cfg);
-        TorchOracle torch = new TorchOracle()) {
+        EffiSegNet net = EffiSegNet.create(ctx, cfg)) {
       StateDict sd = ModelWeights.randomize(net.stateDict(), 3);
       net.loadStateDict(sd, true);
-      TorchEffiSegNet ref = new TorchEffiSegNet(torch, cfg, sd, false);
 
       // effiseg: forward, loss (mean of the 6 outputs with deep supervision), backward.
       Tensor x = ctx.tensor(img, n, size, size, 3);
@@ -74,37 +74,22 @@ class EffiSegNetParityTest {
       StateDict grads = net.parameters().gradStateDict();
       StateDict after = net.stateDict();
 
-      // PyTorch.
-      NDArray tx = torch.fromNhwc(img, n, size, size, 3);
-      NDArray tt = torch.fromNhwc(tgt, n, size, size, 1);
-      NDArray refLogits;
-      float refLoss;
-      try (GradientCollector gc = TorchOracle.record()) {
-        NDArray[] refAux = new NDArray[5];
-        refLogits = ref.forward(tx, true, refAux);
-        NDArray l = TorchEffiSegNet.diceCe(refLogits, tt);
-        if (cfg.deepSupervision()) {
-          for (NDArray a : refAux) {
-            l = l.add(TorchEffiSegNet.diceCe(a, tt));
-          }
-          l = l.div(outputs);
-        }
-        refLoss = l.getFloat();
-        gc.backward(l);
-      }
+      Map<String, float[]> ref = TorchOracle.agreed(
+          () -> torchTrainingStep(cfg, sd, grads.names(), img, tgt, n, size));
 
-      ModelWeights.assertNear("logits", logits.read(), TorchOracle.toNhwc(refLogits), tol);
+      ModelWeights.assertNear("logits", logits.read(), ref.get("logits"), tol);
+      float refLoss = ref.get("loss")[0];
       assertThat((double) loss).isWithin(1e-4 * Math.abs(refLoss) + 1e-6).of(refLoss);
       // A batch norm's bias gradient is the sum of dy over every row, which cancels to a small
       // value whose rounding is that of the terms, not of the sum: it is compared at the scale of
       // the same layer's weight gradient (the sum of dy times the unit-variance normalised input).
       int checked = 0;
       for (String name : grads.names()) {
-        float[] expected = ref.param(name).getGradient().toFloatArray();
+        float[] expected = ref.get("d " + name);
         double floor = 0;
         String layer = name.substring(0, name.lastIndexOf('.'));
         if (name.endsWith(".bias") && after.contains(layer + ".running_mean")) {
-          for (float v : ref.param(layer + ".weight").getGradient().toFloatArray()) {
+          for (float v : ref.get("d " + layer + ".weight")) {
             floor = Math.max(floor, 10 * tol * Math.abs(v));
           }
         }
@@ -115,7 +100,7 @@ class EffiSegNetParityTest {
           .filter(ParameterLayout.Entry::trainable).count());
       for (String name : after.names()) {
         if (name.endsWith("running_mean") || name.endsWith("running_var")) {
-          ModelWeights.assertNear(name, after.get(name).data(), ref.param(name).toFloatArray(), tol);
+          ModelWeights.assertNear(name, after.get(name).data(), ref.get(name), tol);
         }
       }
       closeAll(x, t, logits, terms, dLogits);
@@ -126,6 +111,42 @@ class EffiSegNetParityTest {
     }
   }
 
+  /**
+   * The same training step in PyTorch from scratch: "logits" (NHWC), "loss", "d NAME" for every
+   * parameter in {@code trained} and the updated running statistics by name.
+   */
+  private static Map<String, float[]> torchTrainingStep(EffiSegNetConfig cfg, StateDict sd,
+      Iterable<String> trained, float[] img, float[] tgt, int n, int size) {
+    try (TorchOracle torch = new TorchOracle()) {
+      TorchEffiSegNet ref = new TorchEffiSegNet(torch, cfg, sd, false);
+      NDArray tx = torch.fromNhwc(img, n, size, size, 3);
+      NDArray tt = torch.fromNhwc(tgt, n, size, size, 1);
+      Map<String, float[]> out = new LinkedHashMap<>();
+      try (GradientCollector gc = TorchOracle.record()) {
+        NDArray[] refAux = new NDArray[5];
+        NDArray refLogits = ref.forward(tx, true, refAux);
+        NDArray l = TorchEffiSegNet.diceCe(refLogits, tt);
+        if (cfg.deepSupervision()) {
+          for (NDArray a : refAux) {
+            l = l.add(TorchEffiSegNet.diceCe(a, tt));
+          }
+          l = l.div(6);
+        }
+        out.put("logits", TorchOracle.toNhwc(refLogits));
+        out.put("loss", new float[] {l.getFloat()});
+        gc.backward(l);
+      }
+      for (String name : trained) {
+        out.put("d " + name, ref.param(name).getGradient().toFloatArray());
+      }
+      for (String name : sd.names()) {
+        if (name.endsWith("running_mean") || name.endsWith("running_var")) {
+          out.put(name, ref.param(name).toFloatArray());
+        }
+      }
+      return out;
+    }
+  }
 
   private static void closeAll(Tensor... ts) {
     for (Tensor t : ts) {

@@ -10,6 +10,9 @@
  *    channels; forward, dx and dw. EfficientNet spends most of its convolution time here.
  *  - conv2d_direct.cpp: dense with a reduction of at most kDirectMaxK values (the 3x3x3 stem),
  *    forward: direct loops over output pixel pairs with all output channels in registers.
+ *  - conv2d_pointwise.cpp: pointwise convolutions with small weight matrices (few channels
+ *    over many pixels), direct loops: backward with dx and dw in one pass, forward for
+ *    outputs of 8k channels.
  *  - conv2d_gemm.cpp: pointwise (1x1, stride 1, no padding) as sgemm on the activations as they
  *    lie; everything else (dense KxK, strided 1x1, grouped, the stem's backward) as tiled
  *    im2col + sgemm, col2im for dx.
@@ -73,6 +76,8 @@ void conv2d_forward(const Exec& ex, const ConvGeom& g, const float* x, const flo
                     const float* b, const ConvEpilogue& e, float* y) {
     if (is_depthwise(g))
         depthwise_forward(ex, g, x, w, b, e, y);
+    else if (pointwise_direct_fits(g) && g.Cout % 8 == 0)
+        pointwise_forward_direct(ex, g, x, w, b, e, y);
     else if (is_short_dense(g) && !is_pointwise(g))
         short_dense_forward(ex, g, x, w, b, e, y);
     else
@@ -89,7 +94,12 @@ void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const fl
             column_sums(ex, dy, (int64_t)g.N * g.OH * g.OW, g.Cout, db);
         return;
     }
-    if (dx || dw) gemm_backward(ex, g, x, w, dy, dx, dw);
+    if (dx || dw) {
+        if (pointwise_direct_fits(g))
+            pointwise_backward_direct(ex, g, x, w, dy, dx, dw);
+        else
+            gemm_backward(ex, g, x, w, dy, dx, dw);
+    }
     if (db) column_sums(ex, dy, (int64_t)g.N * g.OH * g.OW, g.Cout, db);
 }
 

@@ -122,6 +122,17 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
 void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                          const float* b, const ConvEpilogue& e, float* y);
 
+/* conv2d_pointwise.cpp: pointwise convolutions without groups whose weight matrix has at most
+ * kPointwiseDirectMaxWeights entries (Cin a multiple of 8, Cout a multiple of 8 or 1) as direct
+ * loops, backward, and forward where Cout is a multiple of 8; the others take sgemm
+ * (conv2d_gemm.cpp). */
+constexpr int64_t kPointwiseDirectMaxWeights = 16384;
+bool pointwise_direct_fits(const ConvGeom& g);
+void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                              const float* b, const ConvEpilogue& e, float* y);
+void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                               const float* dy, float* dx, float* dw);
+
 /* conv2d_gemm.cpp */
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                   const float* b, const ConvEpilogue& e, float* y);

@@ -4,6 +4,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
 #include <vector>
 
 namespace es {
@@ -193,6 +196,22 @@ struct Cost<&KernelTable::drop_path_backward> {
     }
 };
 
+/* Seconds on the profile's clock: wall time (steady), or with EFFISEG_PROFILE_CLOCK=cpu the
+ * process's CPU time (all threads together), which other processes on a loaded machine do not
+ * inflate; run with OMP_WAIT_POLICY=passive then, or idle OpenMP threads' spinning counts too. */
+double profile_clock() {
+    static const bool cpu = [] {
+        const char* v = std::getenv("EFFISEG_PROFILE_CLOCK");
+        return v && std::strcmp(v, "cpu") == 0;
+    }();
+    if (cpu) {
+        timespec ts;
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+    }
+    return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
 /* Wrapper of one KernelTable entry: Member is the entry, Name gives its name. */
 template <class F>
 struct Wrap;
@@ -203,12 +222,12 @@ struct Wrap<R (*)(const Exec&, A...)> {
         auto* p = static_cast<Profiler*>(ex.profiler);
         const KernelTable* k = p->backend;
         if (k->synchronize) k->synchronize(ex); /* earlier work is not ours */
-        const auto t0 = std::chrono::steady_clock::now();
+        const double t0 = profile_clock();
         struct Stop { /* records also when the kernel throws */
             Profiler* p;
             const KernelTable* k;
             const Exec& ex;
-            std::chrono::steady_clock::time_point t0;
+            double t0;
             std::string geometry;
             Work work;
             ~Stop() {
@@ -216,8 +235,7 @@ struct Wrap<R (*)(const Exec&, A...)> {
                     if (k->synchronize) k->synchronize(ex);
                 } catch (...) { /* the kernel's own error is the one to report */
                 }
-                p->record(Name::value(), geometry, work,
-                          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+                p->record(Name::value(), geometry, work, profile_clock() - t0);
             }
         } stop{p, k, ex, t0, describe_first(a...), Cost<Member>::of(a...)};
         return (k->*Member)(ex, a...);

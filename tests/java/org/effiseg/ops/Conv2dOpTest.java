@@ -90,6 +90,11 @@ class Conv2dOpTest {
     List<Case> c = new ArrayList<>();
     c.add(new Case("pointwise 1x1, 7x9, bias", 2, 7, 9, 5, 6, 1, 1, 1, true, 0, 1, true));
     c.add(new Case("pointwise 1x1 stride 2, 7x9", 2, 7, 9, 5, 6, 1, 1, 2, true, 0, 1, false));
+    // the CPU backend's direct pointwise backward (few weights): row tails, one output channel,
+    // 16 + 8 output channels, 24 input channels
+    c.add(new Case("pointwise 1x1 32->16, 9x13", 1, 9, 13, 32, 16, 1, 1, 1, true, 0, 1, false));
+    c.add(new Case("pointwise 1x1 24->1, 5x7, bias", 2, 5, 7, 24, 1, 1, 1, 1, true, 0, 1, true));
+    c.add(new Case("pointwise 1x1 16->24, 6x5", 2, 6, 5, 16, 24, 1, 1, 1, true, 0, 1, false));
     c.add(new Case("3x3 s1 SAME, 13x11, bias", 2, 13, 11, 4, 5, 3, 3, 1, true, 0, 1, true));
     c.add(new Case("stem 3x3 s2 SAME, even 12x10 (pad bottom/right)", 1, 12, 10, 3, 8, 3, 3, 2,
         true, 0, 1, false));
@@ -110,6 +115,14 @@ class Conv2dOpTest {
         0, 19, true));
     c.add(new Case("depthwise 5x5 s2 SAME, C=24, wide 9x37", 1, 9, 37, 24, 24, 5, 5, 2, true, 0, 24,
         false));
+    // 3x3 stride 1 over <= 32 channels: the 3x3 strips (forward, and dx as the forward on dy
+    // with the kernel flipped), the 16-wide channel block, channel tails
+    c.add(new Case("depthwise 3x3 s1 SAME, C=20, wide 6x27, bias", 2, 6, 27, 20, 20, 3, 3, 1, true,
+        0, 20, true));
+    c.add(new Case("depthwise 3x3 s1 pad 1, C=32, wide 5x21", 1, 5, 21, 32, 32, 3, 3, 1, false, 1,
+        32, false));
+    c.add(new Case("depthwise 5x5 s1 SAME, C=48, wide 7x19 (16-wide block)", 1, 7, 19, 48, 48, 5, 5,
+        1, true, 0, 48, true));
     // padding wider than the map (EfficientNet's 1x1 stride-32 maps at inputs <= 32x32)
     c.add(new Case("depthwise 5x5 s1 SAME on 1x1, C=16, bias", 2, 1, 1, 16, 16, 5, 5, 1, true, 0,
         16, true));
@@ -133,6 +146,8 @@ class Conv2dOpTest {
         0, 80, true));
     c.add(new Case("threaded depthwise 3x3 s2, 112x112x48", 8, 112, 112, 48, 48, 3, 3, 2, true, 0,
         48, true));
+    c.add(new Case("threaded depthwise 3x3 s1, 96x96x16 (3x3 strips)", 4, 96, 96, 16, 16, 3, 3, 1,
+        true, 0, 16, false));
     c.add(new Case("threaded dense 3x3 s1, 32x32x32->32", 2, 32, 32, 32, 32, 3, 3, 1, true, 0, 1,
         true));
     c.add(new Case("threaded dense 3x3 s2, 64x64x16->32", 2, 64, 64, 16, 32, 3, 3, 2, true, 0, 1,
@@ -140,6 +155,9 @@ class Conv2dOpTest {
     c.add(new Case("threaded stem 3x3 s2, 128x128x3->32 (direct, K=27), bias", 4, 128, 128, 3, 32,
         3, 3, 2, true, 0, 1, true));
     c.add(new Case("threaded pointwise 64x64x64->64", 2, 64, 64, 64, 64, 1, 1, 1, true, 0, 1, true));
+    c.add(new Case("threaded pointwise 64x64x32->16", 2, 64, 64, 32, 16, 1, 1, 1, true, 0, 1, false));
+    c.add(new Case("threaded pointwise 32x32x160->128 (sgemm backward)", 2, 32, 32, 160, 128, 1, 1, 1,
+        true, 0, 1, true));
     c.add(new Case("threaded grouped 3x3 groups=2", 2, 32, 32, 32, 32, 3, 3, 1, true, 0, 2, true));
     return c;
   }
@@ -401,6 +419,24 @@ class Conv2dOpTest {
       if (c.bias) {
         Tolerance.assertClose(c + " db", b.db, a.db, ABS, REL);
       }
+    }
+  }
+
+  /**
+   * The CPU backend's direct pointwise backward (few weights over many pixels, such as the
+   * decoder's full-resolution convolutions) adds dw over fixed blocks of rows in block order and
+   * computes each dx element as one dot product: its gradients are bit-identical whatever the
+   * thread count (32768 rows, 64 blocks, one thread against three).
+   */
+  @Test
+  void directPointwiseBackwardDoesNotDependOnThreadCount() {
+    Case c = new Case("pointwise 128x128x32->16", 2, 128, 128, 32, 16, 1, 1, 1, true, 0, 1, false);
+    try (Context one = Context.cpu(1);
+        Context three = Context.cpu(3)) {
+      Run a = new Run(c, 59).execute(one);
+      Run b = new Run(c, 59).execute(three);
+      assertThat(b.dw).usingExactEquality().containsExactly(a.dw).inOrder();
+      assertThat(b.dx).usingExactEquality().containsExactly(a.dx).inOrder();
     }
   }
 

@@ -27,9 +27,11 @@ public final class TinyRuns {
 
   /**
    * Writes the dataset under {@code root} and returns it. The disks cover about a third of each
-   * image, so that validation Dice moves within a few epochs at 32x32: with {@link #config} it
-   * is best at epochs 1 and 3 of 3 (epoch 2 does not improve), which exercises every path of
-   * the checkpoint protocol.
+   * image, so that validation Dice moves within a few epochs at 32x32: with {@link #config} (its
+   * seed, 31, chosen for this) it is best at epochs 1 and 3 of 3 (epoch 2 does not improve),
+   * which exercises every path of the checkpoint protocol; checked on the portable, avx2 and
+   * avx512 kernel paths (validation Dice 0, 0, 0.84 on the two AVX paths, 0, 0, 0.96 on the
+   * portable one).
    */
   public static Path dataset(Path root) {
     write(root, Split.TRAIN, 6);
@@ -59,7 +61,8 @@ public final class TinyRuns {
 
   /** The settings as {@code train} flags (after {@code --preset smoke}). */
   public static List<String> flags(int epochs) {
-    return List.of("--preset", "smoke", "--image-size", "32", "--epochs", Integer.toString(epochs),
+    return List.of("--preset", "smoke", "--seed", "31", "--image-size", "32",
+        "--epochs", Integer.toString(epochs),
         "--lr", "0.01", "--min-lr", "0.01", "--augment", "none", "--threads", "1",
         "--workers", "1", "--train-limit", "0", "--val-limit", "0");
   }
@@ -67,7 +70,7 @@ public final class TinyRuns {
   /** The same settings as a configuration. */
   public static TrainConfig config(int epochs) {
     TrainConfig c = TrainConfig.preset("smoke");
-    c.apply(Map.of("image_size", 32, "epochs", epochs, "lr", 1e-2, "min_lr", 1e-2,
+    c.apply(Map.of("seed", 31, "image_size", 32, "epochs", epochs, "lr", 1e-2, "min_lr", 1e-2,
         "augment", "none", "threads", 1, "workers", 1, "train_limit", 0, "val_limit", 0), "test");
     return c.validate();
   }

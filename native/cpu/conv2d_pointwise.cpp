@@ -82,6 +82,17 @@ void dx_rows(const float* dy, int Cout, const float* wt, int Cin, int c0, int64_
     }
 }
 
+/* out[r, :] = a[r, :] · m for rows [r0, r1), a being [rows][K] and m [K][N], N a multiple of 8:
+ * dx = dy · wᵀ (with wt) and the forward y = x · w. */
+void rows_times(const float* a, int K, const float* m, int N, int64_t r0, int64_t r1,
+                float* out) {
+    int c = 0;
+    for (; c + 32 <= N; c += 32) dx_rows<4>(a, K, m, N, c, r0, r1, out);
+    if (N - c == 24) dx_rows<3>(a, K, m, N, c, r0, r1, out);
+    if (N - c == 16) dx_rows<2>(a, K, m, N, c, r0, r1, out);
+    if (N - c == 8) dx_rows<1>(a, K, m, N, c, r0, r1, out);
+}
+
 /* part[ci0 .. ci0+kDwGroup, co0 .. co0+8NV) = sum over rows [r0, r1) of x[r, ci] dy[r, co]. */
 template <int NV>
 void dw_rows(const float* x, int Cin, const float* dy, int Cout, int ci0, int co0, int64_t r0,
@@ -130,13 +141,7 @@ void block_backward(const ConvGeom& g, const float* x, const float* w, const flo
         }
         return;
     }
-    if (dx) {
-        int c = 0;
-        for (; c + 32 <= Cin; c += 32) dx_rows<4>(dy, Cout, wt, Cin, c, r0, r1, dx);
-        if (Cin - c == 24) dx_rows<3>(dy, Cout, wt, Cin, c, r0, r1, dx);
-        if (Cin - c == 16) dx_rows<2>(dy, Cout, wt, Cin, c, r0, r1, dx);
-        if (Cin - c == 8) dx_rows<1>(dy, Cout, wt, Cin, c, r0, r1, dx);
-    }
+    if (dx) rows_times(dy, Cout, wt, Cin, r0, r1, dx);
     if (part) {
         for (int ci = 0; ci < Cin; ci += kDwGroup) {
             int co = 0;
@@ -187,12 +192,7 @@ void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x,
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t blk = 0; blk < blocks; blk++) {
         const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
-        /* y[r, :] = x[r, :] · w (w is [Cin][Cout]): dx_rows with the roles swapped */
-        int c = 0;
-        for (; c + 32 <= Cout; c += 32) dx_rows<4>(x, Cin, w, Cout, c, r0, r1, y);
-        if (Cout - c == 24) dx_rows<3>(x, Cin, w, Cout, c, r0, r1, y);
-        if (Cout - c == 16) dx_rows<2>(x, Cin, w, Cout, c, r0, r1, y);
-        if (Cout - c == 8) dx_rows<1>(x, Cin, w, Cout, c, r0, r1, y);
+        rows_times(x, Cin, w, Cout, r0, r1, y); /* y[r, :] = x[r, :] · w, w is [Cin][Cout] */
         for (int64_t r = r0; b && r < r1; r++) {
             float* yr = y + r * Cout;
 #pragma omp simd

@@ -73,12 +73,25 @@ final class Conv2dLayer {
 
   /** y = conv(x), a new tensor. */
   Tensor forward(Workspace ws, Tensor x) {
-    int h = (int) x.dim(1);
-    int wd = (int) x.dim(2);
-    ConvSpec s = spec(h, wd);
-    Tensor y = ws.take(x.dim(0), s.outH(h, kernel), s.outW(wd, kernel), outChannels);
+    ConvSpec s = spec((int) x.dim(1), (int) x.dim(2));
+    Tensor y = output(ws, x, s);
     Ops.conv2dForward(ws.ctx(), x, w, b, y, s);
     return y;
+  }
+
+  /**
+   * {@code act(conv(x))}, a new tensor: the activation is the convolution's epilogue, applied to
+   * each block of y while it is in cache, so conv(x) is never written out on its own.
+   */
+  Tensor forward(Workspace ws, Tensor x, Activation act) {
+    ConvSpec s = spec((int) x.dim(1), (int) x.dim(2));
+    Tensor y = output(ws, x, s);
+    Ops.conv2dForwardFused(ws.ctx(), x, w, b, y, s, act, null, null, null);
+    return y;
+  }
+
+  private Tensor output(Workspace ws, Tensor x, ConvSpec s) {
+    return ws.take(x.dim(0), s.outH((int) x.dim(1), kernel), s.outW((int) x.dim(2), kernel), outChannels);
   }
 
   /**
@@ -96,10 +109,8 @@ final class Conv2dLayer {
    * (residual may be null), a new tensor.
    */
   Tensor forward(Workspace ws, Tensor x, EvalConv e, Activation act, Tensor residual) {
-    int h = (int) x.dim(1);
-    int wd = (int) x.dim(2);
-    ConvSpec s = spec(h, wd);
-    Tensor y = ws.take(x.dim(0), s.outH(h, kernel), s.outW(wd, kernel), outChannels);
+    ConvSpec s = spec((int) x.dim(1), (int) x.dim(2));
+    Tensor y = output(ws, x, s);
     Ops.conv2dForwardFused(ws.ctx(), x, e.weight, e.bias, y, s, act, e.scale, e.shift, residual);
     return y;
   }

@@ -1,20 +1,12 @@
 package org.effiseg.model;
 
 import org.effiseg.nativeapi.Activation;
-import org.effiseg.nativeapi.Context;
 import org.effiseg.nativeapi.Ops;
 import org.effiseg.nativeapi.Tensor;
 
 /** Small helpers shared by the decoder's layers. */
 final class DecoderOps {
   private DecoderOps() {}
-
-  /** relu(x), a new tensor. */
-  static Tensor relu(Workspace ws, Tensor x) {
-    Tensor y = ws.take(x.shape());
-    Ops.activationForward(ws.ctx(), Activation.RELU, x, y);
-    return y;
-  }
 
   /**
    * The gradient through a ReLU given its output {@code y}: y > 0 exactly where the input was,

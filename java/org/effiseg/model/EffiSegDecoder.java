@@ -94,9 +94,7 @@ final class EffiSegDecoder {
     sum = auxConv != null ? ws.zeros(n, h, w, channels) : ws.take(n, h, w, channels);
     for (int i = 0; i < SCALES; i++) {
       features[i] = f[i];
-      Tensor c = scaleConv[i].forward(ws, f[i]);
-      scaleRelu[i] = DecoderOps.relu(ws, c);
-      ws.give(c);
+      scaleRelu[i] = scaleConv[i].forward(ws, f[i], Activation.RELU);
       Tensor normed = scaleBn[i].forward(ws, scaleRelu[i], training);
       if (auxConv != null) {
         upsampled[i] = ws.take(n, h, w, channels);

@@ -56,13 +56,9 @@ final class GhostModule {
   /** A new [N,H,W,out] tensor; {@code x} stays with the caller (alive until backward). */
   Tensor forward(Workspace ws, Tensor x, boolean training) {
     input = x;
-    Tensor p = primary.forward(ws, x);
-    primaryRelu = DecoderOps.relu(ws, p);
-    ws.give(p);
+    primaryRelu = primary.forward(ws, x, Activation.RELU);
     primaryOut = primaryBn.forward(ws, primaryRelu, training);
-    Tensor c = cheap.forward(ws, primaryOut);
-    cheapRelu = DecoderOps.relu(ws, c);
-    ws.give(c);
+    cheapRelu = cheap.forward(ws, primaryOut, Activation.RELU);
     Tensor cheapOut = cheapBn.forward(ws, cheapRelu, training);
     Tensor y = ws.take(x.dim(0), x.dim(1), x.dim(2), outChannels);
     Ops.channelCopy(ws.ctx(), primaryOut, 0, y, 0, initChannels, false);

@@ -3,6 +3,8 @@ package org.effiseg.testing;
 import com.google.gson.JsonObject;
 import com.google.gson.JsonParser;
 import java.io.IOException;
+import java.io.OutputStream;
+import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -11,11 +13,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
+import org.effiseg.data.BadInputPolicy;
 import org.effiseg.data.Split;
+import org.effiseg.data.SplitIndex;
 import org.effiseg.data.SyntheticData;
 import org.effiseg.model.EffiSegNet;
 import org.effiseg.nativeapi.Context;
 import org.effiseg.train.TrainConfig;
+import org.effiseg.train.Trainer;
 import org.effiseg.weights.Checkpoint;
 
 /**
@@ -27,11 +32,8 @@ public final class TinyRuns {
 
   /**
    * Writes the dataset under {@code root} and returns it. The disks cover about a third of each
-   * image, so that validation Dice moves within a few epochs at 32x32: with {@link #config} (its
-   * seed, 31, chosen for this) it is best at epochs 1 and 3 of 3 (epoch 2 does not improve),
-   * which exercises every path of the checkpoint protocol; checked on the portable, avx2 and
-   * avx512 kernel paths (validation Dice 0, 0, 0.84 on the two AVX paths, 0, 0, 0.96 on the
-   * portable one).
+   * image, so that validation Dice moves within a few epochs at 32x32 (with {@link #seed}, a run
+   * of {@link #config}(3) is best at epochs 1 and 3).
    */
   public static Path dataset(Path root) {
     write(root, Split.TRAIN, 6);
@@ -59,9 +61,71 @@ public final class TinyRuns {
     }
   }
 
+  /** Tried in this order by {@link #seed}. */
+  private static final long[] CANDIDATE_SEEDS = {31, 42, 7, 11, 13, 17, 19, 23, 29, 37, 41, 43, 47};
+
+  private static Long seed;
+
+  /**
+   * The seed of {@link #config} and {@link #flags}: the first of {@link #CANDIDATE_SEEDS} whose
+   * 3-epoch run is best at epochs 1 and 3 of 3 (validation Dice d2 &lt;= d1 &lt; d3), so that a
+   * run reaches every path of the checkpoint protocol (a best epoch, an epoch that is not, a
+   * later best). Found once per JVM by running the candidates (about a second each) on the
+   * kernel path in use: at 32x32 any change to a kernel's rounding moves validation Dice enough
+   * to change which seeds qualify, and a fixed seed had to be chosen anew after such changes.
+   */
+  public static synchronized long seed() {
+    if (seed != null) {
+      return seed;
+    }
+    Path dir = null;
+    try {
+      dir = Files.createTempDirectory("effiseg-tiny-seed");
+      Path data = dataset(dir.resolve("data"));
+      SplitIndex train = SplitIndex.open(data, Split.TRAIN, BadInputPolicy.FAIL);
+      SplitIndex validation = SplitIndex.open(data, Split.VALIDATION, BadInputPolicy.FAIL);
+      PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
+      StringBuilder tried = new StringBuilder();
+      for (long candidate : CANDIDATE_SEEDS) {
+        Path run = dir.resolve("seed-" + candidate);
+        new Trainer(config(3, candidate), train, validation, run, quiet).train();
+        double[] dice = validationDice(run);
+        tried.append(String.format(" %d: %s", candidate, java.util.Arrays.toString(dice)));
+        if (dice.length == 3 && dice[1] <= dice[0] && dice[2] > dice[0]) {
+          seed = candidate;
+          return candidate;
+        }
+      }
+      throw new IllegalStateException(
+          "no candidate seed gives a tiny run that is best at epochs 1 and 3 (validation Dice per epoch:"
+              + tried + ")");
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } finally {
+      if (dir != null) {
+        deleteTree(dir);
+      }
+    }
+  }
+
+  private static double[] validationDice(Path run) throws IOException {
+    return Files.readAllLines(run.resolve("epochs.jsonl")).stream()
+        .filter(line -> !line.isBlank())
+        .mapToDouble(line -> JsonParser.parseString(line).getAsJsonObject().get("val_dice").getAsDouble())
+        .toArray();
+  }
+
+  private static void deleteTree(Path dir) {
+    try (var paths = Files.walk(dir)) {
+      paths.sorted(java.util.Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
   /** The settings as {@code train} flags (after {@code --preset smoke}). */
   public static List<String> flags(int epochs) {
-    return List.of("--preset", "smoke", "--seed", "31", "--image-size", "32",
+    return List.of("--preset", "smoke", "--seed", Long.toString(seed()), "--image-size", "32",
         "--epochs", Integer.toString(epochs),
         "--lr", "0.01", "--min-lr", "0.01", "--augment", "none", "--threads", "1",
         "--workers", "1", "--train-limit", "0", "--val-limit", "0");
@@ -69,8 +133,12 @@ public final class TinyRuns {
 
   /** The same settings as a configuration. */
   public static TrainConfig config(int epochs) {
+    return config(epochs, seed());
+  }
+
+  private static TrainConfig config(int epochs, long seed) {
     TrainConfig c = TrainConfig.preset("smoke");
-    c.apply(Map.of("seed", 31, "image_size", 32, "epochs", epochs, "lr", 1e-2, "min_lr", 1e-2,
+    c.apply(Map.of("seed", seed, "image_size", 32, "epochs", epochs, "lr", 1e-2, "min_lr", 1e-2,
         "augment", "none", "threads", 1, "workers", 1, "train_limit", 0, "val_limit", 0), "test");
     return c.validate();
   }

@@ -61,9 +61,10 @@ class FaultInjectionTest {
     train = SplitIndex.open(data, Split.TRAIN, BadInputPolicy.FAIL);
     validation = SplitIndex.open(data, Split.VALIDATION, BadInputPolicy.FAIL);
     reference = root.resolve("reference");
+    TrainConfig config = TinyRuns.config(3); // before recording: it may run the seed search
     List<String> recorded = FaultPoints.record();
     try {
-      new Trainer(TinyRuns.config(3), train, validation, reference, QUIET).train();
+      new Trainer(config, train, validation, reference, QUIET).train();
       points = List.copyOf(recorded);
       referenceState = FinalState.of(reference);
     } finally {

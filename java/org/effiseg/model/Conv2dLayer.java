@@ -90,6 +90,69 @@ final class Conv2dLayer {
     return y;
   }
 
+  /**
+   * {@code act(conv(x))}, a new tensor, for a pointwise convolution whose input comes as two
+   * channel blocks: the first block times the first rows of w, then the second block times the
+   * other rows plus that product (as the epilogue's residual), then act.
+   */
+  Tensor forward(Workspace ws, ChannelBlocks x, Activation act) {
+    if (!x.split()) {
+      return forward(ws, x.first(), act);
+    }
+    requirePointwise();
+    ConvSpec s = spec((int) x.first().dim(1), (int) x.first().dim(2));
+    long c1 = x.first().dim(3);
+    Tensor y;
+    try (Tensor w1 = w.view(0, 1, 1, c1, outChannels);
+        Tensor w2 = w.view(c1 * outChannels, 1, 1, inChannels - c1, outChannels)) {
+      Tensor part = output(ws, x.first(), s);
+      Ops.conv2dForward(ws.ctx(), x.first(), w1, null, part, s);
+      y = output(ws, x.second(), s);
+      Ops.conv2dForwardFused(ws.ctx(), x.second(), w2, b, y, s, Activation.NONE, null, null, part);
+      ws.give(part);
+    }
+    if (act == Activation.NONE) {
+      return y;
+    }
+    Tensor activated = ws.take(y.shape());
+    Ops.activationForward(ws.ctx(), act, y, activated);
+    ws.give(y);
+    return activated;
+  }
+
+  /**
+   * {@link #backward(Workspace, Tensor, Tensor, boolean)} for an input given as two channel
+   * blocks: dweight's rows of each block from that block, dx as two blocks (new tensors), or
+   * null when {@code needDx} is false.
+   */
+  ChannelBlocks backward(Workspace ws, ChannelBlocks x, Tensor dy, boolean needDx) {
+    if (!x.split()) {
+      Tensor dx = backward(ws, x.first(), dy, needDx);
+      return dx == null ? null : ChannelBlocks.of(dx);
+    }
+    requirePointwise();
+    ConvSpec s = spec((int) x.first().dim(1), (int) x.first().dim(2));
+    long c1 = x.first().dim(3);
+    long c2 = inChannels - c1;
+    Tensor dx1 = needDx ? ws.take(x.first().shape()) : null;
+    Tensor dx2 = needDx ? ws.take(x.second().shape()) : null;
+    try (Tensor w1 = w.view(0, 1, 1, c1, outChannels);
+        Tensor w2 = w.view(c1 * outChannels, 1, 1, c2, outChannels);
+        Tensor dw1 = dw.view(0, 1, 1, c1, outChannels);
+        Tensor dw2 = dw.view(c1 * outChannels, 1, 1, c2, outChannels)) {
+      Ops.conv2dBackward(ws.ctx(), x.first(), w1, dy, dx1, dw1, db, s);
+      Ops.conv2dBackward(ws.ctx(), x.second(), w2, dy, dx2, dw2, null, s);
+    }
+    return needDx ? new ChannelBlocks(dx1, dx2) : null;
+  }
+
+  private void requirePointwise() {
+    if (kernel != 1 || stride != 1 || groups != 1) {
+      throw new IllegalStateException(
+          weightName + ": channel blocks need a 1x1 convolution with stride 1 and no groups");
+    }
+  }
+
   private Tensor output(Workspace ws, Tensor x, ConvSpec s) {
     return ws.take(x.dim(0), s.outH((int) x.dim(1), kernel), s.outW((int) x.dim(2), kernel), outChannels);
   }

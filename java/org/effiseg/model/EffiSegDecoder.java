@@ -34,8 +34,8 @@ final class EffiSegDecoder {
   private final EvalConv[] scaleEval = new EvalConv[SCALES]; // prepareEval: conv → ReLU → BN fused
   private Tensor sum;
   private Tensor sumNormed;
-  private Tensor ghost1Out;
-  private Tensor ghost2Out;
+  private ChannelBlocks ghost1Out; // owned by ghost1
+  private ChannelBlocks ghost2Out; // owned by ghost2
 
   EffiSegDecoder(ParameterLayout layout, int[] featureChannels, int ch, boolean deepSupervision) {
     channels = ch;
@@ -110,9 +110,9 @@ final class EffiSegDecoder {
       ws.give(normed);
     }
     sumNormed = sumBn.forward(ws, sum, training);
-    ghost1Out = ghost1.forward(ws, sumNormed, training);
+    ghost1Out = ghost1.forward(ws, ChannelBlocks.of(sumNormed), training);
     ghost2Out = ghost2.forward(ws, ghost1Out, training);
-    Tensor logits = head.forward(ws, ghost2Out);
+    Tensor logits = head.forward(ws, ghost2Out, Activation.NONE);
     if (!training) {
       release(ws);
     }
@@ -184,11 +184,9 @@ final class EffiSegDecoder {
    * gradients and frees what forward kept.
    */
   Tensor[] backward(Workspace ws, Tensor dLogits, Tensor[] dAux) {
-    Tensor dG2 = head.backward(ws, ghost2Out, dLogits, true);
-    Tensor dG1 = ghost2.backward(ws, dG2);
-    ws.give(dG2);
-    Tensor dSumNormed = ghost1.backward(ws, dG1);
-    ws.give(dG1);
+    ChannelBlocks dG2 = head.backward(ws, ghost2Out, dLogits, true);
+    ChannelBlocks dG1 = ghost2.backward(ws, dG2);
+    Tensor dSumNormed = ghost1.backward(ws, dG1).first();
     Tensor dSum = sumBn.backward(ws, sum, dSumNormed);
     ws.give(dSumNormed);
     Tensor[] dFeatures = new Tensor[SCALES];
@@ -233,12 +231,13 @@ final class EffiSegDecoder {
     ws.give(scaleRelu);
     ws.give(upsampled);
     ws.give(auxNormed);
-    ws.give(sum, sumNormed, ghost1Out, ghost2Out);
+    ws.give(sum, sumNormed);
     java.util.Arrays.fill(scaleRelu, null);
     java.util.Arrays.fill(upsampled, null);
     java.util.Arrays.fill(auxNormed, null);
     java.util.Arrays.fill(features, null);
-    sum = sumNormed = ghost1Out = ghost2Out = null;
+    sum = sumNormed = null;
+    ghost1Out = ghost2Out = null;
     ghost1.release(ws);
     ghost2.release(ws);
   }

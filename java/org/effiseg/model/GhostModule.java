@@ -20,10 +20,12 @@ final class GhostModule {
   private final int outChannels;
   private final int initChannels;
 
-  private Tensor input;
+  private ChannelBlocks input;
   private Tensor primaryRelu; // relu(primary conv), the primary BN's input
   private Tensor primaryOut; // x1: the cheap conv's input and the first half of the output
   private Tensor cheapRelu; // relu(cheap conv), the cheap BN's input
+  private Tensor cheapOut; // x2: the second half of the output (even out)
+  private Tensor concat; // [x1 | x2 without its last channel] (odd out)
   private EvalConv primaryEval; // prepareEval: conv, then ReLU and BN as the epilogue
   private EvalConv cheapEval;
 
@@ -53,21 +55,30 @@ final class GhostModule {
     cheapBn.bind(p);
   }
 
-  /** A new [N,H,W,out] tensor; {@code x} stays with the caller (alive until backward). */
-  Tensor forward(Workspace ws, Tensor x, boolean training) {
+  /**
+   * The output: with an even channel count its two halves x1 and x2 as {@link ChannelBlocks}
+   * (never written side by side: the next module's primary conv and the decoder's head are
+   * pointwise and read the halves as they are); with an odd one the concatenation, one block.
+   * The module keeps them until {@link #release}; {@code x} stays with the caller and must stay
+   * alive until backward.
+   */
+  ChannelBlocks forward(Workspace ws, ChannelBlocks x, boolean training) {
+    release(ws);
     input = x;
     primaryRelu = primary.forward(ws, x, Activation.RELU);
     primaryOut = primaryBn.forward(ws, primaryRelu, training);
     cheapRelu = cheap.forward(ws, primaryOut, Activation.RELU);
-    Tensor cheapOut = cheapBn.forward(ws, cheapRelu, training);
-    Tensor y = ws.take(x.dim(0), x.dim(1), x.dim(2), outChannels);
-    Ops.channelCopy(ws.ctx(), primaryOut, 0, y, 0, initChannels, false);
-    Ops.channelCopy(ws.ctx(), cheapOut, 0, y, initChannels, outChannels - initChannels, false);
-    ws.give(cheapOut);
-    if (!training) {
-      release(ws);
+    cheapOut = cheapBn.forward(ws, cheapRelu, training);
+    if (outChannels == 2 * initChannels) {
+      return new ChannelBlocks(primaryOut, cheapOut);
     }
-    return y;
+    Tensor first = x.first();
+    concat = ws.take(first.dim(0), first.dim(1), first.dim(2), outChannels);
+    Ops.channelCopy(ws.ctx(), primaryOut, 0, concat, 0, initChannels, false);
+    Ops.channelCopy(ws.ctx(), cheapOut, 0, concat, initChannels, outChannels - initChannels, false);
+    ws.give(cheapOut);
+    cheapOut = null;
+    return ChannelBlocks.of(concat);
   }
 
   /** The module in eval mode in {@code g}. */
@@ -102,17 +113,26 @@ final class GhostModule {
     return y;
   }
 
-  /** dx (a new tensor) from dy; writes the module's gradients and frees what forward kept. */
-  Tensor backward(Workspace ws, Tensor dy) {
-    long n = dy.dim(0), h = dy.dim(1), w = dy.dim(2);
-    Tensor dPrimaryOut = ws.take(n, h, w, initChannels);
-    Ops.channelCopy(ws.ctx(), dy, 0, dPrimaryOut, 0, initChannels, false);
-    // Zeros where the cheap half is wider than the part of it that was kept (odd channels).
-    Tensor dCheapOut =
-        outChannels - initChannels < initChannels
-            ? ws.zeros(n, h, w, initChannels)
-            : ws.take(n, h, w, initChannels);
-    Ops.channelCopy(ws.ctx(), dy, initChannels, dCheapOut, 0, outChannels - initChannels, false);
+  /**
+   * dx (new tensors, blocked as the input was) from dy (blocked as {@link #forward}'s output was;
+   * the module frees dy's tensors); writes the module's gradients and frees what forward kept.
+   */
+  ChannelBlocks backward(Workspace ws, ChannelBlocks dy) {
+    Tensor dPrimaryOut;
+    Tensor dCheapOut;
+    if (dy.split()) {
+      dPrimaryOut = dy.first();
+      dCheapOut = dy.second();
+    } else {
+      Tensor d = dy.first();
+      long n = d.dim(0), h = d.dim(1), w = d.dim(2);
+      dPrimaryOut = ws.take(n, h, w, initChannels);
+      Ops.channelCopy(ws.ctx(), d, 0, dPrimaryOut, 0, initChannels, false);
+      // Zeros where the cheap half is wider than the part of it that was kept (odd channels).
+      dCheapOut = ws.zeros(n, h, w, initChannels);
+      Ops.channelCopy(ws.ctx(), d, initChannels, dCheapOut, 0, outChannels - initChannels, false);
+      ws.give(d);
+    }
 
     Tensor dCheapRelu = cheapBn.backward(ws, cheapRelu, dCheapOut);
     ws.give(dCheapOut);
@@ -127,15 +147,16 @@ final class GhostModule {
     ws.give(dPrimaryOut);
     Tensor dPrimaryConv = DecoderOps.reluBackward(ws, primaryRelu, dPrimaryRelu);
     ws.give(dPrimaryRelu);
-    Tensor dx = primary.backward(ws, input, dPrimaryConv, true);
+    ChannelBlocks dx = primary.backward(ws, input, dPrimaryConv, true);
     ws.give(dPrimaryConv);
     release(ws);
     return dx;
   }
 
+  /** Frees what forward kept, its output included. */
   void release(Workspace ws) {
-    ws.give(primaryRelu, primaryOut, cheapRelu);
-    primaryRelu = primaryOut = cheapRelu = null;
+    ws.give(primaryRelu, primaryOut, cheapRelu, cheapOut, concat);
+    primaryRelu = primaryOut = cheapRelu = cheapOut = concat = null;
     input = null;
   }
 }

@@ -14,6 +14,8 @@ import org.effiseg.testing.Rand;
 import org.effiseg.testing.Tolerance;
 import org.effiseg.testing.TorchOracle;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Whole-model parity with the same network written in PyTorch ops ({@link TorchEffiSegNet}) on
@@ -36,6 +38,17 @@ class EffiSegNetParityTest {
   void b0DeepSupervisionMatchesPyTorch() {
     runTrainingParity(
         EffiSegNetConfig.of(EfficientNetVariant.B0).withDeepSupervision(true), 2, 64, 2e-3);
+  }
+
+  /**
+   * Decoder widths other than 32: 12 (the Ghost modules' halves of 6 channels go through the
+   * GEMM path, not the direct pointwise kernels) and 7 (odd: the modules concatenate 4 + 3
+   * channels instead of handing their halves on).
+   */
+  @ParameterizedTest
+  @ValueSource(ints = {12, 7})
+  void b0TrainingStepMatchesPyTorchAtOtherDecoderWidths(int channels) {
+    runTrainingParity(EffiSegNetConfig.of(EfficientNetVariant.B0).withChannels(channels), 2, 64, 2e-3);
   }
 
   private void runTrainingParity(EffiSegNetConfig base, int n, int size, double tol) {

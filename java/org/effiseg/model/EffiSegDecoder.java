@@ -89,25 +89,27 @@ final class EffiSegDecoder {
    */
   Tensor forward(Workspace ws, Tensor[] f, long n, long h, long w, boolean training, Tensor[] aux) {
     release(ws);
-    // Deep supervision adds each upsampled scale; otherwise the first upsample writes and the
-    // others accumulate.
-    sum = auxConv != null ? ws.zeros(n, h, w, channels) : ws.take(n, h, w, channels);
+    Tensor[] normed = new Tensor[SCALES];
     for (int i = 0; i < SCALES; i++) {
       features[i] = f[i];
       scaleRelu[i] = scaleConv[i].forward(ws, f[i], Activation.RELU);
-      Tensor normed = scaleBn[i].forward(ws, scaleRelu[i], training);
-      if (auxConv != null) {
+      normed[i] = scaleBn[i].forward(ws, scaleRelu[i], training);
+    }
+    if (auxConv == null) {
+      sum = upsampledSum(ws, normed, n, h, w);
+    } else {
+      // Deep supervision needs each upsampled scale on its own (its aux BN's input).
+      sum = ws.zeros(n, h, w, channels);
+      for (int i = 0; i < SCALES; i++) {
         upsampled[i] = ws.take(n, h, w, channels);
-        Ops.upsampleNearestForward(ws.ctx(), normed, upsampled[i], false);
+        Ops.upsampleNearestForward(ws.ctx(), normed[i], upsampled[i], false);
+        ws.give(normed[i]);
         Ops.add(ws.ctx(), sum, upsampled[i], sum);
         auxNormed[i] = auxBn[i].forward(ws, upsampled[i], training);
         if (aux != null) {
           aux[i] = auxConv[i].forward(ws, auxNormed[i]);
         }
-      } else {
-        Ops.upsampleNearestForward(ws.ctx(), normed, sum, i > 0);
       }
-      ws.give(normed);
     }
     sumNormed = sumBn.forward(ws, sum, training);
     ghost1Out = ghost1.forward(ws, ChannelBlocks.of(sumNormed), training);
@@ -146,12 +148,11 @@ final class EffiSegDecoder {
    */
   Tensor forwardEval(Workspace ws, Tensor[] f, long n, long h, long w) {
     release(ws);
-    Tensor summed = ws.take(n, h, w, channels);
+    Tensor[] normed = new Tensor[SCALES];
     for (int i = 0; i < SCALES; i++) {
-      Tensor normed = scaleConv[i].forward(ws, f[i], scaleEval[i], Activation.RELU, null);
-      Ops.upsampleNearestForward(ws.ctx(), normed, summed, i > 0);
-      ws.give(normed);
+      normed[i] = scaleConv[i].forward(ws, f[i], scaleEval[i], Activation.RELU, null);
     }
+    Tensor summed = upsampledSum(ws, normed, n, h, w);
     Tensor normedSum = sumBn.forward(ws, summed, false);
     ws.give(summed);
     Tensor g1 = ghost1.forwardEval(ws, normedSum);
@@ -161,6 +162,49 @@ final class EffiSegDecoder {
     Tensor logits = head.forward(ws, g2);
     ws.give(g2);
     return logits;
+  }
+
+  /**
+   * Whether every scale is exactly twice as large as the next coarser one and the finest half
+   * of h x w: then nearest upsampling to h x w is a chain of 2x steps, and so is its adjoint.
+   * (True at every input size that is a multiple of 32; B4's 380 gives 95 and 48, which is not.)
+   */
+  private static boolean halvingChain(Tensor[] scales, long h, long w) {
+    long nh = h;
+    long nw = w;
+    for (Tensor t : scales) {
+      if (t.dim(1) * 2 != nh || t.dim(2) * 2 != nw) {
+        return false;
+      }
+      nh = t.dim(1);
+      nw = t.dim(2);
+    }
+    return true;
+  }
+
+  /**
+   * The sum of the scales, each upsampled (nearest) to h x w: a new tensor; frees the scales.
+   * On a {@link #halvingChain} from the coarsest scale up, acc = scale_i + up2(acc), so only the
+   * last step writes at h x w (instead of five read-modify-write passes over it).
+   */
+  private Tensor upsampledSum(Workspace ws, Tensor[] scales, long n, long h, long w) {
+    Tensor out = ws.take(n, h, w, channels);
+    if (!halvingChain(scales, h, w)) {
+      for (int i = 0; i < SCALES; i++) {
+        Ops.upsampleNearestForward(ws.ctx(), scales[i], out, i > 0);
+        ws.give(scales[i]);
+      }
+      return out;
+    }
+    Tensor acc = scales[SCALES - 1];
+    for (int i = SCALES - 2; i >= 0; i--) {
+      Ops.upsampleNearestForward(ws.ctx(), acc, scales[i], true);
+      ws.give(acc);
+      acc = scales[i];
+    }
+    Ops.upsampleNearestForward(ws.ctx(), acc, out, false);
+    ws.give(acc);
+    return out;
   }
 
   /**
@@ -190,11 +234,32 @@ final class EffiSegDecoder {
     Tensor dSum = sumBn.backward(ws, sum, dSumNormed);
     ws.give(dSumNormed);
     Tensor[] dFeatures = new Tensor[SCALES];
+    // Without deep supervision each scale's gradient is dSum summed over its pixel's block; on a
+    // halving chain, the next coarser scale's is this one's summed over 2x2 blocks, and dSum is
+    // freed once the finest scale's is made.
+    boolean chain = auxConv == null && halvingChain(scaleRelu, dSum.dim(1), dSum.dim(2));
+    Tensor dCoarser = null; // on the chain: the next scale's gradient, made one scale ahead
+    if (chain) {
+      dCoarser = ws.take(scaleRelu[0].shape());
+      Ops.upsampleNearestBackward(ws.ctx(), dSum, dCoarser);
+      ws.give(dSum);
+      dSum = null;
+    }
     for (int i = 0; i < SCALES; i++) {
       Tensor r = scaleRelu[i];
-      Tensor dNormed = ws.take(r.shape());
-      if (auxConv == null || dAux == null || dAux[i] == null) {
-        Ops.upsampleNearestBackward(ws.ctx(), dSum, dNormed);
+      Tensor dNormed;
+      if (chain) {
+        dNormed = dCoarser;
+        dCoarser = null;
+        if (i + 1 < SCALES) {
+          dCoarser = ws.take(scaleRelu[i + 1].shape());
+          Ops.upsampleNearestBackward(ws.ctx(), dNormed, dCoarser);
+        }
+      } else {
+        dNormed = ws.take(r.shape());
+        if (auxConv == null || dAux == null || dAux[i] == null) {
+          Ops.upsampleNearestBackward(ws.ctx(), dSum, dNormed);
+        }
       }
       if (auxConv != null) {
         if (dAux != null && dAux[i] != null) {
@@ -221,7 +286,7 @@ final class EffiSegDecoder {
       dFeatures[i] = scaleConv[i].backward(ws, features[i], dConv, true);
       ws.give(dConv);
     }
-    ws.give(dSum);
+    ws.give(dSum); // null on the chain: freed above
     release(ws);
     return dFeatures;
   }

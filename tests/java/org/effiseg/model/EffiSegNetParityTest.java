@@ -174,6 +174,21 @@ class EffiSegNetParityTest {
     runEvalParity(EfficientNetVariant.B0, 2, 64, 2e-3);
   }
 
+  /**
+   * At 48x48 the scales are 24, 12, 6, 3 and 2: not a chain of exact 2x steps (as at B1's 240
+   * and B4's 380), so the decoder upsamples each scale to the input size on its own; at
+   * multiples of 32 it chains 2x steps.
+   */
+  @Test
+  void b0EvalMatchesPyTorchAtASizeThatIsNotAMultipleOf32() {
+    runEvalParity(EfficientNetVariant.B0, 2, 48, 2e-3);
+  }
+
+  @Test
+  void b0TrainingStepMatchesPyTorchAtASizeThatIsNotAMultipleOf32() {
+    runTrainingParity(EffiSegNetConfig.of(EfficientNetVariant.B0), 2, 48, 2e-3);
+  }
+
   @Test
   void b4ForwardMatchesPyTorch() {
     runEvalParity(EfficientNetVariant.B4, 2, 64, 2e-3);

@@ -2,7 +2,8 @@
  * conv2d_common.h — what the convolution paths of native/cpu/ share: the 8-float vector type,
  * how many threads an amount of work gets, how loops are cut into parts, the per-thread scratch
  * buffer, and the path functions that conv2d.cpp dispatches to (one file per path:
- * conv2d_depthwise.cpp, conv2d_direct.cpp, conv2d_gemm.cpp).
+ * conv2d_depthwise.cpp, conv2d_direct.cpp, conv2d_pointwise.cpp, conv2d_taps.cpp,
+ * conv2d_gemm.cpp).
  */
 #ifndef EFFISEG_CPU_CONV2D_COMMON_H
 #define EFFISEG_CPU_CONV2D_COMMON_H
@@ -132,6 +133,14 @@ void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x,
                               const float* b, const ConvEpilogue& e, float* y);
 void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                                const float* dy, float* dx, float* dw);
+
+/* conv2d_taps.cpp: dense, stride 1, no groups, Cin and Cout multiples of 8 and at most
+ * kPointwiseDirectMaxWeights weights per tap, as per-tap row products. */
+bool taps_fit(const ConvGeom& g);
+void taps_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                  const float* b, const ConvEpilogue& e, float* y);
+void taps_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                   const float* dy, float* dx, float* dw);
 
 /* conv2d_gemm.cpp */
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,

@@ -17,108 +17,20 @@
  * and the partials are added in block order in double. So dw does not depend on the thread
  * count, and every dx element is one dot product in a fixed order.
  *
- * Vectors are 8 floats over contiguous channels: dx over input channels (each dy value
- * broadcast, four rows at a time so each weight vector loaded serves four rows), dw over output
- * channels (each x value broadcast, G input channels x up to two output vectors in registers).
+ * The row products themselves are conv2d_rows.h's.
  */
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
 #include "conv2d_common.h"
+#include "conv2d_rows.h"
 
 namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
 constexpr int64_t kRowsPerBlock = 512;
-
-/* Input channels per dw register block: 8 x 2 vectors fits AVX-512's 32 registers, 4 x 2
- * AVX2's 16 (SSE, the portable path, spills either way). */
-#if defined(__AVX512F__)
-constexpr int kDwGroup = 8;
-#else
-constexpr int kDwGroup = 4;
-#endif
-
-/* dx[r, c0 .. c0+8NV) for rows [r0, r1); wt is w transposed, [Cout][Cin]. */
-template <int NV>
-void dx_rows(const float* dy, int Cout, const float* wt, int Cin, int c0, int64_t r0, int64_t r1,
-             float* dx) {
-    int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        v8 acc[4][NV];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++)
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) acc[i][v] = v8{};
-        const float* d = dy + r * Cout;
-        for (int co = 0; co < Cout; co++) {
-            v8 wv[NV];
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) wv[v] = load8(wt + (int64_t)co * Cin + c0 + 8 * v);
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {
-                const v8 b = splat(d[(int64_t)i * Cout + co]);
-#pragma GCC unroll 4
-                for (int v = 0; v < NV; v++) acc[i][v] += b * wv[v];
-            }
-        }
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++)
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) store8(dx + (r + i) * Cin + c0 + 8 * v, acc[i][v]);
-    }
-    for (; r < r1; r++) {
-        v8 acc[NV];
-        for (int v = 0; v < NV; v++) acc[v] = v8{};
-        const float* d = dy + r * Cout;
-        for (int co = 0; co < Cout; co++) {
-            const v8 b = splat(d[co]);
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) acc[v] += b * load8(wt + (int64_t)co * Cin + c0 + 8 * v);
-        }
-        for (int v = 0; v < NV; v++) store8(dx + r * Cin + c0 + 8 * v, acc[v]);
-    }
-}
-
-/* out[r, :] = a[r, :] · m for rows [r0, r1), a being [rows][K] and m [K][N], N a multiple of 8:
- * dx = dy · wᵀ (with wt) and the forward y = x · w. */
-void rows_times(const float* a, int K, const float* m, int N, int64_t r0, int64_t r1,
-                float* out) {
-    int c = 0;
-    for (; c + 32 <= N; c += 32) dx_rows<4>(a, K, m, N, c, r0, r1, out);
-    if (N - c == 24) dx_rows<3>(a, K, m, N, c, r0, r1, out);
-    if (N - c == 16) dx_rows<2>(a, K, m, N, c, r0, r1, out);
-    if (N - c == 8) dx_rows<1>(a, K, m, N, c, r0, r1, out);
-}
-
-/* part[ci0 .. ci0+kDwGroup, co0 .. co0+8NV) = sum over rows [r0, r1) of x[r, ci] dy[r, co]. */
-template <int NV>
-void dw_rows(const float* x, int Cin, const float* dy, int Cout, int ci0, int co0, int64_t r0,
-             int64_t r1, float* part) {
-    v8 acc[kDwGroup][NV];
-#pragma GCC unroll 8
-    for (int g = 0; g < kDwGroup; g++)
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) acc[g][v] = v8{};
-    for (int64_t r = r0; r < r1; r++) {
-        v8 d[NV];
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) d[v] = load8(dy + r * Cout + co0 + 8 * v);
-        const float* xr = x + r * Cin + ci0;
-#pragma GCC unroll 8
-        for (int g = 0; g < kDwGroup; g++) {
-            const v8 b = splat(xr[g]);
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; v++) acc[g][v] += b * d[v];
-        }
-    }
-#pragma GCC unroll 8
-    for (int g = 0; g < kDwGroup; g++)
-#pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) store8(part + (int64_t)(ci0 + g) * Cout + co0 + 8 * v, acc[g][v]);
-}
 
 /* One block of rows: dx (if wanted) and this block's partial dw (if wanted). */
 void block_backward(const ConvGeom& g, const float* x, const float* w, const float* wt,
@@ -141,14 +53,8 @@ void block_backward(const ConvGeom& g, const float* x, const float* w, const flo
         }
         return;
     }
-    if (dx) rows_times(dy, Cout, wt, Cin, r0, r1, dx);
-    if (part) {
-        for (int ci = 0; ci < Cin; ci += kDwGroup) {
-            int co = 0;
-            for (; co + 16 <= Cout; co += 16) dw_rows<2>(x, Cin, dy, Cout, ci, co, r0, r1, part);
-            if (co < Cout) dw_rows<1>(x, Cin, dy, Cout, ci, co, r0, r1, part);
-        }
-    }
+    if (dx) rows_times<false>(dy, Cout, wt, Cin, r0, r1, dx);
+    if (part) dw_rows<false>(x, Cin, dy, Cout, r0, r1, part);
 }
 
 }  // namespace
@@ -192,7 +98,7 @@ void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x,
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t blk = 0; blk < blocks; blk++) {
         const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
-        rows_times(x, Cin, w, Cout, r0, r1, y); /* y[r, :] = x[r, :] · w, w is [Cin][Cout] */
+        rows_times<false>(x, Cin, w, Cout, r0, r1, y); /* y[r, :] = x[r, :] · w, w is [Cin][Cout] */
         for (int64_t r = r0; b && r < r1; r++) {
             float* yr = y + r * Cout;
 #pragma omp simd

@@ -96,6 +96,13 @@ class Conv2dOpTest {
     c.add(new Case("pointwise 1x1 24->1, 5x7, bias", 2, 5, 7, 24, 1, 1, 1, 1, true, 0, 1, true));
     c.add(new Case("pointwise 1x1 16->24, 6x5", 2, 6, 5, 16, 24, 1, 1, 1, true, 0, 1, false));
     c.add(new Case("3x3 s1 SAME, 13x11, bias", 2, 13, 11, 4, 5, 3, 3, 1, true, 0, 1, true));
+    // dense stride 1 with channels in multiples of 8: per-tap row products (conv2d_taps.cpp)
+    c.add(new Case("taps 3x3 s1 SAME 16->32, 7x9, bias", 2, 7, 9, 16, 32, 3, 3, 1, true, 0, 1, true));
+    c.add(new Case("taps 3x3 s1 pad 1 24->8, wide 5x21", 1, 5, 21, 24, 8, 3, 3, 1, false, 1, 1, false));
+    c.add(new Case("taps 5x5 s1 SAME 8->16, batch 1, 6x7", 1, 6, 7, 8, 16, 5, 5, 1, true, 0, 1, true));
+    c.add(new Case("taps 3x3 s1 pad 0 8->40, 6x7", 2, 6, 7, 8, 40, 3, 3, 1, false, 0, 1, false));
+    c.add(new Case("taps 3x3 s1 SAME 8->8 on 1x2 (kernel wider than input)", 2, 1, 2, 8, 8, 3, 3, 1,
+        true, 0, 1, true));
     c.add(new Case("stem 3x3 s2 SAME, even 12x10 (pad bottom/right)", 1, 12, 10, 3, 8, 3, 3, 2,
         true, 0, 1, false));
     c.add(new Case("3x3 s2 SAME, odd 13x11, batch 1, bias", 1, 13, 11, 3, 8, 3, 3, 2, true, 0, 1,
@@ -149,6 +156,8 @@ class Conv2dOpTest {
     c.add(new Case("threaded depthwise 3x3 s1, 96x96x16 (3x3 strips)", 4, 96, 96, 16, 16, 3, 3, 1,
         true, 0, 16, false));
     c.add(new Case("threaded dense 3x3 s1, 32x32x32->32", 2, 32, 32, 32, 32, 3, 3, 1, true, 0, 1,
+        true));
+    c.add(new Case("threaded taps 3x3 s1, 56x56x24->32, bias", 2, 56, 56, 24, 32, 3, 3, 1, true, 0, 1,
         true));
     c.add(new Case("threaded dense 3x3 s2, 64x64x16->32", 2, 64, 64, 16, 32, 3, 3, 2, true, 0, 1,
         false));

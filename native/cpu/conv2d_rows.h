@@ -5,8 +5,8 @@
  * so a run of pixels of one image row in NHWC is a run of rows.
  *   rows_times: out[r, :] (+)= a[r, :] · m         (m is [K][N], N a multiple of 8)
  *   dw_rows:    part[ci, co] (+)= sum over rows r of x[r, ci] dy[r, co]
- * Vectors are 8 floats over contiguous channels: rows_times over output columns (each a value
- * broadcast, four rows at a time so each vector of m loaded serves four rows), dw_rows over
+ * Vectors run over contiguous channels: rows_times over output columns (each a value
+ * broadcast, several rows at a time so each vector of m loaded serves them all), dw_rows over
  * output channels (each x value broadcast, kDwGroup input channels x up to two output vectors in
  * registers). Each output element is one sum in a fixed order (k, or r, ascending).
  */
@@ -14,6 +14,7 @@
 #define EFFISEG_CPU_CONV2D_ROWS_H
 
 #include <cstdint>
+#include <cstring>
 
 #include "conv2d_common.h"
 
@@ -27,79 +28,135 @@ constexpr int kDwGroup = 8;
 constexpr int kDwGroup = 4;
 #endif
 
-/* out[r, c0 .. c0+8NV) (+= with ACC) a[r, :] · m[:, c0 ..] for rows [r0, r1); a is [rows][K],
- * m is [K][N], out is [rows][N]. */
-template <int NV, bool ACC>
+/* Vectors of L floats: 8 on every path; 16 (one AVX-512 register) on the avx512 path, where
+ * the row products run on them (on this path the machine does twice the multiply-adds per cycle
+ * on 16-float vectors as on 8-float ones). Each lane is one output element either way, so the
+ * width does not change any result. */
+template <int L>
+struct Vec;
+template <>
+struct Vec<8> {
+    typedef v8 type;
+};
+#if defined(__AVX512F__)
+template <>
+struct Vec<16> {
+    typedef float type __attribute__((vector_size(64)));
+};
+#endif
+
+template <int L>
+inline typename Vec<L>::type vload(const float* p) {
+    typename Vec<L>::type v;
+    std::memcpy(&v, p, sizeof v);
+    return v;
+}
+template <int L>
+inline void vstore(float* p, typename Vec<L>::type v) {
+    std::memcpy(p, &v, sizeof v);
+}
+template <int L>
+inline typename Vec<L>::type vsplat(float s) {
+    return typename Vec<L>::type{} + s;
+}
+
+/* out[r, c0 .. c0+L*NV) (+= with ACC) a[r, :] · m[:, c0 ..] for rows [r0, r1), four rows at
+ * a time; a is [rows][K], m is [K][N], out is [rows][N]. */
+template <int L, int NV, bool ACC>
 inline void rows_times_block(const float* a, int K, const float* m, int N, int c0, int64_t r0,
                              int64_t r1, float* out) {
+    typedef typename Vec<L>::type V;
+    constexpr int R = 4;
     int64_t r = r0;
-    for (; r + 4 <= r1; r += 4) {
-        v8 acc[4][NV];
-#pragma GCC unroll 4
-        for (int i = 0; i < 4; i++)
+    for (; r + R <= r1; r += R) {
+        V acc[R][NV];
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
-                acc[i][v] = ACC ? load8(out + (r + i) * N + c0 + 8 * v) : v8{};
+                acc[i][v] = ACC ? vload<L>(out + (r + i) * N + c0 + L * v) : V{};
         const float* d = a + r * K;
         for (int k = 0; k < K; k++) {
-            v8 wv[NV];
+            V wv[NV];
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) wv[v] = load8(m + (int64_t)k * N + c0 + 8 * v);
-#pragma GCC unroll 4
-            for (int i = 0; i < 4; i++) {
-                const v8 b = splat(d[(int64_t)i * K + k]);
+            for (int v = 0; v < NV; v++) wv[v] = vload<L>(m + (int64_t)k * N + c0 + L * v);
+#pragma GCC unroll 8
+            for (int i = 0; i < R; i++) {
+                const V b = vsplat<L>(d[(int64_t)i * K + k]);
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; v++) acc[i][v] += b * wv[v];
             }
         }
+#pragma GCC unroll 8
+        for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
-        for (int i = 0; i < 4; i++)
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) store8(out + (r + i) * N + c0 + 8 * v, acc[i][v]);
+            for (int v = 0; v < NV; v++) vstore<L>(out + (r + i) * N + c0 + L * v, acc[i][v]);
     }
     for (; r < r1; r++) {
-        v8 acc[NV];
-        for (int v = 0; v < NV; v++) acc[v] = ACC ? load8(out + r * N + c0 + 8 * v) : v8{};
+        V acc[NV];
+        for (int v = 0; v < NV; v++) acc[v] = ACC ? vload<L>(out + r * N + c0 + L * v) : V{};
         const float* d = a + r * K;
         for (int k = 0; k < K; k++) {
-            const v8 b = splat(d[k]);
+            const V b = vsplat<L>(d[k]);
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) acc[v] += b * load8(m + (int64_t)k * N + c0 + 8 * v);
+            for (int v = 0; v < NV; v++) acc[v] += b * vload<L>(m + (int64_t)k * N + c0 + L * v);
         }
-        for (int v = 0; v < NV; v++) store8(out + r * N + c0 + 8 * v, acc[v]);
+        for (int v = 0; v < NV; v++) vstore<L>(out + r * N + c0 + L * v, acc[v]);
     }
 }
 
-/* out[r, :] (+= with ACC) a[r, :] · m for rows [r0, r1), N a multiple of 8. */
+/* out[r, :] (+= with ACC) a[r, :] · m for rows [r0, r1), N a multiple of 8, in blocks of up to
+ * 4 vectors of columns (16 accumulators; on AVX2's 16 registers the widest block spills a
+ * little, on AVX-512's 32 none does). */
 template <bool ACC>
 inline void rows_times(const float* a, int K, const float* m, int N, int64_t r0, int64_t r1,
                        float* out) {
     int c = 0;
-    for (; c + 32 <= N; c += 32) rows_times_block<4, ACC>(a, K, m, N, c, r0, r1, out);
-    if (N - c == 24) rows_times_block<3, ACC>(a, K, m, N, c, r0, r1, out);
-    if (N - c == 16) rows_times_block<2, ACC>(a, K, m, N, c, r0, r1, out);
-    if (N - c == 8) rows_times_block<1, ACC>(a, K, m, N, c, r0, r1, out);
+#if defined(__AVX512F__)
+    for (; c + 64 <= N; c += 64) rows_times_block<16, 4, ACC>(a, K, m, N, c, r0, r1, out);
+    if (N - c == 24) { /* one pass with 12 sums beats a 16-wide and an 8-wide one */
+        rows_times_block<8, 3, ACC>(a, K, m, N, c, r0, r1, out);
+        return;
+    }
+    if (N - c >= 48) {
+        rows_times_block<16, 3, ACC>(a, K, m, N, c, r0, r1, out);
+        c += 48;
+    } else if (N - c >= 32) {
+        rows_times_block<16, 2, ACC>(a, K, m, N, c, r0, r1, out);
+        c += 32;
+    } else if (N - c >= 16) {
+        rows_times_block<16, 1, ACC>(a, K, m, N, c, r0, r1, out);
+        c += 16;
+    }
+    if (N - c == 8) rows_times_block<8, 1, ACC>(a, K, m, N, c, r0, r1, out);
+#else
+    for (; c + 32 <= N; c += 32) rows_times_block<8, 4, ACC>(a, K, m, N, c, r0, r1, out);
+    if (N - c == 24) rows_times_block<8, 3, ACC>(a, K, m, N, c, r0, r1, out);
+    if (N - c == 16) rows_times_block<8, 2, ACC>(a, K, m, N, c, r0, r1, out);
+    if (N - c == 8) rows_times_block<8, 1, ACC>(a, K, m, N, c, r0, r1, out);
+#endif
 }
 
-/* part[ci0 .. ci0+kDwGroup, co0 .. co0+8NV) (+= with ACC) sum over rows [r0, r1) of
+/* part[ci0 .. ci0+kDwGroup, co0 .. co0+L*NV) (+= with ACC) sum over rows [r0, r1) of
  * x[r, ci] dy[r, co]; x is [rows][Cin], dy [rows][Cout], part [Cin][Cout]. */
-template <int NV, bool ACC>
+template <int L, int NV, bool ACC>
 inline void dw_rows_block(const float* x, int Cin, const float* dy, int Cout, int ci0, int co0,
                           int64_t r0, int64_t r1, float* part) {
-    v8 acc[kDwGroup][NV];
+    typedef typename Vec<L>::type V;
+    V acc[kDwGroup][NV];
 #pragma GCC unroll 8
     for (int g = 0; g < kDwGroup; g++)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++)
-            acc[g][v] = ACC ? load8(part + (int64_t)(ci0 + g) * Cout + co0 + 8 * v) : v8{};
+            acc[g][v] = ACC ? vload<L>(part + (int64_t)(ci0 + g) * Cout + co0 + L * v) : V{};
     for (int64_t r = r0; r < r1; r++) {
-        v8 d[NV];
+        V d[NV];
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) d[v] = load8(dy + r * Cout + co0 + 8 * v);
+        for (int v = 0; v < NV; v++) d[v] = vload<L>(dy + r * Cout + co0 + L * v);
         const float* xr = x + r * Cin + ci0;
 #pragma GCC unroll 8
         for (int g = 0; g < kDwGroup; g++) {
-            const v8 b = splat(xr[g]);
+            const V b = vsplat<L>(xr[g]);
 #pragma GCC unroll 2
             for (int v = 0; v < NV; v++) acc[g][v] += b * d[v];
         }
@@ -107,7 +164,8 @@ inline void dw_rows_block(const float* x, int Cin, const float* dy, int Cout, in
 #pragma GCC unroll 8
     for (int g = 0; g < kDwGroup; g++)
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) store8(part + (int64_t)(ci0 + g) * Cout + co0 + 8 * v, acc[g][v]);
+        for (int v = 0; v < NV; v++)
+            vstore<L>(part + (int64_t)(ci0 + g) * Cout + co0 + L * v, acc[g][v]);
 }
 
 /* part (+= with ACC) sum over rows [r0, r1) of x[r, :]ᵀ dy[r, :]; Cin a multiple of kDwGroup,
@@ -117,9 +175,18 @@ inline void dw_rows(const float* x, int Cin, const float* dy, int Cout, int64_t 
                     float* part) {
     for (int ci = 0; ci < Cin; ci += kDwGroup) {
         int co = 0;
+#if defined(__AVX512F__)
+        for (; co + 32 <= Cout; co += 32)
+            dw_rows_block<16, 2, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
+        if (Cout - co >= 16) {
+            dw_rows_block<16, 1, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
+            co += 16;
+        }
+#else
         for (; co + 16 <= Cout; co += 16)
-            dw_rows_block<2, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
-        if (co < Cout) dw_rows_block<1, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
+            dw_rows_block<8, 2, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
+#endif
+        if (co < Cout) dw_rows_block<8, 1, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
     }
 }
 

@@ -95,6 +95,8 @@ class Conv2dOpTest {
     c.add(new Case("pointwise 1x1 32->16, 9x13", 1, 9, 13, 32, 16, 1, 1, 1, true, 0, 1, false));
     c.add(new Case("pointwise 1x1 24->1, 5x7, bias", 2, 5, 7, 24, 1, 1, 1, 1, true, 0, 1, true));
     c.add(new Case("pointwise 1x1 16->24, 6x5", 2, 6, 5, 16, 24, 1, 1, 1, true, 0, 1, false));
+    c.add(new Case("pointwise 1x1 48->56, 5x6 (every column block width)", 2, 5, 6, 48, 56, 1, 1, 1,
+        true, 0, 1, true));
     c.add(new Case("3x3 s1 SAME, 13x11, bias", 2, 13, 11, 4, 5, 3, 3, 1, true, 0, 1, true));
     // dense stride 1 with channels in multiples of 8: per-tap row products (conv2d_taps.cpp)
     c.add(new Case("taps 3x3 s1 SAME 16->32, 7x9, bias", 2, 7, 9, 16, 32, 3, 3, 1, true, 0, 1, true));

@@ -23,6 +23,8 @@
 
 #include "kernels.h"
 
+extern "C" char* openblas_get_corename(void); /* OpenBLAS's cblas.h; libeffiseg links OpenBLAS */
+
 namespace es {
 
 namespace cpu {
@@ -114,7 +116,9 @@ const Choice& choice() {
 
 int device_count() { return 1; }
 
-/* "AMD EPYC 9B14, 2 cores, avx2 kernels (this CPU runs portable, avx2)" */
+/* "AMD EPYC 9B14, 2 cores, OpenBLAS Haswell sgemm, avx2 kernels (this CPU runs portable, avx2)":
+ * OpenBLAS picks its own kernels by CPUID unless OPENBLAS_CORETYPE names them, and they run
+ * every GEMM path (conv2d_gemm.cpp), so they belong to what a timing or a result ran on. */
 void describe_device(int, char* buf, int size) {
     std::string model = "unknown processor";
     std::ifstream info("/proc/cpuinfo");
@@ -126,8 +130,10 @@ void describe_device(int, char* buf, int size) {
         }
     }
     const Choice& c = choice();
-    std::snprintf(buf, (size_t)size, "%s, %d cores, %s kernels (this CPU runs %s)", model.c_str(),
-                  omp_get_num_procs(), c.path ? c.path->name : "no", c.runnable.c_str());
+    const char* blas = openblas_get_corename();
+    std::snprintf(buf, (size_t)size, "%s, %d cores, OpenBLAS %s sgemm, %s kernels (this CPU runs %s)",
+                  model.c_str(), omp_get_num_procs(), blas ? blas : "unknown",
+                  c.path ? c.path->name : "no", c.runnable.c_str());
 }
 
 }  // namespace

@@ -70,9 +70,7 @@ void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x
     const int64_t M = (int64_t)g.N * g.H * g.W;
     const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
     const int64_t wsize = (int64_t)Cin * Cout;
-    std::vector<float> wt((size_t)wsize); /* [Cout][Cin] */
-    for (int ci = 0; ci < Cin; ci++)
-        for (int co = 0; co < Cout; co++) wt[(size_t)co * Cin + ci] = w[(int64_t)ci * Cout + co];
+    const std::vector<float> wt = transposed_taps(w, 1, Cin, Cout); /* [Cout][Cin] */
     std::vector<float> partial(dw ? (size_t)(blocks * wsize) : 0);
     const int T = threads_for(ex, (double)M * wsize * ((dx ? 1 : 0) + (dw ? 1 : 0)));
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
@@ -80,13 +78,7 @@ void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x
         const int64_t r0 = b * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
         block_backward(g, x, w, wt.data(), dy, r0, r1, dx, dw ? partial.data() + b * wsize : nullptr);
     }
-    if (!dw) return;
-#pragma omp parallel for num_threads(threads_for(ex, (double)blocks * wsize)) schedule(static)
-    for (int64_t i = 0; i < wsize; i++) {
-        double sum = 0.0;
-        for (int64_t b = 0; b < blocks; b++) sum += partial[(size_t)(b * wsize + i)];
-        dw[i] = (float)sum;
-    }
+    if (dw) sum_block_partials(ex, partial, blocks, wsize, dw);
 }
 
 void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* w,

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "conv2d_common.h"
 
@@ -187,6 +188,31 @@ inline void dw_rows(const float* x, int Cin, const float* dy, int Cout, int64_t 
             dw_rows_block<8, 2, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
 #endif
         if (co < Cout) dw_rows_block<8, 1, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
+    }
+}
+
+/* The weights of each of `taps` taps, [Cin][Cout], transposed to [Cout][Cin]: the m of
+ * rows_times for dx = dy · wᵀ. */
+inline std::vector<float> transposed_taps(const float* w, int taps, int Cin, int Cout) {
+    const int64_t tap_size = (int64_t)Cin * Cout;
+    std::vector<float> wt((size_t)(taps * tap_size));
+    for (int t = 0; t < taps; t++)
+        for (int ci = 0; ci < Cin; ci++)
+            for (int co = 0; co < Cout; co++)
+                wt[(size_t)(t * tap_size + (int64_t)co * Cin + ci)] =
+                    w[t * tap_size + (int64_t)ci * Cout + co];
+    return wt;
+}
+
+/* dw[i] = sum over blocks b of partial[b][i] (each `size` floats), in double and in block order,
+ * so that dw depends on the blocks only, never on which thread summed which block. */
+inline void sum_block_partials(const Exec& ex, const std::vector<float>& partial, int64_t blocks,
+                               int64_t size, float* dw) {
+#pragma omp parallel for num_threads(threads_for(ex, (double)blocks * size)) schedule(static)
+    for (int64_t i = 0; i < size; i++) {
+        double sum = 0.0;
+        for (int64_t b = 0; b < blocks; b++) sum += partial[(size_t)(b * size + i)];
+        dw[i] = (float)sum;
     }
 }
 

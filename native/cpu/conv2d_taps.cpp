@@ -88,12 +88,7 @@ void taps_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
     const int64_t tap_size = (int64_t)Cin * Cout;
     const double work = (double)g.N * g.OH * OW * taps * tap_size;
     if (dx) {
-        std::vector<float> wt((size_t)(taps * tap_size)); /* per tap [Cout][Cin] */
-        for (int t = 0; t < taps; t++)
-            for (int ci = 0; ci < Cin; ci++)
-                for (int co = 0; co < Cout; co++)
-                    wt[(size_t)(t * tap_size + (int64_t)co * Cin + ci)] =
-                        w[t * tap_size + (int64_t)ci * Cout + co];
+        const std::vector<float> wt = transposed_taps(w, taps, Cin, Cout); /* [Cout][Cin] per tap */
         const int64_t rows = (int64_t)g.N * g.H;
         const int T = threads_for(ex, work);
         const int64_t parts = part_count(rows, T, kPartsPerThread);
@@ -151,12 +146,7 @@ void taps_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
             }
         }
     }
-#pragma omp parallel for num_threads(threads_for(ex, (double)blocks * wsize)) schedule(static)
-    for (int64_t i = 0; i < wsize; i++) {
-        double sum = 0.0;
-        for (int64_t blk = 0; blk < blocks; blk++) sum += partial[(size_t)(blk * wsize + i)];
-        dw[i] = (float)sum;
-    }
+    sum_block_partials(ex, partial, blocks, wsize, dw);
 }
 
 }  // namespace es::cpu::ES_CPU_ISA

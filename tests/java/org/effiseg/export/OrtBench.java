@@ -25,12 +25,15 @@ import org.effiseg.weights.CheckpointModel;
  * reports the median latency, images/s and the ratio effiseg / ORT (below 1: effiseg faster).
  * ORT: every graph optimisation, intra-op threads = the thread count, sequential execution, its
  * default spinning; effiseg: {@code Context.cpu(threads)}. Weights are random (same for both);
- * inputs stay resident on both sides. With one thread the times are the calling thread's CPU
+ * inputs stay resident on both sides. Every timed call waits {@code settle-ms} (default 100) of
+ * idle first: both engines leave their worker threads spinning after a call, and on a small
+ * machine a call made straight after the other peer's would share its cores with those threads
+ * (docs/benchmarks.md, "Why the pause"). With one thread the times are the calling thread's CPU
  * time (both peers compute on it), which a loaded machine disturbs far less than wall time.
  *
  * <pre>
  * mvn -o -q test-compile dependency:build-classpath -Dmdep.outputFile=target/test.cp -Dmdep.includeScope=test
- * java -cp target/classes:target/test-classes:$(cat target/test.cp) org.effiseg.export.OrtBench [threads] [iterations]
+ * java -cp target/classes:target/test-classes:$(cat target/test.cp) org.effiseg.export.OrtBench [threads] [iterations] [settle-ms]
  * </pre>
  * (scripts/bench-cpu.sh runs it.)
  */
@@ -41,11 +44,13 @@ public final class OrtBench {
 
   private static final Case[] CASES = {new Case("b0", 224, 1), new Case("b0", 224, 8), new Case("b4", 380, 1)};
 
-  public static void main(String[] args) throws OrtException, java.io.IOException {
+  public static void main(String[] args)
+      throws OrtException, java.io.IOException, InterruptedException {
     int threads = args.length > 0 ? Integer.parseInt(args[0]) : 2;
     int iterations = args.length > 1 ? Integer.parseInt(args[1]) : 10;
-    System.out.printf(Locale.ROOT, "EffiSegNet inference, effiseg vs ONNX Runtime %s (CPU), %d thread(s) each, median %s of %d interleaved iterations after 2 warm-ups%n%n",
-        OrtEnvironment.getEnvironment().getVersion(), threads, threads == 1 ? "thread CPU time" : "wall time", iterations);
+    int settleMs = args.length > 2 ? Integer.parseInt(args[2]) : 100;
+    System.out.printf(Locale.ROOT, "EffiSegNet inference, effiseg vs ONNX Runtime %s (CPU), %d thread(s) each, median %s of %d interleaved iterations after 2 warm-ups, %d ms idle before each call%n%n",
+        OrtEnvironment.getEnvironment().getVersion(), threads, threads == 1 ? "thread CPU time" : "wall time", iterations, settleMs);
     System.out.println("| case | effiseg ms | ORT ms | effiseg images/s | ORT images/s | ratio effiseg / ORT |");
     System.out.println("|---|---|---|---|---|---|");
     String loaded = null;
@@ -55,12 +60,12 @@ public final class OrtBench {
         checkpoint = RandomCheckpoints.of(RandomCheckpoints.config(k.variant(), 0), 1);
         loaded = k.variant();
       }
-      run(checkpoint, k, threads, iterations);
+      run(checkpoint, k, threads, iterations, settleMs);
     }
   }
 
-  private static void run(Checkpoint c, Case k, int threads, int iterations)
-      throws OrtException, java.io.IOException {
+  private static void run(Checkpoint c, Case k, int threads, int iterations, int settleMs)
+      throws OrtException, java.io.IOException, InterruptedException {
     TrainConfig config = TrainConfig.fromJson(c.configJson());
     byte[] model = OnnxExport.build(c, CheckpointModel.of(c, java.nio.file.Path.of("test.safetensors")), "bench", new OnnxExport.Options(k.size(), 0, OnnxExport.DEFAULT_OPSET))
         .model().toByteArray();
@@ -88,6 +93,7 @@ public final class OrtBench {
         // alternate which peer goes first, so neither always inherits the other's warm caches
         for (int side = 0; side < 2; side++) {
           boolean oursNow = (side == 0) == (i % 2 == 0);
+          Thread.sleep(settleMs);
           long t0 = now(threads);
           if (oursNow) {
             net.forward(x, false).close();

@@ -79,7 +79,7 @@ final class SweepCommand implements Callable<Integer> {
   String reference;
 
   @Option(names = "--checkpoint", defaultValue = "best", paramLabel = "ENTRY",
-      description = "Entry of each run's scores-<split>.json the table shows: best (the checkpoint with the highest validation Dice, default), last, or any other entry it holds.")
+      description = "Entry of each run's scores-<split>.json the table shows: best (the checkpoint with the highest validation Dice, default), last, best-tta-flip, best-ema (runs trained with --ema), or any other entry it holds.")
   String checkpoint;
 
   @Option(names = "--partition", paramLabel = "NAME", description = "Slurm: partition of every task.")

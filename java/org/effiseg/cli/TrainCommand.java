@@ -36,13 +36,15 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code effiseg train}: trains EffiSegNet from a preset (+ YAML file + flags), then scores the
- * best-validation and the last checkpoint on the evaluation split and writes an HTML report.
+ * best-validation and the last checkpoint on the evaluation split and writes an HTML report
+ * (with {@code --ema}, also the best weight average).
  */
 @Command(
     name = "train",
     sortOptions = false,
     description = {
-      "Train EffiSegNet on a Kvasir-SEG style dataset, then evaluate the best and last checkpoints, and the best with flip TTA.",
+      "Train EffiSegNet on a Kvasir-SEG style dataset, then evaluate the best and last checkpoints, and the best with flip TTA"
+          + " (with --ema, also the best weight average, plain and with flip TTA).",
       "",
       "Settings come from --preset, then --config, then the flags below (each overrides the one before).",
       "Presets: paper, study-original, study-mod1 … study-mod8, quick, b0-long, b0-hour, smoke."
@@ -83,6 +85,10 @@ final class TrainCommand implements Callable<Integer> {
   @Option(names = "--lr") Double lr;
   @Option(names = "--min-lr") Double minLr;
   @Option(names = "--weight-decay") Double weightDecay;
+  @Option(names = "--ema", paramLabel = "DECAY",
+      description = "Also keep an exponential moving average of the weights (e.g. 0.999), validated and saved beside them"
+          + " (best-ema.safetensors) and scored separately; the raw run is unchanged (0: off, the default).")
+  Double ema;
   @Option(names = "--weights", paramLabel = "PATH",
       description = "Pretrained encoder: TF.js folder or .safetensors (efficientnet_pytorch/MONAI or timm names).")
   String weights;
@@ -137,14 +143,16 @@ final class TrainCommand implements Callable<Integer> {
     SplitIndex evaluation = evalSplitToScore == null ? null : open(evalSplitToScore, policy, log);
     Trainer trainer = new Trainer(config, train, validation, out, log);
     Trainer.Result result = resume ? trainer.resume() : trainer.train();
-    log.printf(Locale.ROOT, "best validation Dice %.4f at epoch %d; checkpoints in %s%n",
-        result.bestValDice(), result.bestEpoch(), out);
+    log.printf(Locale.ROOT, "best validation Dice %.4f at epoch %d%s; checkpoints in %s%n",
+        result.bestValDice(), result.bestEpoch(), result.bestEmaEpoch() == 0 ? ""
+            : String.format(Locale.ROOT, " (weight average: %.4f at epoch %d)",
+                result.bestEmaValDice(), result.bestEmaEpoch()), out);
 
     if (evaluation == null) {
       return 0;
     }
     Map<String, Object> scores = new LinkedHashMap<>();
-    for (Scored entry : SCORED) {
+    for (Scored entry : scored(config)) {
       String label = entry.label();
       Path file = out.resolve(entry.file());
       try (Segmenter segmenter = Segmenter.builder(file).device(Device.parse(config.device))
@@ -176,18 +184,22 @@ final class TrainCommand implements Callable<Integer> {
   }
 
   /**
-   * One entry of scores-SPLIT.json: the best or last checkpoint, scored with or without
-   * test-time augmentation.
+   * One entry of scores-SPLIT.json: the best, last or best-ema checkpoint, scored with or
+   * without test-time augmentation.
    */
   private record Scored(String checkpoint, Tta tta) {
-    /** The entry's name: "best", "last", "best-tta-flip". */
+    /** The entry's name: "best", "last", "best-tta-flip", "best-ema", "best-ema-tta-flip". */
     String label() {
       return checkpoint + EvaluateCommand.ttaSuffix(tta);
     }
 
     /** The checkpoint's file in the run directory. */
     String file() {
-      return checkpoint.equals("best") ? Trainer.BEST : Trainer.LAST;
+      return switch (checkpoint) {
+        case "best" -> Trainer.BEST;
+        case "best-ema" -> Trainer.BEST_EMA;
+        default -> Trainer.LAST;
+      };
     }
   }
 
@@ -197,6 +209,19 @@ final class TrainCommand implements Callable<Integer> {
    */
   private static final List<Scored> SCORED = List.of(
       new Scored("best", Tta.NONE), new Scored("last", Tta.NONE), new Scored("best", Tta.FLIP));
+
+  /**
+   * A run with a weight average ({@code ema}) adds its best ({@code best-ema}, by the average's
+   * validation Dice), plain and with flip TTA, as entries of their own.
+   */
+  private static final List<Scored> SCORED_EMA =
+      List.of(new Scored("best-ema", Tta.NONE), new Scored("best-ema", Tta.FLIP));
+
+  private static List<Scored> scored(TrainConfig config) {
+    return config.ema > 0
+        ? java.util.stream.Stream.concat(SCORED.stream(), SCORED_EMA.stream()).toList()
+        : SCORED;
+  }
 
   /** The settings of a fresh run: the preset, then --config, then the flags; validated. */
   TrainConfig settings() throws IOException {
@@ -236,6 +261,7 @@ final class TrainCommand implements Callable<Integer> {
     put(m, "lr", lr);
     put(m, "min_lr", minLr);
     put(m, "weight_decay", weightDecay);
+    put(m, "ema", ema);
     put(m, "weights", weights);
     put(m, "calibration_images", calibrationImages);
     put(m, "augment", augment);

@@ -114,12 +114,14 @@ public final class EvaluationReport {
     List<SvgLineChart.Series> npd = new ArrayList<>();
     List<SvgLineChart.Series> quality = new ArrayList<>();
     for (String c : log.columns()) {
-      if (c.endsWith("npd_loss")) {
+      // a weight average's columns (val_dice_ema, ...) go with the raw model's
+      String kind = c.endsWith("_ema") ? c.substring(0, c.length() - "_ema".length()) : c;
+      if (kind.endsWith("npd_loss")) {
         // unweighted and on a scale of its own (tens to hundreds): a chart of its own
         npd.add(new SvgLineChart.Series(c, log.column(c)));
-      } else if (c.endsWith("loss")) {
+      } else if (kind.endsWith("loss")) {
         losses.add(new SvgLineChart.Series(c, log.column(c)));
-      } else if (c.endsWith("_dice") || c.endsWith("_iou")) {
+      } else if (kind.endsWith("_dice") || kind.endsWith("_iou")) {
         quality.add(new SvgLineChart.Series(c, log.column(c)));
       }
     }

@@ -34,6 +34,9 @@ import java.util.Map;
  *       backward and update
  *   <li>{@code images_per_second} — training throughput
  * </ul>
+ *
+ * <p>A run with a weight average ({@code --ema}) adds {@code val_loss_ema}, {@code val_dice_ema}
+ * and {@code val_iou_ema} after these: the same validation of the averaged weights.
  */
 public final class TrainingLog {
   /**

@@ -163,9 +163,25 @@ public final class ParameterBlock implements AutoCloseable {
 
   /** Every entry in PyTorch layout and order. */
   public StateDict stateDict() {
+    return stateDictOf(weights.read(), buffers.read());
+  }
+
+  /**
+   * The state dict of flat weights and statistics laid out as this block's {@link #weights()}
+   * and {@link #buffers()} (another copy of the network's values, e.g. a moving average of them).
+   */
+  public StateDict stateDictOf(float[] flatWeights, float[] flatBuffers) {
+    if (flatWeights.length != weights.numel() || flatBuffers.length != buffers.numel()) {
+      throw new IllegalArgumentException("flat weights and statistics of " + flatWeights.length
+          + " and " + flatBuffers.length + " values do not fit this model's blocks of "
+          + weights.numel() + " and " + buffers.numel());
+    }
     StateDict sd = new StateDict();
     for (ParameterLayout.Entry e : layout.entries()) {
-      sd.put(e.name(), new TensorData(e.torchShape(), toTorch(e, weight(e.name()).read())));
+      float[] flat = e.trainable() ? flatWeights : flatBuffers;
+      int from = Math.toIntExact(e.offset());
+      float[] nat = Arrays.copyOfRange(flat, from, from + Math.toIntExact(e.numel()));
+      sd.put(e.name(), new TensorData(e.torchShape(), toTorch(e, nat)));
     }
     return sd;
   }

@@ -11,7 +11,8 @@ import org.effiseg.eval.StudyTable;
 /**
  * Builds a sweep's study table from its run directories: each finished run's {@code
  * scores-<split>.json}, the entry of one checkpoint ({@code best}, the highest validation Dice,
- * or {@code last}); any other entry a later effiseg writes there can be tabulated the same way.
+ * or {@code last}, or another entry such as {@code best-tta-flip} or, in runs with {@code --ema},
+ * {@code best-ema}); any entry effiseg writes there can be tabulated the same way.
  */
 public final class StudyCollector {
   private StudyCollector() {}
@@ -42,7 +43,11 @@ public final class StudyCollector {
     Map<String, String> details = new LinkedHashMap<>();
     details.put("sweep", sweep.root().toString());
     details.put("scores", manifest.evalSplit() + " split, " + checkpoint + " checkpoint"
-        + (checkpoint.equals("best") ? " (highest validation Dice)" : ""));
+        + switch (checkpoint) {
+          case "best" -> " (highest validation Dice)";
+          case "best-ema" -> " (the weight average with the highest validation Dice)";
+          default -> "";
+        });
     details.put("runs", runs.size() + " of " + manifest.runs().size() + " finished"
         + (missing.isEmpty() ? "" : "; missing: " + String.join(", ", missing)));
     details.put("training flags", manifest.trainFlags().isEmpty() ? "(none: the presets as they are)"

@@ -10,16 +10,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Set;
 import org.effiseg.eval.TrainingLog;
 import org.effiseg.util.AtomicFiles;
 
 /**
  * The run's per-epoch logs: {@code epochs.jsonl}, one JSON object per epoch with every value at
  * full precision (the log a resumed run continues from), and {@code epochs.csv} in {@link
- * TrainingLog}'s column order (what the HTML report draws). Both are rewritten atomically from
+ * TrainingLog}'s column order, then any further columns the rows hold (a weight average's
+ * {@code val_*_ema}) in the order they first appear (what the HTML report draws). Both are
+ * rewritten atomically from
  * the kept rows, so a resumed run continues them without duplicate epochs.
  */
 final class EpochLog {
@@ -64,11 +68,15 @@ final class EpochLog {
   }
 
   private void rewrite() throws IOException {
-    StringBuilder text = new StringBuilder(TrainingLog.header()).append('\n');
+    Set<String> columns = new LinkedHashSet<>(TrainingLog.COLUMNS);
+    for (Map<String, Double> r : rows) {
+      columns.addAll(r.keySet());
+    }
+    StringBuilder text = new StringBuilder(String.join(",", columns)).append('\n');
     StringBuilder json = new StringBuilder();
     for (Map<String, Double> r : rows) {
       List<String> cells = new ArrayList<>();
-      for (String column : TrainingLog.COLUMNS) {
+      for (String column : columns) {
         Double v = r.get(column);
         cells.add(v == null || v.isNaN() ? "" : format(column, v));
       }

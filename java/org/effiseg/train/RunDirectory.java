@@ -31,8 +31,11 @@ import org.effiseg.weights.Checkpoint;
  *   <li>{@code epochs.jsonl}, {@code epochs.csv} with the epoch's row;
  *   <li>if the epoch is the new best: a hard link {@code .best.rollback.safetensors} to the
  *       current best, then {@code best.safetensors};
+ *   <li>in a run with a weight average ({@code --ema}), if the epoch's average is the new best
+ *       average: likewise {@code .best-ema.rollback.safetensors}, then {@code
+ *       best-ema.safetensors};
  *   <li>{@code last.safetensors} (the commit);
- *   <li>the rollback link is deleted.
+ *   <li>the rollback links are deleted.
  * </ol>
  */
 final class RunDirectory {
@@ -40,9 +43,11 @@ final class RunDirectory {
   static final String LAST = Trainer.LAST;
   static final String BEST = Trainer.BEST;
   static final String ROLLBACK = ".best.rollback.safetensors";
+  static final String BEST_EMA = Trainer.BEST_EMA;
+  static final String ROLLBACK_EMA = ".best-ema.rollback.safetensors";
   /** Every file a run writes before its first checkpoint and the protocol writes after. */
-  private static final Set<String> FILES =
-      Set.of(CONFIG, RunRecord.FILE, EpochLog.CSV, EpochLog.JSONL, BEST, LAST, ROLLBACK);
+  private static final Set<String> FILES = Set.of(CONFIG, RunRecord.FILE, EpochLog.CSV,
+      EpochLog.JSONL, BEST, LAST, ROLLBACK, BEST_EMA, ROLLBACK_EMA);
 
   private final Path dir;
   private final PrintStream out;
@@ -60,8 +65,11 @@ final class RunDirectory {
     return dir.resolve(name);
   }
 
-  /** What the last checkpoint committed: its epoch and the best epoch it names. */
-  record Committed(int epoch, int bestEpoch) {}
+  /**
+   * What the last checkpoint committed: its epoch, the best epoch it names and, in a run with a
+   * weight average, the epoch of the best average (0 in a run without).
+   */
+  record Committed(int epoch, int bestEpoch, int bestEmaEpoch) {}
 
   /**
    * Makes a new run directory holding {@code configJson}, or reuses one that holds no committed
@@ -104,58 +112,85 @@ final class RunDirectory {
     }
     Path last = dir.resolve(LAST);
     if (!Files.exists(last)) {
-      for (String uncommitted : List.of(BEST, ROLLBACK, EpochLog.JSONL, EpochLog.CSV)) {
+      for (String uncommitted : List.of(BEST, ROLLBACK, BEST_EMA, ROLLBACK_EMA, EpochLog.JSONL,
+          EpochLog.CSV)) {
         Files.deleteIfExists(dir.resolve(uncommitted));
       }
       AtomicFiles.syncDirectory(dir);
       return null;
     }
     Checkpoint.Header header = Checkpoint.readHeader(last);
-    Committed committed = new Committed(header.epoch(), bestEpochOf(last, header.metricsJson()));
-    recoverBest(committed);
+    Committed committed = new Committed(header.epoch(), bestEpochOf(last, header.metricsJson()),
+        bestEmaEpochOf(last, header.metricsJson()));
+    recoverBest(BEST, ROLLBACK, committed.bestEpoch(), committed.bestEpoch() == committed.epoch());
+    if (committed.bestEmaEpoch() > 0) {
+      // last holds the average only as flat tensors, never as best-ema's model: no copy from it
+      recoverBest(BEST_EMA, ROLLBACK_EMA, committed.bestEmaEpoch(), false);
+    }
     log.truncate(committed.epoch());
     return committed;
   }
 
-  private void recoverBest(Committed committed) throws IOException {
-    Path best = dir.resolve(BEST);
-    Path rollback = dir.resolve(ROLLBACK);
-    if (epochOf(best) == committed.bestEpoch()) {
+  /**
+   * Makes {@code name} hold {@code bestEpoch}: as it is, from its rollback link, or (with {@code
+   * lastIsIt}, where last is that very checkpoint) from last.
+   */
+  private void recoverBest(String name, String rollbackName, int bestEpoch, boolean lastIsIt)
+      throws IOException {
+    Path best = dir.resolve(name);
+    Path rollback = dir.resolve(rollbackName);
+    if (epochOf(best) == bestEpoch) {
       Files.deleteIfExists(rollback);
-    } else if (epochOf(rollback) == committed.bestEpoch()) {
+    } else if (epochOf(rollback) == bestEpoch) {
       Files.move(rollback, best, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
-      out.println("restored " + best + " (epoch " + committed.bestEpoch() + ") over the best"
-          + " checkpoint of an epoch that was not committed");
-    } else if (committed.bestEpoch() == committed.epoch()) {
-      // the last checkpoint is the best one: the same file
-      AtomicFiles.write(best, o -> Files.copy(dir.resolve(LAST), o));
+      out.println("restored " + best + " (epoch " + bestEpoch + ") over the checkpoint of an"
+          + " epoch that was not committed");
+    } else if (lastIsIt) {
+      // the last checkpoint is the best one: the same model and optimizer state (without the
+      // weight average that last also carries)
+      Checkpoint c = Checkpoint.read(dir.resolve(LAST));
+      Checkpoint.write(best, new Checkpoint(c.model(), c.optimizer(), c.variant(), c.configJson(),
+          c.epoch(), c.step(), c.metricsJson(), c.extra()));
       Files.deleteIfExists(rollback);
-      out.println("restored " + best + " from " + LAST + " (epoch " + committed.epoch() + ")");
+      out.println("restored " + best + " from " + LAST + " (epoch " + bestEpoch + ")");
     } else {
-      throw new IOException(best + " holds epoch " + epochOf(best) + " but " + dir.resolve(LAST)
-          + " says the best was epoch " + committed.bestEpoch() + " (was the file replaced?)");
+      throw new IOException(best + (Files.exists(best) ? " holds epoch " + epochOf(best)
+          : " is missing") + " but " + dir.resolve(LAST) + " says it holds epoch " + bestEpoch
+          + " (was the file removed or replaced?)");
     }
     AtomicFiles.syncDirectory(dir);
   }
 
-  /** Steps 1 to 4 of the protocol for one finished epoch. */
-  void commit(EpochLog log, Map<String, Double> row, Checkpoint checkpoint,
-      boolean newBest) throws IOException {
+  /**
+   * The protocol's steps for one finished epoch: {@code last} becomes the last checkpoint;
+   * {@code newBest} and {@code newBestEma}, where not null, the new best and best-ema.
+   */
+  void commit(EpochLog log, Map<String, Double> row, Checkpoint last, Checkpoint newBest,
+      Checkpoint newBestEma) throws IOException {
     log.append(row);
-    Path best = dir.resolve(BEST);
-    Path rollback = dir.resolve(ROLLBACK);
-    if (newBest) {
-      if (Files.isRegularFile(best)) {
-        keep(best, rollback);
-      }
-      FaultPoints.reach("run/best-kept");
-      Checkpoint.write(best, checkpoint);
+    if (newBest != null) {
+      replaceKeepingRollback(BEST, ROLLBACK, newBest, "run/best-kept");
     }
-    Checkpoint.write(dir.resolve(LAST), checkpoint);
-    if (Files.deleteIfExists(rollback)) {
+    if (newBestEma != null) {
+      replaceKeepingRollback(BEST_EMA, ROLLBACK_EMA, newBestEma, "run/best-ema-kept");
+    }
+    Checkpoint.write(dir.resolve(LAST), last);
+    boolean deleted = Files.deleteIfExists(dir.resolve(ROLLBACK));
+    deleted |= Files.deleteIfExists(dir.resolve(ROLLBACK_EMA));
+    if (deleted) {
       AtomicFiles.syncDirectory(dir);
     }
     FaultPoints.reach("run/committed");
+  }
+
+  private void replaceKeepingRollback(String name, String rollbackName, Checkpoint checkpoint,
+      String faultPoint) throws IOException {
+    Path best = dir.resolve(name);
+    if (Files.isRegularFile(best)) {
+      keep(best, dir.resolve(rollbackName));
+    }
+    FaultPoints.reach(faultPoint);
+    Checkpoint.write(best, checkpoint);
   }
 
   /** {@code rollback} becomes another name of {@code best}'s current content. */
@@ -181,6 +216,17 @@ final class RunDirectory {
     } catch (JsonParseException | IllegalStateException | UnsupportedOperationException
         | NumberFormatException e) {
       throw new IOException(file + ": its metrics name no best epoch: " + metricsJson, e);
+    }
+  }
+
+  /** The epoch of the best weight average the metrics name; 0 in a run without one. */
+  static int bestEmaEpochOf(Path file, String metricsJson) throws IOException {
+    try {
+      JsonElement best = JsonParser.parseString(metricsJson).getAsJsonObject().get("best_ema_epoch");
+      return best == null ? 0 : best.getAsInt();
+    } catch (JsonParseException | IllegalStateException | UnsupportedOperationException
+        | NumberFormatException e) {
+      throw new IOException(file + ": its metrics name no best EMA epoch: " + metricsJson, e);
     }
   }
 

@@ -42,6 +42,11 @@ public final class TrainConfig {
   public double weightDecay = 0.01;
   /** Cosine annealing per epoch from lr down to min_lr over the run (CosineAnnealingLR). */
   public double minLr = 1e-5;
+  /**
+   * Decay of an exponential moving average of the weights and BN statistics, validated and
+   * checkpointed beside the raw model ({@code best-ema.safetensors}); 0 = off.
+   */
+  public double ema = 0;
   /** Loss = dice_weight·Dice + bce_weight·BCE + npd_weight·near-pixel-diff (MONAI DiceCE = 1, 1). */
   public double diceWeight = 1.0;
   public double bceWeight = 1.0;
@@ -262,6 +267,9 @@ public final class TrainConfig {
     requireFinite("min_lr", minLr);
     require(lr > 0 && minLr >= 0 && minLr <= lr,
         "need 0 ≤ min_lr (--min-lr) ≤ lr (--lr) and lr > 0, got lr " + lr + ", min_lr " + minLr);
+    requireFinite("ema", ema);
+    require(ema == 0 || (ema > 0 && ema < 1), name("ema") + " must be 0 (off) or a decay"
+        + " strictly between 0 and 1 (e.g. 0.999), got " + ema);
     requireFinite("weight_decay", weightDecay);
     require(weightDecay >= 0, name("weight_decay") + " must be ≥ 0, got " + weightDecay);
     for (String key : List.of("dice_weight", "bce_weight", "npd_weight")) {

@@ -49,6 +49,13 @@ import org.effiseg.weights.PretrainedWeights;
  * checkpoint and log rows of the uncommitted epoch). A directory without a checkpoint starts
  * over, under {@code train} or {@code resume}.
  *
+ * <p>With {@code ema} (a decay d, {@code --ema}), a {@link WeightAverage} of the weights and BN
+ * statistics starts from the starting weights and follows every optimizer step; each epoch it is
+ * validated after the raw model (log columns {@code val_loss_ema}, {@code val_dice_ema}, {@code
+ * val_iou_ema}), kept in {@code last.safetensors} (so {@code resume} continues it exactly), and
+ * written as the model of {@code best-ema.safetensors} in the epochs whose average has the
+ * highest validation Dice so far. The raw trajectory is the same computation as without it.
+ *
  * <p>{@code resume} continues from the last checkpoint with the same weights, BN statistics,
  * AdamW moments and step, learning rate (a function of the epoch) and data order (a function of
  * seed and epoch), so a resumed run ends in exactly the state an uninterrupted one would. A NaN
@@ -57,6 +64,8 @@ import org.effiseg.weights.PretrainedWeights;
 public final class Trainer {
   public static final String LAST = "last.safetensors";
   public static final String BEST = "best.safetensors";
+  /** The weight average ({@code --ema}) of the epoch whose average validated best. */
+  public static final String BEST_EMA = "best-ema.safetensors";
 
   private final TrainConfig config;
   private final Path dataRoot;
@@ -68,6 +77,8 @@ public final class Trainer {
   private final EfficientNetVariant variant;
   /** Test hook: called after each training batch with (epoch, batch); may throw to simulate a crash. */
   private BatchListener batchListener = (epoch, batch) -> {};
+  /** Test hook: called after each optimizer step (and the weight average's update). */
+  private StepListener stepListener = params -> {};
 
   /** Called after every training step; for tests that interrupt a run. */
   @FunctionalInterface
@@ -75,8 +86,18 @@ public final class Trainer {
     void afterBatch(int epoch, int batch);
   }
 
-  /** What a finished run reports. */
-  public record Result(Path runDir, int epochs, int bestEpoch, double bestValDice, MetricSummary last) {}
+  /** Sees the parameters after every optimizer step; for tests. */
+  @FunctionalInterface
+  interface StepListener {
+    void afterStep(ParameterBlock params);
+  }
+
+  /**
+   * What a finished run reports; {@code bestEmaEpoch} is 0 (and {@code bestEmaValDice} NaN) in
+   * a run without a weight average.
+   */
+  public record Result(Path runDir, int epochs, int bestEpoch, double bestValDice, MetricSummary last,
+      int bestEmaEpoch, double bestEmaValDice) {}
 
   /**
    * @param train the validated training split (see {@link SplitIndex#open})
@@ -95,6 +116,10 @@ public final class Trainer {
 
   public void onBatch(BatchListener listener) {
     this.batchListener = listener;
+  }
+
+  void onStep(StepListener listener) {
+    this.stepListener = listener;
   }
 
   private static SplitIndex limit(SplitIndex split, int n) {
@@ -160,6 +185,15 @@ public final class Trainer {
     return PretrainedWeights.load(Path.of(config.weights), EfficientNetLayout.of(variant), false);
   }
 
+  /** Where the run stands between epochs: what {@code last} commits besides the tensors. */
+  private static final class Progress {
+    long step;
+    int bestEpoch;
+    double bestDice = Double.NEGATIVE_INFINITY;
+    int bestEmaEpoch;
+    double bestEmaDice = Double.NEGATIVE_INFINITY;
+  }
+
   private Result run(Context ctx, RunDirectory dir, EpochLog log, Checkpoint resumeFrom,
       PretrainedWeights.Imported pretrained) throws IOException {
     try (EffiSegNet model = EffiSegNet.create(ctx, config.modelConfig());
@@ -170,55 +204,107 @@ public final class Trainer {
           resumeFrom == null ? 0 : resumeFrom.epoch());
       ParameterBlock params = model.parameters();
       int startEpoch = 0;
-      long step = 0;
-      int bestEpoch = 0;
-      double bestDice = Double.NEGATIVE_INFINITY;
+      Progress progress = new Progress();
       if (resumeFrom != null) {
         model.loadStateDict(resumeFrom.model(), true);
         params.expAvg().write(resumeFrom.optimizer().expAvg());
         params.expAvgSq().write(resumeFrom.optimizer().expAvgSq());
         startEpoch = resumeFrom.epoch();
-        step = resumeFrom.step();
+        progress.step = resumeFrom.step();
         JsonObject metrics = JsonParser.parseString(resumeFrom.metricsJson()).getAsJsonObject();
-        bestEpoch = metrics.get("best_epoch").getAsInt();
-        bestDice = metrics.get("best_val_dice").getAsDouble();
-        out.printf(Locale.ROOT, "resuming %s after epoch %d (step %d, best val Dice %.4f at epoch %d)%n",
-            runDir, startEpoch, step, bestDice, bestEpoch);
+        progress.bestEpoch = metrics.get("best_epoch").getAsInt();
+        progress.bestDice = metrics.get("best_val_dice").getAsDouble();
+        if (config.ema > 0) {
+          if (resumeFrom.ema() == null || !metrics.has("best_ema_epoch")) {
+            throw new IOException(dir.file(LAST) + " holds no weight average, but the run's"
+                + " settings keep one (ema " + config.ema + ")");
+          }
+          progress.bestEmaEpoch = metrics.get("best_ema_epoch").getAsInt();
+          progress.bestEmaDice = metrics.get("best_ema_val_dice").getAsDouble();
+        }
+        out.printf(Locale.ROOT, "resuming %s after epoch %d (step %d, best val Dice %.4f at epoch %d%s)%n",
+            runDir, startEpoch, progress.step, progress.bestDice, progress.bestEpoch,
+            config.ema > 0 ? String.format(Locale.ROOT, "; EMA %.4f at epoch %d",
+                progress.bestEmaDice, progress.bestEmaEpoch) : "");
       } else {
         loadPretrained(model, pretrained);
       }
       out.printf(Locale.ROOT,
-          "training EffiSegNet-%s at %dx%d on %d images (validation %d), %d epochs, batch %d, %s%n",
+          "training EffiSegNet-%s at %dx%d on %d images (validation %d), %d epochs, batch %d, %s%s%n",
           variant.name(), imageSize, imageSize, train.size(), validation.size(), config.epochs,
-          config.batchSize, ctx);
-
-      LrSchedule schedule = new LrSchedule(config.lr, config.minLr, config.epochs);
-      MetricSummary lastSummary = null;
-      for (int epoch = startEpoch; epoch < config.epochs; epoch++) {
-        double lr = schedule.lr(epoch);
-        EpochStats stats = trainEpoch(ctx, model, trainLoader, epoch, lr, step);
-        step = stats.step;
-        Validation.Result val =
-            Validation.run(ctx, model, valLoader, config, epoch, terms);
-        lastSummary = val.summary();
-        double dice = lastSummary.dice();
-        boolean best = bestEpoch == 0 || dice > bestDice
-            || (Double.isNaN(bestDice) && !Double.isNaN(dice));
-        if (best) {
-          bestDice = dice;
-          bestEpoch = epoch + 1;
+          config.batchSize, ctx, config.ema > 0 ? ", weight average (EMA) decay " + config.ema : "");
+      // the average starts from the weights training starts from (imported and calibrated, or resumed)
+      try (WeightAverage ema = config.ema > 0 ? new WeightAverage(ctx, params, config.ema) : null) {
+        if (ema != null && resumeFrom != null) {
+          ema.write(resumeFrom.ema());
         }
-        Map<String, Double> row = epochRow(epoch, stats, val, lr);
-        dir.commit(log, row, checkpoint(model, epoch + 1, step, row, bestEpoch, bestDice), best);
-        out.printf(Locale.ROOT,
-            "epoch %d/%d  loss %.4f (dice %.4f bce %.4f npd %.4f)  val loss %.4f  val Dice %.4f IoU %.4f"
-                + "  lr %.2e  %.1f img/s  %s%s%n",
-            epoch + 1, config.epochs, stats.loss.total(), stats.loss.dice(), stats.loss.bce(),
-            stats.loss.npd(), val.loss().total(), lastSummary.dice(), lastSummary.iou(), lr,
-            stats.imagesPerSecond(), ProgressBar.clock(stats.seconds()), best ? "  * best" : "");
+        MetricSummary lastSummary = epochs(ctx, model, ema, trainLoader, valLoader, terms, dir, log,
+            startEpoch, progress);
+        return new Result(runDir, config.epochs, progress.bestEpoch, progress.bestDice, lastSummary,
+            progress.bestEmaEpoch, ema == null ? Double.NaN : progress.bestEmaDice);
       }
-      return new Result(runDir, config.epochs, bestEpoch, bestDice, lastSummary);
     }
+  }
+
+  /** Trains, validates and commits epochs {@code startEpoch}… of the run; the last summary. */
+  private MetricSummary epochs(Context ctx, EffiSegNet model, WeightAverage ema,
+      BatchLoader trainLoader, BatchLoader valLoader, Tensor terms, RunDirectory dir, EpochLog log,
+      int startEpoch, Progress progress) throws IOException {
+    LrSchedule schedule = new LrSchedule(config.lr, config.minLr, config.epochs);
+    MetricSummary lastSummary = null;
+    for (int epoch = startEpoch; epoch < config.epochs; epoch++) {
+      double lr = schedule.lr(epoch);
+      EpochStats stats = trainEpoch(ctx, model, ema, trainLoader, epoch, lr, progress.step);
+      progress.step = stats.step;
+      int validated = epoch;
+      Validation.Result val = Validation.run(ctx, model, valLoader, config, validated, terms);
+      Validation.Result emaVal = ema == null ? null
+          : ema.evaluate(() -> Validation.run(ctx, model, valLoader, config, validated, terms));
+      lastSummary = val.summary();
+      double dice = lastSummary.dice();
+      boolean best = improves(progress.bestEpoch, progress.bestDice, dice);
+      if (best) {
+        progress.bestDice = dice;
+        progress.bestEpoch = epoch + 1;
+      }
+      boolean bestEma = emaVal != null
+          && improves(progress.bestEmaEpoch, progress.bestEmaDice, emaVal.summary().dice());
+      if (bestEma) {
+        progress.bestEmaDice = emaVal.summary().dice();
+        progress.bestEmaEpoch = epoch + 1;
+      }
+      Map<String, Double> row = epochRow(epoch, stats, val, emaVal, lr);
+      ParameterBlock params = model.parameters();
+      StateDict weights = model.stateDict();
+      Checkpoint.OptimizerState optimizer =
+          new Checkpoint.OptimizerState(params.expAvg().read(), params.expAvgSq().read());
+      Checkpoint.Ema average = ema == null ? null : ema.read();
+      // last carries the average (for resume); best is the raw model's alone, as without --ema
+      Checkpoint last = checkpoint(weights, optimizer, average, epoch + 1, row, progress, Map.of());
+      Checkpoint bestCheckpoint = best
+          ? checkpoint(weights, optimizer, null, epoch + 1, row, progress, Map.of())
+          : null;
+      Checkpoint bestEmaCheckpoint = bestEma
+          ? checkpoint(WeightAverage.stateDict(params, average), null, null, epoch + 1, row,
+              progress, Map.of("ema_decay", Double.toString(config.ema)))
+          : null;
+      dir.commit(log, row, last, bestCheckpoint, bestEmaCheckpoint);
+      out.printf(Locale.ROOT,
+          "epoch %d/%d  loss %.4f (dice %.4f bce %.4f npd %.4f)  val loss %.4f  val Dice %.4f IoU %.4f"
+              + "%s  lr %.2e  %.1f img/s  %s%s%s%n",
+          epoch + 1, config.epochs, stats.loss.total(), stats.loss.dice(), stats.loss.bce(),
+          stats.loss.npd(), val.loss().total(), lastSummary.dice(), lastSummary.iou(),
+          emaVal == null ? "" : String.format(Locale.ROOT, "  EMA val Dice %.4f IoU %.4f",
+              emaVal.summary().dice(), emaVal.summary().iou()),
+          lr, stats.imagesPerSecond(), ProgressBar.clock(stats.seconds()), best ? "  * best" : "",
+          bestEma ? "  * best EMA" : "");
+    }
+    return lastSummary;
+  }
+
+  /** Whether an epoch's validation Dice is the run's new best (the first epoch always is). */
+  private static boolean improves(int bestEpoch, double bestDice, double dice) {
+    return bestEpoch == 0 || dice > bestDice || (Double.isNaN(bestDice) && !Double.isNaN(dice));
   }
 
   private BatchLoader loader(SplitIndex split, org.effiseg.augment.AugmentConfig augment, boolean shuffle) {
@@ -275,7 +361,7 @@ public final class Trainer {
     }
   }
 
-  private EpochStats trainEpoch(Context ctx, EffiSegNet model, BatchLoader loader,
+  private EpochStats trainEpoch(Context ctx, EffiSegNet model, WeightAverage ema, BatchLoader loader,
       int epoch, double lr, long step) {
     EpochStats stats = new EpochStats();
     stats.step = step;
@@ -301,6 +387,10 @@ public final class Trainer {
         }
         stats.step++;
         trainStep.update(lr, stats.step);
+        if (ema != null) {
+          ema.update();
+        }
+        stepListener.afterStep(model.parameters());
         long t2 = System.nanoTime();
         stats.dataSeconds += (t1 - t0) / 1e9;
         stats.computeSeconds += (t2 - t1) / 1e9;
@@ -318,7 +408,8 @@ public final class Trainer {
     return stats;
   }
 
-  private Map<String, Double> epochRow(int epoch, EpochStats stats, Validation.Result val, double lr) {
+  private Map<String, Double> epochRow(int epoch, EpochStats stats, Validation.Result val,
+      Validation.Result emaVal, double lr) {
     MetricSummary s = val.summary();
     Map<String, Double> row = new LinkedHashMap<>();
     row.put("epoch", (double) (epoch + 1));
@@ -336,23 +427,40 @@ public final class Trainer {
     row.put("data_seconds", stats.dataSeconds);
     row.put("compute_seconds", stats.computeSeconds);
     row.put("images_per_second", stats.imagesPerSecond());
+    if (emaVal != null) {
+      row.put("val_loss_ema", emaVal.loss().total());
+      row.put("val_dice_ema", emaVal.summary().dice());
+      row.put("val_iou_ema", emaVal.summary().iou());
+    }
     return row;
   }
 
-  private Checkpoint checkpoint(EffiSegNet model, int epochsDone, long step, Map<String, Double> row,
-      int bestEpoch, double bestDice) {
-    ParameterBlock params = model.parameters();
+  /**
+   * A checkpoint of the epoch: the row and where the best epochs stand as its metrics, the run's
+   * settings, image size and data as its metadata.
+   */
+  private Checkpoint checkpoint(StateDict model, Checkpoint.OptimizerState optimizer,
+      Checkpoint.Ema average, int epochsDone, Map<String, Double> row, Progress progress,
+      Map<String, String> extra) {
     Map<String, Object> metrics = new LinkedHashMap<>(row);
-    metrics.put("best_epoch", bestEpoch);
-    metrics.put("best_val_dice", bestDice);
+    metrics.put("best_epoch", progress.bestEpoch);
+    metrics.put("best_val_dice", progress.bestDice);
+    if (config.ema > 0) {
+      metrics.put("best_ema_epoch", progress.bestEmaEpoch);
+      metrics.put("best_ema_val_dice", progress.bestEmaDice);
+    }
+    Map<String, String> meta = new LinkedHashMap<>(extra);
+    meta.put("image_size", Integer.toString(imageSize));
+    meta.put("data", dataRoot.toString());
     return new Checkpoint(
-        model.stateDict(),
-        new Checkpoint.OptimizerState(params.expAvg().read(), params.expAvgSq().read()),
+        model,
+        optimizer,
         config.variant,
         config.toJson(),
         epochsDone,
-        step,
+        progress.step,
         new GsonBuilder().serializeSpecialFloatingPointValues().create().toJson(metrics),
-        Map.of("image_size", Integer.toString(imageSize), "data", dataRoot.toString()));
+        meta,
+        average);
   }
 }

@@ -14,7 +14,9 @@ import org.effiseg.util.Errors;
 /**
  * effiseg's own checkpoint: one safetensors file holding the model's {@link StateDict} (its own
  * names), optionally the AdamW moments as two flat tensors {@code optimizer.exp_avg} and {@code
- * optimizer.exp_avg_sq} (in the order of the model's flat parameter block), and string metadata:
+ * optimizer.exp_avg_sq} (in the order of the model's flat parameter block), optionally the
+ * training's moving average of the weights as two flat tensors {@code ema.weights} and {@code
+ * ema.buffers} (the flat weights and BN statistics blocks), and string metadata:
  * {@code format} = "effiseg-checkpoint", {@code format_version}, {@code variant}, {@code config}
  * and {@code metrics} (JSON text), {@code epoch}, {@code step}, plus free-form entries (RNG and
  * data-order state, ...). Any safetensors tool can open it.
@@ -27,6 +29,8 @@ import org.effiseg.util.Errors;
  * @param step optimizer steps taken (AdamW's bias-correction step)
  * @param metricsJson metrics as JSON ("{}" if none)
  * @param extra other metadata, e.g. RNG state; keys must not clash with the ones above
+ * @param ema the moving average of the weights a training run keeps beside them ({@code --ema}),
+ *     or null; readers that load {@link #model} ignore it
  */
 public record Checkpoint(
     StateDict model,
@@ -36,12 +40,15 @@ public record Checkpoint(
     int epoch,
     long step,
     String metricsJson,
-    Map<String, String> extra) {
+    Map<String, String> extra,
+    Checkpoint.Ema ema) {
 
   public static final String FORMAT = "effiseg-checkpoint";
   public static final String FORMAT_VERSION = "1";
   static final String EXP_AVG = "optimizer.exp_avg";
   static final String EXP_AVG_SQ = "optimizer.exp_avg_sq";
+  static final String EMA_WEIGHTS = "ema.weights";
+  static final String EMA_BUFFERS = "ema.buffers";
   private static final String[] RESERVED = {
     "format", "format_version", "variant", "config", "epoch", "step", "metrics"
   };
@@ -56,6 +63,24 @@ public record Checkpoint(
     }
   }
 
+  /**
+   * The exponential moving average of the weights and BN statistics, flat, in the layout of the
+   * model's parameter block ({@code ParameterBlock.weights()} and {@code buffers()}).
+   */
+  public record Ema(float[] weights, float[] buffers) {
+    public Ema {
+      if (weights == null || buffers == null) {
+        throw new IllegalArgumentException("a weight average needs its weights and its buffers");
+      }
+    }
+  }
+
+  /** A checkpoint without a weight average. */
+  public Checkpoint(StateDict model, OptimizerState optimizer, String variant, String configJson,
+      int epoch, long step, String metricsJson, Map<String, String> extra) {
+    this(model, optimizer, variant, configJson, epoch, step, metricsJson, extra, null);
+  }
+
   public Checkpoint {
     if (model == null || variant == null) {
       throw new IllegalArgumentException("a checkpoint needs a model state dict and a variant");
@@ -68,7 +93,7 @@ public record Checkpoint(
         throw new IllegalArgumentException("extra metadata may not use the reserved key " + r);
       }
     }
-    for (String n : new String[] {EXP_AVG, EXP_AVG_SQ}) {
+    for (String n : new String[] {EXP_AVG, EXP_AVG_SQ, EMA_WEIGHTS, EMA_BUFFERS}) {
       if (model.contains(n)) {
         throw new IllegalArgumentException("a model tensor may not be named " + n);
       }
@@ -127,6 +152,16 @@ public record Checkpoint(
       }
       opt = new OptimizerState(m.data(), v.data());
     }
+    Ema ema = null;
+    TensorData emaWeights = all.remove(EMA_WEIGHTS);
+    TensorData emaBuffers = all.remove(EMA_BUFFERS);
+    if ((emaWeights == null) != (emaBuffers == null)) {
+      throw new WeightsFormatException(file + ": has only one of " + EMA_WEIGHTS + " and "
+          + EMA_BUFFERS);
+    }
+    if (emaWeights != null) {
+      ema = new Ema(emaWeights.data(), emaBuffers.data());
+    }
     String variant = meta.remove("variant");
     if (variant == null) {
       throw new WeightsFormatException(file + ": checkpoint metadata has no 'variant'");
@@ -139,7 +174,7 @@ public record Checkpoint(
       meta.remove(r);
     }
     try {
-      return new Checkpoint(all, opt, variant, config, epoch, step, metrics, meta);
+      return new Checkpoint(all, opt, variant, config, epoch, step, metrics, meta, ema);
     } catch (IllegalArgumentException e) {
       throw new WeightsFormatException(file + ": " + e.getMessage(), e);
     }
@@ -200,6 +235,10 @@ public record Checkpoint(
       sd.put(EXP_AVG, new TensorData(new long[] {optimizer.expAvg.length}, optimizer.expAvg));
       sd.put(EXP_AVG_SQ,
           new TensorData(new long[] {optimizer.expAvgSq.length}, optimizer.expAvgSq));
+    }
+    if (ema != null) {
+      sd.put(EMA_WEIGHTS, new TensorData(new long[] {ema.weights.length}, ema.weights));
+      sd.put(EMA_BUFFERS, new TensorData(new long[] {ema.buffers.length}, ema.buffers));
     }
     return sd;
   }

@@ -118,6 +118,20 @@ class SweepCommandTest {
   }
 
   @Test
+  void runsTrainedWithEmaAreTabulatedByTheirBestAverage() throws Exception {
+    Path sweep = dir.resolve("ema");
+    Cli.Outcome o = Cli.run("sweep", "--presets", "smoke", "--seeds", "5", "--data", data.toString(),
+        "--out", sweep.toString(), "--epochs", "1", "--threads", "1", "--workers", "1", "--ema", "0.9");
+    assertWithMessage("%s%s", o.out(), o.err()).that(o.exit()).isEqualTo(0);
+    assertThat(Files.readString(sweep.resolve("runs/smoke-seed5/config.json"))).contains("\"ema\": 0.9");
+    Cli.Outcome collect = Cli.run("sweep", "--out", sweep.toString(), "--collect", "--checkpoint", "best-ema");
+    assertWithMessage("%s%s", collect.out(), collect.err()).that(collect.exit()).isEqualTo(0);
+    assertThat(Files.readString(sweep.resolve("study.md")))
+        .contains("test split, best-ema checkpoint (the weight average with the highest validation Dice)");
+    assertThat(Files.readAllLines(sweep.resolve("study-runs.csv"))).hasSize(2);
+  }
+
+  @Test
   void wrongFlagsStopTheSweepBeforeAnythingRuns() throws Exception {
     Path sweep = dir.resolve("usage");
     String[] grid = {"sweep", "--presets", "smoke", "--seeds", "1", "--data", data.toString(), "--out", sweep.toString()};

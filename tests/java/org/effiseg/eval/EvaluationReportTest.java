@@ -77,6 +77,19 @@ class EvaluationReportTest {
   }
 
   @Test
+  void aWeightAveragesColumnsAreDrawnWithTheirKind() {
+    TrainingLog log = TrainingLog.parse("epoch,train_loss,val_loss,val_dice,val_iou,lr,"
+        + "val_loss_ema,val_dice_ema,val_iou_ema\n"
+        + "1,0.9,1.0,0.6,0.5,1e-4,1.1,0.5,0.4\n2,0.6,0.8,0.7,0.6,5e-5,0.9,0.65,0.55\n");
+    String html = new EvaluationReport(result(4)).trainingLog(log).toHtml();
+    assertThat(count(html, "<svg")).isEqualTo(3); // losses, Dice/IoU, learning rate
+    for (String column : new String[] {"val_loss_ema", "val_dice_ema", "val_iou_ema"}) {
+      assertThat(html).contains("class=\"legend\">" + column + "</text>");
+    }
+    assertThat(html).contains("best validation Dice 0.7000 at epoch 2"); // the raw model's
+  }
+
+  @Test
   void noTrainingLogNoCurves() {
     String html = new EvaluationReport(result(2)).toHtml();
     assertThat(html).contains("The 2 worst images");

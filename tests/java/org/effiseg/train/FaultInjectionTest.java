@@ -36,8 +36,10 @@ import org.junit.jupiter.api.Test;
  * every path of the write protocol runs) is recorded once; then, for the write steps it reached
  * (see {@link #killCases}), a child JVM runs the same training and is halted at that step, and
  * {@code resume} must end with best and last tensor-equal to the uninterrupted run's, the same
- * log rows and no temporary left. Full disks: injected ENOSPC at each file's write, and a real
- * 100 MiB tmpfs where the test may mount one.
+ * log rows and no temporary left. The same for a run with a weight average ({@code --ema}, its
+ * best-ema also best at epochs 1 and 3) at the steps that write best-ema and the protocol's own.
+ * Full disks: injected ENOSPC at each file's write, and a real 100 MiB tmpfs where the test may
+ * mount one.
  */
 class FaultInjectionTest {
   private static final PrintStream QUIET = new PrintStream(OutputStream.nullOutputStream());
@@ -49,6 +51,10 @@ class FaultInjectionTest {
   private static FinalState referenceState;
   /** Every fault point the uninterrupted run reached, in order. */
   private static List<String> points;
+  /** The same run with a weight average ({@code --ema}): its decay, final state and points. */
+  private static double emaDecay;
+  private static FinalState emaReferenceState;
+  private static List<String> emaPoints;
 
   @BeforeAll
   static void recordAnUninterruptedRun() throws IOException {
@@ -73,6 +79,21 @@ class FaultInjectionTest {
     assertWithMessage("test setup: the run must improve in epochs 1 and 3, not 2")
         .that(points.stream().filter(p -> p.equals("run/best-kept")).count()).isEqualTo(2);
     assertWithMessage("test setup: best epoch").that(FinalState.bestEpochOf(reference)).isEqualTo(3);
+
+    emaDecay = TinyRuns.emaDecay();
+    Path emaReference = root.resolve("ema-reference");
+    recorded = FaultPoints.record();
+    try {
+      new Trainer(TinyRuns.emaConfig(3, emaDecay), train, validation, emaReference, QUIET).train();
+      emaPoints = List.copyOf(recorded);
+      emaReferenceState = FinalState.of(emaReference);
+    } finally {
+      FaultPoints.reset();
+    }
+    assertWithMessage("test setup: the average must improve in epochs 1 and 3, not 2")
+        .that(emaPoints.stream().filter(p -> p.equals("run/best-ema-kept")).count()).isEqualTo(2);
+    assertWithMessage("test setup: best EMA epoch").that(FinalState.bestEmaEpochOf(emaReference))
+        .isEqualTo(3);
   }
 
   @AfterAll
@@ -93,20 +114,30 @@ class FaultInjectionTest {
    * -Deffiseg.faults=all} kills at every step of every write.
    */
   static List<String> killCases(boolean everyStep) {
+    return killCases(points, everyStep, file -> true);
+  }
+
+  /**
+   * The kill cases among {@code reached}: every protocol step, and the steps of the writes of the
+   * files {@code writes} accepts as above.
+   */
+  static List<String> killCases(List<String> reached, boolean everyStep,
+      java.util.function.Predicate<String> writes) {
     List<String> before = List.of("created", "written", "synced");
     List<String> after = List.of("renamed", "done");
     List<String> cases = new ArrayList<>();
     Map<String, Integer> seen = new HashMap<>();
     int write = 0;
-    for (String point : points) {
+    for (String point : reached) {
       String occurrence = point + ":" + seen.merge(point, 1, Integer::sum);
+      String file = point.substring(0, point.indexOf('/'));
       String stage = point.substring(point.indexOf('/') + 1);
-      boolean protocolStep = point.startsWith("run/");
-      if (everyStep || protocolStep || stage.equals(before.get(write % 3))
-          || stage.equals(after.get(write % 2))) {
+      boolean protocolStep = file.equals("run");
+      if (protocolStep || (writes.test(file) && (everyStep || stage.equals(before.get(write % 3))
+          || stage.equals(after.get(write % 2))))) {
         cases.add(occurrence);
       }
-      if (stage.equals("done")) {
+      if (stage.equals("done") && writes.test(file)) {
         write++;
       }
     }
@@ -123,7 +154,7 @@ class FaultInjectionTest {
     try {
       List<Future<String>> results = new ArrayList<>();
       for (String fault : cases) {
-        results.add(pool.submit(() -> killAndResume(fault)));
+        results.add(pool.submit(() -> killAndResume(fault, List.of(), TinyRuns.config(3), referenceState)));
       }
       List<String> failures = new ArrayList<>();
       for (Future<String> r : results) {
@@ -138,11 +169,47 @@ class FaultInjectionTest {
     }
   }
 
-  /** Returns null when the run killed at {@code fault} resumes to the reference state. */
-  private static String killAndResume(String fault) {
-    Path run = root.resolve("killed-" + fault.replaceAll("[^A-Za-z0-9.-]", "_"));
+  @Test
+  void killedWhileWritingBestEmaTheRunResumesToTheUninterruptedState() throws Exception {
+    boolean everyStep = "all".equals(System.getProperty("effiseg.faults"));
+    List<String> cases = killCases(emaPoints, everyStep, file -> file.equals(Trainer.BEST_EMA));
+    // 2 writes of best-ema; protocol steps: best-kept and best-ema-kept twice, committed 3 times
+    assertThat(cases.size()).isEqualTo((everyStep ? 2 * 5 : 2 * 2) + 7);
+    List<String> flags = List.of("--ema", Double.toString(emaDecay));
+    ExecutorService pool = Executors.newFixedThreadPool(2);
     try {
-      int exit = trainInChildJvm(run, fault);
+      List<Future<String>> results = new ArrayList<>();
+      for (String fault : cases) {
+        results.add(pool.submit(() -> killAndResume("ema-" + fault, fault, flags,
+            TinyRuns.emaConfig(3, emaDecay), emaReferenceState)));
+      }
+      List<String> failures = new ArrayList<>();
+      for (Future<String> r : results) {
+        String failure = r.get(10, TimeUnit.MINUTES);
+        if (failure != null) {
+          failures.add(failure);
+        }
+      }
+      assertWithMessage(failures.size() + " of " + cases.size() + " crash points").that(failures).isEmpty();
+    } finally {
+      pool.shutdownNow();
+    }
+  }
+
+  private static String killAndResume(String fault, List<String> flags, TrainConfig config,
+      FinalState expected) {
+    return killAndResume(fault, fault, flags, config, expected);
+  }
+
+  /**
+   * Returns null when the run (in folder {@code name}) killed at {@code fault}, training with
+   * {@code flags} after {@link TinyRuns#flags} ({@code config}), resumes to {@code expected}.
+   */
+  private static String killAndResume(String name, String fault, List<String> flags,
+      TrainConfig config, FinalState expected) {
+    Path run = root.resolve("killed-" + name.replaceAll("[^A-Za-z0-9.-]", "_"));
+    try {
+      int exit = trainInChildJvm(run, fault, flags);
       if (exit != FaultPoints.HALT_STATUS) {
         return fault + ": the child exited " + exit + ", not halted at the fault point";
       }
@@ -150,9 +217,9 @@ class FaultInjectionTest {
       if (Files.exists(run.resolve("config.json"))) {
         new Trainer(Trainer.configOf(run), train, validation, run, QUIET).resume();
       } else { // killed while the directory was made: the same train command starts it over
-        new Trainer(TinyRuns.config(3), train, validation, run, QUIET).train();
+        new Trainer(config, train, validation, run, QUIET).train();
       }
-      referenceState.assertReachedBy(run);
+      expected.assertReachedBy(run);
       return null;
     } catch (Exception | AssertionError e) {
       return fault + ": " + e.getMessage();
@@ -164,10 +231,11 @@ class FaultInjectionTest {
   /**
    * What the protocol promises at every instant: each checkpoint present is complete; where
    * last exists, the logs hold at least its epochs and best (or the rollback link) holds the
-   * best epoch it names.
+   * best epoch it names, and likewise best-ema (or its link) the best EMA epoch it names.
    */
   private static void assertRecoverable(Path run) throws IOException {
-    for (String name : List.of(Trainer.BEST, Trainer.LAST, RunDirectory.ROLLBACK)) {
+    for (String name : List.of(Trainer.BEST, Trainer.LAST, RunDirectory.ROLLBACK, Trainer.BEST_EMA,
+        RunDirectory.ROLLBACK_EMA)) {
       if (Files.exists(run.resolve(name))) {
         // the header is checked against the file's size: a file cut short throws
         Checkpoint.readHeader(run.resolve(name));
@@ -182,11 +250,20 @@ class FaultInjectionTest {
       boolean rollbackHeld = Files.exists(run.resolve(RunDirectory.ROLLBACK))
           && Checkpoint.readHeader(run.resolve(RunDirectory.ROLLBACK)).epoch() == best;
       assertWithMessage("best epoch " + best + " is on disk").that(bestHeld || rollbackHeld).isTrue();
+      int bestEma = RunDirectory.bestEmaEpochOf(last, header.metricsJson());
+      assertWithMessage("best EMA epoch " + bestEma + " is on disk")
+          .that(bestEma == 0 || epochOf(run.resolve(Trainer.BEST_EMA)) == bestEma
+              || epochOf(run.resolve(RunDirectory.ROLLBACK_EMA)) == bestEma).isTrue();
     }
   }
 
+  private static int epochOf(Path checkpoint) throws IOException {
+    return Files.exists(checkpoint) ? Checkpoint.readHeader(checkpoint).epoch() : -1;
+  }
+
   /** `effiseg train` of the reference's settings in a new JVM with EFFISEG_FAULT_AT=fault. */
-  private static int trainInChildJvm(Path run, String fault) throws IOException, InterruptedException {
+  private static int trainInChildJvm(Path run, String fault, List<String> flags)
+      throws IOException, InterruptedException {
     List<String> command = new ArrayList<>(List.of(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xmx384m", "-Xshare:auto",
@@ -194,6 +271,7 @@ class FaultInjectionTest {
         "-cp", System.getProperty("java.class.path"), "org.effiseg.cli.Main",
         "train", "--data", data.toString(), "--out", run.toString(), "--eval-split", "none"));
     command.addAll(TinyRuns.flags(3));
+    command.addAll(flags);
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true)
         .redirectOutput(ProcessBuilder.Redirect.DISCARD);
     pb.environment().put("EFFISEG_FAULT_AT", fault);
@@ -219,6 +297,23 @@ class FaultInjectionTest {
       assertWithMessage(fault).that(e).hasMessageThat().contains("No space left on device");
       new Trainer(Trainer.configOf(run), train, validation, run, QUIET).resume();
       referenceState.assertReachedBy(run);
+      delete(run);
+    }
+  }
+
+  @Test
+  void aBestEmaWriteThatFailsAsOnAFullDiskLeavesTheCommittedState() throws IOException {
+    // epoch 3 improves the average: the rollback link of best-ema, best-ema
+    for (String fault : List.of("run/best-ema-kept:2", "best-ema.safetensors/written:2")) {
+      Path run = root.resolve("enospc-ema-" + fault.replaceAll("[^A-Za-z0-9.-]", "_"));
+      FaultPoints.injectEnospc(fault);
+      IOException e = assertThrows(IOException.class,
+          () -> new Trainer(TinyRuns.emaConfig(3, emaDecay), train, validation, run, QUIET).train());
+      FaultPoints.reset();
+      assertWithMessage(fault).that(e).hasMessageThat().contains("No space left on device");
+      assertThat(Checkpoint.readHeader(run.resolve(Trainer.LAST)).epoch()).isEqualTo(2);
+      new Trainer(Trainer.configOf(run), train, validation, run, QUIET).resume();
+      emaReferenceState.assertReachedBy(run);
       delete(run);
     }
   }

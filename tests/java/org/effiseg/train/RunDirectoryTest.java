@@ -31,6 +31,10 @@ class RunDirectoryTest {
   /** An uninterrupted 3-epoch run, the state every test must reach. */
   private static Path reference;
   private static FinalState referenceState;
+  /** The same run with a weight average whose best-ema is written at epochs 1 and 3. */
+  private static TrainConfig emaConfig;
+  private static Path emaReference;
+  private static FinalState emaReferenceState;
 
   @BeforeAll
   static void referenceRun() throws IOException {
@@ -42,6 +46,12 @@ class RunDirectoryTest {
     assertWithMessage("test setup: the reference run must improve after epoch 1")
         .that(FinalState.bestEpochOf(reference)).isAtLeast(2);
     referenceState = FinalState.of(reference);
+    emaConfig = TinyRuns.emaConfig(3, TinyRuns.emaDecay());
+    emaReference = shared.resolve("ema-reference");
+    new Trainer(emaConfig, train, validation, emaReference, System.out).train();
+    assertWithMessage("test setup: the average must improve after epoch 1")
+        .that(FinalState.bestEmaEpochOf(emaReference)).isAtLeast(2);
+    emaReferenceState = FinalState.of(emaReference);
   }
 
   @Test
@@ -62,6 +72,44 @@ class RunDirectoryTest {
 
     new Trainer(Trainer.configOf(run), train, validation, run, System.out).resume();
     assertSameFinalState(run);
+  }
+
+  @Test
+  void aBestEmaCheckpointThatCannotBeWrittenLeavesTheLastCommittedEpoch(@TempDir Path dir)
+      throws IOException {
+    int bestEmaEpoch = FinalState.bestEmaEpochOf(emaReference);
+    Path run = dir.resolve("run");
+    Path saved = dir.resolve("saved-best-ema.safetensors");
+    Trainer trainer = new Trainer(emaConfig, train, validation, run, System.out);
+    trainer.onBatch((epoch, batch) -> {
+      if (epoch == bestEmaEpoch - 1 && batch == 1) {
+        block(run.resolve(Trainer.BEST_EMA), saved); // the epoch's best-ema cannot be written
+      }
+    });
+    assertThrows(IOException.class, trainer::train);
+    unblock(run.resolve(Trainer.BEST_EMA), saved);
+    assertThat(Checkpoint.readHeader(run.resolve(Trainer.LAST)).epoch()).isEqualTo(bestEmaEpoch - 1);
+    assertThat(Checkpoint.read(run.resolve(Trainer.BEST_EMA)).epoch())
+        .isEqualTo(FinalState.bestEmaEpochOf(run));
+
+    new Trainer(Trainer.configOf(run), train, validation, run, System.out).resume();
+    emaReferenceState.assertReachedBy(run);
+  }
+
+  @Test
+  void aMissingBestEmaIsAnErrorNamingIt(@TempDir Path dir) throws IOException {
+    Path run = dir.resolve("run");
+    Files.createDirectories(run);
+    try (var files = Files.list(emaReference)) {
+      for (Path f : files.toList()) {
+        Files.copy(f, run.resolve(f.getFileName()));
+      }
+    }
+    Files.delete(run.resolve(Trainer.BEST_EMA));
+    IOException e = assertThrows(IOException.class,
+        () -> new Trainer(Trainer.configOf(run), train, validation, run, System.out).resume());
+    assertThat(e).hasMessageThat().contains(run.resolve(Trainer.BEST_EMA) + " is missing but "
+        + run.resolve(Trainer.LAST) + " says it holds epoch " + FinalState.bestEmaEpochOf(emaReference));
   }
 
   @Test

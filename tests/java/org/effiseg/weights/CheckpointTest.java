@@ -58,6 +58,36 @@ class CheckpointTest {
   }
 
   @Test
+  void aWeightAverageTravelsAsTwoFlatTensorsApartFromTheModel() throws Exception {
+    Rand r = new Rand(3);
+    Checkpoint.Ema ema = new Checkpoint.Ema(r.normal(113, 1), r.uniform(8, 0.5, 2));
+    Path f = tmp.resolve("last.safetensors");
+    Checkpoint.write(f, new Checkpoint(model(1), null, "b0", null, 2, 20, null, null, ema));
+    Checkpoint back = Checkpoint.read(f);
+    assertThat(back.ema().weights()).isEqualTo(ema.weights());
+    assertThat(back.ema().buffers()).isEqualTo(ema.buffers());
+    assertThat(back.model().names()).containsExactlyElementsIn(model(1).names()).inOrder();
+    Safetensors.Contents raw = Safetensors.read(f);
+    assertThat(raw.tensors().get("ema.weights").shape()).asList().containsExactly(113L);
+    assertThat(raw.tensors().get("ema.buffers").shape()).asList().containsExactly(8L);
+    // a checkpoint without one (every checkpoint written before --ema) reads as none
+    Path without = tmp.resolve("best.safetensors");
+    Checkpoint.write(without, new Checkpoint(model(1), null, "b0", null, 2, 20, null, null));
+    assertThat(Checkpoint.read(without).ema()).isNull();
+    assertThat(Safetensors.read(without).tensors().names()).containsExactlyElementsIn(model(1).names());
+    // half an average is refused, naming both tensors
+    StateDict half = model(1);
+    half.put("ema.weights", new TensorData(new long[] {113}, ema.weights()));
+    Path broken = tmp.resolve("broken.safetensors");
+    Safetensors.write(broken, half, Map.of("format", Checkpoint.FORMAT, "format_version",
+        Checkpoint.FORMAT_VERSION, "variant", "b0"));
+    assertThat(assertThrows(WeightsFormatException.class, () -> Checkpoint.read(broken)))
+        .hasMessageThat().contains("has only one of ema.weights and ema.buffers");
+    assertThrows(IllegalArgumentException.class,
+        () -> new Checkpoint(half, null, "b0", null, 0, 0, null, null));
+  }
+
+  @Test
   void overwritesAtomicallyAndKeepsInferenceOnlyCheckpointsSmall() throws Exception {
     Path f = tmp.resolve("last.safetensors");
     Checkpoint.write(f, new Checkpoint(model(1), null, "b0", null, 1, 10, null, null));

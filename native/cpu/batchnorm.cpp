@@ -43,15 +43,14 @@ void batch_statistics(const Exec& ex, const BnGeom& g, const float* x, std::vect
     for_each_block(ex, blocks, [&](int64_t begin, int64_t end) {
         const int64_t b = begin / blocks.per_block;
         double* dst[2] = {sums.at(b, 0), sums.at(b, 1)};
-        sum_rows<2>(C, begin, end, dst, [&](int64_t r, float* const* acc) {
-            const float* xr = x + r * C;
-            float* __restrict s = acc[0];
-            float* __restrict q = acc[1];
+        sum_rows<2>(C, begin, end, dst, [&](int64_t r, int c0, auto width, auto& acc) {
+            const float* xr = x + r * C + c0;
+            const float* sh = shift + c0;
 #pragma omp simd
-            for (int c = 0; c < C; c++) {
-                const float d = xr[c] - shift[c];
-                s[c] += d;
-                q[c] += d * d;
+            for (int j = 0; j < width; j++) {
+                const float d = xr[j] - sh[j];
+                acc[0][j] += d;
+                acc[1][j] += d * d;
             }
         });
     });
@@ -156,20 +155,20 @@ void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float*
     for_each_block(ex, blocks, [&](int64_t begin, int64_t end) {
         const int64_t b = begin / blocks.per_block;
         double* dst[2] = {sums.at(b, 0), sums.at(b, 1)};
-        sum_rows<2>(C, begin, end, dst, [&](int64_t r, float* const* acc) {
-            const float* xr = x + r * C;
-            const float* dyr = dy + r * C;
-            float* outr = OUT == GradOut::None ? nullptr : out + r * C;
-            float* __restrict s1 = acc[0];
-            float* __restrict s2 = acc[1];
+        sum_rows<2>(C, begin, end, dst, [&](int64_t r, int c0, auto width, auto& acc) {
+            const int64_t o = r * C + c0;
+            const float* xr = x + o;
+            const float* dyr = dy + o;
+            float* outr = OUT == GradOut::None ? nullptr : out + o;
+            const float *m = mean + c0, *sc = scale + c0, *b = beta + c0;
 #pragma omp simd
-            for (int c = 0; c < C; c++) {
-                const float xc = xr[c] - mean[c];
-                const float gr = act::grad<A>(xc * scale[c] + beta[c], dyr[c]);
-                if constexpr (OUT == GradOut::Park) outr[c] = gr;
-                if constexpr (OUT == GradOut::Finish) outr[c] = gr * dscale[c];
-                s1[c] += gr;
-                s2[c] += gr * xc;
+            for (int j = 0; j < width; j++) {
+                const float xc = xr[j] - m[j];
+                const float gr = act::grad<A>(xc * sc[j] + b[j], dyr[j]);
+                if constexpr (OUT == GradOut::Park) outr[j] = gr;
+                if constexpr (OUT == GradOut::Finish) outr[j] = gr * dscale[c0 + j];
+                acc[0][j] += gr;
+                acc[1][j] += gr * xc;
             }
         });
     });

@@ -37,33 +37,26 @@
 
 #include "conv2d_common.h"
 #include "cpu_kernels.h"
+#include "row_blocks.h"
 
 namespace es::cpu::ES_CPU_ISA {
 namespace {
 
-/* sums[c] = sum over rows of m[r, c] (m is [rows, C]), in double per part. */
+/* sums[c] = sum over rows of m[r, c] (m is [rows, C]): per part, in float over 64 rows then in
+ * double (row_blocks.h's sum_rows), the parts added in order. */
 void column_sums(const Exec& ex, const float* m, int64_t rows, int C, float* sums) {
     const int T = threads_for(ex, (double)rows * C);
     const int64_t parts = part_count(rows, T, kPartialsPerThread);
     std::vector<double> partial((size_t)(parts * C), 0.0);
-#pragma omp parallel num_threads(T)
-    {
-        std::vector<float> block(C);
-#pragma omp for schedule(dynamic, 1)
-        for (int64_t part = 0; part < parts; part++) {
-            double* p = partial.data() + part * C;
-            const int64_t end = part_begin(rows, parts, part + 1);
-            constexpr int64_t kRowBlock = 64; /* sum in float over a few rows, then in double */
-            for (int64_t r0 = part_begin(rows, parts, part); r0 < end; r0 += kRowBlock) {
-                std::fill(block.begin(), block.end(), 0.0f);
-                for (int64_t r = r0; r < std::min(end, r0 + kRowBlock); r++) {
-                    const float* row = m + r * C;
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        double* p = partial.data() + part * C;
+        sum_rows<1>(C, part_begin(rows, parts, part), part_begin(rows, parts, part + 1), &p,
+                    [&](int64_t r, int c0, auto width, auto& acc) {
+                        const float* row = m + r * C + c0;
 #pragma omp simd
-                    for (int c = 0; c < C; c++) block[c] += row[c];
-                }
-                for (int c = 0; c < C; c++) p[c] += block[c];
-            }
-        }
+                        for (int j = 0; j < width; j++) acc[0][j] += row[j];
+                    });
     }
     for (int c = 0; c < C; c++) {
         double sum = 0.0;

@@ -17,7 +17,8 @@ namespace es::cpu::ES_CPU_ISA {
 namespace {
 
 /* out[n, c] = sum over HW of row_value(n, r, c), via per-(sample, block) double sums. `row_fn`
- * (n, r, acc) adds row r of sample n into acc[0]. */
+ * (n, r, c0, width, acc) adds channels [c0, c0 + width) of row r of sample n into acc[0]
+ * (sum_rows' row function with the sample). */
 template <class RowFn>
 void sum_over_hw(const Exec& ex, const PoolGeom& g, std::vector<double>& out, RowFn&& row_fn) {
     const int C = g.C;
@@ -28,8 +29,9 @@ void sum_over_hw(const Exec& ex, const PoolGeom& g, std::vector<double>& out, Ro
         const int n = (int)(u / per_sample);
         const int64_t b = u % per_sample;
         double* dst[1] = {sums.at(u, 0)};
-        sum_rows<1>(C, hw.begin(b), hw.end(b), dst,
-                    [&](int64_t r, float* const* acc) { row_fn(n, r, acc[0]); });
+        sum_rows<1>(C, hw.begin(b), hw.end(b), dst, [&](int64_t r, int c0, auto width, auto& acc) {
+            row_fn(n, r, c0, width, acc[0]);
+        });
     });
     out.assign((size_t)g.N * C, 0.0);
     for (int n = 0; n < g.N; n++) sums.combine(n * per_sample, (n + 1) * per_sample, 0, &out[(size_t)n * C]);
@@ -48,10 +50,10 @@ void for_each_row(const Exec& ex, const PoolGeom& g, F&& f) {
 void global_avg_pool_forward(const Exec& ex, const PoolGeom& g, const float* x, float* y) {
     const int C = g.C;
     std::vector<double> total;
-    sum_over_hw(ex, g, total, [&](int n, int64_t r, float* acc) {
-        const float* xr = x + ((int64_t)n * g.HW + r) * C;
+    sum_over_hw(ex, g, total, [&](int n, int64_t r, int c0, auto width, float* acc) {
+        const float* xr = x + ((int64_t)n * g.HW + r) * C + c0;
 #pragma omp simd
-        for (int c = 0; c < C; c++) acc[c] += xr[c];
+        for (int j = 0; j < width; j++) acc[j] += xr[j];
     });
     for (int64_t i = 0; i < (int64_t)g.N * C; i++) y[i] = (float)(total[i] / (double)g.HW);
 }
@@ -88,22 +90,22 @@ void channel_scale_backward(const Exec& ex, const PoolGeom& g, const float* x, c
     }
     /* One pass: dx = dy * s (if wanted) and ds[n, c] = sum over HW of dy * x. */
     std::vector<double> total;
-    sum_over_hw(ex, g, total, [&](int n, int64_t r, float* acc) {
-        const int64_t row = ((int64_t)n * g.HW + r) * C;
-        const float* xr = x + row;
-        const float* dyr = dy + row;
+    sum_over_hw(ex, g, total, [&](int n, int64_t r, int c0, auto width, float* acc) {
+        const int64_t o = ((int64_t)n * g.HW + r) * C + c0;
+        const float* xr = x + o;
+        const float* dyr = dy + o;
         if (dx) {
-            const float* sn = s + (int64_t)n * C;
-            float* dxr = dx + row;
+            const float* sn = s + (int64_t)n * C + c0;
+            float* dxr = dx + o;
 #pragma omp simd
-            for (int c = 0; c < C; c++) {
-                const float d = dyr[c];
-                acc[c] += d * xr[c];
-                dxr[c] = d * sn[c];
+            for (int j = 0; j < width; j++) {
+                const float d = dyr[j];
+                acc[j] += d * xr[j];
+                dxr[j] = d * sn[j];
             }
         } else {
 #pragma omp simd
-            for (int c = 0; c < C; c++) acc[c] += dyr[c] * xr[c];
+            for (int j = 0; j < width; j++) acc[j] += dyr[j] * xr[j];
         }
     });
     for (int64_t i = 0; i < (int64_t)g.N * C; i++) ds[i] = (float)total[i];

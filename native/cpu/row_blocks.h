@@ -9,14 +9,16 @@
  * not by its whole static share.
  *
  * Within a block, rows are added 64 at a time into float accumulators (vectorised over the
- * contiguous channels) and each 64-row chunk into the block's double accumulators, so the
- * rounding error does not grow with the row count.
+ * contiguous channels, held in registers for a slice of channels at a time) and each 64-row
+ * chunk into the block's double accumulators, so the rounding error does not grow with the row
+ * count.
  */
 #ifndef EFFISEG_CPU_ROW_BLOCKS_H
 #define EFFISEG_CPU_ROW_BLOCKS_H
 
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
 
 #include "kernels.h"
@@ -76,25 +78,50 @@ private:
     std::vector<double> data_;
 };
 
-/* For rows [begin, end): row_fn(r, acc) adds row r into the K float arrays acc[0..K) of C
- * channels; every kChunkRows rows they are added into dst[k] (double) and cleared. */
+/* The widest channel slice sum_rows keeps in registers: four vectors of the path's width
+ * (16, 8 or 4 floats), so K = 2 sums of it take 8 of the 32, 16 or 16 vector registers. */
+#if defined(__AVX512F__)
+constexpr int kSliceLanes = 64;
+#elif defined(__AVX2__)
+constexpr int kSliceLanes = 32;
+#else
+constexpr int kSliceLanes = 16;
+#endif
+
+/* For rows [begin, end): per-channel sums of row_fn's values into dst[k] (double), K sums.
+ * row_fn(r, c0, width, acc) adds channels [c0, c0 + width) of row r into acc[k][0 .. width),
+ * looping `for (int j = 0; j < width; j++)` under `omp simd`; width is a compile-time
+ * std::integral_constant for whole slices (kSliceLanes, then at most one each of 3/4, 1/2, 1/4
+ * and 1/8 of it: every multiple of 8 channels) and an int for any channels left. The
+ * accumulators are a local array, kept in registers over a slice's rows: with a run-time width
+ * they went through memory on every row, a store-to-load chain that made the small-C passes
+ * (the decoder's 16 and 32 channels over every pixel) latency-bound.
+ * Every kChunkRows rows a slice's float sums are added into dst[k] in double. Each channel is
+ * summed over rows in ascending order, so the result does not depend on the slicing. */
 template <int K, class RowFn>
 void sum_rows(int C, int64_t begin, int64_t end, double* const* dst, RowFn&& row_fn) {
-    std::vector<float> buffer((size_t)K * C, 0.0f);
-    float* acc[K];
-    for (int k = 0; k < K; k++) acc[k] = buffer.data() + (size_t)k * C;
+    auto slice = [&](int64_t r0, int64_t r1, int c0, auto width) {
+        float acc[K][kSliceLanes] = {};
+        for (int64_t r = r0; r < r1; r++) row_fn(r, c0, width, acc);
+        for (int k = 0; k < K; k++)
+            for (int j = 0; j < (int)width; j++) dst[k][c0 + j] += acc[k][j];
+    };
+    constexpr int L = kSliceLanes;
     for (int64_t r0 = begin; r0 < end; r0 += kChunkRows) {
         const int64_t r1 = std::min(r0 + kChunkRows, end);
-        for (int64_t r = r0; r < r1; r++) row_fn(r, acc);
-        for (int k = 0; k < K; k++) {
-            double* d = dst[k];
-            float* a = acc[k];
-#pragma omp simd
-            for (int c = 0; c < C; c++) {
-                d[c] += a[c];
-                a[c] = 0.0f;
+        int c = 0;
+        for (; c + L <= C; c += L) slice(r0, r1, c, std::integral_constant<int, L>{});
+        auto part = [&](auto width) {
+            if (C - c >= (int)width) {
+                slice(r0, r1, c, width);
+                c += (int)width;
             }
-        }
+        };
+        part(std::integral_constant<int, L * 3 / 4>{});
+        part(std::integral_constant<int, L / 2>{});
+        part(std::integral_constant<int, L / 4>{});
+        part(std::integral_constant<int, L / 8>{});
+        if (c < C) slice(r0, r1, c, C - c);
     }
 }
 

@@ -126,6 +126,19 @@ class BatchNormOpTest {
   }
 
   /**
+   * Channel counts of the network's widths, whose per-channel sums the CPU kernels keep in
+   * registers in slices of 64, 48, 32, 16 and 8 channels (avx512; halves of those on avx2,
+   * quarters on the portable path): 16, 24 = 16 + 8, 72 = 64 + 8, 120 = 64 + 48 + 8; over
+   * more rows than one 64-row chunk, and (24 channels, 4900 rows) more than one block of rows.
+   */
+  private static long[][] withWideShapes(long[][] small) {
+    long[][] wide = {{2, 17, 19, 16}, {1, 70, 70, 24}, {1, 9, 40, 72}, {2, 3, 50, 120}};
+    long[][] all = java.util.Arrays.copyOf(small, small.length + wide.length);
+    System.arraycopy(wide, 0, all, small.length, wide.length);
+    return all;
+  }
+
+  /**
    * Training forward against double-precision statistics. The kernel sums in float chunks of
    * 64 rows into double accumulators, then rounds mean and invstd to float: mean to within
    * 1e-6 absolute (data of order 1-5), invstd to a few ulps (rel 5e-6). y is then within a
@@ -134,7 +147,7 @@ class BatchNormOpTest {
   @ParameterizedTest
   @MethodSource("backendsAndActivations")
   void trainingForwardMatchesReference(Backend backend, Activation act) {
-    for (long[] shape : new long[][] {{2, 5, 7, 13}, {1, 3, 5, 6}, {3, 1, 1, 4}}) {
+    for (long[] shape : withWideShapes(new long[][] {{2, 5, 7, 13}, {1, 3, 5, 6}, {3, 1, 1, 4}})) {
       Case k = new Case(17, shape);
       try (Context ctx = Backends.open(backend)) {
         Result r = run(ctx, k, true, MOMENTUM, EPS, act);
@@ -196,7 +209,7 @@ class BatchNormOpTest {
   @ParameterizedTest
   @MethodSource("backendsActivationsModes")
   void backwardMatchesReference(Backend backend, Activation act, boolean training) {
-    for (long[] shape : new long[][] {{2, 5, 7, 13}, {1, 9, 4, 3}}) {
+    for (long[] shape : withWideShapes(new long[][] {{2, 5, 7, 13}, {1, 9, 4, 3}})) {
       Case k = new Case(29, shape);
       try (Context ctx = Backends.open(backend)) {
         Result r = run(ctx, k, training, MOMENTUM, EPS, act);

@@ -28,7 +28,10 @@ import org.junit.jupiter.params.provider.MethodSource;
 @ExtendWith(NoNativeLeaks.class)
 class PoolOpTest {
   /** N, H, W, C: odd, non-square, batch 1, a 1x1 map, and one large enough to split. */
-  private static final int[][] SHAPES = {{2, 5, 7, 13}, {1, 9, 4, 6}, {3, 1, 1, 5}, {1, 40, 36, 33}};
+  /** Small odd widths, then the network's (summed in register slices of 64, 48, 32, 16 and 8
+   * channels on avx512: 24 = 16 + 8, 120 = 64 + 48 + 8) over more than one block of rows. */
+  private static final int[][] SHAPES = {{2, 5, 7, 13}, {1, 9, 4, 6}, {3, 1, 1, 5}, {1, 40, 36, 33},
+      {2, 30, 31, 24}, {1, 21, 23, 120}};
 
   private static long[] nhwc(int[] s) {
     return new long[] {s[0], s[1], s[2], s[3]};

@@ -305,9 +305,72 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
 
 namespace {
 
+/* Vector accumulators the joint-tap loop of dw_dw_block may hold: 8-float vectors are one
+ * register on the AVX paths (32 of them with AVX-512, 16 with AVX2) and two SSE registers on the
+ * portable path (16). */
+#if defined(__AVX512F__)
+constexpr int kJointAccumulators = 24;
+#elif defined(__AVX2__)
+constexpr int kJointAccumulators = 12;
+#else
+constexpr int kJointAccumulators = 6;
+#endif
+
+/* Row kh of the taps of dw_dw_block, the KW taps of the row in one pass over the output pixels:
+ * every pixel adds into each tap whose input it reaches, so the KW x NV sums are independent
+ * chains (one chain per tap left the loop waiting on its multiply-add latency). Each tap still
+ * adds its pixels in ascending order: the same sums as a loop per tap. */
+template <int KW, int NV>
+inline void dw_dw_taps_row(const float* dyrow, const float* xr, int C, int W, int OW, int sw,
+                           int iw_pad, double* p) {
+    int ow0[KW], ow1[KW];
+    int lo = OW, hi = 0, a = 0, b = OW;
+    for (int kw = 0; kw < KW; kw++) {
+        /* pixels ow with 0 <= ow*sw - iw_pad + kw < W */
+        const int lo_num = iw_pad - kw, hi_num = W - 1 + iw_pad - kw;
+        ow0[kw] = lo_num > 0 ? (lo_num + sw - 1) / sw : 0;
+        ow1[kw] = hi_num < 0 ? 0 : std::min(OW, hi_num / sw + 1);
+        if (ow0[kw] >= ow1[kw]) { /* a tap outside the row: no pixel reaches every tap */
+            a = OW;
+            continue;
+        }
+        lo = std::min(lo, ow0[kw]);
+        hi = std::max(hi, ow1[kw]);
+        a = std::max(a, ow0[kw]);
+        b = std::min(b, ow1[kw]);
+    }
+    v8 acc[KW][NV];
+    for (int kw = 0; kw < KW; kw++)
+        for (int v = 0; v < NV; v++) acc[kw][v] = v8{};
+    auto pixel = [&](int ow, bool check) {
+        const float* dp = dyrow + (int64_t)ow * C;
+        v8 d[NV];
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++) d[v] = load8(dp + 8 * v);
+        const float* xp = xr + ((int64_t)ow * sw - iw_pad) * C;
+#pragma GCC unroll 8
+        for (int kw = 0; kw < KW; kw++) {
+            if (check && (ow < ow0[kw] || ow >= ow1[kw])) continue;
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++) acc[kw][v] += d[v] * load8(xp + (int64_t)kw * C + 8 * v);
+        }
+    };
+    if (a >= b) { /* no pixel reaches every tap (a row narrower than the kernel) */
+        for (int ow = lo; ow < hi; ow++) pixel(ow, true);
+    } else {
+        int ow = lo;
+        for (; ow < a; ow++) pixel(ow, true);
+        for (; ow < b; ow++) pixel(ow, false);
+        for (; ow < hi; ow++) pixel(ow, true);
+    }
+    for (int kw = 0; kw < KW; kw++)
+        for (int v = 0; v < NV; v++) add_to_double(p + (int64_t)kw * C + 8 * v, acc[kw][v]);
+}
+
 /* For one output row and one channel block: for every tap, sum over the row's pixels of
  * dy * x in registers, then add into the part's double partial; optionally the row's sum of
- * dy for db. */
+ * dy for db. Rows of 3 or 5 taps whose sums fit the registers run as one pass
+ * (dw_dw_taps_row). */
 template <int NV>
 inline void dw_dw_block(const float* dyrow, const float* x, int64_t x_img, int ih0, int iw_pad,
                         const ConvGeom& g, int kh0, int kh1, double* pw, double* pb, int c) {
@@ -315,12 +378,25 @@ inline void dw_dw_block(const float* dyrow, const float* x, int64_t x_img, int i
     constexpr int L = NV == 0 ? 1 : 8 * NV;
     for (int kh = kh0; kh < kh1; kh++) {
         const float* xr = x + x_img + (int64_t)(ih0 + kh) * W * C + c;
+        double* prow = pw + (int64_t)kh * KW * C + c;
+        if constexpr (NV > 0 && 3 * NV <= kJointAccumulators) {
+            if (KW == 3) {
+                dw_dw_taps_row<3, NV>(dyrow + c, xr, C, W, OW, sw, iw_pad, prow);
+                continue;
+            }
+        }
+        if constexpr (NV > 0 && 5 * NV <= kJointAccumulators) {
+            if (KW == 5) {
+                dw_dw_taps_row<5, NV>(dyrow + c, xr, C, W, OW, sw, iw_pad, prow);
+                continue;
+            }
+        }
         for (int kw = 0; kw < KW; kw++) {
             /* pixels ow with 0 <= ow*sw - iw_pad + kw < W */
             const int lo_num = iw_pad - kw, hi_num = W - 1 + iw_pad - kw;
             const int ow0 = lo_num > 0 ? (lo_num + sw - 1) / sw : 0;
             const int ow1 = hi_num < 0 ? 0 : std::min(OW, hi_num / sw + 1);
-            double* p = pw + (int64_t)(kh * KW + kw) * C + c;
+            double* p = prow + (int64_t)kw * C;
             if constexpr (NV == 0) {
                 float acc = 0.0f;
                 for (int ow = ow0; ow < ow1; ow++)

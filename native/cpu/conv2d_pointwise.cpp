@@ -32,26 +32,47 @@ namespace {
 
 constexpr int64_t kRowsPerBlock = 512;
 
+/* One output channel, CIN input channels (a compile-time multiple of 8, or -1: cin at run time):
+ * dx[r, :] = dy[r] w, part += dy[r] x[r, :]. With a compile-time width the sums stay in
+ * registers over the block (a run-time width kept them in memory, a store-to-load chain per
+ * row); either way each channel adds the rows in ascending order. */
+template <int CIN>
+void block_backward_cout1(int cin, const float* x, const float* w, const float* dy, int64_t r0,
+                          int64_t r1, float* dx, float* part) {
+    const int n = CIN > 0 ? CIN : cin;
+    float acc[CIN > 0 ? CIN : 1];
+    float* sums = CIN > 0 ? acc : part;
+    if (part) std::fill(sums, sums + n, 0.0f);
+    for (int64_t r = r0; r < r1; r++) {
+        const float d = dy[r];
+        const float* xr = x + r * n;
+        if (dx) {
+            float* dxr = dx + r * n;
+#pragma omp simd
+            for (int c = 0; c < n; c++) dxr[c] = d * w[c];
+        }
+        if (part) {
+#pragma omp simd
+            for (int c = 0; c < n; c++) sums[c] += d * xr[c];
+        }
+    }
+    if (CIN > 0 && part) std::copy(acc, acc + n, part);
+}
+
 /* One block of rows: dx (if wanted) and this block's partial dw (if wanted). */
 void block_backward(const ConvGeom& g, const float* x, const float* w, const float* wt,
                     const float* dy, int64_t r0, int64_t r1, float* dx, float* part) {
     const int Cin = g.Cin, Cout = g.Cout;
-    if (Cout == 1) { /* dx[r, :] = dy[r] w, part += dy[r] x[r, :] */
-        if (part) std::fill(part, part + Cin, 0.0f);
-        for (int64_t r = r0; r < r1; r++) {
-            const float d = dy[r];
-            const float* xr = x + r * Cin;
-            if (dx) {
-                float* dxr = dx + r * Cin;
-#pragma omp simd
-                for (int c = 0; c < Cin; c++) dxr[c] = d * w[c];
-            }
-            if (part) {
-#pragma omp simd
-                for (int c = 0; c < Cin; c++) part[c] += d * xr[c];
-            }
+    if (Cout == 1) {
+        switch (Cin) {
+            case 8: return block_backward_cout1<8>(Cin, x, w, dy, r0, r1, dx, part);
+            case 16: return block_backward_cout1<16>(Cin, x, w, dy, r0, r1, dx, part);
+            case 24: return block_backward_cout1<24>(Cin, x, w, dy, r0, r1, dx, part);
+            case 32: return block_backward_cout1<32>(Cin, x, w, dy, r0, r1, dx, part);
+            case 48: return block_backward_cout1<48>(Cin, x, w, dy, r0, r1, dx, part);
+            case 64: return block_backward_cout1<64>(Cin, x, w, dy, r0, r1, dx, part);
+            default: return block_backward_cout1<-1>(Cin, x, w, dy, r0, r1, dx, part);
         }
-        return;
     }
     if (dx) rows_times<false>(dy, Cout, wt, Cin, r0, r1, dx);
     if (part) dw_rows<false>(x, Cin, dy, Cout, r0, r1, part);

@@ -94,6 +94,9 @@ class Conv2dOpTest {
     // 16 + 8 output channels, 24 input channels
     c.add(new Case("pointwise 1x1 32->16, 9x13", 1, 9, 13, 32, 16, 1, 1, 1, true, 0, 1, false));
     c.add(new Case("pointwise 1x1 24->1, 5x7, bias", 2, 5, 7, 24, 1, 1, 1, 1, true, 0, 1, true));
+    // the head's shape over more than one 512-row block, and a width without its own kernel
+    c.add(new Case("pointwise 1x1 32->1, 30x31, bias", 1, 30, 31, 32, 1, 1, 1, 1, true, 0, 1, true));
+    c.add(new Case("pointwise 1x1 40->1, 9x11", 2, 9, 11, 40, 1, 1, 1, 1, true, 0, 1, false));
     c.add(new Case("pointwise 1x1 16->24, 6x5", 2, 6, 5, 16, 24, 1, 1, 1, true, 0, 1, false));
     c.add(new Case("pointwise 1x1 48->56, 5x6 (every column block width)", 2, 5, 6, 48, 56, 1, 1, 1,
         true, 0, 1, true));

@@ -17,4 +17,36 @@ public final class Errors {
     String first = message.strip().lines().findFirst().orElse("");
     return first.replaceFirst("^([a-z_$][\\w$]*\\.)+[A-Z][\\w$]*(Exception|Error): ", "");
   }
+
+  /**
+   * A value read from a file, for a one-line message: in single quotes, line feeds and tabs
+   * written as backslash-n and backslash-t, other control characters as backslash-u escapes, cut
+   * to {@code max} characters with an ellipsis, so that a damaged file cannot spread a message
+   * over many lines; "absent" for null.
+   */
+  public static String quoted(String value, int max) {
+    if (value == null) {
+      return "absent";
+    }
+    StringBuilder out = new StringBuilder("'");
+    int shown = 0;
+    for (int i = 0; i < value.length(); i++) {
+      if (shown >= max) {
+        out.append('…');
+        break;
+      }
+      char c = value.charAt(i);
+      if (c == '\n') {
+        out.append("\\n");
+      } else if (c == '\t') {
+        out.append("\\t");
+      } else if (Character.isISOControl(c)) {
+        out.append(String.format("\\u%04x", (int) c));
+      } else {
+        out.append(c);
+      }
+      shown++;
+    }
+    return out.append('\'').toString();
+  }
 }

@@ -183,12 +183,12 @@ public record Checkpoint(
   private static void checkFormat(Path file, Map<String, String> meta) throws WeightsFormatException {
     if (!FORMAT.equals(meta.get("format"))) {
       throw new WeightsFormatException(file + ": not an effiseg checkpoint (metadata 'format' is "
-          + (meta.get("format") == null ? "absent" : "'" + meta.get("format") + "'")
+          + Errors.quoted(meta.get("format"), 60)
           + "); pretrained weights are imported with --weights / PretrainedWeights instead");
     }
     if (!FORMAT_VERSION.equals(meta.get("format_version"))) {
       throw new WeightsFormatException(file + ": checkpoint format version "
-          + meta.get("format_version") + " is not supported (this build reads "
+          + Errors.quoted(meta.get("format_version"), 60) + " is not supported (this build reads "
           + FORMAT_VERSION + ")");
     }
   }
@@ -213,7 +213,7 @@ public record Checkpoint(
       // reported below
     }
     throw new WeightsFormatException(file + ": checkpoint " + key + " is not an integer ≥ 0: "
-        + meta.get(key));
+        + Errors.quoted(meta.get(key), 60));
   }
 
   private static void requireFinite(Path file, String name, float[] data)

@@ -209,24 +209,24 @@ final class RunDirectory {
     return Files.isRegularFile(checkpoint) ? Checkpoint.readHeader(checkpoint).epoch() : -1;
   }
 
+  /** The best epoch the metrics name; 0 in a run that has none yet. */
   static int bestEpochOf(Path file, String metricsJson) throws IOException {
-    try {
-      JsonElement best = JsonParser.parseString(metricsJson).getAsJsonObject().get("best_epoch");
-      return best == null ? 0 : best.getAsInt();
-    } catch (JsonParseException | IllegalStateException | UnsupportedOperationException
-        | NumberFormatException e) {
-      throw new IOException(file + ": its metrics name no best epoch: " + metricsJson, e);
-    }
+    return epochIn(file, metricsJson, "best_epoch", "best epoch");
   }
 
   /** The epoch of the best weight average the metrics name; 0 in a run without one. */
   static int bestEmaEpochOf(Path file, String metricsJson) throws IOException {
+    return epochIn(file, metricsJson, "best_ema_epoch", "best EMA epoch");
+  }
+
+  private static int epochIn(Path file, String metricsJson, String key, String what)
+      throws IOException {
     try {
-      JsonElement best = JsonParser.parseString(metricsJson).getAsJsonObject().get("best_ema_epoch");
-      return best == null ? 0 : best.getAsInt();
+      JsonElement epoch = JsonParser.parseString(metricsJson).getAsJsonObject().get(key);
+      return epoch == null ? 0 : epoch.getAsInt();
     } catch (JsonParseException | IllegalStateException | UnsupportedOperationException
         | NumberFormatException e) {
-      throw new IOException(file + ": its metrics name no best EMA epoch: " + metricsJson, e);
+      throw new IOException(file + ": its metrics name no " + what + ": " + metricsJson, e);
     }
   }
 

@@ -62,7 +62,8 @@ public final class TinyRuns {
   }
 
   /** Tried in this order by {@link #seed}. */
-  private static final long[] CANDIDATE_SEEDS = {31, 42, 7, 11, 13, 17, 19, 23, 29, 37, 41, 43, 47};
+  private static final List<Long> CANDIDATE_SEEDS =
+      List.of(31L, 42L, 7L, 11L, 13L, 17L, 19L, 23L, 29L, 37L, 41L, 43L, 47L);
 
   private static Long seed;
 
@@ -75,30 +76,45 @@ public final class TinyRuns {
    * to change which seeds qualify, and a fixed seed had to be chosen anew after such changes.
    */
   public static synchronized long seed() {
-    if (seed != null) {
-      return seed;
+    if (seed == null) {
+      seed = firstBestAtEpochs1And3(CANDIDATE_SEEDS, candidate -> config(3, candidate),
+          "val_dice", run -> true, "no candidate seed gives a tiny run that is best at epochs 1 and 3");
     }
+    return seed;
+  }
+
+  /** What a candidate's run must also show. */
+  private interface RunCheck {
+    boolean test(Path run) throws IOException;
+  }
+
+  /**
+   * The first of {@code candidates} whose 3-epoch run ({@code config} of it, on {@link #dataset}
+   * in a temporary directory deleted afterwards) has a {@code column} curve best at epochs 1 and
+   * 3 (d2 &lt;= d1 &lt; d3) and passes {@code also}; {@code failure} and every curve tried if none
+   * does.
+   */
+  private static <T> T firstBestAtEpochs1And3(List<T> candidates,
+      java.util.function.Function<T, TrainConfig> config, String column, RunCheck also,
+      String failure) {
     Path dir = null;
     try {
-      dir = Files.createTempDirectory("effiseg-tiny-seed");
+      dir = Files.createTempDirectory("effiseg-tiny-candidates");
       Path data = dataset(dir.resolve("data"));
       SplitIndex train = SplitIndex.open(data, Split.TRAIN, BadInputPolicy.FAIL);
       SplitIndex validation = SplitIndex.open(data, Split.VALIDATION, BadInputPolicy.FAIL);
       PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
       StringBuilder tried = new StringBuilder();
-      for (long candidate : CANDIDATE_SEEDS) {
-        Path run = dir.resolve("seed-" + candidate);
-        new Trainer(config(3, candidate), train, validation, run, quiet).train();
-        double[] dice = column(run, "val_dice");
-        tried.append(String.format(" %d: %s", candidate, java.util.Arrays.toString(dice)));
-        if (dice.length == 3 && dice[1] <= dice[0] && dice[2] > dice[0]) {
-          seed = candidate;
+      for (T candidate : candidates) {
+        Path run = dir.resolve("candidate-" + candidate);
+        new Trainer(config.apply(candidate), train, validation, run, quiet).train();
+        double[] dice = column(run, column);
+        tried.append(String.format(" %s: %s", candidate, java.util.Arrays.toString(dice)));
+        if (dice.length == 3 && dice[1] <= dice[0] && dice[2] > dice[0] && also.test(run)) {
           return candidate;
         }
       }
-      throw new IllegalStateException(
-          "no candidate seed gives a tiny run that is best at epochs 1 and 3 (validation Dice per epoch:"
-              + tried + ")");
+      throw new IllegalStateException(failure + " (" + column + " per epoch:" + tried + ")");
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     } finally {
@@ -147,7 +163,7 @@ public final class TinyRuns {
   }
 
   /** Tried in this order by {@link #emaDecay}. */
-  private static final double[] CANDIDATE_DECAYS = {0.6, 0.5, 0.7, 0.4, 0.8, 0.3, 0.9};
+  private static final List<Double> CANDIDATE_DECAYS = List.of(0.6, 0.5, 0.7, 0.4, 0.8, 0.3, 0.9);
 
   private static Double emaDecay;
 
@@ -158,38 +174,14 @@ public final class TinyRuns {
    * something else than the raw model would. Found once per JVM, as {@link #seed} is.
    */
   public static synchronized double emaDecay() {
-    if (emaDecay != null) {
-      return emaDecay;
+    if (emaDecay == null) {
+      long seed = seed();
+      emaDecay = firstBestAtEpochs1And3(CANDIDATE_DECAYS, candidate -> emaConfig(3, candidate),
+          "val_dice_ema", run -> column(run, "val_dice_ema")[2] != column(run, "val_dice")[2],
+          "no candidate decay gives a tiny run (seed " + seed
+              + ") whose average is best at epochs 1 and 3 and differs from the raw model at 3");
     }
-    long seed = seed();
-    Path dir = null;
-    try {
-      dir = Files.createTempDirectory("effiseg-tiny-ema");
-      Path data = dataset(dir.resolve("data"));
-      SplitIndex train = SplitIndex.open(data, Split.TRAIN, BadInputPolicy.FAIL);
-      SplitIndex validation = SplitIndex.open(data, Split.VALIDATION, BadInputPolicy.FAIL);
-      PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
-      StringBuilder tried = new StringBuilder();
-      for (double candidate : CANDIDATE_DECAYS) {
-        Path run = dir.resolve("decay-" + candidate);
-        new Trainer(emaConfig(3, candidate), train, validation, run, quiet).train();
-        double[] dice = column(run, "val_dice_ema");
-        double[] raw = column(run, "val_dice");
-        tried.append(String.format(" %s: %s", candidate, java.util.Arrays.toString(dice)));
-        if (dice.length == 3 && dice[1] <= dice[0] && dice[2] > dice[0] && dice[2] != raw[2]) {
-          emaDecay = candidate;
-          return candidate;
-        }
-      }
-      throw new IllegalStateException("no candidate decay gives a tiny run (seed " + seed
-          + ") whose average is best at epochs 1 and 3 (its validation Dice per epoch:" + tried + ")");
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    } finally {
-      if (dir != null) {
-        deleteTree(dir);
-      }
-    }
+    return emaDecay;
   }
 
   private static TrainConfig config(int epochs, long seed) {

@@ -59,15 +59,8 @@ class RunDirectoryTest {
       throws IOException {
     int bestEpoch = FinalState.bestEpochOf(reference);
     Path run = dir.resolve("run");
-    Path saved = dir.resolve("saved-best.safetensors");
-    Trainer trainer = new Trainer(TinyRuns.config(3), train, validation, run, System.out);
-    trainer.onBatch((epoch, batch) -> {
-      if (epoch == bestEpoch - 1 && batch == 1) {
-        block(run.resolve(Trainer.BEST), saved); // the epoch's best checkpoint cannot be written
-      }
-    });
-    assertThrows(IOException.class, trainer::train);
-    unblock(run.resolve(Trainer.BEST), saved);
+    // the best epoch's checkpoint cannot be written
+    failWriting(TinyRuns.config(3), run, Trainer.BEST, dir.resolve("saved"), bestEpoch);
     assertConsistent(run);
 
     new Trainer(Trainer.configOf(run), train, validation, run, System.out).resume();
@@ -79,21 +72,31 @@ class RunDirectoryTest {
       throws IOException {
     int bestEmaEpoch = FinalState.bestEmaEpochOf(emaReference);
     Path run = dir.resolve("run");
-    Path saved = dir.resolve("saved-best-ema.safetensors");
-    Trainer trainer = new Trainer(emaConfig, train, validation, run, System.out);
-    trainer.onBatch((epoch, batch) -> {
-      if (epoch == bestEmaEpoch - 1 && batch == 1) {
-        block(run.resolve(Trainer.BEST_EMA), saved); // the epoch's best-ema cannot be written
-      }
-    });
-    assertThrows(IOException.class, trainer::train);
-    unblock(run.resolve(Trainer.BEST_EMA), saved);
+    // the best average's checkpoint cannot be written
+    failWriting(emaConfig, run, Trainer.BEST_EMA, dir.resolve("saved"), bestEmaEpoch);
     assertThat(Checkpoint.readHeader(run.resolve(Trainer.LAST)).epoch()).isEqualTo(bestEmaEpoch - 1);
     assertThat(Checkpoint.read(run.resolve(Trainer.BEST_EMA)).epoch())
         .isEqualTo(FinalState.bestEmaEpochOf(run));
 
     new Trainer(Trainer.configOf(run), train, validation, run, System.out).resume();
     emaReferenceState.assertReachedBy(run);
+  }
+
+  /**
+   * Trains {@code config} into {@code run} with checkpoint {@code name} made unwritable (moved to
+   * {@code saved}, see {@link #block}) after the first batch of (1-based) epoch {@code epoch};
+   * the run must fail, and the block is lifted again.
+   */
+  private static void failWriting(TrainConfig config, Path run, String name, Path saved, int epoch)
+      throws IOException {
+    Trainer trainer = new Trainer(config, train, validation, run, System.out);
+    trainer.onBatch((e, batch) -> {
+      if (e == epoch - 1 && batch == 1) {
+        block(run.resolve(name), saved);
+      }
+    });
+    assertThrows(IOException.class, trainer::train);
+    unblock(run.resolve(name), saved);
   }
 
   @Test

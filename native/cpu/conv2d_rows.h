@@ -29,38 +29,6 @@ constexpr int kDwGroup = 8;
 constexpr int kDwGroup = 4;
 #endif
 
-/* Vectors of L floats: 8 on every path; 16 (one AVX-512 register) on the avx512 path, where
- * the row products run on them (on this path the machine does twice the multiply-adds per cycle
- * on 16-float vectors as on 8-float ones). Each lane is one output element either way, so the
- * width does not change any result. */
-template <int L>
-struct Vec;
-template <>
-struct Vec<8> {
-    typedef v8 type;
-};
-#if defined(__AVX512F__)
-template <>
-struct Vec<16> {
-    typedef float type __attribute__((vector_size(64)));
-};
-#endif
-
-template <int L>
-inline typename Vec<L>::type vload(const float* p) {
-    typename Vec<L>::type v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-}
-template <int L>
-inline void vstore(float* p, typename Vec<L>::type v) {
-    std::memcpy(p, &v, sizeof v);
-}
-template <int L>
-inline typename Vec<L>::type vsplat(float s) {
-    return typename Vec<L>::type{} + s;
-}
-
 /* out[r, c0 .. c0+L*NV) (+= with ACC) a[r, :] · m[:, c0 ..] for rows [r0, r1), four rows at
  * a time; a is [rows][K], m is [K][N], out is [rows][N]. */
 template <int L, int NV, bool ACC>

@@ -21,12 +21,18 @@ namespace es::cpu::ES_CPU_ISA {
 /* 8 floats; GCC/Clang lower it to one AVX register, or two SSE registers without AVX. */
 typedef float v8 __attribute__((vector_size(32)));
 
-/* Vectors of L floats: 8 on every path; 16 (one AVX-512 register) on the avx512 path, where
- * the row products run on them (on this path the machine does twice the multiply-adds per cycle
- * on 16-float vectors as on 8-float ones). Each lane is one output element either way, so the
- * width does not change any result. */
+/* Vectors of L floats: 4 and 8 on every path; 16 (one AVX-512 register) on the avx512 path,
+ * where the row products run on them (on this path the machine does twice the multiply-adds
+ * per cycle on 16-float vectors as on 8-float ones). The portable path's row products run on
+ * 4-float vectors, one SSE register: their 8-float blocks need twice the 16 registers there
+ * and spilled. Each lane is one output element either way, so the width does not change any
+ * result. */
 template <int L>
 struct Vec;
+template <>
+struct Vec<4> {
+    typedef float type __attribute__((vector_size(16)));
+};
 template <>
 struct Vec<8> {
     typedef v8 type;

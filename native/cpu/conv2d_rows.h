@@ -22,7 +22,7 @@
 namespace es::cpu::ES_CPU_ISA {
 
 /* Input channels per dw register block: 8 x 2 vectors fits AVX-512's 32 registers, 4 x 2
- * AVX2's 16 (SSE, the portable path, spills either way). */
+ * AVX2's 16, and SSE's 16 (the portable path) in 4-float vectors. */
 #if defined(__AVX512F__)
 constexpr int kDwGroup = 8;
 #else
@@ -76,7 +76,8 @@ inline void rows_times_block(const float* a, int K, const float* m, int N, int c
 
 /* out[r, :] (+= with ACC) a[r, :] · m for rows [r0, r1), N a multiple of 8, in blocks of up to
  * 4 vectors of columns (16 accumulators; on AVX2's 16 registers the widest block spills a
- * little, on AVX-512's 32 none does). */
+ * little, on AVX-512's 32 none does; the portable path's blocks are 2 SSE vectors, 8
+ * accumulators). */
 template <bool ACC>
 inline void rows_times(const float* a, int K, const float* m, int N, int64_t r0, int64_t r1,
                        float* out) {
@@ -98,11 +99,13 @@ inline void rows_times(const float* a, int K, const float* m, int N, int64_t r0,
         c += 16;
     }
     if (N - c == 8) rows_times_block<8, 1, ACC>(a, K, m, N, c, r0, r1, out);
-#else
+#elif defined(__AVX2__)
     for (; c + 32 <= N; c += 32) rows_times_block<8, 4, ACC>(a, K, m, N, c, r0, r1, out);
     if (N - c == 24) rows_times_block<8, 3, ACC>(a, K, m, N, c, r0, r1, out);
     if (N - c == 16) rows_times_block<8, 2, ACC>(a, K, m, N, c, r0, r1, out);
     if (N - c == 8) rows_times_block<8, 1, ACC>(a, K, m, N, c, r0, r1, out);
+#else
+    for (; c + 8 <= N; c += 8) rows_times_block<4, 2, ACC>(a, K, m, N, c, r0, r1, out);
 #endif
 }
 
@@ -151,9 +154,12 @@ inline void dw_rows(const float* x, int Cin, const float* dy, int Cout, int64_t 
             dw_rows_block<16, 1, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
             co += 16;
         }
-#else
+#elif defined(__AVX2__)
         for (; co + 16 <= Cout; co += 16)
             dw_rows_block<8, 2, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
+#else
+        for (; co + 8 <= Cout; co += 8)
+            dw_rows_block<4, 2, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
 #endif
         if (co < Cout) dw_rows_block<8, 1, ACC>(x, Cin, dy, Cout, ci, co, r0, r1, part);
     }

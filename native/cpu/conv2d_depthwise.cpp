@@ -347,12 +347,14 @@ inline void dw_dw_taps_row(const float* dyrow, const float* xr, int C, int W, in
         v8 d[NV];
 #pragma GCC unroll 8
         for (int v = 0; v < NV; v++) d[v] = load8(dp + 8 * v);
-        const float* xp = xr + ((int64_t)ow * sw - iw_pad) * C;
+        /* offset of tap 0's input; a pointer is formed only for the taps inside the row */
+        const int64_t xo = ((int64_t)ow * sw - iw_pad) * C;
 #pragma GCC unroll 8
         for (int kw = 0; kw < KW; kw++) {
             if (check && (ow < ow0[kw] || ow >= ow1[kw])) continue;
 #pragma GCC unroll 8
-            for (int v = 0; v < NV; v++) acc[kw][v] += d[v] * load8(xp + (int64_t)kw * C + 8 * v);
+            for (int v = 0; v < NV; v++)
+                acc[kw][v] += d[v] * load8(xr + (xo + (int64_t)kw * C + 8 * v));
         }
     };
     if (a >= b) { /* no pixel reaches every tap (a row narrower than the kernel) */

@@ -45,6 +45,8 @@ public record Checkpoint(
 
   public static final String FORMAT = "effiseg-checkpoint";
   public static final String FORMAT_VERSION = "1";
+  /** The most characters of a metadata value an error message quotes (Errors.quoted). */
+  private static final int SHOWN_CHARS = 60;
   static final String EXP_AVG = "optimizer.exp_avg";
   static final String EXP_AVG_SQ = "optimizer.exp_avg_sq";
   static final String EMA_WEIGHTS = "ema.weights";
@@ -183,12 +185,12 @@ public record Checkpoint(
   private static void checkFormat(Path file, Map<String, String> meta) throws WeightsFormatException {
     if (!FORMAT.equals(meta.get("format"))) {
       throw new WeightsFormatException(file + ": not an effiseg checkpoint (metadata 'format' is "
-          + Errors.quoted(meta.get("format"), 60)
+          + Errors.quoted(meta.get("format"), SHOWN_CHARS)
           + "); pretrained weights are imported with --weights / PretrainedWeights instead");
     }
     if (!FORMAT_VERSION.equals(meta.get("format_version"))) {
       throw new WeightsFormatException(file + ": checkpoint format version "
-          + Errors.quoted(meta.get("format_version"), 60) + " is not supported (this build reads "
+          + Errors.quoted(meta.get("format_version"), SHOWN_CHARS) + " is not supported (this build reads "
           + FORMAT_VERSION + ")");
     }
   }
@@ -213,7 +215,7 @@ public record Checkpoint(
       // reported below
     }
     throw new WeightsFormatException(file + ": checkpoint " + key + " is not an integer ≥ 0: "
-        + Errors.quoted(meta.get(key), 60));
+        + Errors.quoted(meta.get(key), SHOWN_CHARS));
   }
 
   private static void requireFinite(Path file, String name, float[] data)

@@ -78,14 +78,14 @@ public final class TinyRuns {
   public static synchronized long seed() {
     if (seed == null) {
       seed = firstBestAtEpochs1And3(CANDIDATE_SEEDS, candidate -> config(3, candidate),
-          "val_dice", run -> true, "no candidate seed gives a tiny run that is best at epochs 1 and 3");
+          "val_dice", (curve, run) -> true, "no candidate seed gives a tiny run that is best at epochs 1 and 3");
     }
     return seed;
   }
 
-  /** What a candidate's run must also show. */
+  /** What a candidate's run must also show, given its curve. */
   private interface RunCheck {
-    boolean test(Path run) throws IOException;
+    boolean test(double[] curve, Path run) throws IOException;
   }
 
   /**
@@ -110,7 +110,7 @@ public final class TinyRuns {
         new Trainer(config.apply(candidate), train, validation, run, quiet).train();
         double[] dice = column(run, column);
         tried.append(String.format(" %s: %s", candidate, java.util.Arrays.toString(dice)));
-        if (dice.length == 3 && dice[1] <= dice[0] && dice[2] > dice[0] && also.test(run)) {
+        if (dice.length == 3 && dice[1] <= dice[0] && dice[2] > dice[0] && also.test(dice, run)) {
           return candidate;
         }
       }
@@ -177,7 +177,7 @@ public final class TinyRuns {
     if (emaDecay == null) {
       long seed = seed();
       emaDecay = firstBestAtEpochs1And3(CANDIDATE_DECAYS, candidate -> emaConfig(3, candidate),
-          "val_dice_ema", run -> column(run, "val_dice_ema")[2] != column(run, "val_dice")[2],
+          "val_dice_ema", (curve, run) -> curve[2] != column(run, "val_dice")[2],
           "no candidate decay gives a tiny run (seed " + seed
               + ") whose average is best at epochs 1 and 3 and differs from the raw model at 3");
     }

@@ -126,6 +126,49 @@ class CudaModelParityTest extends CudaUnderTest.Base {
         .that(pair.gpu.memory().live()).isEqualTo(liveBefore);
   }
 
+  /**
+   * The CUDA backend's determinism (docs/reproducibility.md): the same weights, batches and
+   * settings trained twice on the same device give bit-identical losses, weights and BN running
+   * statistics. What could break it: atomics in a reduction, or a cuDNN algorithm that is not
+   * deterministic (EFFISEG_CUDA_VERBOSE=1 names every choice).
+   */
+  @Test
+  void b0TrainingOnCudaIsBitIdenticalWhenRepeated() {
+    TrainConfig config = config(true);
+    int steps = 3;
+    Trained first = trainOnGpu(config, steps);
+    Trained second = trainOnGpu(config, steps);
+    assertWithMessage("losses of each step").that(second.losses()).isEqualTo(first.losses());
+    assertThat(second.state().names()).containsExactlyElementsIn(first.state().names());
+    for (String name : first.state().names()) {
+      assertWithMessage("after %s steps, run 2 against run 1: %s", steps, name)
+          .that(second.state().get(name).data()).isEqualTo(first.state().get(name).data());
+    }
+  }
+
+  private record Trained(double[] losses, StateDict state) {}
+
+  /** A fresh B0 on the GPU, the same random weights and batches every call, `steps` steps. */
+  private static Trained trainOnGpu(TrainConfig config, int steps) {
+    Rand rand = new Rand(29);
+    double[] losses = new double[steps];
+    try (EffiSegNet model = EffiSegNet.create(pair.gpu, config.modelConfig())) {
+      model.loadStateDict(ModelWeights.randomize(model.stateDict(), 5), true);
+      try (TrainStep step = new TrainStep(model, config)) {
+        for (int s = 0; s < steps; s++) {
+          float[] img = rand.normal(N * SIZE * SIZE * 3, 1);
+          float[] msk = rand.binary(N * SIZE * SIZE);
+          try (Tensor x = pair.gpu.tensor(img, N, SIZE, SIZE, 3);
+              Tensor m = pair.gpu.tensor(msk, N, SIZE, SIZE, 1)) {
+            losses[s] = step.forwardBackward(x, m, s).total();
+            step.update(config.lr, s + 1);
+          }
+        }
+      }
+      return new Trained(losses, model.stateDict());
+    }
+  }
+
   @Test
   void b0TrainingLossesMatchTheCpuStepByStep() {
     TrainConfig config = config(false);

@@ -21,8 +21,9 @@ import org.junit.jupiter.api.Test;
  * batches through the trainer's own step ({@link TrainStep}) on both. Checks the logits of both
  * modes, the loss terms, every parameter gradient and the BN running statistics after one step
  * (deep supervision and the near-pixel-diff term on, so every head and loss path counts), then
- * a short training run whose losses must agree step by step. 72x72 inputs make the deeper
- * feature maps odd (9, 5, 3), as at 380x380. Skipped, with the reason, without CUDA.
+ * a short training run whose losses must agree step by step; and that a short training run on
+ * CUDA repeats bit for bit. 72x72 inputs make the deeper feature maps odd (9, 5, 3), as at
+ * 380x380. Skipped, with the reason, without CUDA.
  */
 @Tag("cuda")
 class CudaModelParityTest extends CudaUnderTest.Base {

@@ -198,12 +198,15 @@ int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
 
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                   const float* b, const ConvEpilogue& e, float* y) {
-    const int T = threads_for(ex, gemm_work(g));
-    const GemmShape s = gemm_shape(g, T);
     const float beta = b ? 1.0f : 0.0f;
     set_blas_threads(1);
     if (is_pointwise(g)) {
-        const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
+        /* rows are independent (no reduction across chunks): any split gives the same y */
+        const int64_t M = (int64_t)g.N * g.OH * g.OW;
+        const int T = threads_for(
+            ex, std::max(gemm_work(g), streaming_work((double)M * (g.Cin + g.Cout))));
+        const GemmShape s = gemm_shape(g, T);
+        const int64_t rows = pointwise_chunk_rows(g, T);
         const int64_t chunks = (M + rows - 1) / rows;
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
         for (int64_t c = 0; c < chunks; c++) {
@@ -222,6 +225,8 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
         }
         return;
     }
+    const int T = threads_for(ex, gemm_work(g));
+    const GemmShape s = gemm_shape(g, T);
     const int64_t tiles = s.tiles;
     const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
 #pragma omp parallel num_threads(T)

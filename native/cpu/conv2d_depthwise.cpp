@@ -18,6 +18,13 @@ namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
+/* Work for threads_for: the multiply-adds, or for small kernels on many channels (3x3 on 7x7
+ * maps) the traffic of the input and the output, whichever is more. */
+double depthwise_work(const ConvGeom& g) {
+    const double in = (double)g.N * g.H * g.W * g.Cin, out = (double)g.N * g.OH * g.OW * g.Cin;
+    return std::max(out * g.KH * g.KW, streaming_work(in + out));
+}
+
 /* The per-pixel blocks below handle channels [c, c + 8*NV) (NV = 0: the one channel c). */
 
 /* y[pixel, c..] = b + sum over taps of x[tap, c..] * w[tap, c..]; taps given as a rectangle
@@ -130,7 +137,7 @@ void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const 
     const int ow_lo = std::min(OW, (pl + sw - 1) / sw);
     const int ow_hi = W - KW + pl >= 0 ? std::max(ow_lo, std::min(OW, (W - KW + pl) / sw + 1))
                                        : ow_lo;
-    const int T = threads_for(ex, (double)rows * OW * C * KH * KW);
+    const int T = threads_for(ex, depthwise_work(g));
     const int64_t parts = part_count(rows, T, kPartsPerThread);
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t part = 0; part < parts; part++) {
@@ -257,7 +264,7 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
     /* inputs [iw_lo, iw_hi) receive all KW taps (both within [0, W]) */
     const int iw_lo = std::min(W, std::max(0, KW - 1 - pl));
     const int iw_hi = std::max(iw_lo, std::min(W, OW - pl));
-    const int T = threads_for(ex, (double)g.N * OH * OW * C * KH * KW);
+    const int T = threads_for(ex, depthwise_work(g));
     const int64_t parts = part_count(rows, T, kPartsPerThread);
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t part = 0; part < parts; part++) {
@@ -535,7 +542,7 @@ void depthwise_backward_dw_channels(int T, const ConvGeom& g, const float* x, co
 void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, const float* dy,
                            float* dw, float* db) {
     const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
-    const int T = threads_for(ex, (double)g.N * OH * OW * C * KH * KW);
+    const int T = threads_for(ex, depthwise_work(g));
     if (dw && dw_by_channels(g, T)) {
         if (KW == 3)
             depthwise_backward_dw_channels<3>(T, g, x, dy, dw, db);

@@ -108,12 +108,15 @@ __global__ void bn_backward_coef_kernel(const double* partial, int parts, int C,
 template <int A>
 __global__ void bn_backward_dx_kernel(const float* x, const float* dy, const float* mean,
                                       const float* invstd, const float* gamma, const float* beta,
-                                      const float* coef, float* dx, int64_t n, int C) {
+                                      const float* coef, bool input_relu, float* dx, int64_t n,
+                                      int C) {
     ES_GRID_STRIDE(i, n) {
         const int c = (int)(i % C);
         const float xc = x[i] - mean[c];
         const float gr = act::grad<A>(xc * (gamma[c] * invstd[c]) + beta[c], dy[i]);
-        dx[i] = coef[c] * gr + coef[C + c] * xc + coef[2 * C + c];
+        const float d = coef[c] * gr + coef[C + c] * xc + coef[2 * C + c];
+        /* x is a ReLU's output: its gradient [x > 0] too */
+        dx[i] = !input_relu || x[i] > 0.0f ? d : 0.0f;
     }
 }
 
@@ -155,7 +158,7 @@ void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const fl
 void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,
                         const float* beta, const float* dy, const float* save_mean,
                         const float* save_invstd, float* dx, float* dgamma, float* dbeta,
-                        int training, int activation) {
+                        int training, int activation, int input_relu) {
     if (!dx && !dgamma && !dbeta) return;
     State& s = state(ex);
     const int C = g.C;
@@ -181,7 +184,8 @@ void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const f
         check_launch("bn_backward_coef_kernel");
         if (dx) {
             bn_backward_dx_kernel<A><<<grid_for(n), kThreads, 0, s.stream>>>(
-                x, dy, save_mean, save_invstd, gamma, beta, coef.as<float>(), dx, n, C);
+                x, dy, save_mean, save_invstd, gamma, beta, coef.as<float>(), input_relu != 0, dx,
+                n, C);
             check_launch("bn_backward_dx_kernel");
         }
     });

@@ -143,11 +143,13 @@ enum class GradOut {
 };
 
 /* One pass: gr = dy * act'((x - mean) * scale + beta) per element and, per channel,
- * sum1 = sum(gr), sum2 = sum(gr * (x - mean)). out may alias dy. */
+ * sum1 = sum(gr), sum2 = sum(gr * (x - mean)). out may alias dy. With input_relu, Finish
+ * writes 0 where x <= 0 (x is a ReLU's output: the ReLU's gradient). */
 template <int A, GradOut OUT>
 void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float* dy,
                    const float* mean, const float* scale, const float* beta, const float* dscale,
-                   float* out, std::vector<double>& sum1, std::vector<double>& sum2) {
+                   bool input_relu, float* out, std::vector<double>& sum1,
+                   std::vector<double>& sum2) {
     const int C = g.C;
     const RowBlocks blocks = row_blocks(g.rows, C);
     UnitSums sums(blocks.count(), 2, C);
@@ -166,7 +168,8 @@ void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float*
                 const float xc = xr[j] - m[j];
                 const float gr = act::grad<A>(xc * sc[j] + b[j], dyr[j]);
                 if constexpr (OUT == GradOut::Park) outr[j] = gr;
-                if constexpr (OUT == GradOut::Finish) outr[j] = gr * dscale[c0 + j];
+                if constexpr (OUT == GradOut::Finish)
+                    outr[j] = !input_relu || xr[j] > 0.0f ? gr * dscale[c0 + j] : 0.0f;
                 acc[0][j] += gr;
                 acc[1][j] += gr * xc;
             }
@@ -179,9 +182,10 @@ void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float*
 }
 
 /* dx = ka * gr + kb * (x - mean) + kc: the training-mode dx with the sums folded in
- * (gr may be dx itself). */
+ * (gr may be dx itself); with input_relu, 0 where x <= 0. */
 void finish_dx(const Exec& ex, const BnGeom& g, const float* x, const float* gr,
-               const float* mean, const float* ka, const float* kb, const float* kc, float* dx) {
+               const float* mean, const float* ka, const float* kb, const float* kc,
+               bool input_relu, float* dx) {
     const int C = g.C;
     for_each_block(ex, row_blocks(g.rows, C), [=](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; r++) {
@@ -189,8 +193,10 @@ void finish_dx(const Exec& ex, const BnGeom& g, const float* x, const float* gr,
             const float* grr = gr + r * C;
             float* dxr = dx + r * C;
 #pragma omp simd
-            for (int c = 0; c < C; c++)
-                dxr[c] = ka[c] * grr[c] + kb[c] * (xr[c] - mean[c]) + kc[c];
+            for (int c = 0; c < C; c++) {
+                const float d = ka[c] * grr[c] + kb[c] * (xr[c] - mean[c]) + kc[c];
+                dxr[c] = !input_relu || xr[c] > 0.0f ? d : 0.0f;
+            }
         }
     });
 }
@@ -200,8 +206,9 @@ void finish_dx(const Exec& ex, const BnGeom& g, const float* x, const float* gr,
 void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,
                         const float* beta, const float* dy, const float* save_mean,
                         const float* save_invstd, float* dx, float* dgamma, float* dbeta,
-                        int training, int activation) {
+                        int training, int activation, int input_relu) {
     if (!dx && !dgamma && !dbeta) return;
+    const bool relu_in = input_relu != 0;
     const int C = g.C;
     const std::vector<float> scale = fold_scale(C, gamma, save_invstd);
     const std::vector<float> shift = beta_or_zero(C, beta);
@@ -218,14 +225,16 @@ void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const f
         const float *m = save_mean, *sc = scale.data(), *sh = shift.data();
         switch (out) {
             case GradOut::None:
-                backward_sums<A, GradOut::None>(ex, g, x, dy, m, sc, sh, nullptr, nullptr, sum1,
-                                                sum2);
+                backward_sums<A, GradOut::None>(ex, g, x, dy, m, sc, sh, nullptr, false, nullptr,
+                                                sum1, sum2);
                 break;
             case GradOut::Park:
-                backward_sums<A, GradOut::Park>(ex, g, x, dy, m, sc, sh, nullptr, dx, sum1, sum2);
+                backward_sums<A, GradOut::Park>(ex, g, x, dy, m, sc, sh, nullptr, false, dx, sum1,
+                                                sum2);
                 break;
             case GradOut::Finish:
-                backward_sums<A, GradOut::Finish>(ex, g, x, dy, m, sc, sh, sc, dx, sum1, sum2);
+                backward_sums<A, GradOut::Finish>(ex, g, x, dy, m, sc, sh, sc, relu_in, dx, sum1,
+                                                  sum2);
                 break;
         }
     });
@@ -248,7 +257,7 @@ void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const f
         kc[c] = (float)(-gm * is * sum1[c] / n);
     }
     finish_dx(ex, g, x, out == GradOut::Park ? dx : dy, save_mean, ka.data(), kb.data(),
-              kc.data(), dx);
+              kc.data(), relu_in, dx);
 }
 
 }  // namespace es::cpu::ES_CPU_ISA

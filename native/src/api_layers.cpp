@@ -60,28 +60,51 @@ es_status es_batchnorm_forward(es_handle ctx_h, es_handle x_h, es_handle gamma_h
     });
 }
 
+namespace {
+
+void batchnorm_backward_checked(es_handle ctx_h, es_handle x_h, es_handle gamma_h, es_handle beta_h,
+                                es_handle dy_h, es_handle sm_h, es_handle si_h, es_handle dx_h,
+                                es_handle dgamma_h, es_handle dbeta_h, int training, int activation,
+                                int input_relu) {
+    Context* ctx = context(ctx_h);
+    Tensor *x = tensor(x_h, "x"), *gamma = tensor(gamma_h, "gamma"), *beta = tensor(beta_h, "beta"),
+           *dy = tensor(dy_h, "dy"), *sm = tensor(sm_h, "save_mean"), *si = tensor(si_h, "save_invstd"),
+           *dx = tensor(dx_h, "dx");
+    Tensor *dgamma = optional_tensor(dgamma_h, "dgamma"), *dbeta = optional_tensor(dbeta_h, "dbeta");
+    for (auto [t, n] : {std::pair{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {dy, "dy"}, {sm, "save_mean"},
+                        {si, "save_invstd"}, {dx, "dx"}, {dgamma, "dgamma"}, {dbeta, "dbeta"}})
+        check_placement(ctx, t, n);
+    check_activation(activation);
+    BnGeom g = rows_of(x);
+    check_same_shape(x, "x", dy, "dy");
+    check_same_shape(x, "x", dx, "dx");
+    for (auto [t, n] : {std::pair{gamma, "gamma"}, {beta, "beta"}, {sm, "save_mean"}, {si, "save_invstd"},
+                        {dgamma, "dgamma"}, {dbeta, "dbeta"}})
+        if (t) check_shape(t, {g.C}, n);
+    ctx->k->batchnorm_backward(ctx->exec(), g, x->data(), gamma->data(), beta->data(), dy->data(), sm->data(),
+                               si->data(), dx->data(), dgamma ? dgamma->data() : nullptr,
+                               dbeta ? dbeta->data() : nullptr, training != 0, activation,
+                               input_relu);
+}
+
+}  // namespace
+
 es_status es_batchnorm_backward(es_handle ctx_h, es_handle x_h, es_handle gamma_h, es_handle beta_h,
                                 es_handle dy_h, es_handle sm_h, es_handle si_h, es_handle dx_h,
                                 es_handle dgamma_h, es_handle dbeta_h, int training, int activation) {
     return guard("es_batchnorm_backward", [&] {
-        Context* ctx = context(ctx_h);
-        Tensor *x = tensor(x_h, "x"), *gamma = tensor(gamma_h, "gamma"), *beta = tensor(beta_h, "beta"),
-               *dy = tensor(dy_h, "dy"), *sm = tensor(sm_h, "save_mean"), *si = tensor(si_h, "save_invstd"),
-               *dx = tensor(dx_h, "dx");
-        Tensor *dgamma = optional_tensor(dgamma_h, "dgamma"), *dbeta = optional_tensor(dbeta_h, "dbeta");
-        for (auto [t, n] : {std::pair{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {dy, "dy"}, {sm, "save_mean"},
-                            {si, "save_invstd"}, {dx, "dx"}, {dgamma, "dgamma"}, {dbeta, "dbeta"}})
-            check_placement(ctx, t, n);
-        check_activation(activation);
-        BnGeom g = rows_of(x);
-        check_same_shape(x, "x", dy, "dy");
-        check_same_shape(x, "x", dx, "dx");
-        for (auto [t, n] : {std::pair{gamma, "gamma"}, {beta, "beta"}, {sm, "save_mean"}, {si, "save_invstd"},
-                            {dgamma, "dgamma"}, {dbeta, "dbeta"}})
-            if (t) check_shape(t, {g.C}, n);
-        ctx->k->batchnorm_backward(ctx->exec(), g, x->data(), gamma->data(), beta->data(), dy->data(), sm->data(),
-                                   si->data(), dx->data(), dgamma ? dgamma->data() : nullptr,
-                                   dbeta ? dbeta->data() : nullptr, training != 0, activation);
+        batchnorm_backward_checked(ctx_h, x_h, gamma_h, beta_h, dy_h, sm_h, si_h, dx_h, dgamma_h,
+                                   dbeta_h, training, activation, 0);
+    });
+}
+
+es_status es_batchnorm_backward_after_relu(es_handle ctx_h, es_handle x_h, es_handle gamma_h,
+                                           es_handle beta_h, es_handle dy_h, es_handle sm_h,
+                                           es_handle si_h, es_handle dx_h, es_handle dgamma_h,
+                                           es_handle dbeta_h, int training, int activation) {
+    return guard("es_batchnorm_backward_after_relu", [&] {
+        batchnorm_backward_checked(ctx_h, x_h, gamma_h, beta_h, dy_h, sm_h, si_h, dx_h, dgamma_h,
+                                   dbeta_h, training, activation, 1);
     });
 }
 

@@ -173,6 +173,14 @@ ES_API es_status es_batchnorm_backward(es_handle ctx, es_handle x, es_handle gam
                                        es_handle beta, es_handle dy, es_handle save_mean,
                                        es_handle save_invstd, es_handle dx, es_handle dgamma,
                                        es_handle dbeta, int training, int activation);
+/* The same for a batch norm whose input x is a ReLU's output: dx is the gradient with respect
+ * to the ReLU's input, dx * [x > 0] (x > 0 exactly where the ReLU's input was), in one pass
+ * instead of es_batchnorm_backward followed by es_activation_backward(ES_ACT_RELU, x, ...). */
+ES_API es_status es_batchnorm_backward_after_relu(es_handle ctx, es_handle x, es_handle gamma,
+                                                  es_handle beta, es_handle dy, es_handle save_mean,
+                                                  es_handle save_invstd, es_handle dx,
+                                                  es_handle dgamma, es_handle dbeta, int training,
+                                                  int activation);
 
 /* ---- activations ---------------------------------------------------------- */
 

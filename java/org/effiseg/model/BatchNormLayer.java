@@ -88,4 +88,16 @@ final class BatchNormLayer {
     Ops.batchnormBackward(ws.ctx(), x, gamma, beta, dy, saveMean, saveInvstd, dx, dgamma, dbeta, lastTraining, activation);
     return dx;
   }
+
+  /**
+   * {@link #backward} for a batch norm whose input x is a ReLU's output: dx (a new tensor) is the
+   * gradient with respect to the ReLU's input, in the same pass (x > 0 exactly where that input
+   * was, so the ReLU's input need not be kept).
+   */
+  Tensor backwardAfterRelu(Workspace ws, Tensor x, Tensor dy) {
+    Tensor dx = ws.take(x.shape());
+    Ops.batchnormBackwardAfterRelu(ws.ctx(), x, gamma, beta, dy, saveMean, saveInvstd, dx, dgamma, dbeta,
+        lastTraining, activation);
+    return dx;
+  }
 }

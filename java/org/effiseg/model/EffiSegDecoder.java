@@ -279,10 +279,8 @@ final class EffiSegDecoder {
           ws.give(dUp);
         }
       }
-      Tensor dRelu = scaleBn[i].backward(ws, r, dNormed);
+      Tensor dConv = scaleBn[i].backwardAfterRelu(ws, r, dNormed);
       ws.give(dNormed);
-      Tensor dConv = DecoderOps.reluBackward(ws, r, dRelu);
-      ws.give(dRelu);
       dFeatures[i] = scaleConv[i].backward(ws, features[i], dConv, true);
       ws.give(dConv);
     }

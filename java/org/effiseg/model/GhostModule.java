@@ -134,19 +134,15 @@ final class GhostModule {
       ws.give(d);
     }
 
-    Tensor dCheapRelu = cheapBn.backward(ws, cheapRelu, dCheapOut);
+    Tensor dCheapConv = cheapBn.backwardAfterRelu(ws, cheapRelu, dCheapOut);
     ws.give(dCheapOut);
-    Tensor dCheapConv = DecoderOps.reluBackward(ws, cheapRelu, dCheapRelu);
-    ws.give(dCheapRelu);
     Tensor dFromCheap = cheap.backward(ws, primaryOut, dCheapConv, true);
     ws.give(dCheapConv);
     Ops.axpby(ws.ctx(), 1f, dFromCheap, 1f, dPrimaryOut);
     ws.give(dFromCheap);
 
-    Tensor dPrimaryRelu = primaryBn.backward(ws, primaryRelu, dPrimaryOut);
+    Tensor dPrimaryConv = primaryBn.backwardAfterRelu(ws, primaryRelu, dPrimaryOut);
     ws.give(dPrimaryOut);
-    Tensor dPrimaryConv = DecoderOps.reluBackward(ws, primaryRelu, dPrimaryRelu);
-    ws.give(dPrimaryRelu);
     ChannelBlocks dx = primary.backward(ws, input, dPrimaryConv, true);
     ws.give(dPrimaryConv);
     release(ws);

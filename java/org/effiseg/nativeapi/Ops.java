@@ -106,6 +106,30 @@ public final class Ops {
             h(dbeta), flag(training), act.ordinal()));
   }
 
+  /**
+   * {@link #batchnormBackward} for a batch norm whose input {@code x} is a ReLU's output: dx is
+   * the gradient with respect to the ReLU's input (also multiplied by [x > 0]), in one pass
+   * instead of batchnormBackward followed by {@code activationBackward(RELU, x, ...)}.
+   */
+  public static void batchnormBackwardAfterRelu(
+      Context ctx,
+      Tensor x,
+      Tensor gamma,
+      Tensor beta,
+      Tensor dy,
+      Tensor saveMean,
+      Tensor saveInvstd,
+      Tensor dx,
+      Tensor dgamma,
+      Tensor dbeta,
+      boolean training,
+      Activation act) {
+    check(
+        EffisegNative.es_batchnorm_backward_after_relu(
+            c(ctx), h(x), h(gamma), h(beta), h(dy), h(saveMean), h(saveInvstd), h(dx), h(dgamma),
+            h(dbeta), flag(training), act.ordinal()));
+  }
+
   public static void activationForward(Context ctx, Activation act, Tensor x, Tensor y) {
     check(EffisegNative.es_activation_forward(c(ctx), act.ordinal(), h(x), h(y)));
   }

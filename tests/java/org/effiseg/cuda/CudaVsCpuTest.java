@@ -216,6 +216,10 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
     float[] rm = r.normal(c, 1);
     float[] rv = r.uniform(c, 0.5, 2);
     float[] dy = r.normal(Rand.size(shape), 1);
+    float[] relu = new float[x.length]; // a ReLU's output, about half zeros (the decoder's case)
+    for (int i = 0; i < x.length; i++) {
+      relu[i] = Math.max(x[i] - 3 - (i % c), 0f);
+    }
     for (boolean training : new boolean[] {true, false}) {
       agree("batchnorm " + act + (training ? " training" : " eval"), 2e-4, 2e-4, s -> {
         Tensor tx = s.of(x, shape);
@@ -234,7 +238,16 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
         Ops.batchnormBackward(s.ctx, tx, g, bt, tdy, sm, si, dx, dg, db, training, act);
         Tensor dxOnly = s.zeros(shape);
         Ops.batchnormBackward(s.ctx, tx, g, bt, tdy, sm, si, dxOnly, null, null, training, act);
-        return read(y, m, v, sm, si, dx, dg, db, dxOnly);
+        Tensor tr = s.of(relu, shape);
+        Tensor yr = s.zeros(shape);
+        Tensor smr = s.zeros(c);
+        Tensor sir = s.zeros(c);
+        Ops.batchnormForward(s.ctx, tr, g, bt, m, v, yr, smr, sir, training, 0.1f, 1e-3f, act);
+        Tensor dxr = s.zeros(shape);
+        Tensor dgr = s.zeros(c);
+        Tensor dbr = s.zeros(c);
+        Ops.batchnormBackwardAfterRelu(s.ctx, tr, g, bt, tdy, smr, sir, dxr, dgr, dbr, training, act);
+        return read(y, m, v, sm, si, dx, dg, db, dxOnly, yr, dxr, dgr, dbr);
       });
     }
   }

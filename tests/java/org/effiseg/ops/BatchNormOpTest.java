@@ -1,6 +1,7 @@
 package org.effiseg.ops;
 
 import static com.google.common.truth.Truth.assertThat;
+import static com.google.common.truth.Truth.assertWithMessage;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
@@ -221,6 +222,59 @@ class BatchNormOpTest {
         Tolerance.assertClose("dx " + at, r.dx, ref[0], 1e-5 * NormRef.maxAbs(ref[0]), 1e-4);
         Tolerance.assertClose("dgamma " + at, r.dgamma, ref[1], 1e-5 * k.rows, 1e-5);
         Tolerance.assertClose("dbeta " + at, r.dbeta, ref[2], 1e-5 * k.rows, 1e-5);
+      }
+    }
+  }
+
+  /**
+   * es_batchnorm_backward_after_relu, for a batch norm whose input is a ReLU's output (x >= 0
+   * with exact zeros, as in the decoder): dx is bit for bit es_batchnorm_backward's dx passed
+   * through the ReLU's gradient [x > 0] (es_activation_backward), dgamma and dbeta are
+   * es_batchnorm_backward's; every activation after the batch norm, both modes, several widths.
+   */
+  @ParameterizedTest
+  @MethodSource("backendsActivationsModes")
+  void backwardAfterReluIsBackwardThenReluGradient(Backend backend, Activation act, boolean training) {
+    for (long[] shape : withWideShapes(new long[][] {{2, 5, 7, 13}})) {
+      Case k = new Case(31, shape);
+      for (int i = 0; i < k.x.length; i++) {
+        k.x[i] = Math.max(k.x[i] - k.beta[i % k.c] * 4, 0f); // about a third of each channel zero
+      }
+      String at = act + (training ? " training " : " eval ") + java.util.Arrays.toString(shape);
+      try (Context ctx = Backends.open(backend);
+          Tensor x = ctx.tensor(k.x, k.shape);
+          Tensor gamma = ctx.tensor(k.gamma, k.c);
+          Tensor beta = ctx.tensor(k.beta, k.c);
+          Tensor rm = ctx.tensor(k.runMean, k.c);
+          Tensor rv = ctx.tensor(k.runVar, k.c);
+          Tensor y = ctx.tensor(k.shape);
+          Tensor sm = ctx.tensor(k.c);
+          Tensor si = ctx.tensor(k.c);
+          Tensor dy = ctx.tensor(k.dy, k.shape);
+          Tensor dxBn = ctx.tensor(k.shape);
+          Tensor dx = ctx.tensor(k.shape);
+          Tensor dxFused = ctx.tensor(k.shape);
+          Tensor dgamma = ctx.tensor(k.c);
+          Tensor dbeta = ctx.tensor(k.c);
+          Tensor dgammaFused = ctx.tensor(k.c);
+          Tensor dbetaFused = ctx.tensor(k.c)) {
+        Ops.batchnormForward(ctx, x, gamma, beta, rm, rv, y, sm, si, training, MOMENTUM, EPS, act);
+        Ops.batchnormBackward(ctx, x, gamma, beta, dy, sm, si, dxBn, dgamma, dbeta, training, act);
+        Ops.activationBackward(ctx, Activation.RELU, x, dxBn, dx);
+        dxFused.fill(Float.NaN);
+        Ops.batchnormBackwardAfterRelu(
+            ctx, x, gamma, beta, dy, sm, si, dxFused, dgammaFused, dbetaFused, training, act);
+        float[] expected = dx.read();
+        long zeros = 0;
+        for (float v : k.x) {
+          zeros += v == 0f ? 1 : 0;
+        }
+        assertWithMessage("zero inputs " + at).that(zeros).isGreaterThan(k.x.length / 10);
+        assertWithMessage("dx " + at).that(dxFused.read()).usingExactEquality().containsExactly(expected).inOrder();
+        assertWithMessage("dgamma " + at).that(dgammaFused.read()).usingExactEquality()
+            .containsExactly(dgamma.read()).inOrder();
+        assertWithMessage("dbeta " + at).that(dbetaFused.read()).usingExactEquality()
+            .containsExactly(dbeta.read()).inOrder();
       }
     }
   }

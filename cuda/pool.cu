@@ -28,6 +28,14 @@ __global__ void channel_scale_kernel(const float* x, const float* s, float* y, i
     }
 }
 
+__global__ void channel_scale_add_kernel(const float* x, const float* s, const float* t,
+                                         float alpha, float* y, int64_t HW, int C, int64_t n) {
+    ES_GRID_STRIDE(i, n) {
+        const int64_t sc = i / (HW * C) * C + (int)(i % C);
+        y[i] = x[i] * s[sc] + alpha * t[sc];
+    }
+}
+
 struct GateProduct { /* ds[n,c] = sum over hw of dy * x */
     const float *x, *dy;
     int64_t HW;
@@ -59,6 +67,15 @@ void channel_scale_forward(const Exec& ex, const PoolGeom& g, const float* x, co
     const int64_t n = (int64_t)g.N * g.HW * g.C;
     channel_scale_kernel<<<grid_for(n), kThreads, 0, s.stream>>>(x, sc, y, g.HW, g.C, n);
     check_launch("channel_scale_kernel");
+}
+
+void channel_scale_add(const Exec& ex, const PoolGeom& g, const float* x, const float* sc,
+                       const float* t, float alpha, float* y) {
+    State& s = state(ex);
+    const int64_t n = (int64_t)g.N * g.HW * g.C;
+    channel_scale_add_kernel<<<grid_for(n), kThreads, 0, s.stream>>>(x, sc, t, alpha, y, g.HW, g.C,
+                                                                      n);
+    check_launch("channel_scale_add_kernel");
 }
 
 void channel_scale_backward(const Exec& ex, const PoolGeom& g, const float* x, const float* sc,

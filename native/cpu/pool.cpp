@@ -81,6 +81,21 @@ void channel_scale_forward(const Exec& ex, const PoolGeom& g, const float* x, co
     });
 }
 
+void channel_scale_add(const Exec& ex, const PoolGeom& g, const float* x, const float* s,
+                       const float* t, float alpha, float* y) {
+    const int C = g.C;
+    std::vector<float> at((size_t)g.N * C);
+    for (size_t i = 0; i < at.size(); i++) at[i] = alpha * t[i];
+    for_each_row(ex, g, [&](int n, int64_t r) {
+        const float* sn = s + (int64_t)n * C;
+        const float* tn = at.data() + (int64_t)n * C;
+        const float* xr = x + r * C;
+        float* yr = y + r * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) yr[c] = xr[c] * sn[c] + tn[c];
+    });
+}
+
 void channel_scale_backward(const Exec& ex, const PoolGeom& g, const float* x, const float* s,
                             const float* dy, float* dx, float* ds) {
     const int C = g.C;

@@ -176,6 +176,19 @@ es_status es_channel_scale_backward(es_handle ctx_h, es_handle x_h, es_handle s_
     });
 }
 
+es_status es_channel_scale_add(es_handle ctx_h, es_handle x_h, es_handle s_h, es_handle t_h, float alpha,
+                               es_handle y_h) {
+    return guard("es_channel_scale_add", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *s = tensor(s_h, "s"), *t = tensor(t_h, "t"), *y = tensor(y_h, "y");
+        for (auto [p, n] : {std::pair{x, "x"}, {s, "s"}, {t, "t"}, {y, "y"}}) check_placement(ctx, p, n);
+        PoolGeom g = pool_geometry(x, s, "s");
+        check_same_shape(s, "s", t, "t");
+        check_same_shape(x, "x", y, "y");
+        ctx->k->channel_scale_add(ctx->exec(), g, x->data(), s->data(), t->data(), alpha, y->data());
+    });
+}
+
 static void drop_path(es_handle ctx_h, es_handle in_h, es_handle out_h, float rate,
                       uint64_t seed, int training, bool backward) {
     Context* ctx = context(ctx_h);

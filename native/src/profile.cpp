@@ -137,6 +137,12 @@ struct Cost<&KernelTable::channel_scale_backward> {
     }
 };
 template <>
+struct Cost<&KernelTable::channel_scale_add> {
+    static Work of(const PoolGeom& g, const float*, const float*, const float*, float, float*) {
+        return {0, kF * (2 * (double)g.N * g.HW * g.C + 2 * (double)g.N * g.C)};
+    }
+};
+template <>
 struct Cost<&KernelTable::upsample_nearest_forward> {
     static Work of(const UpsampleGeom& g, const float*, float*, int accumulate) {
         return {0, kF * ((double)g.N * g.h * g.w * g.C + (accumulate ? 2 : 1) * (double)g.N * g.H * g.W * g.C)};

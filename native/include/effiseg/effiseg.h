@@ -198,6 +198,11 @@ ES_API es_status es_global_avg_pool_backward(es_handle ctx, es_handle dy, es_han
 ES_API es_status es_channel_scale_forward(es_handle ctx, es_handle x, es_handle s, es_handle y);
 ES_API es_status es_channel_scale_backward(es_handle ctx, es_handle x, es_handle s, es_handle dy,
                                            es_handle dx, es_handle ds);
+/* y [N,H,W,C] = x * s + alpha * t, s and t [N,1,1,C]: the squeeze-excite input's gradient in one
+ * pass, dy * gate + the pool's gradient (t = d pooled, alpha = 1 / (H*W)), instead of
+ * es_channel_scale_backward's dx, es_global_avg_pool_backward and es_axpby. y may alias x. */
+ES_API es_status es_channel_scale_add(es_handle ctx, es_handle x, es_handle s, es_handle t,
+                                      float alpha, es_handle y);
 
 /* ---- stochastic depth ----------------------------------------------------- */
 

@@ -233,10 +233,8 @@ final class MBConvBlock {
     ws.give(scaled);
     ws.give(dProjected);
 
-    Tensor dSeInput = ws.take(seInput.shape());
     Tensor dGate = ws.take(gate.shape());
-    Ops.channelScaleBackward(ws.ctx(), seInput, gate, dScaled, dSeInput, dGate);
-    ws.give(dScaled);
+    Ops.channelScaleBackward(ws.ctx(), seInput, gate, dScaled, null, dGate);
     Tensor dGateLogits = ws.take(gate.shape());
     Ops.activationBackward(ws.ctx(), Activation.SIGMOID, gateLogits, dGate, dGateLogits);
     ws.give(dGate);
@@ -247,11 +245,10 @@ final class MBConvBlock {
     ws.give(dReducedAct);
     Tensor dPooled = seReduce.backward(ws, pooled, dReduced, true);
     ws.give(dReduced);
-    Tensor dFromPool = ws.take(seInput.shape());
-    Ops.globalAvgPoolBackward(ws.ctx(), dPooled, dFromPool);
+    // d seInput = dScaled * gate + dPooled / (H*W) (the product's and the pool's), in one pass
+    Tensor dSeInput = dScaled;
+    Ops.channelScaleAdd(ws.ctx(), dScaled, gate, dPooled, 1f / (seInput.dim(1) * seInput.dim(2)), dSeInput);
     ws.give(dPooled);
-    Ops.axpby(ws.ctx(), 1f, dFromPool, 1f, dSeInput);
-    ws.give(dFromPool);
 
     Tensor dDepthwise = bn1.backward(ws, depthwise, dSeInput);
     ws.give(dSeInput);

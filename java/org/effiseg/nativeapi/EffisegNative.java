@@ -265,6 +265,14 @@ final class EffisegNative {
       @Cast("es_handle") long s,
       @Cast("es_handle") long y);
 
+  static native int es_channel_scale_add(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long s,
+      @Cast("es_handle") long t,
+      float alpha,
+      @Cast("es_handle") long y);
+
   static native int es_channel_scale_backward(
       @Cast("es_handle") long ctx,
       @Cast("es_handle") long x,

@@ -152,6 +152,11 @@ public final class Ops {
     check(EffisegNative.es_channel_scale_forward(c(ctx), h(x), h(s), h(y)));
   }
 
+  /** y = x * s + alpha * t, with s and t [N,1,1,C] (per sample and channel); y may be x. */
+  public static void channelScaleAdd(Context ctx, Tensor x, Tensor s, Tensor t, float alpha, Tensor y) {
+    check(EffisegNative.es_channel_scale_add(c(ctx), h(x), h(s), h(t), alpha, h(y)));
+  }
+
   public static void channelScaleBackward(
       Context ctx, Tensor x, Tensor s, Tensor dy, Tensor dx, Tensor ds) {
     check(EffisegNative.es_channel_scale_backward(c(ctx), h(x), h(s), h(dy), h(dx), h(ds)));

@@ -296,7 +296,9 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
       Tensor dx = s.zeros(shape);
       Tensor ds = s.zeros(gate);
       Ops.channelScaleBackward(s.ctx, tx, ts, s.of(dy, shape), dx, ds);
-      return read(pooled, dxPool, y, dx, ds);
+      Tensor added = s.zeros(shape);
+      Ops.channelScaleAdd(s.ctx, tx, ts, s.of(dyPool, gate), 1f / 99, added);
+      return read(pooled, dxPool, y, dx, ds, added);
     });
   }
 

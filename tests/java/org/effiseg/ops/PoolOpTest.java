@@ -125,6 +125,58 @@ class PoolOpTest {
     }
   }
 
+  /**
+   * es_channel_scale_add, y = x * s + alpha * t (the squeeze-excite input's gradient: the
+   * product's plus the pool's, alpha = 1/HW): against double, then in place (y = x) with the
+   * same bits, and as the sum the model made before (es_channel_scale_backward's dx +
+   * es_global_avg_pool_backward) within two roundings.
+   */
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void channelScaleAddMatchesReference(Backend backend) {
+    for (int[] s : SHAPES) {
+      int n = s[0];
+      int hw = s[1] * s[2];
+      int c = s[3];
+      Rand rand = new Rand(6);
+      float[] x = rand.normal(n * hw * c, 1);
+      float[] g = rand.uniform(n * c, 0, 1);
+      float[] t = rand.normal(n * c, 1);
+      float alpha = 1f / hw;
+      try (Context ctx = Backends.open(backend)) {
+        Tensor tx = ctx.tensor(x, nhwc(s));
+        Tensor ts = ctx.tensor(g, n, 1, 1, c);
+        Tensor tt = ctx.tensor(t, n, 1, 1, c);
+        Tensor ty = ctx.tensor(nhwc(s));
+        ty.fill(Float.NaN);
+        Ops.channelScaleAdd(ctx, tx, ts, tt, alpha, ty);
+        double[] y = new double[x.length];
+        for (int b = 0; b < n; b++) {
+          for (int p = 0; p < hw; p++) {
+            for (int k = 0; k < c; k++) {
+              int i = (b * hw + p) * c + k;
+              y[i] = (double) x[i] * g[b * c + k] + (double) alpha * t[b * c + k];
+            }
+          }
+        }
+        String at = java.util.Arrays.toString(s);
+        float[] got = ty.read();
+        Tolerance.assertClose("scale add " + at, got, y, 1e-6, 1e-6);
+
+        Tensor inPlace = ctx.tensor(x, nhwc(s));
+        Ops.channelScaleAdd(ctx, inPlace, ts, tt, alpha, inPlace);
+        assertThat(inPlace.read()).usingExactEquality().containsExactly(got).inOrder();
+
+        Tensor product = ctx.tensor(nhwc(s));
+        Tensor fromPool = ctx.tensor(nhwc(s));
+        Ops.channelScaleBackward(ctx, tx, ts, tx, product, null);
+        Ops.globalAvgPoolBackward(ctx, tt, fromPool);
+        Ops.axpby(ctx, 1f, fromPool, 1f, product);
+        Tolerance.assertClose("as before " + at, got, product.read(), 1e-6, 1e-6);
+      }
+    }
+  }
+
   /** Finite differences of the float forward ops (GradCheck's default tolerances). */
   @ParameterizedTest
   @MethodSource("org.effiseg.testing.Backends#all")
@@ -272,6 +324,9 @@ class PoolOpTest {
       e = assertThrows(EffisegException.class, () -> Ops.channelScaleForward(ctx, x, s, x));
       assertThat(e).hasMessageThat().contains("es_channel_scale_forward");
       assertThat(e).hasMessageThat().contains("[1,1,1,3]");
+      Tensor s2 = ctx.tensor(2, 1, 1, 3);
+      e = assertThrows(EffisegException.class, () -> Ops.channelScaleAdd(ctx, x, s2, s, 1f, x));
+      assertThat(e).hasMessageThat().contains("es_channel_scale_add");
 
       Tensor flat = ctx.tensor(32, 3);
       e = assertThrows(EffisegException.class, () -> Ops.globalAvgPoolBackward(ctx, flat, flat));

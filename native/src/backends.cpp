@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 
 #include "error.h"
@@ -24,10 +25,14 @@ std::string own_directory() {
     return slash == std::string::npos ? "" : path.substr(0, slash + 1);
 }
 
-BackendProbe run_probe(CudaProbeFn probe) {
+BackendProbe run_probe(CudaProbeFn probe, const std::string& library) {
     char reason[512] = {0};
     const KernelTable* table = probe(reason, sizeof reason);
     if (!table) return {nullptr, reason[0] ? reason : "CUDA backend unavailable"};
+    /* A library without the layout string has the backend's name first ("cuda"): also refused. */
+    if (!table->layout || std::strcmp(table->layout, kKernelTableLayout) != 0)
+        return {nullptr, library + " was built from another effiseg version (its kernel table does not "
+                                   "match this core's): rebuild it from the same sources"};
     return {table, ""};
 }
 
@@ -45,7 +50,7 @@ BackendProbe probe_cuda() {
         auto probe = reinterpret_cast<CudaProbeFn>(dlsym(lib, "es_cuda_probe"));
         if (!probe)
             return {nullptr, std::string("EFFISEG_CUDA_LIBRARY=") + chosen + " has no es_cuda_probe symbol"};
-        return run_probe(probe);
+        return run_probe(probe, std::string("EFFISEG_CUDA_LIBRARY=") + chosen);
     }
     std::string path = own_directory() + "libeffiseg_cuda.so";
     void* lib = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
@@ -59,7 +64,7 @@ BackendProbe probe_cuda() {
     }
     auto probe = reinterpret_cast<CudaProbeFn>(dlsym(lib, "es_cuda_probe"));
     if (!probe) return {nullptr, "libeffiseg_cuda.so has no es_cuda_probe symbol (mismatched build)"};
-    return run_probe(probe);
+    return run_probe(probe, path);
 }
 
 }  // namespace

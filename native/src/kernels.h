@@ -166,7 +166,18 @@ inline AdamWScalars adamw_scalars(const AdamW& o) {
     return k;
 }
 
+/* The kernel list as one string, every entry's return type, name and parameters: the first
+ * member of every KernelTable. A CUDA backend library built from another kernel_list.inc lays
+ * its table out differently; the core compares this string and refuses such a library
+ * (backends.cpp) rather than calling through the wrong slots. */
+#define ES_KERNEL(ret, name, params) #ret " " #name #params ";"
+inline constexpr char kKernelTableLayout[] =
+#include "kernel_list.inc"
+    ;
+#undef ES_KERNEL
+
 struct KernelTable {
+    const char* layout; /* kKernelTableLayout of the build that filled it; first, in every build */
     const char* name;
 
     /* the devices this backend sees, and a line about one of them (name, memory, versions) */

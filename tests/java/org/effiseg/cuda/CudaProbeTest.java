@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -66,11 +67,38 @@ class CudaProbeTest {
     assertThat(cuda.get("reason").getAsString()).isEqualTo(reason);
   }
 
+  /**
+   * A CUDA backend library built from another effiseg version (its kernel table laid out from
+   * another kernel list) is refused with that reason, not called through the wrong slots.
+   */
+  @Test
+  void backendLibraryOfAnotherVersionIsRefused() throws Exception {
+    Path library = testLibrary("libeffiseg_cuda_other_version.so");
+    JsonObject cuda = cudaBackendSeenWith(library, "9.0");
+
+    assertWithMessage("the cuda entry of effiseg info: %s", cuda)
+        .that(cuda.get("available").getAsBoolean()).isFalse();
+    assertThat(cuda.get("reason").getAsString()).isEqualTo("EFFISEG_CUDA_LIBRARY=" + library
+        + " was built from another effiseg version (its kernel table does not match this core's):"
+        + " rebuild it from the same sources");
+  }
+
   /** The "cuda" entry of `effiseg info --json` in a JVM whose emulated GPU has this capability. */
   private static JsonObject cudaBackendSeenWith(String capability) throws IOException, InterruptedException {
-    Path emulator = Path.of(System.getProperty("effiseg.cuda.emu.dir"), "libeffiseg_cuda_emu.so");
-    Assumptions.assumeTrue(Files.isRegularFile(emulator), () -> "the CUDA emulator is not built ("
-        + emulator + " is missing): run with -Deffiseg.cuda.emu=true (tests/native/cuda_emu/README.md)");
+    return cudaBackendSeenWith(testLibrary("libeffiseg_cuda_emu.so"), capability);
+  }
+
+  /** One of the test-only libraries built with the CUDA emulator (skips the test without them). */
+  private static Path testLibrary(String name) {
+    Path library = Path.of(System.getProperty("effiseg.cuda.emu.dir"), name);
+    Assumptions.assumeTrue(Files.isRegularFile(library), () -> "the CUDA emulator is not built ("
+        + library + " is missing): run with -Deffiseg.cuda.emu=true (tests/native/cuda_emu/README.md)");
+    return library;
+  }
+
+  /** The "cuda" entry of `effiseg info --json` in a JVM that loads this CUDA backend library. */
+  private static JsonObject cudaBackendSeenWith(Path emulator, String capability)
+      throws IOException, InterruptedException {
     ProcessBuilder pb = new ProcessBuilder(
         Path.of(System.getProperty("java.home"), "bin", "java").toString(),
         "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),

@@ -69,7 +69,8 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--profile", defaultValue = "0", paramLabel = "STEPS",
       description = "After the timed steps, profile this many more (every kernel call synchronised and timed"
-          + " per kernel and geometry) and report where the time goes.")
+          + " per kernel and geometry) and report where the time goes; on the CPU also each row's roofline"
+          + " floor and the rows furthest above it.")
   int profileSteps;
 
   @Override
@@ -202,31 +203,41 @@ public final class BenchCommand implements Callable<Integer> {
     }
   }
 
+  /** Rows of the "slowest" and "most above the floor" lists. */
+  private static final int PROFILE_ROWS = 25;
+  private static final int ABOVE_FLOOR_ROWS = 12;
+
   /**
    * Per kernel (all geometries) and the slowest rows, per step, with shares of the total, the
    * achieved GFLOP/s and GB/s (compulsory traffic) and, where {@code peaks} were measured, their
-   * shares of the machine's peaks.
+   * shares of the machine's peaks and the roofline floor: the time each kernel call would take at
+   * the measured FMA peak or STREAM bandwidth, whichever binds, moving only its compulsory bytes.
+   * Summed over every kernel x geometry that is the step's floor on this machine; the rows with
+   * the most time above their floor are where fusing or faster kernels can still gain.
    */
   private static Map<String, Object> profileSummary(List<Context.ProfileRow> rows, int steps,
       Context.Peaks peaks) {
     double total = rows.stream().mapToDouble(Context.ProfileRow::ms).sum();
-    Map<String, double[]> byKernel = new LinkedHashMap<>(); // kernel -> {ms, calls, flop, bytes}
+    double floorTotal = 0;
+    Map<String, double[]> byKernel = new LinkedHashMap<>(); // kernel -> {ms, calls, flop, bytes, floor}
     for (Context.ProfileRow row : rows) {
-      double[] k = byKernel.computeIfAbsent(row.kernel(), x -> new double[4]);
+      double[] k = byKernel.computeIfAbsent(row.kernel(), x -> new double[5]);
+      double floor = floorMs(row.flop(), row.bytes(), peaks);
       k[0] += row.ms();
       k[1] += row.calls();
       k[2] += row.flop();
       k[3] += row.bytes();
+      k[4] += floor;
+      floorTotal += floor;
     }
     List<Map<String, Object>> kernels = new ArrayList<>();
     byKernel.entrySet().stream()
         .sorted((a, b) -> Double.compare(b.getValue()[0], a.getValue()[0]))
         .forEach(e -> kernels.add(profileRow(e.getKey(), null, e.getValue()[1], e.getValue()[0],
-            e.getValue()[2], e.getValue()[3], steps, total, peaks)));
+            e.getValue()[2], e.getValue()[3], e.getValue()[4], steps, total, peaks)));
     List<Map<String, Object>> top = new ArrayList<>();
-    for (Context.ProfileRow row : rows.subList(0, Math.min(25, rows.size()))) {
-      top.add(profileRow(row.kernel(), row.geometry(), row.calls(), row.ms(), row.flop(), row.bytes(),
-          steps, total, peaks));
+    for (Context.ProfileRow row : rows.subList(0, Math.min(PROFILE_ROWS, rows.size()))) {
+      top.add(geometryRow(row, steps, total, peaks));
     }
     Map<String, Object> p = new LinkedHashMap<>();
     p.put("steps", steps);
@@ -234,14 +245,36 @@ public final class BenchCommand implements Callable<Integer> {
     if (peaks != null) {
       p.put("peak_gflop_s", peaks.flopsPerS() / 1e9);
       p.put("peak_gb_s", peaks.bytesPerS() / 1e9);
+      p.put("floor_ms_per_step", floorTotal / steps);
+      List<Map<String, Object>> above = new ArrayList<>();
+      rows.stream()
+          .sorted((a, b) -> Double.compare(b.ms() - floorMs(b.flop(), b.bytes(), peaks),
+              a.ms() - floorMs(a.flop(), a.bytes(), peaks)))
+          .limit(ABOVE_FLOOR_ROWS)
+          .forEach(row -> above.add(geometryRow(row, steps, total, peaks)));
+      p.put("most_above_floor", above);
     }
     p.put("by_kernel", kernels);
     p.put("slowest", top);
     return p;
   }
 
+  /** The roofline time of work {@code flop} moving {@code bytes}, in ms (0 without peaks). */
+  private static double floorMs(double flop, double bytes, Context.Peaks peaks) {
+    if (peaks == null) {
+      return 0;
+    }
+    return 1e3 * Math.max(flop / peaks.flopsPerS(), bytes / peaks.bytesPerS());
+  }
+
+  private static Map<String, Object> geometryRow(Context.ProfileRow row, int steps, double total,
+      Context.Peaks peaks) {
+    return profileRow(row.kernel(), row.geometry(), row.calls(), row.ms(), row.flop(), row.bytes(),
+        floorMs(row.flop(), row.bytes(), peaks), steps, total, peaks);
+  }
+
   private static Map<String, Object> profileRow(String kernel, String geometry, double calls, double ms,
-      double flop, double bytes, int steps, double total, Context.Peaks peaks) {
+      double flop, double bytes, double floor, int steps, double total, Context.Peaks peaks) {
     Map<String, Object> m = new LinkedHashMap<>();
     m.put("kernel", kernel);
     if (geometry != null) {
@@ -257,6 +290,9 @@ public final class BenchCommand implements Callable<Integer> {
       m.put("flop_peak_share", flop / seconds / peaks.flopsPerS());
       m.put("bw_peak_share", bytes / seconds / peaks.bytesPerS());
     }
+    if (peaks != null) {
+      m.put("floor_ms_per_step", floor / steps);
+    }
     return m;
   }
 
@@ -264,31 +300,48 @@ public final class BenchCommand implements Callable<Integer> {
   private static void printProfile(Map<String, Object> p) {
     System.out.printf(Locale.ROOT, "profile of %d more steps (each kernel call synchronised): %.2f ms per step in kernels%n",
         (Integer) p.get("steps"), (Double) p.get("ms_per_step"));
-    if (p.containsKey("peak_gflop_s")) {
+    boolean floors = p.containsKey("floor_ms_per_step");
+    if (floors) {
       System.out.printf(Locale.ROOT, "  measured peaks: %.1f GFLOP/s (FMA loop), %.1f GB/s (STREAM triad)%n",
           (Double) p.get("peak_gflop_s"), (Double) p.get("peak_gb_s"));
+      System.out.printf(Locale.ROOT, "  roofline floor: %.2f ms per step (every call at the FMA peak or the triad bandwidth,"
+          + " whichever binds, moving only its compulsory bytes): the kernels take %.2fx that%n",
+          (Double) p.get("floor_ms_per_step"), (Double) p.get("ms_per_step") / (Double) p.get("floor_ms_per_step"));
     }
-    System.out.println("  by kernel                                    calls/step    ms/step   share  GFLOP/s %peak   GB/s %peak");
+    String head = "  GFLOP/s %peak   GB/s %peak" + (floors ? "  floor ms" : "");
+    System.out.println("  by kernel                                    calls/step    ms/step   share" + head);
     for (Map<String, Object> k : (List<Map<String, Object>>) p.get("by_kernel")) {
       System.out.printf(Locale.ROOT, "  %-44s %10.1f %10.3f %6.1f%% %s%n", k.get("kernel"),
           (Double) k.get("calls_per_step"), (Double) k.get("ms_per_step"), 100 * (Double) k.get("share"), rates(k));
     }
-    System.out.println("  slowest kernel x geometry");
-    for (Map<String, Object> k : (List<Map<String, Object>>) p.get("slowest")) {
+    printGeometryRows("slowest kernel x geometry", (List<Map<String, Object>>) p.get("slowest"));
+    if (floors) {
+      printGeometryRows("most time above the floor", (List<Map<String, Object>>) p.get("most_above_floor"));
+    }
+  }
+
+  private static void printGeometryRows(String title, List<Map<String, Object>> rows) {
+    System.out.println("  " + title);
+    for (Map<String, Object> k : rows) {
       System.out.printf(Locale.ROOT, "  %-24s %-58s %5.1f %9.3f %6.1f%% %s%n", k.get("kernel"), k.get("geometry"),
           (Double) k.get("calls_per_step"), (Double) k.get("ms_per_step"), 100 * (Double) k.get("share"), rates(k));
     }
   }
 
-  /** "GFLOP/s %peak GB/s %peak" columns of a profile row ("-" where not counted or measured). */
+  /**
+   * "GFLOP/s %peak GB/s %peak" columns of a profile row ("-" where not counted or measured), and
+   * the roofline floor where peaks were measured.
+   */
   private static String rates(Map<String, Object> k) {
     double gflops = (Double) k.get("gflop_s");
     Object fs = k.get("flop_peak_share");
     Object bs = k.get("bw_peak_share");
-    return String.format(Locale.ROOT, "%8s %5s %6.1f %5s",
+    Object floor = k.get("floor_ms_per_step");
+    return String.format(Locale.ROOT, "%8s %5s %6.1f %5s%s",
         gflops > 0 ? String.format(Locale.ROOT, "%.1f", gflops) : "-",
         gflops > 0 && fs != null ? String.format(Locale.ROOT, "%.0f%%", 100 * (Double) fs) : "-",
-        (Double) k.get("gb_s"), bs != null ? String.format(Locale.ROOT, "%.0f%%", 100 * (Double) bs) : "-");
+        (Double) k.get("gb_s"), bs != null ? String.format(Locale.ROOT, "%.0f%%", 100 * (Double) bs) : "-",
+        floor != null ? String.format(Locale.ROOT, " %9.3f", (Double) floor) : "");
   }
 
   private static double percentile(double[] sorted, double p) {

@@ -47,10 +47,12 @@ class BenchCommandTest {
     JsonObject profile = o.getAsJsonObject("profile");
     JsonArray kernels = profile.getAsJsonArray("by_kernel");
     double share = 0;
+    double floor = 0;
     boolean conv = false;
     for (JsonElement k : kernels) {
       JsonObject row = k.getAsJsonObject();
       share += row.get("share").getAsDouble();
+      floor += row.get("floor_ms_per_step").getAsDouble();
       if (row.get("kernel").getAsString().equals("conv2d_backward")) {
         conv = true;
         assertThat(row.get("gflop_s").getAsDouble()).isGreaterThan(0.0);
@@ -62,6 +64,21 @@ class BenchCommandTest {
     assertThat(conv).isTrue();
     assertThat(profile.get("peak_gflop_s").getAsDouble()).isGreaterThan(1.0);
     assertThat(profile.get("peak_gb_s").getAsDouble()).isGreaterThan(1.0);
+    // The roofline floor: the kernels' floors add up to the step's, and the rows said to be most
+    // above their floor come in descending order of (time - floor).
+    double stepFloor = profile.get("floor_ms_per_step").getAsDouble();
+    assertThat(stepFloor).isGreaterThan(0.0);
+    assertThat(floor).isWithin(1e-9 * stepFloor).of(stepFloor);
+    JsonArray above = profile.getAsJsonArray("most_above_floor");
+    assertThat(above.size()).isGreaterThan(1);
+    double previous = Double.POSITIVE_INFINITY;
+    for (JsonElement k : above) {
+      JsonObject row = k.getAsJsonObject();
+      assertThat(row.get("geometry").getAsString()).isNotEmpty();
+      double excess = row.get("ms_per_step").getAsDouble() - row.get("floor_ms_per_step").getAsDouble();
+      assertThat(excess).isAtMost(previous);
+      previous = excess;
+    }
   }
 
   @Test

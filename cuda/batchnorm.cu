@@ -31,7 +31,7 @@ struct ShiftedMoments { /* K = 2: d, d^2 with d = x - x[0,c] */
 
 /* Per channel: batch mean/invstd from the partial sums, running stats, save_*. */
 __global__ void bn_train_stats_kernel(const double* partial, int parts, int C, int64_t rows,
-                                      const float* x, float momentum, float eps,
+                                      int64_t repeats, const float* x, float momentum, float eps,
                                       float* running_mean, float* running_var, float* mean_out,
                                       float* invstd_out) {
     ES_GRID_STRIDE(c64, C) {
@@ -44,7 +44,8 @@ __global__ void bn_train_stats_kernel(const double* partial, int parts, int C, i
         invstd_out[c] = (float)(1.0 / sqrt(var + (double)eps));
         const double mo = momentum;
         running_mean[c] = (float)((1.0 - mo) * running_mean[c] + mo * mean);
-        running_var[c] = (float)((1.0 - mo) * running_var[c] + mo * var * n / (n - 1.0));
+        const double count = n * (double)repeats; /* values the statistics stand for */
+        running_var[c] = (float)((1.0 - mo) * running_var[c] + mo * var * count / (count - 1.0));
     }
 }
 
@@ -140,7 +141,7 @@ void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const fl
         column_partials<2>(s, "batchnorm moments", ShiftedMoments{x, C}, 1, g.rows, C, split,
                            partial.as<double>());
         bn_train_stats_kernel<<<grid_for(C), kThreads, 0, s.stream>>>(
-            partial.as<double>(), split.parts, C, g.rows, x, momentum, eps, running_mean,
+            partial.as<double>(), split.parts, C, g.rows, g.repeats, x, momentum, eps, running_mean,
             running_var, mean, invstd);
         check_launch("bn_train_stats_kernel");
     } else {

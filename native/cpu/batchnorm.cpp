@@ -108,7 +108,7 @@ void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const fl
     if (training) {
         std::vector<double> bmean, bvar;
         batch_statistics(ex, g, x, bmean, bvar);
-        const double n = (double)g.rows;
+        const double n = (double)g.rows * (double)g.repeats; /* values the statistics stand for */
         const double m = momentum;
         for (int c = 0; c < C; c++) {
             mean[c] = (float)bmean[c];

@@ -29,34 +29,59 @@ PoolGeom pool_geometry(const Tensor* x, const Tensor* s, const char* sname) {
 
 extern "C" {
 
+namespace {
+
+void batchnorm_forward_checked(es_handle ctx_h, es_handle x_h, es_handle gamma_h, es_handle beta_h,
+                               es_handle rm_h, es_handle rv_h, es_handle y_h, es_handle sm_h,
+                               es_handle si_h, int training, float momentum, float eps,
+                               int activation, int64_t repeats) {
+    Context* ctx = context(ctx_h);
+    Tensor *x = tensor(x_h, "x"), *gamma = tensor(gamma_h, "gamma"), *beta = tensor(beta_h, "beta"),
+           *rm = tensor(rm_h, "running_mean"), *rv = tensor(rv_h, "running_var"), *y = tensor(y_h, "y");
+    Tensor* sm = training ? tensor(sm_h, "save_mean") : optional_tensor(sm_h, "save_mean");
+    Tensor* si = training ? tensor(si_h, "save_invstd") : optional_tensor(si_h, "save_invstd");
+    for (auto [t, n] : {std::pair{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {rm, "running_mean"},
+                        {rv, "running_var"}, {y, "y"}, {sm, "save_mean"}, {si, "save_invstd"}})
+        check_placement(ctx, t, n);
+    check_activation(activation);
+    BnGeom g = rows_of(x);
+    require(repeats >= 1, ES_ERR_INVALID_ARGUMENT,
+            "repeats must be at least 1, got " + std::to_string(repeats));
+    g.repeats = repeats;
+    check_same_shape(x, "x", y, "y");
+    for (auto [t, n] : {std::pair{gamma, "gamma"}, {beta, "beta"}, {rm, "running_mean"},
+                        {rv, "running_var"}, {sm, "save_mean"}, {si, "save_invstd"}})
+        if (t) check_shape(t, {g.C}, n);
+    require(eps > 0, ES_ERR_INVALID_ARGUMENT, "eps must be positive, got " + std::to_string(eps));
+    require(momentum >= 0 && momentum <= 1, ES_ERR_INVALID_ARGUMENT,
+            "momentum must be in [0, 1], got " + std::to_string(momentum));
+    require(!training || g.rows > 1, ES_ERR_SHAPE,
+            "training needs more than one value per channel, got x " + shape_str(x));
+    require(activation == ES_ACT_NONE || y->storage != x->storage || y->offset != x->offset, ES_ERR_INVALID_ARGUMENT,
+            "y may alias x only without a fused activation");
+    ctx->k->batchnorm_forward(ctx->exec(), g, x->data(), gamma->data(), beta->data(), rm->data(), rv->data(),
+                              y->data(), sm ? sm->data() : nullptr, si ? si->data() : nullptr, training != 0,
+                              momentum, eps, activation);
+}
+
+}  // namespace
+
 es_status es_batchnorm_forward(es_handle ctx_h, es_handle x_h, es_handle gamma_h, es_handle beta_h,
                                es_handle rm_h, es_handle rv_h, es_handle y_h, es_handle sm_h, es_handle si_h,
                                int training, float momentum, float eps, int activation) {
     return guard("es_batchnorm_forward", [&] {
-        Context* ctx = context(ctx_h);
-        Tensor *x = tensor(x_h, "x"), *gamma = tensor(gamma_h, "gamma"), *beta = tensor(beta_h, "beta"),
-               *rm = tensor(rm_h, "running_mean"), *rv = tensor(rv_h, "running_var"), *y = tensor(y_h, "y");
-        Tensor* sm = training ? tensor(sm_h, "save_mean") : optional_tensor(sm_h, "save_mean");
-        Tensor* si = training ? tensor(si_h, "save_invstd") : optional_tensor(si_h, "save_invstd");
-        for (auto [t, n] : {std::pair{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {rm, "running_mean"},
-                            {rv, "running_var"}, {y, "y"}, {sm, "save_mean"}, {si, "save_invstd"}})
-            check_placement(ctx, t, n);
-        check_activation(activation);
-        BnGeom g = rows_of(x);
-        check_same_shape(x, "x", y, "y");
-        for (auto [t, n] : {std::pair{gamma, "gamma"}, {beta, "beta"}, {rm, "running_mean"},
-                            {rv, "running_var"}, {sm, "save_mean"}, {si, "save_invstd"}})
-            if (t) check_shape(t, {g.C}, n);
-        require(eps > 0, ES_ERR_INVALID_ARGUMENT, "eps must be positive, got " + std::to_string(eps));
-        require(momentum >= 0 && momentum <= 1, ES_ERR_INVALID_ARGUMENT,
-                "momentum must be in [0, 1], got " + std::to_string(momentum));
-        require(!training || g.rows > 1, ES_ERR_SHAPE,
-                "training needs more than one value per channel, got x " + shape_str(x));
-        require(activation == ES_ACT_NONE || y->storage != x->storage || y->offset != x->offset, ES_ERR_INVALID_ARGUMENT,
-                "y may alias x only without a fused activation");
-        ctx->k->batchnorm_forward(ctx->exec(), g, x->data(), gamma->data(), beta->data(), rm->data(), rv->data(),
-                                  y->data(), sm ? sm->data() : nullptr, si ? si->data() : nullptr, training != 0,
-                                  momentum, eps, activation);
+        batchnorm_forward_checked(ctx_h, x_h, gamma_h, beta_h, rm_h, rv_h, y_h, sm_h, si_h, training,
+                                  momentum, eps, activation, 1);
+    });
+}
+
+es_status es_batchnorm_forward_repeated(es_handle ctx_h, es_handle x_h, es_handle gamma_h,
+                                        es_handle beta_h, es_handle rm_h, es_handle rv_h, es_handle y_h,
+                                        es_handle sm_h, es_handle si_h, int training, float momentum,
+                                        float eps, int activation, int64_t repeats) {
+    return guard("es_batchnorm_forward_repeated", [&] {
+        batchnorm_forward_checked(ctx_h, x_h, gamma_h, beta_h, rm_h, rv_h, y_h, sm_h, si_h, training,
+                                  momentum, eps, activation, repeats);
     });
 }
 

@@ -48,10 +48,13 @@ struct ConvEpilogue {
     bool any() const { return activation != 0 || scale || shift || residual; }
 };
 
-/* NHWC tensor viewed as rows of C channels: rows = N*H*W. */
+/* NHWC tensor viewed as rows of C channels: rows = N*H*W. repeats: how many rows of the tensor
+ * being normalised each row stands for (es_batchnorm_forward_repeated; only the running
+ * variance's unbiased correction, over rows * repeats values, depends on it). */
 struct BnGeom {
     int64_t rows;
     int C;
+    int64_t repeats = 1;
 };
 
 struct PoolGeom {

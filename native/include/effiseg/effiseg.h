@@ -167,6 +167,19 @@ ES_API es_status es_batchnorm_forward(es_handle ctx, es_handle x, es_handle gamm
                                       es_handle running_mean, es_handle running_var, es_handle y,
                                       es_handle save_mean, es_handle save_invstd, int training,
                                       float momentum, float eps, int activation);
+/* es_batchnorm_forward of a larger tensor in which every row of x (a pixel's C channels)
+ * appears `repeats` times, normalised before it is repeated: x before a nearest upsampling by
+ * an integer factor (2x2: repeats = 4), whose batch norm commutes with it. The batch mean and
+ * variance, y and save_* are the larger tensor's (the same as x's); in training the running
+ * variance's unbiased correction counts rows * repeats values, as a batch norm of the larger
+ * tensor would. The backward pass is es_batchnorm_backward on x with the repeated gradient
+ * summed back (the upsampling's adjoint). repeats = 1 is es_batchnorm_forward. */
+ES_API es_status es_batchnorm_forward_repeated(es_handle ctx, es_handle x, es_handle gamma,
+                                               es_handle beta, es_handle running_mean,
+                                               es_handle running_var, es_handle y,
+                                               es_handle save_mean, es_handle save_invstd,
+                                               int training, float momentum, float eps,
+                                               int activation, int64_t repeats);
 /* Gradients of the same op; with training=1 they flow through the batch statistics.
  * dgamma/dbeta may be 0. */
 ES_API es_status es_batchnorm_backward(es_handle ctx, es_handle x, es_handle gamma,

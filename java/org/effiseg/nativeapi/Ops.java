@@ -87,6 +87,33 @@ public final class Ops {
             h(saveInvstd), flag(training), momentum, eps, act.ordinal()));
   }
 
+  /**
+   * {@link #batchnormForward} of a larger tensor in which every pixel of {@code x} appears {@code
+   * repeats} times (x before a nearest upsampling by an integer factor, which batch norm commutes
+   * with): the same y and batch statistics; the running variance's unbiased correction counts
+   * {@code rows * repeats} values, as the larger tensor's batch norm would.
+   */
+  public static void batchnormForwardRepeated(
+      Context ctx,
+      Tensor x,
+      Tensor gamma,
+      Tensor beta,
+      Tensor runningMean,
+      Tensor runningVar,
+      Tensor y,
+      Tensor saveMean,
+      Tensor saveInvstd,
+      boolean training,
+      float momentum,
+      float eps,
+      Activation act,
+      long repeats) {
+    check(
+        EffisegNative.es_batchnorm_forward_repeated(
+            c(ctx), h(x), h(gamma), h(beta), h(runningMean), h(runningVar), h(y), h(saveMean),
+            h(saveInvstd), flag(training), momentum, eps, act.ordinal(), repeats));
+  }
+
   public static void batchnormBackward(
       Context ctx,
       Tensor x,

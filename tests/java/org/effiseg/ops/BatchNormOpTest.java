@@ -433,6 +433,86 @@ class BatchNormOpTest {
     }
   }
 
+  /**
+   * es_batchnorm_forward_repeated on x is the batch norm of up2(x), x's 2x nearest upsampling
+   * (every pixel 4 times): the same statistics and, upsampled, the same y; the running variance
+   * uses up2(x)'s unbiased count (280 values here, not x's 70, which would move it by 1e-3
+   * relative). Its backward, es_batchnorm_backward on x with the upsampling's adjoint of up2(x)'s
+   * gradient, is that adjoint of up2(x)'s backward. Eval mode ignores repeats.
+   */
+  @ParameterizedTest
+  @MethodSource("backendsAndActivations")
+  void repeatedIsTheBatchNormOfTheUpsampledTensor(Backend backend, Activation act) {
+    Case k = new Case(53, 2, 5, 7, 12);
+    long[] up = {2, 10, 14, 12};
+    int upRows = 2 * 10 * 14;
+    float momentum = 0.1f;
+    float eps = 1e-5f;
+    try (Context ctx = Backends.open(backend)) {
+      Tensor x = ctx.tensor(k.x, k.shape);
+      Tensor xUp = ctx.tensor(up);
+      Ops.upsampleNearestForward(ctx, x, xUp, false);
+      Tensor gamma = ctx.tensor(k.gamma, k.c);
+      Tensor beta = ctx.tensor(k.beta, k.c);
+      for (boolean training : new boolean[] {true, false}) {
+        String at = act + (training ? " training" : " eval");
+        Tensor rmUp = ctx.tensor(k.runMean, k.c);
+        Tensor rvUp = ctx.tensor(k.runVar, k.c);
+        Tensor yUp = ctx.tensor(up);
+        Tensor smUp = ctx.tensor(k.c);
+        Tensor siUp = ctx.tensor(k.c);
+        Ops.batchnormForward(ctx, xUp, gamma, beta, rmUp, rvUp, yUp, smUp, siUp, training, momentum, eps, act);
+        Tensor rm = ctx.tensor(k.runMean, k.c);
+        Tensor rv = ctx.tensor(k.runVar, k.c);
+        Tensor y = ctx.tensor(k.shape);
+        Tensor sm = ctx.tensor(k.c);
+        Tensor si = ctx.tensor(k.c);
+        Ops.batchnormForwardRepeated(ctx, x, gamma, beta, rm, rv, y, sm, si, training, momentum, eps, act, 4);
+        Tensor yUpsampled = ctx.tensor(up);
+        Ops.upsampleNearestForward(ctx, y, yUpsampled, false);
+        Tolerance.assertClose("y " + at, yUpsampled.read(), yUp.read(), 1e-5, 1e-5);
+        Tolerance.assertClose("save_mean " + at, sm.read(), smUp.read(), 1e-6, 1e-6);
+        Tolerance.assertClose("save_invstd " + at, si.read(), siUp.read(), 0, 5e-6);
+        Tolerance.assertClose("running_mean " + at, rm.read(), rmUp.read(), 1e-7, 1e-6);
+        double[] rvExpected = new double[k.c];
+        double[][] st = NormRef.stats(k.x, k.rows, k.c);
+        for (int i = 0; i < k.c; i++) {
+          rvExpected[i] = training
+              ? (1 - (double) momentum) * k.runVar[i] + momentum * st[1][i] * upRows / (upRows - 1.0)
+              : k.runVar[i];
+        }
+        Tolerance.assertClose("running_var " + at, rv.read(), rvExpected, 1e-7, 1e-6);
+        Tolerance.assertClose("running_var of up2(x) " + at, rvUp.read(), rvExpected, 1e-7, 1e-6);
+
+        Tensor dyUp = ctx.tensor(new Rand(59).normal(upRows * k.c, 1), up);
+        Tensor dxUp = ctx.tensor(up);
+        Tensor dgUp = ctx.tensor(k.c);
+        Tensor dbUp = ctx.tensor(k.c);
+        Ops.batchnormBackward(ctx, xUp, gamma, beta, dyUp, smUp, siUp, dxUp, dgUp, dbUp, training, act);
+        Tensor dxUpSummed = ctx.tensor(k.shape);
+        Ops.upsampleNearestBackward(ctx, dxUp, dxUpSummed);
+        Tensor dy = ctx.tensor(k.shape);
+        Ops.upsampleNearestBackward(ctx, dyUp, dy);
+        Tensor dx = ctx.tensor(k.shape);
+        Tensor dg = ctx.tensor(k.c);
+        Tensor db = ctx.tensor(k.c);
+        Ops.batchnormBackward(ctx, x, gamma, beta, dy, sm, si, dx, dg, db, training, act);
+        Tolerance.assertClose("dx " + at, dx.read(), dxUpSummed.read(), 1e-4, 1e-4);
+        Tolerance.assertClose("dgamma " + at, dg.read(), dgUp.read(), 1e-4, 1e-4);
+        Tolerance.assertClose("dbeta " + at, db.read(), dbUp.read(), 1e-4, 1e-4);
+        for (Tensor t : new Tensor[] {rmUp, rvUp, yUp, smUp, siUp, rm, rv, y, sm, si, yUpsampled, dyUp, dxUp,
+            dgUp, dbUp, dxUpSummed, dy, dx, dg, db}) {
+          t.close();
+        }
+      }
+      EffisegException e = assertThrows(EffisegException.class,
+          () -> Ops.batchnormForwardRepeated(ctx, x, gamma, beta, ctx.tensor(k.runMean, k.c),
+              ctx.tensor(k.runVar, k.c), ctx.tensor(k.shape), ctx.tensor(k.c), ctx.tensor(k.c), true,
+              momentum, eps, act, 0));
+      assertThat(e).hasMessageThat().contains("repeats must be at least 1");
+    }
+  }
+
   /** Without an activation, y may overwrite x and dx may overwrite dy. */
   @Test
   void inPlaceWithoutActivation() {

@@ -64,10 +64,26 @@ final class BatchNormLayer {
 
   /** y = act(bn(x)), a new tensor; training mode uses and updates batch statistics. */
   Tensor forward(Workspace ws, Tensor x, boolean training) {
+    return forward(ws, x, training, 1);
+  }
+
+  /**
+   * {@link #forward} of the tensor in which every pixel of x appears {@code repeats} times: x
+   * before a nearest upsampling that the caller applies to y (batch norm commutes with it). Only
+   * the running variance's unbiased correction sees the difference ({@link
+   * Ops#batchnormForwardRepeated}); {@link #backward} then takes x and the upsampling's adjoint
+   * of the gradient.
+   */
+  Tensor forward(Workspace ws, Tensor x, boolean training, long repeats) {
     ws.beforeBatchNorm(prefix, x);
     Tensor y = ws.take(x.shape());
-    Ops.batchnormForward(ws.ctx(), x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvstd, training, momentum,
-        eps, activation);
+    if (repeats == 1) {
+      Ops.batchnormForward(ws.ctx(), x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvstd, training,
+          momentum, eps, activation);
+    } else {
+      Ops.batchnormForwardRepeated(ws.ctx(), x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvstd,
+          training, momentum, eps, activation, repeats);
+    }
     lastTraining = training;
     return y;
   }

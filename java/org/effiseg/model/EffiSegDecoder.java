@@ -13,6 +13,13 @@ import org.effiseg.nativeapi.Tensor;
  *
  * <p>With deep supervision, each upsampled scale also goes through BN ({@code bn7..11}) and a
  * 1x1 conv to one map ({@code conv7..11}, no bias): five auxiliary logit maps.
+ *
+ * <p>Without it, when the finest scale is half the input size and each coarser one half the
+ * next ({@link #halvingChain}: every input size divisible by 32), the sum is nearest-upsampled
+ * from the finest scale's size, and batch norm, the first Ghost module's primary 1x1 conv, its
+ * ReLU and batch norm all commute with that upsampling: they run at the finest scale's size, on
+ * a quarter of the pixels, and only the primary branch's output is upsampled ({@link
+ * GhostModule#forwardUpsampled}). The same function, computed with less work.
  */
 final class EffiSegDecoder {
   static final int SCALES = 5;
@@ -32,8 +39,9 @@ final class EffiSegDecoder {
   private final Tensor[] upsampled = new Tensor[SCALES]; // deep supervision: bn(7+i)'s input
   private final Tensor[] auxNormed = new Tensor[SCALES]; // deep supervision: conv(7+i)'s input
   private final EvalConv[] scaleEval = new EvalConv[SCALES]; // prepareEval: conv → ReLU → BN fused
-  private Tensor sum;
+  private Tensor sum; // at the finest scale's size when halfSum
   private Tensor sumNormed;
+  private boolean halfSum; // forward: the sum, bn6 and ghost1's primary branch at half size
   private ChannelBlocks ghost1Out; // owned by ghost1
   private ChannelBlocks ghost2Out; // owned by ghost2
 
@@ -95,7 +103,10 @@ final class EffiSegDecoder {
       scaleRelu[i] = scaleConv[i].forward(ws, f[i], Activation.RELU);
       normed[i] = scaleBn[i].forward(ws, scaleRelu[i], training);
     }
-    if (auxConv == null) {
+    halfSum = auxConv == null && halvingChain(normed, h, w);
+    if (halfSum) {
+      sum = chainSum(ws, normed);
+    } else if (auxConv == null) {
       sum = upsampledSum(ws, normed, n, h, w);
     } else {
       // Deep supervision needs each upsampled scale on its own (its aux BN's input).
@@ -111,8 +122,13 @@ final class EffiSegDecoder {
         }
       }
     }
-    sumNormed = sumBn.forward(ws, sum, training);
-    ghost1Out = ghost1.forward(ws, ChannelBlocks.of(sumNormed), training);
+    if (halfSum) {
+      sumNormed = sumBn.forward(ws, sum, training, 4);
+      ghost1Out = ghost1.forwardUpsampled(ws, sumNormed, training);
+    } else {
+      sumNormed = sumBn.forward(ws, sum, training);
+      ghost1Out = ghost1.forward(ws, ChannelBlocks.of(sumNormed), training);
+    }
     ghost2Out = ghost2.forward(ws, ghost1Out, training);
     Tensor logits = head.forward(ws, ghost2Out, Activation.NONE);
     if (!training) {
@@ -152,10 +168,11 @@ final class EffiSegDecoder {
     for (int i = 0; i < SCALES; i++) {
       normed[i] = scaleConv[i].forward(ws, f[i], scaleEval[i], Activation.RELU, null);
     }
-    Tensor summed = upsampledSum(ws, normed, n, h, w);
+    boolean half = halvingChain(normed, h, w);
+    Tensor summed = half ? chainSum(ws, normed) : upsampledSum(ws, normed, n, h, w);
     Tensor normedSum = sumBn.forward(ws, summed, false);
     ws.give(summed);
-    Tensor g1 = ghost1.forwardEval(ws, normedSum);
+    Tensor g1 = half ? ghost1.forwardEvalUpsampled(ws, normedSum) : ghost1.forwardEval(ws, normedSum);
     ws.give(normedSum);
     Tensor g2 = ghost2.forwardEval(ws, g1);
     ws.give(g1);
@@ -184,27 +201,30 @@ final class EffiSegDecoder {
 
   /**
    * The sum of the scales, each upsampled (nearest) to h x w: a new tensor; frees the scales.
-   * On a {@link #halvingChain} from the coarsest scale up, acc = scale_i + up2(acc), so only the
-   * last step writes at h x w (instead of five read-modify-write passes over it).
+   * (Not for a {@link #halvingChain}, whose sum is {@link #chainSum}'s upsampled.)
    */
   private Tensor upsampledSum(Workspace ws, Tensor[] scales, long n, long h, long w) {
     Tensor out = ws.take(n, h, w, channels);
-    if (!halvingChain(scales, h, w)) {
-      for (int i = 0; i < SCALES; i++) {
-        Ops.upsampleNearestForward(ws.ctx(), scales[i], out, i > 0);
-        ws.give(scales[i]);
-      }
-      return out;
+    for (int i = 0; i < SCALES; i++) {
+      Ops.upsampleNearestForward(ws.ctx(), scales[i], out, i > 0);
+      ws.give(scales[i]);
     }
+    return out;
+  }
+
+  /**
+   * On a {@link #halvingChain}: the sum of the scales, each upsampled (nearest) to the finest
+   * one's size, from the coarsest up, acc = scale_i + up2(acc); the finest scale's tensor holds
+   * it (returned), the others are freed. Its 2x upsampling is the sum at the input size.
+   */
+  private static Tensor chainSum(Workspace ws, Tensor[] scales) {
     Tensor acc = scales[SCALES - 1];
     for (int i = SCALES - 2; i >= 0; i--) {
       Ops.upsampleNearestForward(ws.ctx(), acc, scales[i], true);
       ws.give(acc);
       acc = scales[i];
     }
-    Ops.upsampleNearestForward(ws.ctx(), acc, out, false);
-    ws.give(acc);
-    return out;
+    return acc;
   }
 
   /**
@@ -234,15 +254,13 @@ final class EffiSegDecoder {
     Tensor dSum = sumBn.backward(ws, sum, dSumNormed);
     ws.give(dSumNormed);
     Tensor[] dFeatures = new Tensor[SCALES];
-    // Without deep supervision each scale's gradient is dSum summed over its pixel's block; on a
-    // halving chain, the next coarser scale's is this one's summed over 2x2 blocks, and dSum is
-    // freed once the finest scale's is made.
-    boolean chain = auxConv == null && halvingChain(scaleRelu, dSum.dim(1), dSum.dim(2));
+    // Without deep supervision each scale's gradient is dSum summed over its pixel's block. On a
+    // halving chain (halfSum) dSum is the finest scale's gradient, and the next coarser scale's
+    // is this one's summed over 2x2 blocks.
+    boolean chain = halfSum;
     Tensor dCoarser = null; // on the chain: the next scale's gradient, made one scale ahead
     if (chain) {
-      dCoarser = ws.take(scaleRelu[0].shape());
-      Ops.upsampleNearestBackward(ws.ctx(), dSum, dCoarser);
-      ws.give(dSum);
+      dCoarser = dSum;
       dSum = null;
     }
     for (int i = 0; i < SCALES; i++) {
@@ -300,6 +318,7 @@ final class EffiSegDecoder {
     java.util.Arrays.fill(auxNormed, null);
     java.util.Arrays.fill(features, null);
     sum = sumNormed = null;
+    halfSum = false;
     ghost1Out = ghost2Out = null;
     ghost1.release(ws);
     ghost2.release(ws);

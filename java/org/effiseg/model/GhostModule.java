@@ -11,6 +11,10 @@ import org.effiseg.nativeapi.Tensor;
  * bias) → ReLU → BN, makes as many again from them; the two are concatenated and the first
  * {@code out} channels kept. Names: {@code primary_conv.0}, {@code primary_conv.2}, {@code
  * cheap_operation.0}, {@code cheap_operation.2} (the reference's nn.Sequential indices).
+ *
+ * <p>On a 2x nearest upsampling of a tensor ({@link #forwardUpsampled}) the primary branch,
+ * pointwise conv, ReLU and batch norm, commutes with the upsampling: it runs on the tensor before
+ * it, on a quarter of the pixels, and only its output is upsampled.
  */
 final class GhostModule {
   private final Conv2dLayer primary;
@@ -21,6 +25,7 @@ final class GhostModule {
   private final int initChannels;
 
   private ChannelBlocks input;
+  private boolean upsampledInput; // forwardUpsampled: input and primaryRelu at half resolution
   private Tensor primaryRelu; // relu(primary conv), the primary BN's input
   private Tensor primaryOut; // x1: the cheap conv's input and the first half of the output
   private Tensor cheapRelu; // relu(cheap conv), the cheap BN's input
@@ -65,15 +70,40 @@ final class GhostModule {
   ChannelBlocks forward(Workspace ws, ChannelBlocks x, boolean training) {
     release(ws);
     input = x;
+    upsampledInput = false;
     primaryRelu = primary.forward(ws, x, Activation.RELU);
     primaryOut = primaryBn.forward(ws, primaryRelu, training);
+    return cheapBranch(ws, training);
+  }
+
+  /**
+   * {@link #forward} of up2(x), x's nearest upsampling by 2 in height and width, without making
+   * it: the primary conv (1x1, no bias), its ReLU and batch norm (whose statistics are x's: each
+   * pixel repeated 4 times changes neither mean nor variance, only the running variance's
+   * unbiased count, which it is told) run on x, and their output is upsampled. The output and
+   * {@link #backward} are as {@link #forward}'s would be for up2(x); {@code x} must stay alive
+   * until backward.
+   */
+  ChannelBlocks forwardUpsampled(Workspace ws, Tensor x, boolean training) {
+    release(ws);
+    input = ChannelBlocks.of(x);
+    upsampledInput = true;
+    primaryRelu = primary.forward(ws, input, Activation.RELU);
+    Tensor primaryHalf = primaryBn.forward(ws, primaryRelu, training, 4);
+    primaryOut = ws.take(x.dim(0), 2 * x.dim(1), 2 * x.dim(2), initChannels);
+    Ops.upsampleNearestForward(ws.ctx(), primaryHalf, primaryOut, false);
+    ws.give(primaryHalf);
+    return cheapBranch(ws, training);
+  }
+
+  /** The cheap branch on primaryOut and the module's output (forward's second half). */
+  private ChannelBlocks cheapBranch(Workspace ws, boolean training) {
     cheapRelu = cheap.forward(ws, primaryOut, Activation.RELU);
     cheapOut = cheapBn.forward(ws, cheapRelu, training);
     if (outChannels == 2 * initChannels) {
       return new ChannelBlocks(primaryOut, cheapOut);
     }
-    Tensor first = x.first();
-    concat = ws.take(first.dim(0), first.dim(1), first.dim(2), outChannels);
+    concat = ws.take(primaryOut.dim(0), primaryOut.dim(1), primaryOut.dim(2), outChannels);
     Ops.channelCopy(ws.ctx(), primaryOut, 0, concat, 0, initChannels, false);
     Ops.channelCopy(ws.ctx(), cheapOut, 0, concat, initChannels, outChannels - initChannels, false);
     ws.give(cheapOut);
@@ -104,9 +134,22 @@ final class GhostModule {
 
   /** Eval (after {@link #prepareEval}): each conv → ReLU → BN in one pass; a new tensor. */
   Tensor forwardEval(Workspace ws, Tensor x) {
-    Tensor p = primary.forward(ws, x, primaryEval, Activation.RELU, null);
+    return evalCheapBranch(ws, primary.forward(ws, x, primaryEval, Activation.RELU, null));
+  }
+
+  /** {@link #forwardEval} of up2(x), the primary branch on x (see {@link #forwardUpsampled}). */
+  Tensor forwardEvalUpsampled(Workspace ws, Tensor x) {
+    Tensor half = primary.forward(ws, x, primaryEval, Activation.RELU, null);
+    Tensor p = ws.take(x.dim(0), 2 * x.dim(1), 2 * x.dim(2), initChannels);
+    Ops.upsampleNearestForward(ws.ctx(), half, p, false);
+    ws.give(half);
+    return evalCheapBranch(ws, p);
+  }
+
+  /** The cheap branch on the primary output p (freed) and the concatenated output. */
+  private Tensor evalCheapBranch(Workspace ws, Tensor p) {
     Tensor c = cheap.forward(ws, p, cheapEval, Activation.RELU, null);
-    Tensor y = ws.take(x.dim(0), x.dim(1), x.dim(2), outChannels);
+    Tensor y = ws.take(p.dim(0), p.dim(1), p.dim(2), outChannels);
     Ops.channelCopy(ws.ctx(), p, 0, y, 0, initChannels, false);
     Ops.channelCopy(ws.ctx(), c, 0, y, initChannels, outChannels - initChannels, false);
     ws.give(p, c);
@@ -141,6 +184,12 @@ final class GhostModule {
     Ops.axpby(ws.ctx(), 1f, dFromCheap, 1f, dPrimaryOut);
     ws.give(dFromCheap);
 
+    if (upsampledInput) { // the primary branch ran before the upsampling: its adjoint first
+      Tensor dHalf = ws.take(primaryRelu.dim(0), primaryRelu.dim(1), primaryRelu.dim(2), initChannels);
+      Ops.upsampleNearestBackward(ws.ctx(), dPrimaryOut, dHalf);
+      ws.give(dPrimaryOut);
+      dPrimaryOut = dHalf;
+    }
     Tensor dPrimaryConv = primaryBn.backwardAfterRelu(ws, primaryRelu, dPrimaryOut);
     ws.give(dPrimaryOut);
     ChannelBlocks dx = primary.backward(ws, input, dPrimaryConv, true);
@@ -154,5 +203,6 @@ final class GhostModule {
     ws.give(primaryRelu, primaryOut, cheapRelu, cheapOut, concat);
     primaryRelu = primaryOut = cheapRelu = cheapOut = concat = null;
     input = null;
+    upsampledInput = false;
   }
 }

@@ -158,22 +158,35 @@ final class EffiSegDecoder {
   }
 
   /**
-   * Eval (after {@link #prepareEval}) without deep supervision: each scale's conv → ReLU → BN in
-   * one pass, every intermediate freed once consumed; the logits, a new tensor. (With deep
-   * supervision the eval pass is {@link #forward}'s.)
+   * Eval (after {@link #prepareEval}) without deep supervision, first part: each scale's conv →
+   * ReLU → BN in one pass; the five results (new tensors) for {@link #forwardEval}, after which
+   * the features may be freed. (With deep supervision the eval pass is {@link #forward}'s.)
    */
-  Tensor forwardEval(Workspace ws, Tensor[] f, long n, long h, long w) {
+  Tensor[] scalesEval(Workspace ws, Tensor[] f) {
     release(ws);
     Tensor[] normed = new Tensor[SCALES];
     for (int i = 0; i < SCALES; i++) {
       normed[i] = scaleConv[i].forward(ws, f[i], scaleEval[i], Activation.RELU, null);
     }
+    return normed;
+  }
+
+  /**
+   * Eval, second part: the logits (a new tensor) from {@link #scalesEval}'s results, which it
+   * frees; every intermediate is freed once consumed.
+   */
+  Tensor forwardEval(Workspace ws, Tensor[] normed, long n, long h, long w) {
     boolean half = halvingChain(normed, h, w);
     Tensor summed = half ? chainSum(ws, normed) : upsampledSum(ws, normed, n, h, w);
     Tensor normedSum = sumBn.forward(ws, summed, false);
     ws.give(summed);
-    Tensor g1 = half ? ghost1.forwardEvalUpsampled(ws, normedSum) : ghost1.forwardEval(ws, normedSum);
-    ws.give(normedSum);
+    Tensor g1;
+    if (half) {
+      g1 = ghost1.forwardEvalUpsampled(ws, normedSum); // frees normedSum
+    } else {
+      g1 = ghost1.forwardEval(ws, normedSum);
+      ws.give(normedSum);
+    }
     Tensor g2 = ghost2.forwardEval(ws, g1);
     ws.give(g1);
     Tensor logits = head.forward(ws, g2);

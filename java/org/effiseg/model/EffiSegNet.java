@@ -155,8 +155,9 @@ public final class EffiSegNet implements AutoCloseable {
     if (!training && !decoder.deepSupervision()) {
       prepareEval();
       Tensor[] features = encoder.forwardEval(workspace, images);
-      Tensor logits = decoder.forwardEval(workspace, features, images.dim(0), images.dim(1), images.dim(2));
-      encoder.release(workspace);
+      Tensor[] scales = decoder.scalesEval(workspace, features);
+      encoder.release(workspace); // the features are read: their buffers serve the decoder
+      Tensor logits = decoder.forwardEval(workspace, scales, images.dim(0), images.dim(1), images.dim(2));
       pendingBackward = false;
       return logits;
     }

@@ -137,10 +137,14 @@ final class GhostModule {
     return evalCheapBranch(ws, primary.forward(ws, x, primaryEval, Activation.RELU, null));
   }
 
-  /** {@link #forwardEval} of up2(x), the primary branch on x (see {@link #forwardUpsampled}). */
+  /**
+   * {@link #forwardEval} of up2(x), the primary branch on x (see {@link #forwardUpsampled}); frees
+   * x as soon as it is read.
+   */
   Tensor forwardEvalUpsampled(Workspace ws, Tensor x) {
     Tensor half = primary.forward(ws, x, primaryEval, Activation.RELU, null);
-    Tensor p = ws.take(x.dim(0), 2 * x.dim(1), 2 * x.dim(2), initChannels);
+    ws.give(x);
+    Tensor p = ws.take(half.dim(0), 2 * half.dim(1), 2 * half.dim(2), initChannels);
     Ops.upsampleNearestForward(ws.ctx(), half, p, false);
     ws.give(half);
     return evalCheapBranch(ws, p);

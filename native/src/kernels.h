@@ -169,14 +169,27 @@ inline AdamWScalars adamw_scalars(const AdamW& o) {
     return k;
 }
 
-/* The kernel list as one string, every entry's return type, name and parameters: the first
- * member of every KernelTable. A CUDA backend library built from another kernel_list.inc lays
- * its table out differently; the core compares this string and refuses such a library
- * (backends.cpp) rather than calling through the wrong slots. */
+/* The structs above reach the backends by reference, so their layout is part of the kernel
+ * table's too: a change to any of them (a field added, say) must change ES_GEOMETRY_REVISION,
+ * which the layout string below ends with. Their sizes make a change of size fail to compile
+ * until it is done (update both). */
+#define ES_GEOMETRY_REVISION "geometry 2;"
+static_assert(sizeof(void*) != 8 ||
+                  (sizeof(Exec) == 24 && sizeof(ConvGeom) == 56 && sizeof(ConvEpilogue) == 32 &&
+                   sizeof(BnGeom) == 24 && sizeof(PoolGeom) == 24 && sizeof(UpsampleGeom) == 24 &&
+                   sizeof(ChannelCopyGeom) == 32 && sizeof(LossGeom) == 12 &&
+                   sizeof(LossWeights) == 16 && sizeof(AdamW) == 32),
+              "a kernel geometry struct changed: change ES_GEOMETRY_REVISION and these sizes");
+
+/* The kernel list as one string, every entry's return type, name and parameters, then the
+ * geometry structs' revision: the first member of every KernelTable. A CUDA backend library
+ * built from another kernel_list.inc or other structs lays its table or its arguments out
+ * differently; the core compares this string and refuses such a library (backends.cpp) rather
+ * than calling through the wrong slots. */
 #define ES_KERNEL(ret, name, params) #ret " " #name #params ";"
 inline constexpr char kKernelTableLayout[] =
 #include "kernel_list.inc"
-    ;
+    ES_GEOMETRY_REVISION;
 #undef ES_KERNEL
 
 struct KernelTable {

@@ -74,9 +74,9 @@ class BenchCommandTest {
     double previous = Double.POSITIVE_INFINITY;
     for (JsonElement k : above) {
       JsonObject row = k.getAsJsonObject();
-      assertThat(row.get("geometry").getAsString()).isNotEmpty();
+      assertThat(row.get("kernel").getAsString()).isNotEmpty();
       double excess = row.get("ms_per_step").getAsDouble() - row.get("floor_ms_per_step").getAsDouble();
-      assertThat(excess).isAtMost(previous);
+      assertThat(excess).isAtMost(previous + 1e-9 * Math.abs(previous) + 1e-12); // per-step rounding
       previous = excess;
     }
   }

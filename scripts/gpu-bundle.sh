@@ -4,9 +4,11 @@
 # no registry):
 #   local/gpu-bundle/classes        target/classes: Java classes, libeffiseg.so, the JNI glue
 #   local/gpu-bundle/test-classes   target/test-classes: the GPU suite and its runner
-#   local/gpu-bundle/lib/*.jar      runtime + test dependencies, minus DJL/PyTorch and JMH
+#   local/gpu-bundle/lib/*.jar      runtime + test dependencies, minus DJL/PyTorch, JMH, ONNX
+#                                   Runtime (75 MB) and the ONNX export's protobuf classes
 #                                   (the GPU suite's oracle is the CPU backend; gpu-check runs
-#                                   its classes by name, so nothing loads the DJL-based ones)
+#                                   its classes by name and never exports, so nothing loads
+#                                   them) and annotation-only jars
 #   local/gpu-bundle/COMMIT         the commit these were built from
 #   local/gpu-jre.tar.gz            a jlink-ed Java runtime, used there only if it has no java
 # Both are ignored by git (/local/); name them in the device tool's `carry`. Prints the sizes:
@@ -33,11 +35,14 @@ cp -r target/classes "$bundle/classes"
 cp -r target/test-classes "$bundle/test-classes"
 mvn "${mvn_args[@]}" dependency:copy-dependencies -DincludeScope=test \
   -DoutputDirectory="$bundle/lib" \
-  -DexcludeArtifactIds=api,pytorch-engine,pytorch-native-cpu,pytorch-jni,slf4j-api,jmh-core,jmh-generator-annprocess,commons-math3,jopt-simple,jna,commons-compress,commons-io,commons-codec
+  -DexcludeArtifactIds=api,pytorch-engine,pytorch-native-cpu,pytorch-jni,slf4j-api,jmh-core,jmh-generator-annprocess,commons-math3,jopt-simple,jna,commons-compress,commons-io,commons-codec,onnxruntime,protobuf-java,tribuo-util-onnx,checker-qual,j2objc-annotations,error_prone_annotations
 git rev-parse --short HEAD >"$bundle/COMMIT" 2>/dev/null || echo unknown >"$bundle/COMMIT"
 # effiseg loads libopenblas.so.0 itself; the presets' JNI bindings (48 MB) are dead weight here.
+# gpu-check builds the CUDA backend against cblas.h and openblas_config.h from this jar: those
+# stay; the LAPACK headers go.
 zip -q -d "$bundle"/lib/openblas-*-linux-x86_64.jar 'org/bytedeco/openblas/linux-x86_64/libjniopenblas*' \
-  'org/bytedeco/openblas/linux-x86_64/include/*' 'org/bytedeco/openblas/linux-x86_64/lib/*' >/dev/null
+  'org/bytedeco/openblas/linux-x86_64/include/lapack*' 'org/bytedeco/openblas/linux-x86_64/include/f77blas.h' \
+  'org/bytedeco/openblas/linux-x86_64/lib/*' >/dev/null
 
 # JCuda observes device memory in the GPU suite through its runtime API alone; its driver, NVRTC
 # and PTX-compiler bindings (24 MB of the natives jar) are not needed there.
@@ -45,16 +50,19 @@ zip -q -d "$bundle"/lib/jcuda-natives-*.jar 'lib/libJNvPTXCompiler*' 'lib/libJCu
 
 # gpu-check builds libeffiseg_cuda.so on the GPU machine itself; this copy would only take room.
 rm -f "$bundle"/classes/org/effiseg/nativeapi/*/libeffiseg_cuda.so
+# Symbols only a debugger reads (the dynamic ones, which dlopen and JNI use, stay).
+strip --strip-unneeded "$bundle"/classes/org/effiseg/nativeapi/*/*.so
 
-# A slice of Kvasir-SEG for gpu-check's training step: the first 100 training pairs and the
-# validation split (~5 MB; the whole train split would not fit the 64 MiB the tool carries).
+# A slice of Kvasir-SEG for gpu-check's training step: the first 64 training and the first 64
+# validation pairs (~3 MB; the whole train split would not fit the 64 MiB the tool carries).
 kvasir=../shared/data/kvasir-seg
 if [ -d "$kvasir/train/images" ]; then
   dst=$bundle/shared/data/kvasir-seg
   for part in images masks; do
     mkdir -p "$dst/train/$part" "$dst/validation/$part"
-    ls "$kvasir/train/$part" | sort -n | head -100 | while read -r f; do cp "$kvasir/train/$part/$f" "$dst/train/$part/"; done
-    cp "$kvasir/validation/$part"/* "$dst/validation/$part/"
+    for split in train validation; do
+      ls "$kvasir/$split/$part" | sort -n | head -64 | while read -r f; do cp "$kvasir/$split/$part/$f" "$dst/$split/$part/"; done
+    done
   done
   for split in train validation; do
     n_img=$(ls "$dst/$split/images" | wc -l)

@@ -232,7 +232,7 @@ fi
 
 # ---- training (when this build has a train command and the data travelled) -----------------
 if [ -d "$bundle/shared/data/kvasir-seg" ] && "$cli" train --help >/dev/null 2>&1; then
-  # EffiSegNet-B0 at 224x224 on the bundled 100 training / 100 validation images, random init
+  # EffiSegNet-B0 at 224x224 on the bundled 64 training / 64 validation images, random init
   # (the pretrained weights do not fit the carry budget): a timing and end-to-end check.
   train_device=cuda
   train_dir=$(mktemp -d)/run

@@ -270,16 +270,14 @@ final class EffiSegDecoder {
     // Without deep supervision each scale's gradient is dSum summed over its pixel's block. On a
     // halving chain (halfSum) dSum is the finest scale's gradient, and the next coarser scale's
     // is this one's summed over 2x2 blocks.
-    boolean chain = halfSum;
-    Tensor dCoarser = null; // on the chain: the next scale's gradient, made one scale ahead
-    if (chain) {
-      dCoarser = dSum;
-      dSum = null;
+    Tensor dCoarser = halfSum ? dSum : null; // on the chain: the next scale's, made one ahead
+    if (halfSum) {
+      dSum = null; // handed on as the finest scale's gradient, freed in the loop
     }
     for (int i = 0; i < SCALES; i++) {
       Tensor r = scaleRelu[i];
       Tensor dNormed;
-      if (chain) {
+      if (halfSum) {
         dNormed = dCoarser;
         dCoarser = null;
         if (i + 1 < SCALES) {
@@ -315,7 +313,7 @@ final class EffiSegDecoder {
       dFeatures[i] = scaleConv[i].backward(ws, features[i], dConv, true);
       ws.give(dConv);
     }
-    ws.give(dSum); // null on the chain: freed above
+    ws.give(dSum); // null on the chain: given in the loop as the finest scale's gradient
     release(ws);
     return dFeatures;
   }

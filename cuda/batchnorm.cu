@@ -10,7 +10,8 @@
  * Backward: one reduction pass recomputes pre = (x - mean)*scale + beta, gr = dy * act'(pre)
  * and sums gr and gr*(x - mean) per channel; a per-channel kernel gives dgamma, dbeta and the
  * coefficients of dx = ka*gr + kb*(x - mean) + kc (training; eval: dx = scale*gr); a last
- * pass writes dx, recomputing gr rather than storing it (fewer bytes moved).
+ * pass writes dx, recomputing gr rather than storing it (fewer bytes moved). A gated dy
+ * (dy * s + alpha * t per image and channel, BnGate) is formed wherever dy is read.
  */
 #include "activation_math.cuh"
 #include "cuda_kernels.h"
@@ -68,14 +69,36 @@ __global__ void bn_normalize_kernel(const float* x, const float* mean, const flo
     }
 }
 
+/* dy[row, c], or with a gate (s not null) dy * s + alpha_t of the row's image, alpha_t = alpha * t
+ * rounded to float first (as the CPU computes it). */
+struct GatedDy {
+    const float *dy, *s, *t;
+    float alpha;
+    int64_t rows_per_image;
+    int C;
+    __device__ float operator()(int64_t row, int c) const {
+        const float d = dy[row * C + c];
+        if (!s) return d;
+        const int64_t j = row / rows_per_image * C + c;
+        const float at = alpha * t[j];
+        return d * s[j] + at;
+    }
+};
+
+GatedDy gated_dy(const float* dy, const BnGate* gate, int C) {
+    if (!gate) return GatedDy{dy, nullptr, nullptr, 0.0f, 1, C};
+    return GatedDy{dy, gate->s, gate->t, gate->alpha, gate->rows_per_image, C};
+}
+
 template <int A>
 struct BackwardMoments { /* K = 2: gr, gr * (x - mean) */
-    const float *x, *dy, *mean, *invstd, *gamma, *beta;
+    const float *x, *mean, *invstd, *gamma, *beta;
+    GatedDy dy;
     int C;
     __device__ void operator()(int, int64_t row, int c, double* acc) const {
         const int64_t i = row * C + c;
         const float xc = x[i] - mean[c];
-        const float gr = act::grad<A>(xc * (gamma[c] * invstd[c]) + beta[c], dy[i]);
+        const float gr = act::grad<A>(xc * (gamma[c] * invstd[c]) + beta[c], dy(row, c));
         acc[0] += (double)gr;
         acc[1] += (double)gr * (double)xc;
     }
@@ -107,14 +130,14 @@ __global__ void bn_backward_coef_kernel(const double* partial, int parts, int C,
 }
 
 template <int A>
-__global__ void bn_backward_dx_kernel(const float* x, const float* dy, const float* mean,
+__global__ void bn_backward_dx_kernel(const float* x, GatedDy dy, const float* mean,
                                       const float* invstd, const float* gamma, const float* beta,
                                       const float* coef, bool input_relu, float* dx, int64_t n,
                                       int C) {
     ES_GRID_STRIDE(i, n) {
         const int c = (int)(i % C);
         const float xc = x[i] - mean[c];
-        const float gr = act::grad<A>(xc * (gamma[c] * invstd[c]) + beta[c], dy[i]);
+        const float gr = act::grad<A>(xc * (gamma[c] * invstd[c]) + beta[c], dy(i / C, c));
         const float d = coef[c] * gr + coef[C + c] * xc + coef[2 * C + c];
         /* x is a ReLU's output: its gradient [x > 0] too */
         dx[i] = !input_relu || x[i] > 0.0f ? d : 0.0f;
@@ -159,9 +182,10 @@ void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const fl
 void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,
                         const float* beta, const float* dy, const float* save_mean,
                         const float* save_invstd, float* dx, float* dgamma, float* dbeta,
-                        int training, int activation, int input_relu) {
+                        int training, int activation, int input_relu, const BnGate* gate) {
     if (!dx && !dgamma && !dbeta) return;
     State& s = state(ex);
+    const GatedDy gdy = gated_dy(dy, gate, g.C);
     const int C = g.C;
     const int64_t n = g.rows * C;
     Scratch coef(s, dx ? 3 * (int64_t)C * (int64_t)sizeof(float) : 0);
@@ -172,7 +196,7 @@ void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const f
             const ColumnSplit split = column_split(g.rows, C, 1);
             Scratch partial(s, (int64_t)split.parts * 2 * C * (int64_t)sizeof(double));
             column_partials<2>(s, "batchnorm backward moments",
-                               BackwardMoments<A>{x, dy, save_mean, save_invstd, gamma, beta, C},
+                               BackwardMoments<A>{x, save_mean, save_invstd, gamma, beta, gdy, C},
                                1, g.rows, C, split, partial.as<double>());
             bn_backward_coef_kernel<<<grid_for(C), kThreads, 0, s.stream>>>(
                 partial.as<double>(), split.parts, C, g.rows, gamma, save_invstd, training,
@@ -185,7 +209,7 @@ void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const f
         check_launch("bn_backward_coef_kernel");
         if (dx) {
             bn_backward_dx_kernel<A><<<grid_for(n), kThreads, 0, s.stream>>>(
-                x, dy, save_mean, save_invstd, gamma, beta, coef.as<float>(), input_relu != 0, dx,
+                x, gdy, save_mean, save_invstd, gamma, beta, coef.as<float>(), input_relu != 0, dx,
                 n, C);
             check_launch("bn_backward_dx_kernel");
         }

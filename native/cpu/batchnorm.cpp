@@ -7,7 +7,9 @@
  *  - forward, eval: one pass;
  *  - backward, training: one pass computing gr = dy * act'(pre) (pre is recomputed from x and
  *    the saved statistics, gr is parked in dx) together with the channel sums of gr and
- *    gr * (x - mean), and one pass finishing dx in place; eval: one pass.
+ *    gr * (x - mean), and one pass finishing dx in place; eval: one pass. A gated dy
+ *    (dy * s + alpha * t per image and channel, BnGate) is formed in the first pass as dy is
+ *    read, so the squeeze-excite input's gradient is never written out.
  * Rows are processed in fixed blocks (row_blocks.h): channel sums in float chunks added into
  * per-block double accumulators, combined in block order, so results do not depend on the
  * thread count. The statistics are taken of x - x[0,c], which keeps E[x^2] - E[x]^2 free of
@@ -142,13 +144,31 @@ enum class GradOut {
     Finish, /* out = gr * dscale (eval: dx = gamma * invstd * gr) */
 };
 
+/* The gate of a gated dy: s and alpha * t, [N, C], and the image of a row. Rows come in
+ * ascending runs, so the image is recomputed (a division) only when a row leaves the last
+ * one's image. */
+struct RowGate {
+    const float* s;
+    const float* at;
+    int64_t rows_per_image, first = 0, end = 0, image = 0;
+    int64_t image_of(int64_t r) {
+        if (r < first || r >= end) {
+            image = r / rows_per_image;
+            first = image * rows_per_image;
+            end = first + rows_per_image;
+        }
+        return image;
+    }
+};
+
 /* One pass: gr = dy * act'((x - mean) * scale + beta) per element and, per channel,
  * sum1 = sum(gr), sum2 = sum(gr * (x - mean)). out may alias dy. With input_relu, Finish
- * writes 0 where x <= 0 (x is a ReLU's output: the ReLU's gradient). */
-template <int A, GradOut OUT>
+ * writes 0 where x <= 0 (x is a ReLU's output: the ReLU's gradient). GATED: dy is taken as
+ * dy * s + alpha * t of the row's image (gate). */
+template <int A, GradOut OUT, bool GATED>
 void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float* dy,
-                   const float* mean, const float* scale, const float* beta, const float* dscale,
-                   bool input_relu, float* out, std::vector<double>& sum1,
+                   const RowGate& gate, const float* mean, const float* scale, const float* beta,
+                   const float* dscale, bool input_relu, float* out, std::vector<double>& sum1,
                    std::vector<double>& sum2) {
     const int C = g.C;
     const RowBlocks blocks = row_blocks(g.rows, C);
@@ -157,16 +177,25 @@ void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float*
     for_each_block(ex, blocks, [&](int64_t begin, int64_t end) {
         const int64_t b = begin / blocks.per_block;
         double* dst[2] = {sums.at(b, 0), sums.at(b, 1)};
+        RowGate rg = gate;
         sum_rows<2>(C, begin, end, dst, [&](int64_t r, int c0, auto width, auto& acc) {
             const int64_t o = r * C + c0;
             const float* xr = x + o;
             const float* dyr = dy + o;
             float* outr = OUT == GradOut::None ? nullptr : out + o;
             const float *m = mean + c0, *sc = scale + c0, *b = beta + c0;
+            const float *gs = nullptr, *gt = nullptr;
+            if constexpr (GATED) {
+                const int64_t n = rg.image_of(r);
+                gs = rg.s + n * C + c0;
+                gt = rg.at + n * C + c0;
+            }
 #pragma omp simd
             for (int j = 0; j < width; j++) {
                 const float xc = xr[j] - m[j];
-                const float gr = act::grad<A>(xc * sc[j] + b[j], dyr[j]);
+                float d = dyr[j];
+                if constexpr (GATED) d = d * gs[j] + gt[j];
+                const float gr = act::grad<A>(xc * sc[j] + b[j], d);
                 if constexpr (OUT == GradOut::Park) outr[j] = gr;
                 if constexpr (OUT == GradOut::Finish)
                     outr[j] = !input_relu || xr[j] > 0.0f ? gr * dscale[c0 + j] : 0.0f;
@@ -206,38 +235,54 @@ void finish_dx(const Exec& ex, const BnGeom& g, const float* x, const float* gr,
 void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,
                         const float* beta, const float* dy, const float* save_mean,
                         const float* save_invstd, float* dx, float* dgamma, float* dbeta,
-                        int training, int activation, int input_relu) {
+                        int training, int activation, int input_relu, const BnGate* gate) {
     if (!dx && !dgamma && !dbeta) return;
     const bool relu_in = input_relu != 0;
     const int C = g.C;
     const std::vector<float> scale = fold_scale(C, gamma, save_invstd);
     const std::vector<float> shift = beta_or_zero(C, beta);
+    std::vector<float> alpha_t;
+    RowGate rg{};
+    if (gate) {
+        const int64_t images = g.rows / gate->rows_per_image;
+        alpha_t.resize((size_t)(images * C));
+        for (size_t i = 0; i < alpha_t.size(); i++) alpha_t[i] = gate->alpha * gate->t[i];
+        rg = RowGate{gate->s, alpha_t.data(), gate->rows_per_image};
+    }
 
-    /* Training mode parks gr in dx unless the activation is NONE (then gr is dy itself);
-     * eval mode finishes dx = gamma * invstd * gr (= scale * gr) in the same pass. */
+    /* Training mode parks gr in dx unless the activation is NONE and dy is not gated (then gr
+     * is dy itself); eval mode finishes dx = gamma * invstd * gr (= scale * gr) in the same
+     * pass. */
     const GradOut out = !dx ? GradOut::None
                         : !training ? GradOut::Finish
-                        : activation != ES_ACT_NONE ? GradOut::Park
-                                                    : GradOut::None;
+                        : activation != ES_ACT_NONE || gate ? GradOut::Park
+                                                            : GradOut::None;
     std::vector<double> sum1, sum2;
-    act::dispatch(activation, [&](auto a) {
-        constexpr int A = decltype(a)::value;
-        const float *m = save_mean, *sc = scale.data(), *sh = shift.data();
-        switch (out) {
-            case GradOut::None:
-                backward_sums<A, GradOut::None>(ex, g, x, dy, m, sc, sh, nullptr, false, nullptr,
-                                                sum1, sum2);
-                break;
-            case GradOut::Park:
-                backward_sums<A, GradOut::Park>(ex, g, x, dy, m, sc, sh, nullptr, false, dx, sum1,
-                                                sum2);
-                break;
-            case GradOut::Finish:
-                backward_sums<A, GradOut::Finish>(ex, g, x, dy, m, sc, sh, sc, relu_in, dx, sum1,
-                                                  sum2);
-                break;
-        }
-    });
+    auto sums = [&](auto gated) {
+        constexpr bool G = decltype(gated)::value;
+        act::dispatch(activation, [&](auto a) {
+            constexpr int A = decltype(a)::value;
+            const float *m = save_mean, *sc = scale.data(), *sh = shift.data();
+            switch (out) {
+                case GradOut::None:
+                    backward_sums<A, GradOut::None, G>(ex, g, x, dy, rg, m, sc, sh, nullptr, false,
+                                                       nullptr, sum1, sum2);
+                    break;
+                case GradOut::Park:
+                    backward_sums<A, GradOut::Park, G>(ex, g, x, dy, rg, m, sc, sh, nullptr, false,
+                                                       dx, sum1, sum2);
+                    break;
+                case GradOut::Finish:
+                    backward_sums<A, GradOut::Finish, G>(ex, g, x, dy, rg, m, sc, sh, sc, relu_in,
+                                                         dx, sum1, sum2);
+                    break;
+            }
+        });
+    };
+    if (gate)
+        sums(std::true_type{});
+    else
+        sums(std::false_type{});
 
     for (int c = 0; c < C; c++) {
         if (dbeta) dbeta[c] = (float)sum1[c];

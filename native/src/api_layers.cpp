@@ -90,7 +90,8 @@ namespace {
 void batchnorm_backward_checked(es_handle ctx_h, es_handle x_h, es_handle gamma_h, es_handle beta_h,
                                 es_handle dy_h, es_handle sm_h, es_handle si_h, es_handle dx_h,
                                 es_handle dgamma_h, es_handle dbeta_h, int training, int activation,
-                                int input_relu) {
+                                int input_relu, bool gated = false, es_handle s_h = 0,
+                                es_handle t_h = 0, float alpha = 0.0f) {
     Context* ctx = context(ctx_h);
     Tensor *x = tensor(x_h, "x"), *gamma = tensor(gamma_h, "gamma"), *beta = tensor(beta_h, "beta"),
            *dy = tensor(dy_h, "dy"), *sm = tensor(sm_h, "save_mean"), *si = tensor(si_h, "save_invstd"),
@@ -106,10 +107,19 @@ void batchnorm_backward_checked(es_handle ctx_h, es_handle x_h, es_handle gamma_
     for (auto [t, n] : {std::pair{gamma, "gamma"}, {beta, "beta"}, {sm, "save_mean"}, {si, "save_invstd"},
                         {dgamma, "dgamma"}, {dbeta, "dbeta"}})
         if (t) check_shape(t, {g.C}, n);
+    BnGate gate{};
+    if (gated) { /* es_batchnorm_backward_gated */
+        Tensor *s = tensor(s_h, "s"), *t = tensor(t_h, "t");
+        check_placement(ctx, s, "s");
+        check_placement(ctx, t, "t");
+        const PoolGeom pg = pool_geometry(x, s, "s");
+        check_same_shape(s, "s", t, "t");
+        gate = BnGate{s->data(), t->data(), alpha, std::max<int64_t>(pg.HW, 1)};
+    }
     ctx->k->batchnorm_backward(ctx->exec(), g, x->data(), gamma->data(), beta->data(), dy->data(), sm->data(),
                                si->data(), dx->data(), dgamma ? dgamma->data() : nullptr,
                                dbeta ? dbeta->data() : nullptr, training != 0, activation,
-                               input_relu);
+                               input_relu, gated ? &gate : nullptr);
 }
 
 }  // namespace
@@ -130,6 +140,17 @@ es_status es_batchnorm_backward_after_relu(es_handle ctx_h, es_handle x_h, es_ha
     return guard("es_batchnorm_backward_after_relu", [&] {
         batchnorm_backward_checked(ctx_h, x_h, gamma_h, beta_h, dy_h, sm_h, si_h, dx_h, dgamma_h,
                                    dbeta_h, training, activation, 1);
+    });
+}
+
+es_status es_batchnorm_backward_gated(es_handle ctx_h, es_handle x_h, es_handle gamma_h,
+                                      es_handle beta_h, es_handle dy_h, es_handle s_h, es_handle t_h,
+                                      float alpha, es_handle sm_h, es_handle si_h, es_handle dx_h,
+                                      es_handle dgamma_h, es_handle dbeta_h, int training,
+                                      int activation) {
+    return guard("es_batchnorm_backward_gated", [&] {
+        batchnorm_backward_checked(ctx_h, x_h, gamma_h, beta_h, dy_h, sm_h, si_h, dx_h, dgamma_h,
+                                   dbeta_h, training, activation, 0, true, s_h, t_h, alpha);
     });
 }
 

@@ -57,6 +57,16 @@ struct BnGeom {
     int64_t repeats = 1;
 };
 
+/* A batch norm backward's incoming gradient given as dy * s + alpha * t, s and t [N, C] per
+ * image and channel (es_batchnorm_backward_gated: what es_channel_scale_add would have made of
+ * dy, formed as it is read); the image of row r is r / rows_per_image. */
+struct BnGate {
+    const float* s;
+    const float* t;
+    float alpha;
+    int64_t rows_per_image;
+};
+
 struct PoolGeom {
     int N;
     int64_t HW;
@@ -173,10 +183,10 @@ inline AdamWScalars adamw_scalars(const AdamW& o) {
  * table's too: a change to any of them (a field added, say) must change ES_GEOMETRY_REVISION,
  * which the layout string below ends with. Their sizes make a change of size fail to compile
  * until it is done (update both). */
-#define ES_GEOMETRY_REVISION "geometry 2;"
+#define ES_GEOMETRY_REVISION "geometry 3;"
 static_assert(sizeof(void*) != 8 ||
                   (sizeof(Exec) == 24 && sizeof(ConvGeom) == 56 && sizeof(ConvEpilogue) == 32 &&
-                   sizeof(BnGeom) == 24 && sizeof(PoolGeom) == 24 && sizeof(UpsampleGeom) == 24 &&
+                   sizeof(BnGeom) == 24 && sizeof(BnGate) == 32 && sizeof(PoolGeom) == 24 && sizeof(UpsampleGeom) == 24 &&
                    sizeof(ChannelCopyGeom) == 32 && sizeof(LossGeom) == 12 &&
                    sizeof(LossWeights) == 16 && sizeof(AdamW) == 32),
               "a kernel geometry struct changed: change ES_GEOMETRY_REVISION and these sizes");

@@ -194,6 +194,16 @@ ES_API es_status es_batchnorm_backward_after_relu(es_handle ctx, es_handle x, es
                                                   es_handle save_invstd, es_handle dx,
                                                   es_handle dgamma, es_handle dbeta, int training,
                                                   int activation);
+/* es_batchnorm_backward whose incoming gradient is dy * s + alpha * t, s and t [N,1,1,C] per
+ * sample and channel (x, dy and dx [N,H,W,C]), formed as dy is read instead of written out by
+ * es_channel_scale_add first: a squeeze-excite block's input gradient (s = the gate, t = the
+ * pooled input's gradient, alpha = 1 / (H*W)) going into the batch norm that made that input. */
+ES_API es_status es_batchnorm_backward_gated(es_handle ctx, es_handle x, es_handle gamma,
+                                             es_handle beta, es_handle dy, es_handle s,
+                                             es_handle t, float alpha, es_handle save_mean,
+                                             es_handle save_invstd, es_handle dx,
+                                             es_handle dgamma, es_handle dbeta, int training,
+                                             int activation);
 
 /* ---- activations ---------------------------------------------------------- */
 

@@ -106,6 +106,17 @@ final class BatchNormLayer {
   }
 
   /**
+   * {@link #backward} with the incoming gradient {@code dy * s + alpha * t} (s, t [N,1,1,C]), formed
+   * as dy is read ({@link Ops#batchnormBackwardGated}); dx is a new tensor.
+   */
+  Tensor backwardGated(Workspace ws, Tensor x, Tensor dy, Tensor s, Tensor t, float alpha) {
+    Tensor dx = ws.take(x.shape());
+    Ops.batchnormBackwardGated(ws.ctx(), x, gamma, beta, dy, s, t, alpha, saveMean, saveInvstd, dx, dgamma,
+        dbeta, lastTraining, activation);
+    return dx;
+  }
+
+  /**
    * {@link #backward} for a batch norm whose input x is a ReLU's output: dx (a new tensor) is the
    * gradient with respect to the ReLU's input, in the same pass (x > 0 exactly where that input
    * was, so the ReLU's input need not be kept).

@@ -245,13 +245,11 @@ final class MBConvBlock {
     ws.give(dReducedAct);
     Tensor dPooled = seReduce.backward(ws, pooled, dReduced, true);
     ws.give(dReduced);
-    // d seInput = dScaled * gate + dPooled / (H*W) (the product's and the pool's), in one pass
-    Tensor dSeInput = dScaled;
-    Ops.channelScaleAdd(ws.ctx(), dScaled, gate, dPooled, 1f / (seInput.dim(1) * seInput.dim(2)), dSeInput);
-    ws.give(dPooled);
-
-    Tensor dDepthwise = bn1.backward(ws, depthwise, dSeInput);
-    ws.give(dSeInput);
+    // d seInput = dScaled * gate + dPooled / (H*W) (the product's and the pool's), formed by bn1's
+    // backward as it reads dScaled
+    Tensor dDepthwise =
+        bn1.backwardGated(ws, depthwise, dScaled, gate, dPooled, 1f / (seInput.dim(1) * seInput.dim(2)));
+    ws.give(dPooled, dScaled);
     Tensor dActivated = depthwiseConv.backward(ws, activated, dDepthwise, true);
     ws.give(dDepthwise);
     Tensor dx;

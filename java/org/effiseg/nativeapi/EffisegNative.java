@@ -259,6 +259,23 @@ final class EffisegNative {
       int training,
       int activation);
 
+  static native int es_batchnorm_backward_gated(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long gamma,
+      @Cast("es_handle") long beta,
+      @Cast("es_handle") long dy,
+      @Cast("es_handle") long s,
+      @Cast("es_handle") long t,
+      float alpha,
+      @Cast("es_handle") long saveMean,
+      @Cast("es_handle") long saveInvstd,
+      @Cast("es_handle") long dx,
+      @Cast("es_handle") long dgamma,
+      @Cast("es_handle") long dbeta,
+      int training,
+      int activation);
+
   static native int es_activation_forward(
       @Cast("es_handle") long ctx, int activation, @Cast("es_handle") long x, @Cast("es_handle") long y);
 

@@ -157,6 +157,34 @@ public final class Ops {
             h(dbeta), flag(training), act.ordinal()));
   }
 
+  /**
+   * {@link #batchnormBackward} whose incoming gradient is {@code dy * s + alpha * t}, s and t [N,1,1,C]
+   * (per sample and channel), formed as dy is read: what {@link #channelScaleAdd} would make of
+   * dy, without writing it (a squeeze-excite block's input gradient going into the batch norm
+   * before it).
+   */
+  public static void batchnormBackwardGated(
+      Context ctx,
+      Tensor x,
+      Tensor gamma,
+      Tensor beta,
+      Tensor dy,
+      Tensor s,
+      Tensor t,
+      float alpha,
+      Tensor saveMean,
+      Tensor saveInvstd,
+      Tensor dx,
+      Tensor dgamma,
+      Tensor dbeta,
+      boolean training,
+      Activation act) {
+    check(
+        EffisegNative.es_batchnorm_backward_gated(
+            c(ctx), h(x), h(gamma), h(beta), h(dy), h(s), h(t), alpha, h(saveMean), h(saveInvstd),
+            h(dx), h(dgamma), h(dbeta), flag(training), act.ordinal()));
+  }
+
   public static void activationForward(Context ctx, Activation act, Tensor x, Tensor y) {
     check(EffisegNative.es_activation_forward(c(ctx), act.ordinal(), h(x), h(y)));
   }

@@ -216,6 +216,8 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
     float[] rm = r.normal(c, 1);
     float[] rv = r.uniform(c, 0.5, 2);
     float[] dy = r.normal(Rand.size(shape), 1);
+    float[] gate = r.uniform(3 * c, 0, 1); // a squeeze-excite gate and pooled gradient, [3,1,1,c]
+    float[] dPooled = r.normal(3 * c, 1);
     float[] relu = new float[x.length]; // a ReLU's output, about half zeros (the decoder's case)
     for (int i = 0; i < x.length; i++) {
       relu[i] = Math.max(x[i] - 3 - (i % c), 0f);
@@ -247,7 +249,12 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
         Tensor dgr = s.zeros(c);
         Tensor dbr = s.zeros(c);
         Ops.batchnormBackwardAfterRelu(s.ctx, tr, g, bt, tdy, smr, sir, dxr, dgr, dbr, training, act);
-        return read(y, m, v, sm, si, dx, dg, db, dxOnly, yr, dxr, dgr, dbr);
+        Tensor dxg = s.zeros(shape);
+        Tensor dgg = s.zeros(c);
+        Tensor dbg = s.zeros(c);
+        Ops.batchnormBackwardGated(s.ctx, tx, g, bt, tdy, s.of(gate, 3, 1, 1, c), s.of(dPooled, 3, 1, 1, c),
+            1f / 35, sm, si, dxg, dgg, dbg, training, act);
+        return read(y, m, v, sm, si, dx, dg, db, dxOnly, yr, dxr, dgr, dbr, dxg, dgg, dbg);
       });
     }
   }

@@ -280,6 +280,71 @@ class BatchNormOpTest {
   }
 
   /**
+   * es_batchnorm_backward_gated, whose incoming gradient dy * s + alpha * t (s, t per sample and
+   * channel) is formed as dy is read: the same dx, dgamma and dbeta as es_channel_scale_add
+   * followed by es_batchnorm_backward, within a few roundings (the sums run over the same
+   * values; a backend may round the gate's product and sum with or without one fused
+   * multiply-add); the same dx without dgamma and dbeta, and written over dy. Every
+   * activation, both modes, several widths, images of one and of many 64-row chunks.
+   */
+  @ParameterizedTest
+  @MethodSource("backendsActivationsModes")
+  void backwardGatedIsScaleAddThenBackward(Backend backend, Activation act, boolean training) {
+    for (long[] shape : withWideShapes(new long[][] {{2, 5, 7, 13}, {3, 1, 1, 4}})) {
+      Case k = new Case(47, shape);
+      int n = (int) shape[0];
+      Rand rand = new Rand(48);
+      float[] gate = rand.uniform(n * k.c, 0, 1);
+      float[] pooled = rand.normal(n * k.c, 1);
+      float alpha = 1f / (shape[1] * shape[2]);
+      String at = act + (training ? " training " : " eval ") + java.util.Arrays.toString(shape);
+      try (Context ctx = Backends.open(backend);
+          Tensor x = ctx.tensor(k.x, k.shape);
+          Tensor gamma = ctx.tensor(k.gamma, k.c);
+          Tensor beta = ctx.tensor(k.beta, k.c);
+          Tensor rm = ctx.tensor(k.runMean, k.c);
+          Tensor rv = ctx.tensor(k.runVar, k.c);
+          Tensor y = ctx.tensor(k.shape);
+          Tensor sm = ctx.tensor(k.c);
+          Tensor si = ctx.tensor(k.c);
+          Tensor s = ctx.tensor(gate, n, 1, 1, k.c);
+          Tensor t = ctx.tensor(pooled, n, 1, 1, k.c);
+          Tensor dy = ctx.tensor(k.dy, k.shape);
+          Tensor dyGated = ctx.tensor(k.shape);
+          Tensor dx = ctx.tensor(k.shape);
+          Tensor dgamma = ctx.tensor(k.c);
+          Tensor dbeta = ctx.tensor(k.c);
+          Tensor dxGated = ctx.tensor(k.shape);
+          Tensor dgammaGated = ctx.tensor(k.c);
+          Tensor dbetaGated = ctx.tensor(k.c);
+          Tensor dxOnly = ctx.tensor(k.shape);
+          Tensor inPlace = ctx.tensor(k.dy, k.shape)) {
+        Ops.batchnormForward(ctx, x, gamma, beta, rm, rv, y, sm, si, training, MOMENTUM, EPS, act);
+        Ops.channelScaleAdd(ctx, dy, s, t, alpha, dyGated);
+        Ops.batchnormBackward(ctx, x, gamma, beta, dyGated, sm, si, dx, dgamma, dbeta, training, act);
+        dxGated.fill(Float.NaN);
+        Ops.batchnormBackwardGated(
+            ctx, x, gamma, beta, dy, s, t, alpha, sm, si, dxGated, dgammaGated, dbetaGated, training, act);
+        float[] expectedDx = dx.read();
+        float[] expectedDgamma = dgamma.read();
+        float[] expectedDbeta = dbeta.read();
+        Tolerance.assertClose("dx " + at, dxGated.read(), expectedDx, 1e-6, 1e-5);
+        Tolerance.assertClose("dgamma " + at, dgammaGated.read(), expectedDgamma, 1e-5, 1e-5);
+        Tolerance.assertClose("dbeta " + at, dbetaGated.read(), expectedDbeta, 1e-5, 1e-5);
+
+        Ops.batchnormBackwardGated(
+            ctx, x, gamma, beta, dy, s, t, alpha, sm, si, dxOnly, null, null, training, act);
+        assertWithMessage("dx only " + at).that(dxOnly.read()).usingExactEquality()
+            .containsExactly(dxGated.read()).inOrder();
+        Ops.batchnormBackwardGated(
+            ctx, x, gamma, beta, inPlace, s, t, alpha, sm, si, inPlace, null, null, training, act);
+        assertWithMessage("dx over dy " + at).that(inPlace.read()).usingExactEquality()
+            .containsExactly(dxGated.read()).inOrder();
+      }
+    }
+  }
+
+  /**
    * Finite differences of the float32 forward, L = sum(y * r), for x, gamma and beta (batch 1,
    * non-square, 12 rows per channel). GradCheck's tolerances (abs 2e-3 + rel 2e-2, h = 1e-2)
    * cover float rounding of L (~1e-4 / h) and the curvature of the batch statistics. ReLU is
@@ -597,6 +662,37 @@ class BatchNormOpTest {
       assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
       assertThat(e).hasMessageThat().contains("es_batchnorm_backward");
       assertThat(e).hasMessageThat().contains("[2,3,4,4]");
+
+      Tensor gate = ctx.tensor(2, 1, 1, 4);
+      Tensor gateWrong = ctx.tensor(1, 1, 1, 4);
+      e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormBackwardGated(
+                      ctx, x, c4, c4, y, gate, gateWrong, 0.5f, c4, c4, y, null, null, true,
+                      Activation.SWISH));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+      assertThat(e).hasMessageThat().contains("es_batchnorm_backward_gated");
+      assertThat(e).hasMessageThat().contains("[1,1,1,4]");
+      e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormBackwardGated(
+                      ctx, x, c4, c4, y, null, gate, 0.5f, c4, c4, y, null, null, true,
+                      Activation.SWISH));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.NULL_HANDLE);
+      assertThat(e).hasMessageThat().contains("s");
+      Tensor flat = ctx.tensor(18, 4);
+      e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormBackwardGated(
+                      ctx, flat, c4, c4, flat, gate, gate, 0.5f, c4, c4, flat, null, null, true,
+                      Activation.SWISH));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
     }
   }
 }

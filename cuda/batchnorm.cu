@@ -7,6 +7,7 @@
  * column sums of common.cuh; a per-channel kernel turns them into mean, invstd, the running
  * statistics (PyTorch: unbiased variance, running = (1-m)*running + m*batch) and save_*;
  * one elementwise pass normalises and activates. Eval: a per-channel kernel, then the pass.
+ * With pooling (es_batchnorm_forward_pooled), global_avg_pool_forward then reads y.
  * Backward: one reduction pass recomputes pre = (x - mean)*scale + beta, gr = dy * act'(pre)
  * and sums gr and gr*(x - mean) per channel; a per-channel kernel gives dgamma, dbeta and the
  * coefficients of dx = ka*gr + kb*(x - mean) + kc (training; eval: dx = scale*gr); a last
@@ -149,7 +150,7 @@ __global__ void bn_backward_dx_kernel(const float* x, GatedDy dy, const float* m
 void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,
                        const float* beta, float* running_mean, float* running_var, float* y,
                        float* save_mean, float* save_invstd, int training, float momentum,
-                       float eps, int activation) {
+                       float eps, int activation, float* pooled, int64_t rows_per_image) {
     State& s = state(ex);
     const int C = g.C;
     const int64_t n = g.rows * C;
@@ -177,6 +178,9 @@ void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const fl
             x, mean, invstd, gamma, beta, y, n, C);
     });
     check_launch("bn_normalize_kernel");
+    if (pooled) /* the pooling pass after the normalising one (fused on the CPU only) */
+        global_avg_pool_forward(ex, PoolGeom{(int)(g.rows / rows_per_image), rows_per_image, C}, y,
+                                pooled);
 }
 
 void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,

@@ -5,6 +5,8 @@
  * Memory-bound, so the passes over the tensors are what matters:
  *  - forward, training: one pass for the statistics, one to normalise + activate;
  *  - forward, eval: one pass;
+ *  - with pooling (es_batchnorm_forward_pooled), the normalising pass also sums y per sample
+ *    and channel, as global average pooling would in a pass of its own;
  *  - backward, training: one pass computing gr = dy * act'(pre) (pre is recomputed from x and
  *    the saved statistics, gr is parked in dx) together with the channel sums of gr and
  *    gr * (x - mean), and one pass finishing dx in place; eval: one pass. A gated dy
@@ -99,12 +101,36 @@ void normalize_activate(const Exec& ex, const BnGeom& g, const float* x, const f
     });
 }
 
+/* normalize_activate that also writes pooled[n, c], y's mean over each sample's HW rows, summed
+ * as global_avg_pool_forward sums (row_blocks.h's sum_over_samples): the same bits. */
+template <int A>
+void normalize_activate_pooled(const Exec& ex, const BnGeom& g, int64_t HW, const float* x,
+                               const float* mean, const float* scale, const float* beta, float* y,
+                               float* pooled) {
+    const int C = g.C;
+    const int N = (int)(g.rows / HW);
+    std::vector<double> total;
+    sum_over_samples(ex, N, HW, C, total, [&](int n, int64_t r, int c0, auto width, float* acc) {
+        const int64_t o = ((int64_t)n * HW + r) * C + c0;
+        const float* xr = x + o;
+        float* yr = y + o;
+        const float *m = mean + c0, *sc = scale + c0, *b = beta + c0;
+#pragma omp simd
+        for (int j = 0; j < width; j++) {
+            const float v = act::apply<A>((xr[j] - m[j]) * sc[j] + b[j]);
+            yr[j] = v;
+            acc[j] += v;
+        }
+    });
+    for (int64_t i = 0; i < (int64_t)N * C; i++) pooled[i] = (float)(total[i] / (double)HW);
+}
+
 }  // namespace
 
 void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,
                        const float* beta, float* running_mean, float* running_var, float* y,
                        float* save_mean, float* save_invstd, int training, float momentum,
-                       float eps, int activation) {
+                       float eps, int activation, float* pooled, int64_t rows_per_image) {
     const int C = g.C;
     std::vector<float> mean(C), invstd(C);
     if (training) {
@@ -130,8 +156,12 @@ void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const fl
     const std::vector<float> scale = fold_scale(C, gamma, invstd.data());
     const std::vector<float> shift = beta_or_zero(C, beta);
     act::dispatch(activation, [&](auto a) {
-        normalize_activate<decltype(a)::value>(ex, g, x, mean.data(), scale.data(), shift.data(),
-                                               y);
+        constexpr int A = decltype(a)::value;
+        if (pooled)
+            normalize_activate_pooled<A>(ex, g, rows_per_image, x, mean.data(), scale.data(),
+                                         shift.data(), y, pooled);
+        else
+            normalize_activate<A>(ex, g, x, mean.data(), scale.data(), shift.data(), y);
     });
 }
 

@@ -3,9 +3,9 @@
  * gate y = x * s[n, c], forward and backward.
  *
  * The reductions over HW (pooling forward, the gate's ds) cut each sample's HW rows into fixed
- * blocks (row_blocks.h; work units = samples x blocks, enough to keep every thread busy even
- * at batch 1) and add float chunks into per-unit double sums, combined in order: the same
- * bits whatever the thread count.
+ * blocks (row_blocks.h's sum_over_samples; work units = samples x blocks, enough to keep every
+ * thread busy even at batch 1) and add float chunks into per-unit double sums, combined in
+ * order: the same bits whatever the thread count.
  */
 #include <vector>
 
@@ -16,25 +16,10 @@ namespace es::cpu::ES_CPU_ISA {
 
 namespace {
 
-/* out[n, c] = sum over HW of row_value(n, r, c), via per-(sample, block) double sums. `row_fn`
- * (n, r, c0, width, acc) adds channels [c0, c0 + width) of row r of sample n into acc[0]
- * (sum_rows' row function with the sample). */
+/* out[n, c] = sum over HW of row_fn's values (row_blocks.h's sum_over_samples). */
 template <class RowFn>
 void sum_over_hw(const Exec& ex, const PoolGeom& g, std::vector<double>& out, RowFn&& row_fn) {
-    const int C = g.C;
-    const RowBlocks hw = row_blocks(g.HW, C);
-    const int64_t per_sample = hw.count();
-    UnitSums sums(g.N * per_sample, 1, C);
-    for_each_unit(ex, g.N * per_sample, [&](int64_t u) {
-        const int n = (int)(u / per_sample);
-        const int64_t b = u % per_sample;
-        double* dst[1] = {sums.at(u, 0)};
-        sum_rows<1>(C, hw.begin(b), hw.end(b), dst, [&](int64_t r, int c0, auto width, auto& acc) {
-            row_fn(n, r, c0, width, acc[0]);
-        });
-    });
-    out.assign((size_t)g.N * C, 0.0);
-    for (int n = 0; n < g.N; n++) sums.combine(n * per_sample, (n + 1) * per_sample, 0, &out[(size_t)n * C]);
+    sum_over_samples(ex, g.N, g.HW, g.C, out, row_fn);
 }
 
 /* f(n, r_in_sample, flat_row) for all N*HW rows, in blocks. */

@@ -125,6 +125,30 @@ void sum_rows(int C, int64_t begin, int64_t end, double* const* dst, RowFn&& row
     }
 }
 
+/* out[n, c] = sum over each sample's HW rows of row_fn's values (global average pooling's sums,
+ * also fused into batch norm's normalising pass): per-(sample, block) double sums, blocks of
+ * row_blocks(HW, C), work units = samples x blocks (enough to keep every thread busy even at
+ * batch 1), combined in order, so the same bits whatever the thread count. row_fn(n, r, c0,
+ * width, acc) adds channels [c0, c0 + width) of row r of sample n into acc[0 .. width) (sum_rows'
+ * row function with the sample). */
+template <class RowFn>
+void sum_over_samples(const Exec& ex, int N, int64_t HW, int C, std::vector<double>& out,
+                      RowFn&& row_fn) {
+    const RowBlocks hw = row_blocks(HW, C);
+    const int64_t per_sample = hw.count();
+    UnitSums sums(N * per_sample, 1, C);
+    for_each_unit(ex, N * per_sample, [&](int64_t u) {
+        const int n = (int)(u / per_sample);
+        const int64_t b = u % per_sample;
+        double* dst[1] = {sums.at(u, 0)};
+        sum_rows<1>(C, hw.begin(b), hw.end(b), dst, [&](int64_t r, int c0, auto width, auto& acc) {
+            row_fn(n, r, c0, width, acc[0]);
+        });
+    });
+    out.assign((size_t)N * C, 0.0);
+    for (int n = 0; n < N; n++) sums.combine(n * per_sample, (n + 1) * per_sample, 0, &out[(size_t)n * C]);
+}
+
 }  // namespace es::cpu::ES_CPU_ISA
 
 #endif

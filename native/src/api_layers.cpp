@@ -34,7 +34,8 @@ namespace {
 void batchnorm_forward_checked(es_handle ctx_h, es_handle x_h, es_handle gamma_h, es_handle beta_h,
                                es_handle rm_h, es_handle rv_h, es_handle y_h, es_handle sm_h,
                                es_handle si_h, int training, float momentum, float eps,
-                               int activation, int64_t repeats) {
+                               int activation, int64_t repeats, bool pooling = false,
+                               es_handle pooled_h = 0) {
     Context* ctx = context(ctx_h);
     Tensor *x = tensor(x_h, "x"), *gamma = tensor(gamma_h, "gamma"), *beta = tensor(beta_h, "beta"),
            *rm = tensor(rm_h, "running_mean"), *rv = tensor(rv_h, "running_var"), *y = tensor(y_h, "y");
@@ -59,9 +60,18 @@ void batchnorm_forward_checked(es_handle ctx_h, es_handle x_h, es_handle gamma_h
             "training needs more than one value per channel, got x " + shape_str(x));
     require(activation == ES_ACT_NONE || y->storage != x->storage || y->offset != x->offset, ES_ERR_INVALID_ARGUMENT,
             "y may alias x only without a fused activation");
+    Tensor* pooled = nullptr;
+    int64_t rows_per_image = 1;
+    if (pooling) { /* es_batchnorm_forward_pooled */
+        pooled = tensor(pooled_h, "pooled");
+        check_placement(ctx, pooled, "pooled");
+        const PoolGeom pg = pool_geometry(x, pooled, "pooled");
+        rows_per_image = std::max<int64_t>(pg.HW, 1);
+    }
     ctx->k->batchnorm_forward(ctx->exec(), g, x->data(), gamma->data(), beta->data(), rm->data(), rv->data(),
                               y->data(), sm ? sm->data() : nullptr, si ? si->data() : nullptr, training != 0,
-                              momentum, eps, activation);
+                              momentum, eps, activation, pooled ? pooled->data() : nullptr,
+                              rows_per_image);
 }
 
 }  // namespace
@@ -82,6 +92,17 @@ es_status es_batchnorm_forward_repeated(es_handle ctx_h, es_handle x_h, es_handl
     return guard("es_batchnorm_forward_repeated", [&] {
         batchnorm_forward_checked(ctx_h, x_h, gamma_h, beta_h, rm_h, rv_h, y_h, sm_h, si_h, training,
                                   momentum, eps, activation, repeats);
+    });
+}
+
+es_status es_batchnorm_forward_pooled(es_handle ctx_h, es_handle x_h, es_handle gamma_h,
+                                      es_handle beta_h, es_handle rm_h, es_handle rv_h,
+                                      es_handle y_h, es_handle sm_h, es_handle si_h, int training,
+                                      float momentum, float eps, int activation,
+                                      es_handle pooled_h) {
+    return guard("es_batchnorm_forward_pooled", [&] {
+        batchnorm_forward_checked(ctx_h, x_h, gamma_h, beta_h, rm_h, rv_h, y_h, sm_h, si_h, training,
+                                  momentum, eps, activation, 1, true, pooled_h);
     });
 }
 

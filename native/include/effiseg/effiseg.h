@@ -180,6 +180,15 @@ ES_API es_status es_batchnorm_forward_repeated(es_handle ctx, es_handle x, es_ha
                                                es_handle save_mean, es_handle save_invstd,
                                                int training, float momentum, float eps,
                                                int activation, int64_t repeats);
+/* es_batchnorm_forward (x, y [N,H,W,C]) that also writes pooled [N,1,1,C], y's mean over each
+ * sample's pixels, as es_global_avg_pool_forward of y would: in the pass that writes y, instead
+ * of a pass that reads it again (a squeeze-excite block's pooling of its input). */
+ES_API es_status es_batchnorm_forward_pooled(es_handle ctx, es_handle x, es_handle gamma,
+                                             es_handle beta, es_handle running_mean,
+                                             es_handle running_var, es_handle y,
+                                             es_handle save_mean, es_handle save_invstd,
+                                             int training, float momentum, float eps,
+                                             int activation, es_handle pooled);
 /* Gradients of the same op; with training=1 they flow through the batch statistics.
  * dgamma/dbeta may be 0. */
 ES_API es_status es_batchnorm_backward(es_handle ctx, es_handle x, es_handle gamma,

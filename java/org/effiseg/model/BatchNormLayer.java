@@ -88,6 +88,19 @@ final class BatchNormLayer {
     return y;
   }
 
+  /**
+   * {@link #forward} that also writes {@code pooled} [N,1,1,C], y's mean over each sample's pixels
+   * (a squeeze-excite block's pooling), in the same pass ({@link Ops#batchnormForwardPooled}).
+   */
+  Tensor forwardPooled(Workspace ws, Tensor x, boolean training, Tensor pooled) {
+    ws.beforeBatchNorm(prefix, x);
+    Tensor y = ws.take(x.shape());
+    Ops.batchnormForwardPooled(ws.ctx(), x, gamma, beta, runningMean, runningVar, y, saveMean, saveInvstd,
+        training, momentum, eps, activation, pooled);
+    lastTraining = training;
+    return y;
+  }
+
   /** This batch norm (eval mode) and its activation in {@code g}. */
   InferenceGraph.Value describe(InferenceGraph g, InferenceGraph.Value x) {
     return g.activation(g.batchNorm(x, prefix, eps), activation);

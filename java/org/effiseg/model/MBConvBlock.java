@@ -119,15 +119,14 @@ final class MBConvBlock {
       ws.give(a);
       activated = null;
     }
-    seInput = bn1.forward(ws, depthwise, training);
+    long n = x.dim(0);
+    int mid = bn1.channels;
+    pooled = ws.take(n, 1, 1, mid);
+    seInput = bn1.forwardPooled(ws, depthwise, training, pooled); // the SE's pooling in bn1's pass
     if (!training) {
       ws.give(depthwise);
       depthwise = null;
     }
-    long n = x.dim(0);
-    int mid = bn1.channels;
-    pooled = ws.take(n, 1, 1, mid);
-    Ops.globalAvgPoolForward(ws.ctx(), seInput, pooled);
     reduced = seReduce.forward(ws, pooled);
     reducedAct = ws.take(reduced.shape());
     Ops.activationForward(ws.ctx(), Activation.SWISH, reduced, reducedAct);

@@ -231,6 +231,22 @@ final class EffisegNative {
       int activation,
       long repeats);
 
+  static native int es_batchnorm_forward_pooled(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long gamma,
+      @Cast("es_handle") long beta,
+      @Cast("es_handle") long runningMean,
+      @Cast("es_handle") long runningVar,
+      @Cast("es_handle") long y,
+      @Cast("es_handle") long saveMean,
+      @Cast("es_handle") long saveInvstd,
+      int training,
+      float momentum,
+      float eps,
+      int activation,
+      @Cast("es_handle") long pooled);
+
   static native int es_batchnorm_backward(
       @Cast("es_handle") long ctx,
       @Cast("es_handle") long x,

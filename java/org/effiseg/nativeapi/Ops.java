@@ -88,6 +88,31 @@ public final class Ops {
   }
 
   /**
+   * {@link #batchnormForward} that also writes {@code pooled} [N,1,1,C], y's mean over each
+   * sample's pixels, as {@link #globalAvgPoolForward} of y would, in the pass that writes y.
+   */
+  public static void batchnormForwardPooled(
+      Context ctx,
+      Tensor x,
+      Tensor gamma,
+      Tensor beta,
+      Tensor runningMean,
+      Tensor runningVar,
+      Tensor y,
+      Tensor saveMean,
+      Tensor saveInvstd,
+      boolean training,
+      float momentum,
+      float eps,
+      Activation act,
+      Tensor pooled) {
+    check(
+        EffisegNative.es_batchnorm_forward_pooled(
+            c(ctx), h(x), h(gamma), h(beta), h(runningMean), h(runningVar), h(y), h(saveMean),
+            h(saveInvstd), flag(training), momentum, eps, act.ordinal(), h(pooled)));
+  }
+
+  /**
    * {@link #batchnormForward} of a larger tensor in which every pixel of {@code x} appears {@code
    * repeats} times (x before a nearest upsampling by an integer factor, which batch norm commutes
    * with): the same y and batch statistics; the running variance's unbiased correction counts

@@ -254,7 +254,11 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
         Tensor dbg = s.zeros(c);
         Ops.batchnormBackwardGated(s.ctx, tx, g, bt, tdy, s.of(gate, 3, 1, 1, c), s.of(dPooled, 3, 1, 1, c),
             1f / 35, sm, si, dxg, dgg, dbg, training, act);
-        return read(y, m, v, sm, si, dx, dg, db, dxOnly, yr, dxr, dgr, dbr, dxg, dgg, dbg);
+        Tensor yp = s.zeros(shape);
+        Tensor pooled = s.zeros(3, 1, 1, c);
+        Ops.batchnormForwardPooled(s.ctx, tx, g, bt, s.of(rm, c), s.of(rv, c), yp, s.zeros(c), s.zeros(c),
+            training, 0.1f, 1e-3f, act, pooled);
+        return read(y, m, v, sm, si, dx, dg, db, dxOnly, yr, dxr, dgr, dbr, dxg, dgg, dbg, yp, pooled);
       });
     }
   }

@@ -280,6 +280,52 @@ class BatchNormOpTest {
   }
 
   /**
+   * es_batchnorm_forward_pooled: y, the saved and the running statistics bit for bit
+   * es_batchnorm_forward's, and pooled bit for bit es_global_avg_pool_forward of that y (the
+   * same per-sample blocks of rows, summed in the same order). Every activation, both modes,
+   * several widths, samples of one and of many blocks of rows.
+   */
+  @ParameterizedTest
+  @MethodSource("backendsActivationsModes")
+  void forwardPooledIsForwardThenPool(Backend backend, Activation act, boolean training) {
+    for (long[] shape : withWideShapes(new long[][] {{2, 5, 7, 13}, {3, 1, 1, 4}, {2, 64, 80, 8}})) {
+      Case k = new Case(53, shape);
+      int n = (int) shape[0];
+      String at = act + (training ? " training " : " eval ") + java.util.Arrays.toString(shape);
+      try (Context ctx = Backends.open(backend);
+          Tensor x = ctx.tensor(k.x, k.shape);
+          Tensor gamma = ctx.tensor(k.gamma, k.c);
+          Tensor beta = ctx.tensor(k.beta, k.c);
+          Tensor rm = ctx.tensor(k.runMean, k.c);
+          Tensor rv = ctx.tensor(k.runVar, k.c);
+          Tensor y = ctx.tensor(k.shape);
+          Tensor sm = ctx.tensor(k.c);
+          Tensor si = ctx.tensor(k.c);
+          Tensor pooled = ctx.tensor(n, 1, 1, k.c);
+          Tensor rmFused = ctx.tensor(k.runMean, k.c);
+          Tensor rvFused = ctx.tensor(k.runVar, k.c);
+          Tensor yFused = ctx.tensor(k.shape);
+          Tensor smFused = ctx.tensor(k.c);
+          Tensor siFused = ctx.tensor(k.c);
+          Tensor pooledFused = ctx.tensor(n, 1, 1, k.c)) {
+        Ops.batchnormForward(ctx, x, gamma, beta, rm, rv, y, sm, si, training, MOMENTUM, EPS, act);
+        Ops.globalAvgPoolForward(ctx, y, pooled);
+        pooledFused.fill(Float.NaN);
+        Ops.batchnormForwardPooled(
+            ctx, x, gamma, beta, rmFused, rvFused, yFused, smFused, siFused, training, MOMENTUM, EPS, act,
+            pooledFused);
+        Tensor[][] pairs = {{y, yFused}, {pooled, pooledFused}, {sm, smFused}, {si, siFused},
+            {rm, rmFused}, {rv, rvFused}};
+        String[] names = {"y", "pooled", "save_mean", "save_invstd", "running_mean", "running_var"};
+        for (int i = 0; i < pairs.length; i++) {
+          assertWithMessage(names[i] + " " + at).that(pairs[i][1].read()).usingExactEquality()
+              .containsExactly(pairs[i][0].read()).inOrder();
+        }
+      }
+    }
+  }
+
+  /**
    * es_batchnorm_backward_gated, whose incoming gradient dy * s + alpha * t (s, t per sample and
    * channel) is formed as dy is read: the same dx, dgamma and dbeta as es_channel_scale_add
    * followed by es_batchnorm_backward, within a few roundings (the sums run over the same
@@ -665,6 +711,23 @@ class BatchNormOpTest {
 
       Tensor gate = ctx.tensor(2, 1, 1, 4);
       Tensor gateWrong = ctx.tensor(1, 1, 1, 4);
+      e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormForwardPooled(
+                      ctx, x, c4, c4, c4, c4, y, c4, c4, true, 0.1f, 1e-5f, Activation.SWISH,
+                      gateWrong));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+      assertThat(e).hasMessageThat().contains("es_batchnorm_forward_pooled");
+      assertThat(e).hasMessageThat().contains("pooled");
+      e =
+          assertThrows(
+              EffisegException.class,
+              () ->
+                  Ops.batchnormForwardPooled(
+                      ctx, x, c4, c4, c4, c4, y, c4, c4, true, 0.1f, 1e-5f, Activation.SWISH, null));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.NULL_HANDLE);
       e =
           assertThrows(
               EffisegException.class,

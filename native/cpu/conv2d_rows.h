@@ -29,13 +29,16 @@ constexpr int kDwGroup = 8;
 constexpr int kDwGroup = 4;
 #endif
 
-/* out[r, c0 .. c0+L*NV) (+= with ACC) a[r, :] · m[:, c0 ..] for rows [r0, r1), four rows at
- * a time; a is [rows][K], m is [K][N], out is [rows][N]. */
+/* out[r, c0 .. c0+L*NV) (+= with ACC) a[r, :] · m[:, c0 ..] for rows [r0, r1), R rows at a
+ * time; a is [rows][K], m is [K][N], out is [rows][N]. Each of the R x NV sums is a chain of K
+ * dependent multiply-adds, so R x NV must cover the FMA latency times the FMA units (4 x 2):
+ * with one vector of columns (16 output channels on AVX-512) four rows left every sum waiting
+ * on its previous multiply-add, and eight run twice as fast. */
 template <int L, int NV, bool ACC>
 inline void rows_times_block(const float* a, int K, const float* m, int N, int c0, int64_t r0,
                              int64_t r1, float* out) {
     typedef typename Vec<L>::type V;
-    constexpr int R = 4;
+    constexpr int R = NV == 1 ? 8 : 4;
     int64_t r = r0;
     for (; r + R <= r1; r += R) {
         V acc[R][NV];

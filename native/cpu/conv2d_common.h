@@ -80,6 +80,20 @@ inline void add_to_double(double* p, v8 v) {
     std::memcpy(p + 4, &b, sizeof b);
 }
 
+/* p[0..L) += v, in double (L = 8 or 16). */
+template <int L>
+inline void add_to_double(double* p, typename Vec<L>::type v) {
+    if constexpr (L == 8) {
+        add_to_double(p, v);
+    } else {
+        v8 lo, hi;
+        std::memcpy(&lo, &v, sizeof lo);
+        std::memcpy(&hi, reinterpret_cast<const char*>(&v) + sizeof lo, sizeof hi);
+        add_to_double(p, lo);
+        add_to_double(p + 8, hi);
+    }
+}
+
 /* Threads for `work` multiply-adds (or element visits): at most ex.threads, and only as many
  * as get kMinWorkPerThread each. Every parallel region costs a fork and a join, and when the
  * cores are also busy with something else (the data loader, other processes) a sleeping

@@ -10,7 +10,12 @@
  */
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 #include <vector>
+
+#ifndef ES_DWB
+#define ES_DWB 4
+#endif
 
 #include "conv2d_common.h"
 
@@ -28,8 +33,9 @@ double depthwise_work(const ConvGeom& g) {
 /* The per-pixel blocks below handle channels [c, c + 8*NV) (NV = 0: the one channel c). */
 
 /* y[pixel, c..] = b + sum over taps of x[tap, c..] * w[tap, c..]; taps given as a rectangle
- * [kh0,kh1) x [kw0,kw1) relative to the pixel's origin xo (index into x of tap (0,0)). */
-template <int NV>
+ * [kh0,kh1) x [kw0,kw1) relative to the pixel's origin xo (index into x of tap (0,0)).
+ * Channels [c, c + L*NV) in NV vectors of L floats (NV = 0: the one channel c). */
+template <int L, int NV>
 inline void dw_forward_block(const float* x, int64_t xo, int64_t x_row_stride, const float* w,
                              int KW, int C, int kh0, int kh1, int kw0, int kw1, const float* b,
                              float* y, int c) {
@@ -40,20 +46,28 @@ inline void dw_forward_block(const float* x, int64_t xo, int64_t x_row_stride, c
                 acc += x[xo + kh * x_row_stride + (int64_t)kw * C + c] * w[(kh * KW + kw) * C + c];
         y[c] = acc;
     } else {
-        v8 acc[NV];
-        for (int v = 0; v < NV; v++) acc[v] = b ? load8(b + c + 8 * v) : v8{};
+        typedef typename Vec<L>::type V;
+        V acc[NV];
+        for (int v = 0; v < NV; v++) acc[v] = b ? vload<L>(b + c + L * v) : V{};
         for (int kh = kh0; kh < kh1; kh++) {
             const float* xp = x + (xo + kh * x_row_stride + (int64_t)kw0 * C + c);
             const float* wp = w + ((int64_t)(kh * KW + kw0) * C + c);
             for (int kw = kw0; kw < kw1; kw++, xp += C, wp += C) {
 #pragma GCC unroll 8
-                for (int v = 0; v < NV; v++) acc[v] += load8(xp + 8 * v) * load8(wp + 8 * v);
+                for (int v = 0; v < NV; v++) acc[v] += vload<L>(xp + L * v) * vload<L>(wp + L * v);
             }
         }
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) store8(y + c + 8 * v, acc[v]);
+        for (int v = 0; v < NV; v++) vstore<L>(y + c + L * v, acc[v]);
     }
 }
+
+/* The widest vectors of this path: blocks of channels for the per-pixel loops. */
+#if defined(__AVX512F__)
+constexpr int kWide = 16;
+#else
+constexpr int kWide = 8;
+#endif
 
 /* The register-blocked inner kernel for 8 channels and P neighbouring pixels of one row,
  * all of whose KW taps lie inside the row: a 1-D correlation along the row, repeated over
@@ -156,14 +170,16 @@ void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const 
                 const int64_t xo = origin(ow);
                 float* yp = yrow + (int64_t)ow * C;
                 int c = c_begin;
-                for (; c + 32 <= C; c += 32)
-                    dw_forward_block<4>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
-                for (; c + 16 <= C; c += 16)
-                    dw_forward_block<2>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+                for (; c + 4 * kWide <= C; c += 4 * kWide)
+                    dw_forward_block<kWide, 4>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+                for (; c + 2 * kWide <= C; c += 2 * kWide)
+                    dw_forward_block<kWide, 2>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+                for (; c + kWide <= C; c += kWide)
+                    dw_forward_block<kWide, 1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
                 for (; c + 8 <= C; c += 8)
-                    dw_forward_block<1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+                    dw_forward_block<8, 1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
                 for (; c < C; c++)
-                    dw_forward_block<0>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+                    dw_forward_block<8, 0>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
             };
             int ow = 0;
             if (strips && kh1 > kh0) {
@@ -198,8 +214,9 @@ inline void transposed_taps(int pos, int pad, int stride, int K, int O, int& k_f
 }
 
 /* dx[pixel, c..] = sum over taps (kh, kw) that reach this input pixel of
- * dy[oh, ow, c..] * w[kh, kw, c..]. Output index of a tap: (t_h - kh)/s_h, (t_w - kw)/s_w. */
-template <int NV>
+ * dy[oh, ow, c..] * w[kh, kw, c..]. Output index of a tap: (t_h - kh)/s_h, (t_w - kw)/s_w.
+ * Channels [c, c + L*NV) in NV vectors of L floats (NV = 0: the one channel c). */
+template <int L, int NV>
 inline void dw_dx_block(const float* dyn, int OW, int C, int sh, int sw, int th, int tw, int kh0,
                         int kh1, int kw0, int kw1, const float* w, int KW, float* dxp, int c) {
     if constexpr (NV == 0) {
@@ -213,8 +230,9 @@ inline void dw_dx_block(const float* dyn, int OW, int C, int sh, int sw, int th,
         }
         dxp[c] = acc;
     } else {
-        v8 acc[NV];
-        for (int v = 0; v < NV; v++) acc[v] = v8{};
+        typedef typename Vec<L>::type V;
+        V acc[NV];
+        for (int v = 0; v < NV; v++) acc[v] = V{};
         for (int kh = kh0; kh < kh1; kh += sh) {
             const int oh = (th - kh) / sh;
             const float* dyr = dyn + (int64_t)oh * OW * C + c;
@@ -224,11 +242,11 @@ inline void dw_dx_block(const float* dyn, int OW, int C, int sh, int sw, int th,
                 const float* dp = dyr + (int64_t)ow * C;
                 const float* wp = wr + (int64_t)kw * C;
 #pragma GCC unroll 8
-                for (int v = 0; v < NV; v++) acc[v] += load8(dp + 8 * v) * load8(wp + 8 * v);
+                for (int v = 0; v < NV; v++) acc[v] += vload<L>(dp + L * v) * vload<L>(wp + L * v);
             }
         }
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) store8(dxp + c + 8 * v, acc[v]);
+        for (int v = 0; v < NV; v++) vstore<L>(dxp + c + L * v, acc[v]);
     }
 }
 
@@ -282,14 +300,19 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
                 const int tw = iw + pl;
                 float* dxp = dxrow + (int64_t)iw * C;
                 int c = c_begin;
-                for (; c + 32 <= C; c += 32)
-                    dw_dx_block<4>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
-                for (; c + 16 <= C; c += 16)
-                    dw_dx_block<2>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+                for (; c + 4 * kWide <= C; c += 4 * kWide)
+                    dw_dx_block<kWide, 4>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
+                                          dxp, c);
+                for (; c + 2 * kWide <= C; c += 2 * kWide)
+                    dw_dx_block<kWide, 2>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
+                                          dxp, c);
+                for (; c + kWide <= C; c += kWide)
+                    dw_dx_block<kWide, 1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
+                                          dxp, c);
                 for (; c + 8 <= C; c += 8)
-                    dw_dx_block<1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+                    dw_dx_block<8, 1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
                 for (; c < C; c++)
-                    dw_dx_block<0>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+                    dw_dx_block<8, 0>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
             };
             int iw = 0;
             if (strips && kh1 > kh0) {
@@ -354,14 +377,15 @@ struct TapSpan {
  * acc[kw] += dy[ow] * x[ow*sw - iw_pad + kw] for every pixel whose input is inside the row.
  * The KW x NV sums are independent chains (one chain per tap left the loop waiting on its
  * multiply-add latency); each tap adds its pixels in ascending order. */
-template <int KW, int NV>
-inline void dw_dw_taps_add(v8 (&acc)[KW][NV], const float* dyrow, const float* xr, int C, int sw,
-                           int iw_pad, const TapSpan<KW>& s) {
+template <int KW, int L, int NV>
+inline void dw_dw_taps_add(typename Vec<L>::type (&acc)[KW][NV], const float* dyrow,
+                           const float* xr, int C, int sw, int iw_pad, const TapSpan<KW>& s) {
+    typedef typename Vec<L>::type V;
     auto pixel = [&](int ow, bool check) {
         const float* dp = dyrow + (int64_t)ow * C;
-        v8 d[NV];
+        V d[NV];
 #pragma GCC unroll 8
-        for (int v = 0; v < NV; v++) d[v] = load8(dp + 8 * v);
+        for (int v = 0; v < NV; v++) d[v] = vload<L>(dp + L * v);
         /* offset of tap 0's input; a pointer is formed only for the taps inside the row */
         const int64_t xo = ((int64_t)ow * sw - iw_pad) * C;
 #pragma GCC unroll 8
@@ -369,7 +393,7 @@ inline void dw_dw_taps_add(v8 (&acc)[KW][NV], const float* dyrow, const float* x
             if (check && (ow < s.ow0[kw] || ow >= s.ow1[kw])) continue;
 #pragma GCC unroll 8
             for (int v = 0; v < NV; v++)
-                acc[kw][v] += d[v] * load8(xr + (xo + (int64_t)kw * C + 8 * v));
+                acc[kw][v] += d[v] * vload<L>(xr + (xo + (int64_t)kw * C + L * v));
         }
     };
     if (s.a >= s.b) {
@@ -384,39 +408,40 @@ inline void dw_dw_taps_add(v8 (&acc)[KW][NV], const float* dyrow, const float* x
 
 /* Row kh of the taps of dw_dw_block: one output row's KW taps summed in registers
  * (dw_dw_taps_add), then added into the part's double partial p. */
-template <int KW, int NV>
+template <int KW, int L, int NV>
 inline void dw_dw_taps_row(const float* dyrow, const float* xr, int C, int W, int OW, int sw,
                            int iw_pad, double* p) {
+    typedef typename Vec<L>::type V;
     const TapSpan<KW> s(W, OW, sw, iw_pad);
-    v8 acc[KW][NV];
+    V acc[KW][NV];
     for (int kw = 0; kw < KW; kw++)
-        for (int v = 0; v < NV; v++) acc[kw][v] = v8{};
-    dw_dw_taps_add<KW, NV>(acc, dyrow, xr, C, sw, iw_pad, s);
+        for (int v = 0; v < NV; v++) acc[kw][v] = V{};
+    dw_dw_taps_add<KW, L, NV>(acc, dyrow, xr, C, sw, iw_pad, s);
     for (int kw = 0; kw < KW; kw++)
-        for (int v = 0; v < NV; v++) add_to_double(p + (int64_t)kw * C + 8 * v, acc[kw][v]);
+        for (int v = 0; v < NV; v++) add_to_double<L>(p + (int64_t)kw * C + L * v, acc[kw][v]);
 }
 
 /* For one output row and one channel block: for every tap, sum over the row's pixels of
  * dy * x in registers, then add into the part's double partial; optionally the row's sum of
  * dy for db. Rows of 3 or 5 taps whose sums fit the registers run as one pass
  * (dw_dw_taps_row). */
-template <int NV>
+template <int L, int NV>
 inline void dw_dw_block(const float* dyrow, const float* x, int64_t x_img, int ih0, int iw_pad,
                         const ConvGeom& g, int kh0, int kh1, double* pw, double* pb, int c) {
     const int C = g.Cin, W = g.W, OW = g.OW, KW = g.KW, sw = g.stride_w;
-    constexpr int L = NV == 0 ? 1 : 8 * NV;
+    constexpr int B = NV == 0 ? 1 : L * NV; /* channels in the block */
     for (int kh = kh0; kh < kh1; kh++) {
         const float* xr = x + x_img + (int64_t)(ih0 + kh) * W * C + c;
         double* prow = pw + (int64_t)kh * KW * C + c;
         if constexpr (NV > 0 && 3 * NV <= kJointAccumulators) {
             if (KW == 3) {
-                dw_dw_taps_row<3, NV>(dyrow + c, xr, C, W, OW, sw, iw_pad, prow);
+                dw_dw_taps_row<3, L, NV>(dyrow + c, xr, C, W, OW, sw, iw_pad, prow);
                 continue;
             }
         }
         if constexpr (NV > 0 && 5 * NV <= kJointAccumulators) {
             if (KW == 5) {
-                dw_dw_taps_row<5, NV>(dyrow + c, xr, C, W, OW, sw, iw_pad, prow);
+                dw_dw_taps_row<5, L, NV>(dyrow + c, xr, C, W, OW, sw, iw_pad, prow);
                 continue;
             }
         }
@@ -432,23 +457,25 @@ inline void dw_dw_block(const float* dyrow, const float* x, int64_t x_img, int i
                     acc += dyrow[(int64_t)ow * C + c] * xr[((int64_t)ow * sw - iw_pad + kw) * C];
                 p[0] += acc;
             } else {
-                v8 acc[NV];
-                for (int v = 0; v < NV; v++) acc[v] = v8{};
+                typedef typename Vec<L>::type V;
+                V acc[NV];
+                for (int v = 0; v < NV; v++) acc[v] = V{};
                 for (int ow = ow0; ow < ow1; ow++) {
                     const float* dp = dyrow + (int64_t)ow * C + c;
                     const float* xp = xr + ((int64_t)ow * sw - iw_pad + kw) * C;
 #pragma GCC unroll 8
-                    for (int v = 0; v < NV; v++) acc[v] += load8(dp + 8 * v) * load8(xp + 8 * v);
+                    for (int v = 0; v < NV; v++)
+                        acc[v] += vload<L>(dp + L * v) * vload<L>(xp + L * v);
                 }
-                for (int v = 0; v < NV; v++) add_to_double(p + 8 * v, acc[v]);
+                for (int v = 0; v < NV; v++) add_to_double<L>(p + L * v, acc[v]);
             }
         }
     }
     if (pb) {
-        float acc[L] = {};
+        float acc[B] = {};
         for (int ow = 0; ow < OW; ow++)
-            for (int j = 0; j < L; j++) acc[j] += dyrow[(int64_t)ow * C + c + j];
-        for (int j = 0; j < L; j++) pb[c + j] += acc[j];
+            for (int j = 0; j < B; j++) acc[j] += dyrow[(int64_t)ow * C + c + j];
+        for (int j = 0; j < B; j++) pb[c + j] += acc[j];
     }
 }
 
@@ -461,55 +488,60 @@ inline void dw_dw_block(const float* dyrow, const float* x, int64_t x_img, int i
  * path spent about as long moving each row's few products into double as computing them. */
 constexpr int kChannelTerms = 256;
 
-/* Channel vectors per work unit: KW x NV accumulators (10 for 5x5 with NV = 2) fit the AVX
- * paths' registers; the portable path's 8-float vectors take two SSE registers each. */
-#if defined(__AVX512F__) || defined(__AVX2__)
-constexpr int kChannelNV = 2;
+/* Channels per work unit, in vectors of kChannelLanes: KW x NV accumulators (5 for 5x5 in one
+ * AVX-512 register each, 10 in two AVX ones) fit the registers; the portable path's 8-float
+ * vectors take two SSE registers each, so it has 8 channels per unit. */
+#if defined(__AVX512F__)
+constexpr int kChannelLanes = 16, kChannelNV = 1;
+#elif defined(__AVX2__)
+constexpr int kChannelLanes = 8, kChannelNV = 2;
 #else
-constexpr int kChannelNV = 1;
+constexpr int kChannelLanes = 8, kChannelNV = 1;
 #endif
+constexpr int kChannelUnit = kChannelLanes * kChannelNV;
 
-/* dw (and db) of channels [c, c + 8*NV): every tap's sum over all N*OH output rows. */
-template <int K, int NV>
+/* dw (and db) of channels [c, c + L*NV): every tap's sum over all N*OH output rows. */
+template <int K, int L, int NV>
 void dw_dw_channels(const ConvGeom& g, const TapSpan<K>& span, const float* x, const float* dy,
                     int c, float* dw, float* db) {
+    typedef typename Vec<L>::type V;
     const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, sw = g.stride_w;
     const int64_t rows = (int64_t)g.N * OH;
     const int64_t chunk = std::max<int64_t>(1, kChannelTerms / std::max(OW, 1));
-    double sum[K * K][8 * NV] = {};
-    double bsum[8 * NV] = {};
+    double sum[K * K][L * NV] = {};
+    double bsum[L * NV] = {};
     for (int64_t r0 = 0; r0 < rows; r0 += chunk) {
         const int64_t r1 = std::min(rows, r0 + chunk);
         for (int kh = 0; kh < K; kh++) {
-            v8 acc[K][NV];
+            V acc[K][NV];
             for (int kw = 0; kw < K; kw++)
-                for (int v = 0; v < NV; v++) acc[kw][v] = v8{};
+                for (int v = 0; v < NV; v++) acc[kw][v] = V{};
             for (int64_t r = r0; r < r1; r++) {
                 const int n = (int)(r / OH), oh = (int)(r % OH);
                 const int ih = oh * g.stride_h - g.pad_top + kh;
                 if (ih < 0 || ih >= H) continue;
                 const float* xr = x + (((int64_t)n * H + ih) * W) * C + c;
-                dw_dw_taps_add<K, NV>(acc, dy + r * OW * C + c, xr, C, sw, g.pad_left, span);
+                dw_dw_taps_add<K, L, NV>(acc, dy + r * OW * C + c, xr, C, sw, g.pad_left, span);
             }
             for (int kw = 0; kw < K; kw++)
                 for (int v = 0; v < NV; v++)
-                    for (int j = 0; j < 8; j++) sum[kh * K + kw][8 * v + j] += acc[kw][v][j];
+                    for (int j = 0; j < L; j++) sum[kh * K + kw][L * v + j] += acc[kw][v][j];
         }
         if (db) {
-            v8 acc[NV];
-            for (int v = 0; v < NV; v++) acc[v] = v8{};
+            V acc[NV];
+            for (int v = 0; v < NV; v++) acc[v] = V{};
             for (int64_t r = r0; r < r1; r++)
                 for (int ow = 0; ow < OW; ow++)
                     for (int v = 0; v < NV; v++)
-                        acc[v] += load8(dy + (r * OW + ow) * C + c + 8 * v);
+                        acc[v] += vload<L>(dy + (r * OW + ow) * C + c + L * v);
             for (int v = 0; v < NV; v++)
-                for (int j = 0; j < 8; j++) bsum[8 * v + j] += acc[v][j];
+                for (int j = 0; j < L; j++) bsum[L * v + j] += acc[v][j];
         }
     }
     for (int t = 0; t < K * K; t++)
-        for (int j = 0; j < 8 * NV; j++) dw[(int64_t)t * C + c + j] = (float)sum[t][j];
+        for (int j = 0; j < L * NV; j++) dw[(int64_t)t * C + c + j] = (float)sum[t][j];
     if (db)
-        for (int j = 0; j < 8 * NV; j++) db[c + j] = (float)bsum[j];
+        for (int j = 0; j < L * NV; j++) db[c + j] = (float)bsum[j];
 }
 
 /* Whether depthwise_backward_dw runs per block of channels: square 3x3 or 5x5 kernels over
@@ -518,22 +550,22 @@ void dw_dw_channels(const ConvGeom& g, const TapSpan<K>& span, const float* x, c
  * the time from 144 channels up, 1.05-2x on 32-96 channels; on one thread 0.66-1.34x.) */
 bool dw_by_channels(const ConvGeom& g, int threads) {
     if (g.KH != g.KW || (g.KW != 3 && g.KW != 5) || g.Cin % 8 != 0 || g.Cin < 128) return false;
-    return threads >= 2 && g.Cin / (8 * kChannelNV) >= 4 * threads;
+    return threads >= 2 && g.Cin / kChannelUnit >= 4 * threads;
 }
 
 template <int K>
 void depthwise_backward_dw_channels(int T, const ConvGeom& g, const float* x, const float* dy,
                                     float* dw, float* db) {
     const TapSpan<K> span(g.W, g.OW, g.stride_w, g.pad_left);
-    constexpr int L = 8 * kChannelNV;
-    const int units = (g.Cin + L - 1) / L; /* the last one may be 8 channels (NV = 1) */
+    constexpr int U = kChannelUnit;
+    const int units = (g.Cin + U - 1) / U; /* the last one may be 8 channels */
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int u = 0; u < units; u++) {
-        const int c = u * L;
-        if (c + L <= g.Cin)
-            dw_dw_channels<K, kChannelNV>(g, span, x, dy, c, dw, db);
+        const int c = u * U;
+        if (c + U <= g.Cin)
+            dw_dw_channels<K, kChannelLanes, kChannelNV>(g, span, x, dy, c, dw, db);
         else
-            dw_dw_channels<K, 1>(g, span, x, dy, c, dw, db);
+            dw_dw_channels<K, 8, 1>(g, span, x, dy, c, dw, db);
     }
 }
 
@@ -567,15 +599,17 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
             tap_range(ih0, KH, H, kh0, kh1);
             const float* dyrow = dy + r * OW * C;
             const int64_t x_img = (int64_t)n * H * W * C;
+            /* 8-float vectors here: on 16 or 32 channels, 16-float ones gave each joint tap
+             * row half as many independent sums (3 or 6) and ran 1.6-2.2x slower */
             int c = 0;
             for (; c + 32 <= C; c += 32)
-                dw_dw_block<4>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+                dw_dw_block<8, 4>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
             for (; c + 16 <= C; c += 16)
-                dw_dw_block<2>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+                dw_dw_block<8, 2>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
             for (; c + 8 <= C; c += 8)
-                dw_dw_block<1>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+                dw_dw_block<8, 1>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
             for (; c < C; c++)
-                dw_dw_block<0>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+                dw_dw_block<8, 0>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
         }
     }
     for (int64_t i = 0; i < per_part; i++) {

@@ -135,6 +135,9 @@ class Conv2dOpTest {
         32, false));
     c.add(new Case("depthwise 5x5 s1 SAME, C=48, wide 7x19 (16-wide block)", 1, 7, 19, 48, 48, 5, 5,
         1, true, 0, 48, true));
+    // 16-channel strips (avx512, whole multiples of 16 channels from 32 up), stride 2, bias
+    c.add(new Case("depthwise 5x5 s2 SAME, C=32, wide 9x41 (16-channel strips), bias", 2, 9, 41, 32,
+        32, 5, 5, 2, true, 0, 32, true));
     // padding wider than the map (EfficientNet's 1x1 stride-32 maps at inputs <= 32x32)
     c.add(new Case("depthwise 5x5 s1 SAME on 1x1, C=16, bias", 2, 1, 1, 16, 16, 5, 5, 1, true, 0,
         16, true));

@@ -9,7 +9,9 @@
  *  - conv2d_depthwise.cpp: depthwise (groups == Cin == Cout), direct loops vectorised over
  *    channels; forward, dx and dw. EfficientNet spends most of its convolution time here.
  *  - conv2d_direct.cpp: dense with a reduction of at most kDirectMaxK values (the 3x3x3 stem),
- *    forward: direct loops over output pixel pairs with all output channels in registers.
+ *    forward: direct loops over output pixel pairs with all output channels in registers; the
+ *    stem's weight gradient as direct loops over output rows too (its dx, which training never
+ *    asks for, is the GEMM path's).
  *  - conv2d_pointwise.cpp: pointwise convolutions with small weight matrices (few channels
  *    over many pixels), direct loops: backward with dx and dw in one pass, forward for
  *    outputs of 8k channels.
@@ -91,7 +93,10 @@ void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const fl
             column_sums(ex, dy, (int64_t)g.N * g.OH * g.OW, g.Cout, db);
         return;
     }
-    if (dx || dw) {
+    if (dw && short_dense_dw_fits(g)) {
+        short_dense_backward_dw(ex, g, x, dy, dw);
+        if (dx) gemm_backward(ex, g, x, w, dy, dx, nullptr);
+    } else if (dx || dw) {
         if (pointwise_direct_fits(g))
             pointwise_backward_direct(ex, g, x, w, dy, dx, dw);
         else if (taps_fit(g))

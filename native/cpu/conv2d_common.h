@@ -178,6 +178,11 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
 /* conv2d_direct.cpp */
 void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                          const float* b, const ConvEpilogue& e, float* y);
+/* The weight gradient (dx and db are the GEMM path's and column_sums') when short_dense_dw_fits:
+ * dense KxK with KW*Cin = 9 (the 3x3x3 stem) and Cout a multiple of 8. */
+bool short_dense_dw_fits(const ConvGeom& g);
+void short_dense_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, const float* dy,
+                             float* dw);
 
 /* conv2d_pointwise.cpp: pointwise convolutions without groups whose weight matrix has at most
  * kPointwiseDirectMaxWeights entries (Cin a multiple of 8, Cout a multiple of 8 or 1) as direct

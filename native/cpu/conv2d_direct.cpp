@@ -1,9 +1,11 @@
 /*
  * conv2d_direct.cpp — the direct path of conv2d.cpp for dense convolutions with a short
- * reduction (at most kDirectMaxK values per output: the 3x3x3 stem), forward.
+ * reduction (at most kDirectMaxK values per output: the 3x3x3 stem), forward, and the stem's
+ * weight gradient.
  */
 #include <algorithm>
 #include <cstdint>
+#include <vector>
 
 #include "conv2d_common.h"
 
@@ -67,6 +69,36 @@ void direct_pixels(const float* const* src, int KH, int L, const float* w, int C
 
 }  // namespace
 
+namespace {
+
+/* Points src[p*KH .. p*KH + KH) at the kernel rows of the patch of output pixel (n, ih0, ow):
+ * straight into x when the patch lies inside the image, else into `patch` (KH*KW*Cin values)
+ * after gathering it there with zeros for the padding. */
+inline void patch_rows(const ConvGeom& g, const float* x, int n, int ih0, int ow, float* patch,
+                       const float** src) {
+    const int KH = g.KH, L = g.KW * g.Cin;
+    const int iw0 = ow * g.stride_w - g.pad_left;
+    if (ih0 >= 0 && ih0 + KH <= g.H && iw0 >= 0 && iw0 + g.KW <= g.W) {
+        for (int kh = 0; kh < KH; kh++)
+            src[kh] = x + (((int64_t)n * g.H + ih0 + kh) * g.W + iw0) * g.Cin;
+        return;
+    }
+    float* dst = patch;
+    for (int kh = 0; kh < KH; kh++)
+        for (int kw = 0; kw < g.KW; kw++, dst += g.Cin) {
+            const int ih = ih0 + kh, iw = iw0 + kw;
+            if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) {
+                const float* from = x + (((int64_t)n * g.H + ih) * g.W + iw) * g.Cin;
+                for (int ci = 0; ci < g.Cin; ci++) dst[ci] = from[ci];
+            } else {
+                for (int ci = 0; ci < g.Cin; ci++) dst[ci] = 0.0f;
+            }
+        }
+    for (int kh = 0; kh < KH; kh++) src[kh] = patch + kh * L;
+}
+
+}  // namespace
+
 void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                          const float* b, const ConvEpilogue& e, float* y) {
     const int KH = g.KH, L = g.KW * g.Cin, OW = g.OW;
@@ -80,27 +112,9 @@ void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, cons
         const int64_t r_end = part_begin(rows, parts, part + 1);
         for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
             const int n = (int)(r / g.OH), ih0 = (int)(r % g.OH) * g.stride_h - g.pad_top;
-            const bool rows_inside = ih0 >= 0 && ih0 + KH <= g.H;
             /* points src[p*KH .. p*KH + KH) at the kernel rows of output ow's patch */
             auto patch_rows = [&](int ow, int p) {
-                const int iw0 = ow * g.stride_w - g.pad_left;
-                if (rows_inside && iw0 >= 0 && iw0 + g.KW <= g.W) {
-                    for (int kh = 0; kh < KH; kh++)
-                        src[p * KH + kh] = x + (((int64_t)n * g.H + ih0 + kh) * g.W + iw0) * g.Cin;
-                    return;
-                }
-                float* dst = patch[p];
-                for (int kh = 0; kh < KH; kh++)
-                    for (int kw = 0; kw < g.KW; kw++, dst += g.Cin) {
-                        const int ih = ih0 + kh, iw = iw0 + kw;
-                        if (ih >= 0 && ih < g.H && iw >= 0 && iw < g.W) {
-                            const float* from = x + (((int64_t)n * g.H + ih) * g.W + iw) * g.Cin;
-                            for (int ci = 0; ci < g.Cin; ci++) dst[ci] = from[ci];
-                        } else {
-                            for (int ci = 0; ci < g.Cin; ci++) dst[ci] = 0.0f;
-                        }
-                    }
-                for (int kh = 0; kh < KH; kh++) src[p * KH + kh] = patch[p] + kh * L;
+                es::cpu::ES_CPU_ISA::patch_rows(g, x, n, ih0, ow, patch[p], src + p * KH);
             };
             float* yrow = y + r * OW * g.Cout;
             int ow = 0;
@@ -118,6 +132,87 @@ void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, cons
             if (e.any())
                 conv_epilogue(e, yrow, e.residual ? e.residual + r * OW * g.Cout : nullptr, OW, g.Cout);
         }
+    }
+}
+
+namespace {
+
+/* Output channels per register block of the weight gradient: 9 patch values x NV vectors of
+ * VL floats (18 registers of AVX-512's 32, 9 of AVX's 16). */
+#if defined(__AVX512F__)
+constexpr int kDwLanes = 16, kDwNV = 2;
+#else
+constexpr int kDwLanes = 8, kDwNV = 1;
+#endif
+
+/* part[j][co..] (9 x VL*NV, double) += sum over the output pixels of row (n, ih0) of
+ * patch[kh][j] * dy[ow][co..] for kernel row kh; the row's products sum in float registers. */
+template <int VL, int NV>
+inline void dw_row_block(const ConvGeom& g, const float* x, int n, int ih0, int kh,
+                         const float* dyrow, int co, double* part) {
+    typedef typename Vec<VL>::type V;
+    constexpr int L = 9;
+    V acc[L][NV];
+    for (int j = 0; j < L; j++)
+        for (int v = 0; v < NV; v++) acc[j][v] = V{};
+    float patch[kDirectMaxK];
+    const float* src[kDirectMaxK];
+    for (int ow = 0; ow < g.OW; ow++) {
+        patch_rows(g, x, n, ih0, ow, patch, src);
+        const float* row = src[kh];
+        const float* d = dyrow + (int64_t)ow * g.Cout + co;
+        V dv[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) dv[v] = vload<VL>(d + VL * v);
+#pragma GCC unroll 9
+        for (int j = 0; j < L; j++) {
+            const V b = vsplat<VL>(row[j]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) acc[j][v] += b * dv[v];
+        }
+    }
+    for (int j = 0; j < L; j++)
+        for (int v = 0; v < NV; v++)
+            add_to_double<VL>(part + (int64_t)(kh * L + j) * g.Cout + co + VL * v, acc[j][v]);
+}
+
+}  // namespace
+
+bool short_dense_dw_fits(const ConvGeom& g) {
+    return is_short_dense(g) && g.KW * g.Cin == 9 && g.Cout % 8 == 0;
+}
+
+/* Parallel over parts of the output rows, each summing its rows into its own double partial
+ * (rows in ascending order, each row's pixels in float registers); the partials are added in
+ * part order, so dw depends on the thread count only through the parts. The GEMM path it
+ * replaces wrote and read an im2col matrix 27 values wide, and its sgemm ran with 27 x 32
+ * outputs over a long reduction. */
+void short_dense_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, const float* dy,
+                             float* dw) {
+    const int KH = g.KH, Cout = g.Cout;
+    const int64_t rows = (int64_t)g.N * g.OH, wsize = (int64_t)KH * 9 * Cout;
+    const int T = threads_for(ex, (double)rows * g.OW * KH * 9 * Cout);
+    const int64_t parts = part_count(rows, T, kPartialsPerThread);
+    std::vector<double> partial((size_t)(parts * wsize), 0.0);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        double* pw = partial.data() + part * wsize;
+        const int64_t r_end = part_begin(rows, parts, part + 1);
+        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
+            const int n = (int)(r / g.OH), ih0 = (int)(r % g.OH) * g.stride_h - g.pad_top;
+            const float* dyrow = dy + r * g.OW * Cout;
+            for (int kh = 0; kh < KH; kh++) {
+                int co = 0;
+                for (; co + kDwLanes * kDwNV <= Cout; co += kDwLanes * kDwNV)
+                    dw_row_block<kDwLanes, kDwNV>(g, x, n, ih0, kh, dyrow, co, pw);
+                for (; co < Cout; co += 8) dw_row_block<8, 1>(g, x, n, ih0, kh, dyrow, co, pw);
+            }
+        }
+    }
+    for (int64_t i = 0; i < wsize; i++) {
+        double sum = 0.0;
+        for (int64_t part = 0; part < parts; part++) sum += partial[part * wsize + i];
+        dw[i] = (float)sum;
     }
 }
 

@@ -33,9 +33,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * es_conv2d_forward / es_conv2d_backward on every backend: against a naive double-precision
  * reference, finite differences and PyTorch (DJL), over the kernel paths of the CPU backend —
  * pointwise (GEMM on the activations), dense and strided (tiled im2col + GEMM), dense with a
- * reduction of at most 32 values such as the 3x3x3 stem (direct loops, forward), grouped, and
- * depthwise (direct loops, with channel counts that hit the 32-wide, 8-wide and scalar channel
- * blocks, and rows wide enough for the 5x5 strips).
+ * reduction of at most 32 values such as the 3x3x3 stem (direct loops, forward and the weight
+ * gradient), grouped, and depthwise (direct loops, with channel counts that hit the 32-wide,
+ * 8-wide and scalar channel blocks, and rows wide enough for the 5x5 strips).
  *
  * <p>Tolerances. Inputs are uniform in [-1, 1], so every output or gradient element is a float32
  * sum of terms of magnitude <= 1: a few hundred for the small cases, up to 8192 (dw of the

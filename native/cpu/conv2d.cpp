@@ -7,7 +7,7 @@
  *
  * This file chooses the path per call; each path has its own file, which says how it works:
  *  - conv2d_depthwise.cpp: depthwise (groups == Cin == Cout), direct loops vectorised over
- *    channels; forward, dx and dw. EfficientNet spends most of its convolution time here.
+ *    channels; forward, dx and dw (in one sweep where they can be). EfficientNet spends most of its convolution time here.
  *  - conv2d_direct.cpp: dense with a reduction of at most kDirectMaxK values (the 3x3x3 stem),
  *    forward: direct loops over output pixel pairs with all output channels in registers; the
  *    stem's weight gradient as direct loops over output rows too (its dx, which training never
@@ -86,11 +86,8 @@ void conv2d_forward(const Exec& ex, const ConvGeom& g, const float* x, const flo
 void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                      const float* dy, float* dx, float* dw, float* db) {
     if (is_depthwise(g)) {
-        if (dx) depthwise_backward_dx(ex, g, w, dy, dx);
-        if (dw)
-            depthwise_backward_dw(ex, g, x, dy, dw, db);
-        else if (db)
-            column_sums(ex, dy, (int64_t)g.N * g.OH * g.OW, g.Cout, db);
+        depthwise_backward(ex, g, x, w, dy, dx, dw, dw ? db : nullptr);
+        if (!dw && db) column_sums(ex, dy, (int64_t)g.N * g.OH * g.OW, g.Cout, db);
         return;
     }
     if (dw && short_dense_dw_fits(g)) {

@@ -174,6 +174,9 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
                            float* dx);
 void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, const float* dy,
                            float* dw, float* db);
+/* dx and/or dw (db with dw), fused into one sweep where they can be (stride 1, same size). */
+void depthwise_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                        const float* dy, float* dx, float* dw, float* db);
 
 /* conv2d_direct.cpp */
 void short_dense_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,

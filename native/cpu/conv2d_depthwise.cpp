@@ -5,7 +5,8 @@
  * register-blocked strips of pixels), parallel over rows: output rows for y and dw (partial
  * sums per part, in double), input rows for dx (a gather, so no races); dw over many channels
  * on several threads is parallel over blocks of channels instead, each summing every row. With
- * stride 1, dx is the forward pass itself, on dy with the kernel flipped.
+ * stride 1, dx is the forward pass itself, on dy with the kernel flipped; when dw is per row
+ * too, dx and dw run in one sweep over the rows (depthwise_backward).
  * EfficientNet spends most of its convolution time here.
  */
 #include <algorithm>
@@ -158,67 +159,120 @@ int for_strips(const Strips& k, int lo, int hi, StripAt strip) {
 
 }  // namespace
 
+namespace {
+
+/* One output row of the depthwise forward pass at a time (depthwise_forward's loop body, and
+ * the dx rows of the fused stride-1 backward). */
+class ForwardRows {
+public:
+    ForwardRows(const ConvGeom& g, const float* x, const float* w, const float* b,
+                const ConvEpilogue& e, float* y)
+        : g_(g), x_(x), w_(w), b_(b), e_(e), y_(y),
+          strips_(g.Cin >= 8 ? strip_kernels(g.KW, g.stride_w, g.Cin) : Strips{}) {
+        const int OW = g.OW, W = g.W, KW = g.KW, sw = g.stride_w, pl = g.pad_left;
+        /* outputs [ow_lo, ow_hi) have all KW taps inside the row (empty when the kernel is
+         * wider than the row; both stay within [0, OW] even when the padding exceeds the
+         * input) */
+        ow_lo_ = std::min(OW, (pl + sw - 1) / sw);
+        ow_hi_ = W - KW + pl >= 0 ? std::max(ow_lo_, std::min(OW, (W - KW + pl) / sw + 1)) : ow_lo_;
+    }
+
+    void row(int64_t r) const {
+        const ConvGeom& g = g_;
+        const float *x = x_, *w = w_, *b = b_;
+        const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
+        const int sw = g.stride_w, pl = g.pad_left;
+        const int64_t rs = (int64_t)W * C;
+        const int CS = strips_.covered(C), lanes = strips_.lanes;
+        const int n = (int)(r / OH), oh = (int)(r % OH);
+        const int ih0 = oh * g.stride_h - g.pad_top;
+        int kh0, kh1;
+        tap_range(ih0, KH, H, kh0, kh1);
+        float* yrow = y_ + r * OW * C;
+        /* index into x of tap (0,0) of output ow; only valid taps are dereferenced */
+        auto origin = [&](int ow) { return (((int64_t)n * H + ih0) * W + ow * sw - pl) * C; };
+        auto pixel = [&](int ow, int c_begin) {
+            int kw0, kw1;
+            tap_range(ow * sw - pl, KW, W, kw0, kw1);
+            const int64_t xo = origin(ow);
+            float* yp = yrow + (int64_t)ow * C;
+            int c = c_begin;
+            for (; c + 4 * kWide <= C; c += 4 * kWide)
+                dw_forward_block<kWide, 4>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+            for (; c + 2 * kWide <= C; c += 2 * kWide)
+                dw_forward_block<kWide, 2>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+            for (; c + kWide <= C; c += kWide)
+                dw_forward_block<kWide, 1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+            for (; c + 8 <= C; c += 8)
+                dw_forward_block<8, 1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+            for (; c < C; c++)
+                dw_forward_block<8, 0>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
+        };
+        int ow = 0;
+        if (strips_ && kh1 > kh0) {
+            for (; ow < ow_lo_; ow++) pixel(ow, 0);
+            ow = for_strips(strips_, ow_lo_, ow_hi_, [&](StripKernel k, int o, int count) {
+                const float* in = x + (origin(o) + kh0 * rs);
+                const float* wt = w + (int64_t)kh0 * KW * C;
+                for (int c = 0; c < CS; c += lanes)
+                    k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C, b ? b + c : nullptr,
+                      yrow + (int64_t)o * C + c);
+                for (int p = 0; CS < C && p < count; p++) pixel(o + p, CS);
+            });
+        }
+        for (; ow < OW; ow++) pixel(ow, 0);
+        if (e_.any()) conv_epilogue(e_, yrow, e_.residual ? e_.residual + r * OW * C : nullptr, OW, C);
+    }
+
+private:
+    ConvGeom g_;
+    const float *x_, *w_, *b_;
+    ConvEpilogue e_;
+    float* y_;
+    Strips strips_;
+    int ow_lo_, ow_hi_;
+};
+
+}  // namespace
+
 void depthwise_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                        const float* b, const ConvEpilogue& e, float* y) {
-    const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
-    const int sw = g.stride_w, pl = g.pad_left;
-    const int64_t rows = (int64_t)g.N * OH, rs = (int64_t)W * C;
-    const Strips strips = C >= 8 ? strip_kernels(KW, sw, C) : Strips{};
-    const int CS = strips.covered(C), lanes = strips.lanes;
-    /* outputs [ow_lo, ow_hi) have all KW taps inside the row (empty when the kernel is wider
-     * than the row; both stay within [0, OW] even when the padding exceeds the input) */
-    const int ow_lo = std::min(OW, (pl + sw - 1) / sw);
-    const int ow_hi = W - KW + pl >= 0 ? std::max(ow_lo, std::min(OW, (W - KW + pl) / sw + 1))
-                                       : ow_lo;
+    const int64_t rows = (int64_t)g.N * g.OH;
+    const ForwardRows fwd(g, x, w, b, e, y);
     const int T = threads_for(ex, depthwise_work(g));
     const int64_t parts = part_count(rows, T, kPartsPerThread);
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t part = 0; part < parts; part++) {
         const int64_t r_end = part_begin(rows, parts, part + 1);
-        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
-            const int n = (int)(r / OH), oh = (int)(r % OH);
-            const int ih0 = oh * g.stride_h - g.pad_top;
-            int kh0, kh1;
-            tap_range(ih0, KH, H, kh0, kh1);
-            float* yrow = y + r * OW * C;
-            /* index into x of tap (0,0) of output ow; only valid taps are dereferenced */
-            auto origin = [&](int ow) { return (((int64_t)n * H + ih0) * W + ow * sw - pl) * C; };
-            auto pixel = [&](int ow, int c_begin) {
-                int kw0, kw1;
-                tap_range(ow * sw - pl, KW, W, kw0, kw1);
-                const int64_t xo = origin(ow);
-                float* yp = yrow + (int64_t)ow * C;
-                int c = c_begin;
-                for (; c + 4 * kWide <= C; c += 4 * kWide)
-                    dw_forward_block<kWide, 4>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
-                for (; c + 2 * kWide <= C; c += 2 * kWide)
-                    dw_forward_block<kWide, 2>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
-                for (; c + kWide <= C; c += kWide)
-                    dw_forward_block<kWide, 1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
-                for (; c + 8 <= C; c += 8)
-                    dw_forward_block<8, 1>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
-                for (; c < C; c++)
-                    dw_forward_block<8, 0>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
-            };
-            int ow = 0;
-            if (strips && kh1 > kh0) {
-                for (; ow < ow_lo; ow++) pixel(ow, 0);
-                ow = for_strips(strips, ow_lo, ow_hi, [&](StripKernel k, int o, int count) {
-                    const float* in = x + (origin(o) + kh0 * rs);
-                    const float* wt = w + (int64_t)kh0 * KW * C;
-                    for (int c = 0; c < CS; c += lanes)
-                        k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C, b ? b + c : nullptr,
-                          yrow + (int64_t)o * C + c);
-                    for (int p = 0; CS < C && p < count; p++) pixel(o + p, CS);
-                });
-            }
-            for (; ow < OW; ow++) pixel(ow, 0);
-            if (e.any()) conv_epilogue(e, yrow, e.residual ? e.residual + r * OW * C : nullptr, OW, C);
-        }
+        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) fwd.row(r);
     }
 }
 
 namespace {
+
+/* With stride 1, dx is the forward correlation of dy with w flipped in both directions and
+ * padding K-1-pad: dx[i] = sum_k dy[i + pad - k] w[k] = sum_k' dy[i - (K-1-pad) + k'] w[K-1-k'].
+ * The forward's loops (strips for 5x5, no index divisions) then do it: geom is that forward's
+ * geometry (dy in, dx out), flipped its kernel. */
+struct Transposed {
+    ConvGeom geom;
+    std::vector<float> flipped;
+    Transposed(const ConvGeom& g, const float* w) : geom(g) {
+        const int C = g.Cin, KH = g.KH, KW = g.KW;
+        flipped.resize((size_t)KH * KW * C);
+        for (int kh = 0; kh < KH; kh++)
+            for (int kw = 0; kw < KW; kw++)
+                std::copy(w + ((int64_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C,
+                          w + ((int64_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C + C,
+                          flipped.data() + ((int64_t)kh * KW + kw) * C);
+        geom.H = g.OH;
+        geom.W = g.OW;
+        geom.OH = g.H;
+        geom.OW = g.W;
+        geom.pad_top = KH - 1 - g.pad_top;
+        geom.pad_left = KW - 1 - g.pad_left;
+    }
+};
 
 /* First tap k in [0, K) with (pos + pad - k) divisible by stride and the output index
  * o = (pos + pad - k) / stride inside [0, O); taps then step by stride while o >= 0. */
@@ -275,23 +329,8 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
                            float* dx) {
     const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
     if (g.stride_h == 1 && g.stride_w == 1) {
-        /* With stride 1, dx is the forward correlation of dy with w flipped in both directions
-         * and padding K-1-pad: dx[i] = sum_k dy[i + pad - k] w[k] = sum_k' dy[i - (K-1-pad) + k']
-         * w[K-1-k']. The forward's loops (strips for 5x5, no index divisions) then do it. */
-        std::vector<float> flipped((size_t)KH * KW * C);
-        for (int kh = 0; kh < KH; kh++)
-            for (int kw = 0; kw < KW; kw++)
-                std::copy(w + ((int64_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C,
-                          w + ((int64_t)(KH - 1 - kh) * KW + (KW - 1 - kw)) * C + C,
-                          flipped.data() + ((int64_t)kh * KW + kw) * C);
-        ConvGeom t = g;
-        t.H = OH;
-        t.W = OW;
-        t.OH = H;
-        t.OW = W;
-        t.pad_top = KH - 1 - g.pad_top;
-        t.pad_left = KW - 1 - g.pad_left;
-        depthwise_forward(ex, t, dy, flipped.data(), nullptr, ConvEpilogue{}, dx);
+        const Transposed t(g, w);
+        depthwise_forward(ex, t.geom, dy, t.flipped.data(), nullptr, ConvEpilogue{}, dx);
         return;
     }
     const int sh = g.stride_h, sw = g.stride_w, pl = g.pad_left;
@@ -564,6 +603,30 @@ void dw_dw_channels(const ConvGeom& g, const TapSpan<K>& span, const float* x, c
         for (int j = 0; j < L * NV; j++) db[c + j] = (float)bsum[j];
 }
 
+/* Output row r's terms of the per-row weight gradient, added into a part's double partials pw
+ * (and pb for db). */
+void dw_dw_row(const ConvGeom& g, const float* x, const float* dy, int64_t r, double* pw,
+               double* pb) {
+    const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH;
+    const int n = (int)(r / OH), oh = (int)(r % OH);
+    const int ih0 = oh * g.stride_h - g.pad_top;
+    int kh0, kh1;
+    tap_range(ih0, KH, H, kh0, kh1);
+    const float* dyrow = dy + r * OW * C;
+    const int64_t x_img = (int64_t)n * H * W * C;
+    /* 8-float vectors here: on 16 or 32 channels, 16-float ones gave each joint tap row half as
+     * many independent sums (3 or 6) and ran 1.6-2.2x slower */
+    int c = 0;
+    for (; c + 32 <= C; c += 32)
+        dw_dw_block<8, 4>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+    for (; c + 16 <= C; c += 16)
+        dw_dw_block<8, 2>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+    for (; c + 8 <= C; c += 8)
+        dw_dw_block<8, 1>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+    for (; c < C; c++)
+        dw_dw_block<8, 0>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+}
+
 /* Whether depthwise_backward_dw runs per block of channels: square 3x3 or 5x5 kernels over
  * at least 128 channels in multiples of 8, on several threads with at least 4 blocks each.
  * (Measured on 2 threads of an AVX-512 EPYC, 8 images, against the per-row path: 0.53-0.88x
@@ -593,7 +656,7 @@ void depthwise_backward_dw_channels(int T, const ConvGeom& g, const float* x, co
 
 void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, const float* dy,
                            float* dw, float* db) {
-    const int C = g.Cin, H = g.H, W = g.W, OH = g.OH, OW = g.OW, KH = g.KH, KW = g.KW;
+    const int C = g.Cin, OH = g.OH, KH = g.KH, KW = g.KW;
     const int T = threads_for(ex, depthwise_work(g));
     if (dw && dw_by_channels(g, T)) {
         if (KW == 3)
@@ -612,24 +675,53 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
         double* pw = partial.data() + part * per_part;
         double* pb = db ? pw + taps : nullptr;
         const int64_t r_end = part_begin(rows, parts, part + 1);
-        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
-            const int n = (int)(r / OH), oh = (int)(r % OH);
-            const int ih0 = oh * g.stride_h - g.pad_top;
-            int kh0, kh1;
-            tap_range(ih0, KH, H, kh0, kh1);
-            const float* dyrow = dy + r * OW * C;
-            const int64_t x_img = (int64_t)n * H * W * C;
-            /* 8-float vectors here: on 16 or 32 channels, 16-float ones gave each joint tap
-             * row half as many independent sums (3 or 6) and ran 1.6-2.2x slower */
-            int c = 0;
-            for (; c + 32 <= C; c += 32)
-                dw_dw_block<8, 4>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
-            for (; c + 16 <= C; c += 16)
-                dw_dw_block<8, 2>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
-            for (; c + 8 <= C; c += 8)
-                dw_dw_block<8, 1>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
-            for (; c < C; c++)
-                dw_dw_block<8, 0>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
+        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++)
+            dw_dw_row(g, x, dy, r, pw, pb);
+    }
+    for (int64_t i = 0; i < per_part; i++) {
+        double sum = 0.0;
+        for (int64_t part = 0; part < parts; part++) sum += partial[part * per_part + i];
+        if (i < taps)
+            dw[i] = (float)sum;
+        else
+            db[i - taps] = (float)sum;
+    }
+}
+
+/* dx and the per-row weight gradient in one sweep over the rows when the convolution has stride
+ * 1 and keeps the map's size: each part (depthwise_backward_dw's parts) takes its rows a few at
+ * a time, writing those rows of dx (the forward on dy, kernel flipped) and then adding the same
+ * rows' terms of dw, so the dy rows that dx has just read are still in cache when dw reads them
+ * again. dw sums the same terms in the same order as depthwise_backward_dw, dx is computed row
+ * by row as depthwise_backward_dx computes it: both are the same bits as the two passes. */
+void depthwise_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                        const float* dy, float* dx, float* dw, float* db) {
+    const int T = threads_for(ex, depthwise_work(g));
+    const bool fuse = dx && dw && g.stride_h == 1 && g.stride_w == 1 && g.OH == g.H &&
+                      g.OW == g.W && !dw_by_channels(g, T);
+    if (!fuse) {
+        if (dx) depthwise_backward_dx(ex, g, w, dy, dx);
+        if (dw) depthwise_backward_dw(ex, g, x, dy, dw, db);
+        return;
+    }
+    const Transposed t(g, w);
+    const ForwardRows dx_rows(t.geom, dy, t.flipped.data(), nullptr, ConvEpilogue{}, dx);
+    constexpr int64_t kRowsAtATime = 4;
+    const int C = g.Cin;
+    const int64_t taps = (int64_t)g.KH * g.KW * C;
+    const int64_t per_part = taps + (db ? C : 0);
+    const int64_t rows = (int64_t)g.N * g.OH;
+    const int64_t parts = part_count(rows, T, kPartialsPerThread);
+    std::vector<double> partial((size_t)(parts * per_part), 0.0);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        double* pw = partial.data() + part * per_part;
+        double* pb = db ? pw + taps : nullptr;
+        const int64_t r_end = part_begin(rows, parts, part + 1);
+        for (int64_t r0 = part_begin(rows, parts, part); r0 < r_end; r0 += kRowsAtATime) {
+            const int64_t r1 = std::min(r_end, r0 + kRowsAtATime);
+            for (int64_t r = r0; r < r1; r++) dx_rows.row(r);
+            for (int64_t r = r0; r < r1; r++) dw_dw_row(g, x, dy, r, pw, pb);
         }
     }
     for (int64_t i = 0; i < per_part; i++) {

@@ -1,6 +1,7 @@
 package org.effiseg.ops;
 
 import static com.google.common.truth.Truth.assertThat;
+import static com.google.common.truth.Truth.assertWithMessage;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import ai.djl.ndarray.NDArray;
@@ -421,6 +422,43 @@ class Conv2dOpTest {
       Tolerance.assertClose(c + " dw alone", tdw.read(), r.dw, 1e-6, 1e-6);
       Reference ref = Reference.of(c, r.x, r.w, r.b, r.dy);
       Tolerance.assertClose(c + " db alone", tdb.read(), ref.db, ABS, REL);
+    }
+  }
+
+  /**
+   * A stride-1 depthwise convolution that keeps the map's size, on the CPU backend, computes dx
+   * and dw in one sweep over the rows when both are asked for: the same bits as each alone
+   * (3x3 over 16 and 40 channels, 5x5 over 24, with bias; one to three threads).
+   */
+  @Test
+  void depthwiseDxAndDwTogetherAreEachAlone() {
+    Case[] cases = {
+      new Case("depthwise 3x3 s1, 30x33x16, bias", 2, 30, 33, 16, 16, 3, 3, 1, true, 0, 16, true),
+      new Case("depthwise 3x3 s1, 17x19x40, bias", 3, 17, 19, 40, 40, 3, 3, 1, true, 0, 40, true),
+      new Case("depthwise 5x5 s1, 21x22x24, bias", 2, 21, 22, 24, 24, 5, 5, 1, true, 0, 24, true),
+    };
+    for (Case c : cases) {
+      for (int threads = 1; threads <= 3; threads++) {
+        try (Context ctx = Context.cpu(threads);
+            Tensor tdx = ctx.tensor(c.xShape());
+            Tensor tdw = ctx.tensor(c.wShape());
+            Tensor tdb = ctx.tensor(c.cout)) {
+          Run r = new Run(c, 59).execute(ctx);
+          try (Tensor tx = ctx.tensor(r.x, c.xShape());
+              Tensor tw = ctx.tensor(r.w, c.wShape());
+              Tensor tdy = ctx.tensor(r.dy, c.yShape())) {
+            Ops.conv2dBackward(ctx, tx, tw, tdy, tdx, null, null, c.spec());
+            Ops.conv2dBackward(ctx, tx, tw, tdy, null, tdw, tdb, c.spec());
+          }
+          String at = c + ", " + threads + " threads";
+          assertWithMessage("dx " + at).that(tdx.read()).usingExactEquality()
+              .containsExactly(r.dx).inOrder();
+          assertWithMessage("dw " + at).that(tdw.read()).usingExactEquality()
+              .containsExactly(r.dw).inOrder();
+          assertWithMessage("db " + at).that(tdb.read()).usingExactEquality()
+              .containsExactly(r.db).inOrder();
+        }
+      }
     }
   }
 

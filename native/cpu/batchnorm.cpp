@@ -85,13 +85,42 @@ std::vector<float> beta_or_zero(int C, const float* beta) {
     return beta ? std::vector<float>(beta, beta + C) : std::vector<float>(C, 0.0f);
 }
 
+/* The elementwise passes over rows of few channels (C divides kRun: 8, 16, 32) take kRun / C
+ * rows at a time as one run of kRun values, with each per-channel coefficient repeated along
+ * the run: a loop of a compile-time length instead of a short run-time one per row, whose
+ * overhead made 8x224x224x16 12-14 % slower than the same bytes over 64 channels. Each value
+ * goes through the same operations. */
+constexpr int kRun = 64;
+
+inline bool runs_of_rows(int C) { return C < kRun && kRun % C == 0; }
+
+/* coef repeated to kRun values (runs_of_rows(C)). */
+std::vector<float> tiled(const float* coef, int C) {
+    std::vector<float> t(kRun);
+    for (int i = 0; i < kRun; i++) t[i] = coef[i % C];
+    return t;
+}
+
 /* y = act((x - mean) * scale + beta) over all rows (y may be x). */
 template <int A>
 void normalize_activate(const Exec& ex, const BnGeom& g, const float* x, const float* mean,
                         const float* scale, const float* beta, float* y) {
     const int C = g.C;
-    for_each_block(ex, row_blocks(g.rows, C), [=](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; r++) {
+    const bool runs = runs_of_rows(C);
+    const std::vector<float> tm = runs ? tiled(mean, C) : std::vector<float>{},
+                             ts = runs ? tiled(scale, C) : std::vector<float>{},
+                             tb = runs ? tiled(beta, C) : std::vector<float>{};
+    const int per_run = runs ? kRun / C : 0;
+    for_each_block(ex, row_blocks(g.rows, C), [&](int64_t begin, int64_t end) {
+        int64_t r = begin;
+        for (; runs && r + per_run <= end; r += per_run) {
+            const float* xr = x + r * C;
+            float* yr = y + r * C;
+            const float *m = tm.data(), *sc = ts.data(), *b = tb.data();
+#pragma omp simd
+            for (int j = 0; j < kRun; j++) yr[j] = act::apply<A>((xr[j] - m[j]) * sc[j] + b[j]);
+        }
+        for (; r < end; r++) {
             const float* xr = x + r * C;
             float* yr = y + r * C;
 #pragma omp simd
@@ -246,8 +275,26 @@ void finish_dx(const Exec& ex, const BnGeom& g, const float* x, const float* gr,
                const float* mean, const float* ka, const float* kb, const float* kc,
                bool input_relu, float* dx) {
     const int C = g.C;
-    for_each_block(ex, row_blocks(g.rows, C), [=](int64_t begin, int64_t end) {
-        for (int64_t r = begin; r < end; r++) {
+    const bool runs = runs_of_rows(C);
+    const std::vector<float> tm = runs ? tiled(mean, C) : std::vector<float>{},
+                             ta = runs ? tiled(ka, C) : std::vector<float>{},
+                             tb = runs ? tiled(kb, C) : std::vector<float>{},
+                             tc = runs ? tiled(kc, C) : std::vector<float>{};
+    const int per_run = runs ? kRun / C : 0;
+    for_each_block(ex, row_blocks(g.rows, C), [&](int64_t begin, int64_t end) {
+        int64_t r = begin;
+        for (; runs && r + per_run <= end; r += per_run) {
+            const float* xr = x + r * C;
+            const float* grr = gr + r * C;
+            float* dxr = dx + r * C;
+            const float *m = tm.data(), *a = ta.data(), *b = tb.data(), *k = tc.data();
+#pragma omp simd
+            for (int j = 0; j < kRun; j++) {
+                const float d = a[j] * grr[j] + b[j] * (xr[j] - m[j]) + k[j];
+                dxr[j] = !input_relu || xr[j] > 0.0f ? d : 0.0f;
+            }
+        }
+        for (; r < end; r++) {
             const float* xr = x + r * C;
             const float* grr = gr + r * C;
             float* dxr = dx + r * C;

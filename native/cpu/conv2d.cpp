@@ -7,7 +7,8 @@
  *
  * This file chooses the path per call; each path has its own file, which says how it works:
  *  - conv2d_depthwise.cpp: depthwise (groups == Cin == Cout), direct loops vectorised over
- *    channels; forward, dx and dw (in one sweep where they can be). EfficientNet spends most of its convolution time here.
+ *    channels; forward, dx and dw (in one sweep where they can be). EfficientNet spends most
+ *    of its convolution time here.
  *  - conv2d_direct.cpp: dense with a reduction of at most kDirectMaxK values (the 3x3x3 stem),
  *    forward: direct loops over output pixel pairs with all output channels in registers; the
  *    stem's weight gradient as direct loops over output rows too (its dx, which training never

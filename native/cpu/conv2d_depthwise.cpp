@@ -11,12 +11,7 @@
  */
 #include <algorithm>
 #include <cstdint>
-#include <type_traits>
 #include <vector>
-
-#ifndef ES_DWB
-#define ES_DWB 4
-#endif
 
 #include "conv2d_common.h"
 
@@ -31,11 +26,11 @@ double depthwise_work(const ConvGeom& g) {
     return std::max(out * g.KH * g.KW, streaming_work(in + out));
 }
 
-/* The per-pixel blocks below handle channels [c, c + 8*NV) (NV = 0: the one channel c). */
+/* The per-pixel blocks below handle channels [c, c + L*NV) in NV vectors of L floats (NV = 0:
+ * the one channel c). */
 
 /* y[pixel, c..] = b + sum over taps of x[tap, c..] * w[tap, c..]; taps given as a rectangle
- * [kh0,kh1) x [kw0,kw1) relative to the pixel's origin xo (index into x of tap (0,0)).
- * Channels [c, c + L*NV) in NV vectors of L floats (NV = 0: the one channel c). */
+ * [kh0,kh1) x [kw0,kw1) relative to the pixel's origin xo (index into x of tap (0,0)). */
 template <int L, int NV>
 inline void dw_forward_block(const float* x, int64_t xo, int64_t x_row_stride, const float* w,
                              int KW, int C, int kh0, int kh1, int kw0, int kw1, const float* b,
@@ -147,8 +142,8 @@ Strips strip_kernels(int KW, int SW, int C) {
 }
 
 /* Covers pixels [lo, hi) of a row with strips of 8, then 4 pixels; each strip runs over all
- * blocks of channels (Strips::lanes each) while its input window is in cache. strip(kernel, p, count) does one
- * strip for every channel block; returns where the strips stopped. */
+ * blocks of channels (Strips::lanes each) while its input window is in cache. strip(kernel, p,
+ * count) does one strip for every channel block; returns where the strips stopped. */
 template <class StripAt>
 int for_strips(const Strips& k, int lo, int hi, StripAt strip) {
     int p = lo;
@@ -156,10 +151,6 @@ int for_strips(const Strips& k, int lo, int hi, StripAt strip) {
     for (; p + 4 <= hi; p += 4) strip(k.p4, p, 4);
     return p;
 }
-
-}  // namespace
-
-namespace {
 
 /* One output row of the depthwise forward pass at a time (depthwise_forward's loop body, and
  * the dx rows of the fused stride-1 backward). */
@@ -221,7 +212,8 @@ public:
             });
         }
         for (; ow < OW; ow++) pixel(ow, 0);
-        if (e_.any()) conv_epilogue(e_, yrow, e_.residual ? e_.residual + r * OW * C : nullptr, OW, C);
+        if (e_.any())
+            conv_epilogue(e_, yrow, e_.residual ? e_.residual + r * OW * C : nullptr, OW, C);
     }
 
 private:
@@ -369,9 +361,11 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
                     dw_dx_block<kWide, 1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
                                           dxp, c);
                 for (; c + 8 <= C; c += 8)
-                    dw_dx_block<8, 1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+                    dw_dx_block<8, 1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
+                                      dxp, c);
                 for (; c < C; c++)
-                    dw_dx_block<8, 0>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW, dxp, c);
+                    dw_dx_block<8, 0>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
+                                      dxp, c);
             };
             int iw = 0;
             if (strips && kh1 > kh0) {

@@ -66,7 +66,7 @@ void batchnorm_forward_checked(es_handle ctx_h, es_handle x_h, es_handle gamma_h
         pooled = tensor(pooled_h, "pooled");
         check_placement(ctx, pooled, "pooled");
         const PoolGeom pg = pool_geometry(x, pooled, "pooled");
-        rows_per_image = std::max<int64_t>(pg.HW, 1);
+        rows_per_image = pg.HW; /* tensors have no empty dimensions */
     }
     ctx->k->batchnorm_forward(ctx->exec(), g, x->data(), gamma->data(), beta->data(), rm->data(), rv->data(),
                               y->data(), sm ? sm->data() : nullptr, si ? si->data() : nullptr, training != 0,
@@ -135,7 +135,7 @@ void batchnorm_backward_checked(es_handle ctx_h, es_handle x_h, es_handle gamma_
         check_placement(ctx, t, "t");
         const PoolGeom pg = pool_geometry(x, s, "s");
         check_same_shape(s, "s", t, "t");
-        gate = BnGate{s->data(), t->data(), alpha, std::max<int64_t>(pg.HW, 1)};
+        gate = BnGate{s->data(), t->data(), alpha, pg.HW};
     }
     ctx->k->batchnorm_backward(ctx->exec(), g, x->data(), gamma->data(), beta->data(), dy->data(), sm->data(),
                                si->data(), dx->data(), dgamma ? dgamma->data() : nullptr,

@@ -621,6 +621,33 @@ void dw_dw_row(const ConvGeom& g, const float* x, const float* dy, int64_t r, do
         dw_dw_block<8, 0>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
 }
 
+/* The per-row weight gradient's reduction: the output rows cut into parts (kPartialsPerThread
+ * per thread), each summing its rows into its own double partial of the taps (and db) through
+ * rows_fn(r_begin, r_end, pw, pb), the parts then added in order into dw and db. */
+template <class RowsFn>
+void dw_by_parts(int T, const ConvGeom& g, float* dw, float* db, RowsFn&& rows_fn) {
+    const int C = g.Cin;
+    const int64_t taps = (int64_t)g.KH * g.KW * C;
+    const int64_t per_part = taps + (db ? C : 0);
+    const int64_t rows = (int64_t)g.N * g.OH;
+    const int64_t parts = part_count(rows, T, kPartialsPerThread);
+    std::vector<double> partial((size_t)(parts * per_part), 0.0);
+#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
+    for (int64_t part = 0; part < parts; part++) {
+        double* pw = partial.data() + part * per_part;
+        rows_fn(part_begin(rows, parts, part), part_begin(rows, parts, part + 1), pw,
+                db ? pw + taps : nullptr);
+    }
+    for (int64_t i = 0; i < per_part; i++) {
+        double sum = 0.0;
+        for (int64_t part = 0; part < parts; part++) sum += partial[part * per_part + i];
+        if (i < taps)
+            dw[i] = (float)sum;
+        else
+            db[i - taps] = (float)sum;
+    }
+}
+
 /* Whether depthwise_backward_dw runs per block of channels: square 3x3 or 5x5 kernels over
  * at least 128 channels in multiples of 8, on several threads with at least 4 blocks each.
  * (Measured on 2 threads of an AVX-512 EPYC, 8 images, against the per-row path: 0.53-0.88x
@@ -650,7 +677,7 @@ void depthwise_backward_dw_channels(int T, const ConvGeom& g, const float* x, co
 
 void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, const float* dy,
                            float* dw, float* db) {
-    const int C = g.Cin, OH = g.OH, KH = g.KH, KW = g.KW;
+    const int KW = g.KW;
     const int T = threads_for(ex, depthwise_work(g));
     if (dw && dw_by_channels(g, T)) {
         if (KW == 3)
@@ -659,27 +686,9 @@ void depthwise_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, co
             depthwise_backward_dw_channels<5>(T, g, x, dy, dw, db);
         return;
     }
-    const int64_t taps = (int64_t)KH * KW * C;
-    const int64_t per_part = taps + (db ? C : 0);
-    const int64_t rows = (int64_t)g.N * OH;
-    const int64_t parts = part_count(rows, T, kPartialsPerThread);
-    std::vector<double> partial((size_t)(parts * per_part), 0.0);
-#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
-    for (int64_t part = 0; part < parts; part++) {
-        double* pw = partial.data() + part * per_part;
-        double* pb = db ? pw + taps : nullptr;
-        const int64_t r_end = part_begin(rows, parts, part + 1);
-        for (int64_t r = part_begin(rows, parts, part); r < r_end; r++)
-            dw_dw_row(g, x, dy, r, pw, pb);
-    }
-    for (int64_t i = 0; i < per_part; i++) {
-        double sum = 0.0;
-        for (int64_t part = 0; part < parts; part++) sum += partial[part * per_part + i];
-        if (i < taps)
-            dw[i] = (float)sum;
-        else
-            db[i - taps] = (float)sum;
-    }
+    dw_by_parts(T, g, dw, db, [&](int64_t r_begin, int64_t r_end, double* pw, double* pb) {
+        for (int64_t r = r_begin; r < r_end; r++) dw_dw_row(g, x, dy, r, pw, pb);
+    });
 }
 
 /* dx and the per-row weight gradient in one sweep over the rows when the convolution has stride
@@ -701,31 +710,13 @@ void depthwise_backward(const Exec& ex, const ConvGeom& g, const float* x, const
     const Transposed t(g, w);
     const ForwardRows dx_rows(t.geom, dy, t.flipped.data(), nullptr, ConvEpilogue{}, dx);
     constexpr int64_t kRowsAtATime = 4;
-    const int C = g.Cin;
-    const int64_t taps = (int64_t)g.KH * g.KW * C;
-    const int64_t per_part = taps + (db ? C : 0);
-    const int64_t rows = (int64_t)g.N * g.OH;
-    const int64_t parts = part_count(rows, T, kPartialsPerThread);
-    std::vector<double> partial((size_t)(parts * per_part), 0.0);
-#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
-    for (int64_t part = 0; part < parts; part++) {
-        double* pw = partial.data() + part * per_part;
-        double* pb = db ? pw + taps : nullptr;
-        const int64_t r_end = part_begin(rows, parts, part + 1);
-        for (int64_t r0 = part_begin(rows, parts, part); r0 < r_end; r0 += kRowsAtATime) {
+    dw_by_parts(T, g, dw, db, [&](int64_t r_begin, int64_t r_end, double* pw, double* pb) {
+        for (int64_t r0 = r_begin; r0 < r_end; r0 += kRowsAtATime) {
             const int64_t r1 = std::min(r_end, r0 + kRowsAtATime);
             for (int64_t r = r0; r < r1; r++) dx_rows.row(r);
             for (int64_t r = r0; r < r1; r++) dw_dw_row(g, x, dy, r, pw, pb);
         }
-    }
-    for (int64_t i = 0; i < per_part; i++) {
-        double sum = 0.0;
-        for (int64_t part = 0; part < parts; part++) sum += partial[part * per_part + i];
-        if (i < taps)
-            dw[i] = (float)sum;
-        else
-            db[i - taps] = (float)sum;
-    }
+    });
 }
 
 }  // namespace es::cpu::ES_CPU_ISA

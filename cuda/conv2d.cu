@@ -92,4 +92,29 @@ void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const fl
     if (db) column_sums(s, "conv2d bias gradient", dy, 1, (int64_t)g.N * g.OH * g.OW, g.Cout, 1.0, db);
 }
 
+/* The gated convolutions (pointwise, no groups): the product x * s in scratch memory by
+ * channel_scale_forward, then the plain convolution on it (the backward only needs it for dw),
+ * and ds as channel_scale_backward's (a pass over dx and x after it).
+ * The CPU backend makes it a block of rows at a time instead, in cache; here the product is one
+ * more pass through device memory. */
+void conv2d_forward_gated(const Exec& ex, const ConvGeom& g, const float* x, const float* sc,
+                          const float* w, const float* b, const ConvEpilogue& e, float* y) {
+    State& s = state(ex);
+    const PoolGeom pg{g.N, (int64_t)g.H * g.W, g.Cin};
+    Scratch product(s, (int64_t)g.N * pg.HW * g.Cin * (int64_t)sizeof(float));
+    channel_scale_forward(ex, pg, x, sc, product.as<float>());
+    conv2d_forward(ex, g, product.as<float>(), w, b, e, y);
+}
+
+void conv2d_backward_gated(const Exec& ex, const ConvGeom& g, const float* x, const float* sc,
+                           const float* w, const float* dy, float* dx, float* dw, float* db,
+                           float* ds) {
+    State& s = state(ex);
+    const PoolGeom pg{g.N, (int64_t)g.H * g.W, g.Cin};
+    Scratch product(s, dw ? (int64_t)g.N * pg.HW * g.Cin * (int64_t)sizeof(float) : 0);
+    if (dw) channel_scale_forward(ex, pg, x, sc, product.as<float>());
+    conv2d_backward(ex, g, dw ? product.as<float>() : x, w, dy, dx, dw, db);
+    if (ds) channel_scale_backward(ex, pg, x, sc, dx, nullptr, ds); /* sum of dx * x */
+}
+
 }  // namespace es::cuda

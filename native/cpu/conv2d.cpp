@@ -75,7 +75,7 @@ void conv2d_forward(const Exec& ex, const ConvGeom& g, const float* x, const flo
     if (is_depthwise(g))
         depthwise_forward(ex, g, x, w, b, e, y);
     else if (pointwise_direct_fits(g) && g.Cout % 8 == 0)
-        pointwise_forward_direct(ex, g, x, w, b, e, y);
+        pointwise_forward_direct(ex, g, x, nullptr, w, b, e, y);
     else if (is_short_dense(g) && !is_pointwise(g))
         short_dense_forward(ex, g, x, w, b, e, y);
     else if (taps_fit(g))
@@ -96,11 +96,33 @@ void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const fl
         if (dx) gemm_backward(ex, g, x, w, dy, dx, nullptr);
     } else if (dx || dw) {
         if (pointwise_direct_fits(g))
-            pointwise_backward_direct(ex, g, x, w, dy, dx, dw);
+            pointwise_backward_direct(ex, g, x, nullptr, w, dy, dx, dw, nullptr);
         else if (taps_fit(g))
             taps_backward(ex, g, x, w, dy, dx, dw);
         else
             gemm_backward(ex, g, x, w, dy, dx, dw);
+    }
+    if (db) column_sums(ex, dy, (int64_t)g.N * g.OH * g.OW, g.Cout, db);
+}
+
+/* Pointwise only (the C ABI checks): the paths of conv2d_forward / conv2d_backward for pointwise
+ * geometries, each making the product x * s a block of rows at a time. */
+void conv2d_forward_gated(const Exec& ex, const ConvGeom& g, const float* x, const float* s,
+                          const float* w, const float* b, const ConvEpilogue& e, float* y) {
+    if (pointwise_direct_fits(g) && g.Cout % 8 == 0)
+        pointwise_forward_direct(ex, g, x, s, w, b, e, y);
+    else
+        gemm_forward_pointwise(ex, g, x, s, w, b, e, y);
+}
+
+void conv2d_backward_gated(const Exec& ex, const ConvGeom& g, const float* x, const float* s,
+                           const float* w, const float* dy, float* dx, float* dw, float* db,
+                           float* ds) {
+    if (dx || dw) {
+        if (pointwise_direct_fits(g))
+            pointwise_backward_direct(ex, g, x, s, w, dy, dx, dw, ds);
+        else
+            gemm_backward_pointwise(ex, g, x, s, w, dy, dx, dw, ds);
     }
     if (db) column_sums(ex, dy, (int64_t)g.N * g.OH * g.OW, g.Cout, db);
 }

@@ -139,6 +139,72 @@ inline float* scratch(size_t floats) {
     return buffer.data();
 }
 
+/* Rows [r0, r1) of x ([rows][C], hw rows per image) times the gate s ([images][C]) of each
+ * row's image, x[r, c] * s[r / hw, c] (the product es_channel_scale_forward writes, the same
+ * bits), in this thread's scratch buffer as rows [0, r1 - r0): a gated pointwise convolution's
+ * operand, made a block at a time while the block is in cache instead of written out whole. */
+inline const float* gated_rows(const float* x, const float* s, int C, int64_t hw, int64_t r0,
+                               int64_t r1) {
+    float* out = scratch((size_t)((r1 - r0) * C));
+    for (int64_t r = r0; r < r1; r++) {
+        const float* xr = x + r * C;
+        const float* sn = s + r / hw * C;
+        float* o = out + (r - r0) * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) o[c] = xr[c] * sn[c];
+    }
+    return out;
+}
+
+/* The gate's gradient of a gated pointwise convolution, ds[n, c] = sum over image n's rows of
+ * dx[r, c] * x[r, c] (dx: the gradient with respect to the product x * s), gathered as each
+ * block of rows' dx is written, while it is in cache: one partial per block and image it
+ * touches, in double, added in block order (so ds depends on the blocks only, never on which
+ * thread ran which). Blocks are runs of block_rows rows (the last may be shorter). */
+class GateGrad {
+   public:
+    GateGrad(int64_t rows, int64_t hw, int C, int64_t block_rows)
+        : rows_(rows), hw_(hw), C_(C), block_rows_(block_rows),
+          blocks_((rows + block_rows - 1) / block_rows),
+          per_block_(std::min<int64_t>(rows / hw, (block_rows + hw - 2) / hw + 1)),
+          part_((size_t)(blocks_ * per_block_ * C), 0.0) {}
+
+    /* Block b's rows [r0, r1): d holds their dx (row r at d + (r - r0) * C), x all rows. */
+    void add(int64_t b, int64_t r0, int64_t r1, const float* d, const float* x) {
+        const int64_t first = r0 / hw_;
+        for (int64_t r = r0; r < r1; r++) {
+            double* p = part_.data() + (size_t)((b * per_block_ + r / hw_ - first) * C_);
+            const float* dr = d + (r - r0) * C_;
+            const float* xr = x + r * C_;
+#pragma omp simd
+            for (int c = 0; c < C_; c++) p[c] += (double)(dr[c] * xr[c]);
+        }
+    }
+
+    /* ds [images][C] */
+    void combine(float* ds) const {
+        const int64_t images = rows_ / hw_;
+        std::vector<double> sum((size_t)C_);
+        for (int64_t n = 0; n < images; n++) {
+            std::fill(sum.begin(), sum.end(), 0.0);
+            /* the blocks that touch image n, in order */
+            const int64_t b0 = n * hw_ / block_rows_, b1 = ((n + 1) * hw_ - 1) / block_rows_;
+            for (int64_t b = b0; b <= b1 && b < blocks_; b++) {
+                const double* p =
+                    part_.data() + (size_t)((b * per_block_ + n - b * block_rows_ / hw_) * C_);
+                for (int c = 0; c < C_; c++) sum[c] += p[c];
+            }
+            for (int c = 0; c < C_; c++) ds[n * C_ + c] = (float)sum[c];
+        }
+    }
+
+   private:
+    int64_t rows_, hw_;
+    int C_;
+    int64_t block_rows_, blocks_, per_block_;
+    std::vector<double> part_;
+};
+
 /* Valid range [lo, hi) of kernel offsets k with 0 <= origin + k < extent, within [0, K). */
 inline void tap_range(int origin, int K, int extent, int& lo, int& hi) {
     lo = std::max(0, -origin);
@@ -193,10 +259,13 @@ void short_dense_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, 
  * (conv2d_gemm.cpp). */
 constexpr int64_t kPointwiseDirectMaxWeights = 16384;
 bool pointwise_direct_fits(const ConvGeom& g);
-void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                              const float* b, const ConvEpilogue& e, float* y);
-void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                               const float* dy, float* dx, float* dw);
+/* gate (may be null): s [N, Cin], the convolution's input is x * s (conv2d_forward_gated) */
+void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* gate,
+                              const float* w, const float* b, const ConvEpilogue& e, float* y);
+/* with ds (gate given, needs dx): the gate's gradient (GateGrad) */
+void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x,
+                               const float* gate, const float* w, const float* dy, float* dx,
+                               float* dw, float* ds);
 
 /* conv2d_taps.cpp: dense, stride 1, no groups, Cin and Cout multiples of 8 and at most
  * kPointwiseDirectMaxWeights weights per tap, as per-tap row products. */
@@ -211,6 +280,13 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
                   const float* b, const ConvEpilogue& e, float* y);
 void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                    const float* dy, float* dx, float* dw);
+/* Pointwise convolutions as sgemm on the activations as they lie (gemm_forward and
+ * gemm_backward take these for pointwise geometries); gate as for the direct path (no groups). */
+void gemm_forward_pointwise(const Exec& ex, const ConvGeom& g, const float* x, const float* gate,
+                            const float* w, const float* b, const ConvEpilogue& e, float* y);
+void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
+                             const float* gate, const float* w, const float* dy, float* dx,
+                             float* dw, float* ds);
 
 }  // namespace es::cpu::ES_CPU_ISA
 

@@ -22,6 +22,7 @@
 #include <atomic>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "conv2d_common.h"
@@ -196,35 +197,44 @@ int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
 
 }  // namespace
 
-void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                  const float* b, const ConvEpilogue& e, float* y) {
+void gemm_forward_pointwise(const Exec& ex, const ConvGeom& g, const float* x, const float* gate,
+                            const float* w, const float* b, const ConvEpilogue& e, float* y) {
     const float beta = b ? 1.0f : 0.0f;
     set_blas_threads(1);
-    if (is_pointwise(g)) {
-        /* rows are independent (no reduction across chunks): any split gives the same y */
-        const int64_t M = (int64_t)g.N * g.OH * g.OW;
-        const int T = threads_for(
-            ex, std::max(gemm_work(g), streaming_work((double)M * (g.Cin + g.Cout))));
-        const GemmShape s = gemm_shape(g, T);
-        const int64_t rows = pointwise_chunk_rows(g, T);
-        const int64_t chunks = (M + rows - 1) / rows;
+    /* rows are independent (no reduction across chunks): any split gives the same y */
+    const int64_t M = (int64_t)g.N * g.OH * g.OW;
+    const int T =
+        threads_for(ex, std::max(gemm_work(g), streaming_work((double)M * (g.Cin + g.Cout))));
+    const GemmShape s = gemm_shape(g, T);
+    const int64_t rows = pointwise_chunk_rows(g, T);
+    const int64_t chunks = (M + rows - 1) / rows;
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
-        for (int64_t c = 0; c < chunks; c++) {
-            const int64_t r0 = c * rows;
-            const int Mc = (int)std::min(rows, M - r0);
-            float* yc = y + r0 * g.Cout;
-            for (int64_t r = 0; b && r < Mc; r++)
-                std::memcpy(yc + r * g.Cout, b, (size_t)g.Cout * sizeof(float));
-            for (int grp = 0; grp < g.groups; grp++)
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mc, s.Cout_g, s.Cin_g, 1.0f,
-                            x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin,
-                            w + (int64_t)grp * s.Cout_g, g.Cout, beta,
-                            yc + (int64_t)grp * s.Cout_g, g.Cout);
-            if (e.any())
-                conv_epilogue(e, yc, e.residual ? e.residual + r0 * g.Cout : nullptr, Mc, g.Cout);
-        }
+    for (int64_t c = 0; c < chunks; c++) {
+        const int64_t r0 = c * rows;
+        const int Mc = (int)std::min(rows, M - r0);
+        float* yc = y + r0 * g.Cout;
+        /* the chunk's rows of the operand (gated: x * s, made here; groups is then 1) */
+        const float* xc = gate ? gated_rows(x, gate, g.Cin, (int64_t)g.H * g.W, r0, r0 + Mc)
+                               : x + r0 * g.Cin;
+        for (int64_t r = 0; b && r < Mc; r++)
+            std::memcpy(yc + r * g.Cout, b, (size_t)g.Cout * sizeof(float));
+        for (int grp = 0; grp < g.groups; grp++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mc, s.Cout_g, s.Cin_g, 1.0f,
+                        xc + (int64_t)grp * s.Cin_g, g.Cin, w + (int64_t)grp * s.Cout_g, g.Cout,
+                        beta, yc + (int64_t)grp * s.Cout_g, g.Cout);
+        if (e.any())
+            conv_epilogue(e, yc, e.residual ? e.residual + r0 * g.Cout : nullptr, Mc, g.Cout);
+    }
+}
+
+void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                  const float* b, const ConvEpilogue& e, float* y) {
+    if (is_pointwise(g)) {
+        gemm_forward_pointwise(ex, g, x, nullptr, w, b, e, y);
         return;
     }
+    const float beta = b ? 1.0f : 0.0f;
+    set_blas_threads(1);
     const int T = threads_for(ex, gemm_work(g));
     const GemmShape s = gemm_shape(g, T);
     const int64_t tiles = s.tiles;
@@ -252,17 +262,19 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
     }
 }
 
-namespace {
-
-void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const GemmShape& s,
-                             const float* x, const float* w, const float* dy, float* dx,
-                             float* dw) {
+void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
+                             const float* gate, const float* w, const float* dy, float* dx,
+                             float* dw, float* ds) {
     const int T = threads_for(ex, gemm_work(g));
+    const GemmShape s = gemm_shape(g, T);
+    set_blas_threads(1);
     const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
     const int64_t chunks = (M + rows - 1) / rows;
     const int64_t parts = part_count(chunks, T, kPartialsPerThread);
     const int64_t wsize = (int64_t)s.Cin_g * g.Cout;
     std::vector<float> partial(dw ? (size_t)(parts * wsize) : 0);
+    std::optional<GateGrad> gate_grad;
+    if (ds) gate_grad.emplace(M, (int64_t)g.H * g.W, g.Cin, rows); /* a block per chunk */
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t part = 0; part < parts; part++) {
         const int64_t c0 = part_begin(chunks, parts, part);
@@ -276,28 +288,32 @@ void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const GemmShape&
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mc, s.Cin_g, s.Cout_g,
                                 1.0f, dyc, g.Cout, w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f,
                                 dx + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin);
-                if (dw) /* this part's dw (+)= xᵀ · dy */
+                if (dw) { /* this part's dw (+)= xᵀ · dy (gated: (x * s)ᵀ · dy; groups is 1) */
+                    const float* xc =
+                        gate ? gated_rows(x, gate, g.Cin, (int64_t)g.H * g.W, r0, r0 + Mc)
+                             : x + r0 * g.Cin;
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.Cin_g, s.Cout_g, Mc,
-                                1.0f, x + r0 * g.Cin + (int64_t)grp * s.Cin_g, g.Cin, dyc, g.Cout,
+                                1.0f, xc + (int64_t)grp * s.Cin_g, g.Cin, dyc, g.Cout,
                                 c == c0 ? 0.0f : 1.0f,
                                 partial.data() + part * wsize + (int64_t)grp * s.Cout_g, g.Cout);
+                }
             }
+            if (ds) gate_grad->add(c, r0, r0 + Mc, dx + r0 * g.Cin, x);
         }
     }
     if (dw) reduce_partials(ex, partial.data(), parts, wsize, dw);
+    if (ds) gate_grad->combine(ds);
 }
-
-}  // namespace
 
 void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                    const float* dy, float* dx, float* dw) {
+    if (is_pointwise(g)) {
+        gemm_backward_pointwise(ex, g, x, nullptr, w, dy, dx, dw, nullptr);
+        return;
+    }
     const int T = threads_for(ex, gemm_work(g));
     const GemmShape s = gemm_shape(g, T);
     set_blas_threads(1);
-    if (is_pointwise(g)) {
-        gemm_backward_pointwise(ex, g, s, x, w, dy, dx, dw);
-        return;
-    }
     const int64_t tiles = s.tiles;
     const size_t col_floats = (size_t)s.rows_per_tile * g.OW * s.K;
     if (dw) { /* each part of the tiles sums colᵀ · dy into its own partial dw */

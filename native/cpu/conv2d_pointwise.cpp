@@ -17,10 +17,12 @@
  * and the partials are added in block order in double. So dw does not depend on the thread
  * count, and every dx element is one dot product in a fixed order.
  *
- * The row products themselves are conv2d_rows.h's.
+ * The row products themselves are conv2d_rows.h's. A gated convolution (conv2d_forward_gated,
+ * input x * s) makes each block's product in scratch (gated_rows) before the same loops.
  */
 #include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "conv2d_common.h"
@@ -85,25 +87,34 @@ bool pointwise_direct_fits(const ConvGeom& g) {
            (g.Cout % 8 == 0 || g.Cout == 1) && (int64_t)g.Cin * g.Cout <= kPointwiseDirectMaxWeights;
 }
 
-void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                               const float* dy, float* dx, float* dw) {
+void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x,
+                               const float* gate, const float* w, const float* dy, float* dx,
+                               float* dw, float* ds) {
     const int Cin = g.Cin, Cout = g.Cout;
     const int64_t M = (int64_t)g.N * g.H * g.W;
     const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
     const int64_t wsize = (int64_t)Cin * Cout;
     const std::vector<float> wt = transposed_taps(w, 1, Cin, Cout); /* [Cout][Cin] */
     std::vector<float> partial(dw ? (size_t)(blocks * wsize) : 0);
+    const int64_t hw = (int64_t)g.H * g.W;
+    std::optional<GateGrad> gate_grad;
+    if (ds) gate_grad.emplace(M, hw, Cin, kRowsPerBlock);
     const int T = threads_for(ex, (double)M * wsize * ((dx ? 1 : 0) + (dw ? 1 : 0)));
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t b = 0; b < blocks; b++) {
         const int64_t r0 = b * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
-        block_backward(g, x, w, wt.data(), dy, r0, r1, dx, dw ? partial.data() + b * wsize : nullptr);
+        /* rows counted from r0; dx does not read x, so the gated product is made for dw only */
+        const float* xb = gate && dw ? gated_rows(x, gate, Cin, hw, r0, r1) : x + r0 * Cin;
+        block_backward(g, xb, w, wt.data(), dy + r0 * Cout, 0, r1 - r0, dx ? dx + r0 * Cin : nullptr,
+                       dw ? partial.data() + b * wsize : nullptr);
+        if (ds) gate_grad->add(b, r0, r1, dx + r0 * Cin, x);
     }
     if (dw) sum_block_partials(ex, partial, blocks, wsize, dw);
+    if (ds) gate_grad->combine(ds);
 }
 
-void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
-                              const float* b, const ConvEpilogue& e, float* y) {
+void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* gate,
+                              const float* w, const float* b, const ConvEpilogue& e, float* y) {
     const int Cin = g.Cin, Cout = g.Cout;
     const int64_t M = (int64_t)g.N * g.H * g.W;
     const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
@@ -111,7 +122,9 @@ void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x,
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t blk = 0; blk < blocks; blk++) {
         const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
-        rows_times<false>(x, Cin, w, Cout, r0, r1, y); /* y[r, :] = x[r, :] · w, w is [Cin][Cout] */
+        const float* xb = gate ? gated_rows(x, gate, Cin, (int64_t)g.H * g.W, r0, r1) : x + r0 * Cin;
+        /* y[r, :] = x[r, :] · w, w is [Cin][Cout] */
+        rows_times<false>(xb, Cin, w, Cout, 0, r1 - r0, y + r0 * Cout);
         for (int64_t r = r0; b && r < r1; r++) {
             float* yr = y + r * Cout;
 #pragma omp simd

@@ -45,9 +45,79 @@ ConvGeom conv_geometry(const Tensor* x, const Tensor* w, const Tensor* y, const 
     return g;
 }
 
+/* The gated convolutions' geometry: a pointwise conv of x [N,H,W,Cin] (w [1,1,Cin,Cout]) and
+ * s [N,1,1,Cin]; y-or-dy [N,H,W,Cout]. */
+ConvGeom gated_geometry(const Tensor* x, const Tensor* s, const Tensor* w, const Tensor* y,
+                        const char* yname) {
+    const ConvGeom g = conv_geometry(x, w, y, yname, 1, 1, 0, 0, 0, 0, 1);
+    require(g.KH == 1 && g.KW == 1, ES_ERR_SHAPE,
+            "a gated convolution is pointwise: w " + shape_str(w) + " must be [1,1,Cin,Cout]");
+    check_shape(s, {g.N, 1, 1, g.Cin}, "s");
+    return g;
+}
+
 }  // namespace
 
 extern "C" {
+
+es_status es_conv2d_forward_gated(es_handle ctx_h, es_handle x_h, es_handle s_h, es_handle w_h,
+                                  es_handle b_h, es_handle y_h, int activation, es_handle scale_h,
+                                  es_handle shift_h, es_handle residual_h) {
+    return guard("es_conv2d_forward_gated", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *s = tensor(s_h, "s"), *w = tensor(w_h, "w"),
+               *y = tensor(y_h, "y");
+        Tensor* b = optional_tensor(b_h, "b");
+        Tensor *scale = optional_tensor(scale_h, "scale"), *shift = optional_tensor(shift_h, "shift"),
+               *residual = optional_tensor(residual_h, "residual");
+        for (auto [t, n] : {std::pair{x, "x"}, {s, "s"}, {w, "w"}, {y, "y"}, {b, "b"},
+                            {scale, "scale"}, {shift, "shift"}, {residual, "residual"}})
+            check_placement(ctx, t, n);
+        const ConvGeom g = gated_geometry(x, s, w, y, "y");
+        if (b) check_shape(b, {g.Cout}, "b");
+        if (scale) check_shape(scale, {g.Cout}, "scale");
+        if (shift) check_shape(shift, {g.Cout}, "shift");
+        if (residual) check_same_shape(residual, "residual", y, "y");
+        check_activation(activation);
+        require(y->storage != x->storage && y->storage != s->storage, ES_ERR_INVALID_ARGUMENT,
+                "y must not share storage with x or s");
+        require(!residual || residual->storage != y->storage, ES_ERR_INVALID_ARGUMENT,
+                "y must not share storage with residual");
+        ConvEpilogue e;
+        e.activation = activation;
+        e.scale = scale ? scale->data() : nullptr;
+        e.shift = shift ? shift->data() : nullptr;
+        e.residual = residual ? residual->data() : nullptr;
+        ctx->k->conv2d_forward_gated(ctx->exec(), g, x->data(), s->data(), w->data(),
+                                     b ? b->data() : nullptr, e, y->data());
+    });
+}
+
+es_status es_conv2d_backward_gated(es_handle ctx_h, es_handle x_h, es_handle s_h, es_handle w_h,
+                                   es_handle dy_h, es_handle dx_h, es_handle dw_h, es_handle db_h,
+                                   es_handle ds_h) {
+    return guard("es_conv2d_backward_gated", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *s = tensor(s_h, "s"), *w = tensor(w_h, "w"),
+               *dy = tensor(dy_h, "dy");
+        Tensor *dx = optional_tensor(dx_h, "dx"), *dw = optional_tensor(dw_h, "dw"),
+               *db = optional_tensor(db_h, "db"), *ds = optional_tensor(ds_h, "ds");
+        for (auto [t, n] : {std::pair{x, "x"}, {s, "s"}, {w, "w"}, {dy, "dy"}, {dx, "dx"},
+                            {dw, "dw"}, {db, "db"}, {ds, "ds"}})
+            check_placement(ctx, t, n);
+        const ConvGeom g = gated_geometry(x, s, w, dy, "dy");
+        if (dx) check_same_shape(dx, "dx", x, "x");
+        if (dw) check_same_shape(dw, "dw", w, "w");
+        if (db) check_shape(db, {g.Cout}, "db");
+        if (ds) {
+            check_same_shape(ds, "ds", s, "s");
+            require(dx != nullptr, ES_ERR_INVALID_ARGUMENT, "ds needs dx (it is gathered from it)");
+        }
+        ctx->k->conv2d_backward_gated(ctx->exec(), g, x->data(), s->data(), w->data(), dy->data(),
+                                      dx ? dx->data() : nullptr, dw ? dw->data() : nullptr,
+                                      db ? db->data() : nullptr, ds ? ds->data() : nullptr);
+    });
+}
 
 es_status es_conv2d_forward_fused(es_handle ctx_h, es_handle x_h, es_handle w_h, es_handle b_h,
                                   es_handle y_h, int stride_h, int stride_w, int pad_top, int pad_bottom,

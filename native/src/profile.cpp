@@ -88,6 +88,27 @@ struct Cost<&KernelTable::conv2d_backward> {
         return {flops, kF * (read + written)};
     }
 };
+/* The gated ones: the convolution's work on x * s, plus reading s ([N, Cin]) and writing ds. */
+template <>
+struct Cost<&KernelTable::conv2d_forward_gated> {
+    static Work of(const ConvGeom& g, const float* x, const float*, const float* w,
+                   const float* b, const ConvEpilogue& e, float* y) {
+        Work k = Cost<&KernelTable::conv2d_forward>::of(g, x, w, b, e, y);
+        k.bytes += kF * (double)g.N * g.Cin;
+        return k;
+    }
+};
+template <>
+struct Cost<&KernelTable::conv2d_backward_gated> {
+    static Work of(const ConvGeom& g, const float* x, const float*, const float* w,
+                   const float* dy, const float* dx, const float* dw, const float* db,
+                   const float* ds) {
+        Work k = Cost<&KernelTable::conv2d_backward>::of(g, x, w, dy, dx, dw, db);
+        if (dw || ds) k.bytes += kF * (double)g.N * g.Cin * (ds ? 2 : 1); /* s, ds */
+        if (ds && !dw) k.bytes += kF * conv_x(g);                         /* x */
+        return k;
+    }
+};
 template <>
 struct Cost<&KernelTable::batchnorm_forward> {
     template <class... A>

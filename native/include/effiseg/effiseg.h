@@ -155,6 +155,21 @@ ES_API es_status es_conv2d_backward(es_handle ctx, es_handle x, es_handle w, es_
                                     int stride_w, int pad_top, int pad_bottom, int pad_left,
                                     int pad_right, int groups);
 
+/* A pointwise convolution (1x1, stride 1, no padding, no groups; w [1,1,Cin,Cout]) of the
+ * product x * s, s [N,1,1,Cin] per sample and channel, without writing the product out: a
+ * squeeze-excite block's gated tensor going into its projection. The forward is
+ * es_conv2d_forward_fused of es_channel_scale_forward(x, s) (the same bits); the backward is
+ * es_conv2d_backward's for that input, so dx is the gradient with respect to the product x * s
+ * (times s it is x's), and ds [N,1,1,Cin] (optional; needs dx) the gradient with respect to s,
+ * the sum over each sample's pixels of dx * x, gathered as dx is written. b, scale, shift,
+ * residual, dx, dw and db are optional as there. */
+ES_API es_status es_conv2d_forward_gated(es_handle ctx, es_handle x, es_handle s, es_handle w,
+                                         es_handle b, es_handle y, int activation,
+                                         es_handle scale, es_handle shift, es_handle residual);
+ES_API es_status es_conv2d_backward_gated(es_handle ctx, es_handle x, es_handle s, es_handle w,
+                                          es_handle dy, es_handle dx, es_handle dw, es_handle db,
+                                          es_handle ds);
+
 /* ---- batch norm, optionally fused with an activation after it ------------- */
 
 /* x,y [N,H,W,C]; gamma, beta, running_mean, running_var, save_mean, save_invstd [C].

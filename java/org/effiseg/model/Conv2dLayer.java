@@ -178,6 +178,37 @@ final class Conv2dLayer {
     return y;
   }
 
+  /**
+   * {@code conv(x * s) + b} (a new tensor) for this pointwise convolution, s [N,1,1,Cin] per sample
+   * and channel (a squeeze-excite gate): the product is made a block at a time as the convolution
+   * reads it, never written out.
+   */
+  Tensor forwardGated(Workspace ws, Tensor x, Tensor s) {
+    requirePointwise();
+    Tensor y = output(ws, x, spec((int) x.dim(1), (int) x.dim(2)));
+    Ops.conv2dForwardGated(ws.ctx(), x, s, w, b, y, Activation.NONE, null, null, null);
+    return y;
+  }
+
+  /** Eval: {@link #forward(Workspace, Tensor, EvalConv, Activation, Tensor)} of {@code x * s}. */
+  Tensor forwardGated(Workspace ws, Tensor x, Tensor s, EvalConv e, Activation act, Tensor residual) {
+    requirePointwise();
+    Tensor y = output(ws, x, spec((int) x.dim(1), (int) x.dim(2)));
+    Ops.conv2dForwardGated(ws.ctx(), x, s, e.weight, e.bias, y, act, e.scale, e.shift, residual);
+    return y;
+  }
+
+  /**
+   * The backward pass of {@link #forwardGated(Workspace, Tensor, Tensor)}: writes dweight (and
+   * dbias) and the gate's gradient into {@code ds}; returns the gradient with respect to the
+   * product {@code x * s} (a new tensor).
+   */
+  Tensor backwardGated(Workspace ws, Tensor x, Tensor s, Tensor dy, Tensor ds) {
+    Tensor dProduct = ws.take(x.shape());
+    Ops.conv2dBackwardGated(ws.ctx(), x, s, w, dy, dProduct, dw, db, ds);
+    return dProduct;
+  }
+
   Tensor weight() {
     return w;
   }

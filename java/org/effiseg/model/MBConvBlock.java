@@ -11,8 +11,9 @@ import org.effiseg.nativeapi.Tensor;
  * expand + bias → sigmoid → scale) → 1x1 project → BN, plus the identity skip with drop-connect
  * when the stride is 1 and the channels match.
  *
- * <p>Training keeps the tensors the backward pass needs; the squeeze-excite product (the
- * project conv's input, one expanded-size tensor) is recomputed in backward instead of kept.
+ * <p>Training keeps the tensors the backward pass needs. The squeeze-excite product (the
+ * project conv's input, one expanded-size tensor) is never written out: the project conv takes
+ * the gate and makes the product a block at a time as it reads it, forward and backward.
  */
 final class MBConvBlock {
   private final Conv2dLayer expandConv; // null when expandRatio == 1
@@ -133,10 +134,7 @@ final class MBConvBlock {
     gateLogits = seExpand.forward(ws, reducedAct);
     gate = ws.take(gateLogits.shape());
     Ops.activationForward(ws.ctx(), Activation.SIGMOID, gateLogits, gate);
-    Tensor scaled = ws.take(seInput.shape());
-    Ops.channelScaleForward(ws.ctx(), seInput, gate, scaled);
-    projected = projectConv.forward(ws, scaled);
-    ws.give(scaled);
+    projected = projectConv.forwardGated(ws, seInput, gate);
     Tensor y = bn2.forward(ws, projected, training);
     if (!training) {
       release(ws);
@@ -203,11 +201,8 @@ final class MBConvBlock {
     ws.give(pooled);
     Tensor gate = seExpand.forward(ws, reduced, seExpandEval, Activation.SIGMOID, null);
     ws.give(reduced);
-    Tensor scaled = ws.take(d.shape());
-    Ops.channelScaleForward(ws.ctx(), d, gate, scaled);
+    Tensor y = projectConv.forwardGated(ws, d, gate, projectEval, Activation.NONE, skip ? x : null);
     ws.give(d, gate);
-    Tensor y = projectConv.forward(ws, scaled, projectEval, Activation.NONE, skip ? x : null);
-    ws.give(scaled);
     return y;
   }
 
@@ -225,15 +220,10 @@ final class MBConvBlock {
     if (dOut != dy) {
       ws.give(dOut);
     }
-    // Recompute the squeeze-excite product instead of having kept it.
-    Tensor scaled = ws.take(seInput.shape());
-    Ops.channelScaleForward(ws.ctx(), seInput, gate, scaled);
-    Tensor dScaled = projectConv.backward(ws, scaled, dProjected, true);
-    ws.give(scaled);
+    Tensor dGate = ws.take(gate.shape());
+    Tensor dScaled = projectConv.backwardGated(ws, seInput, gate, dProjected, dGate);
     ws.give(dProjected);
 
-    Tensor dGate = ws.take(gate.shape());
-    Ops.channelScaleBackward(ws.ctx(), seInput, gate, dScaled, null, dGate);
     Tensor dGateLogits = ws.take(gate.shape());
     Ops.activationBackward(ws.ctx(), Activation.SIGMOID, gateLogits, dGate, dGateLogits);
     ws.give(dGate);

@@ -200,6 +200,29 @@ final class EffisegNative {
       int padRight,
       int groups);
 
+  static native int es_conv2d_forward_gated(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long s,
+      @Cast("es_handle") long w,
+      @Cast("es_handle") long b,
+      @Cast("es_handle") long y,
+      int activation,
+      @Cast("es_handle") long scale,
+      @Cast("es_handle") long shift,
+      @Cast("es_handle") long residual);
+
+  static native int es_conv2d_backward_gated(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long s,
+      @Cast("es_handle") long w,
+      @Cast("es_handle") long dy,
+      @Cast("es_handle") long dx,
+      @Cast("es_handle") long dw,
+      @Cast("es_handle") long db,
+      @Cast("es_handle") long ds);
+
   static native int es_batchnorm_forward(
       @Cast("es_handle") long ctx,
       @Cast("es_handle") long x,

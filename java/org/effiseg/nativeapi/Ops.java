@@ -67,6 +67,32 @@ public final class Ops {
             s.padBottom(), s.padLeft(), s.padRight(), s.groups()));
   }
 
+  /**
+   * A pointwise convolution (1x1, stride 1, no padding, no groups) of {@code x * s}, s [N,1,1,Cin]
+   * per sample and channel, with the epilogue of {@link #conv2dForwardFused}; the product is never
+   * written out. The same values as {@link #channelScaleForward} then {@link #conv2dForwardFused}.
+   */
+  public static void conv2dForwardGated(Context ctx, Tensor x, Tensor s, Tensor w, Tensor b, Tensor y,
+      Activation activation, Tensor scale, Tensor shift, Tensor residual) {
+    check(
+        EffisegNative.es_conv2d_forward_gated(
+            c(ctx), h(x), h(s), h(w), h(b), h(y), activation.ordinal(), h(scale), h(shift), h(residual)));
+  }
+
+  /**
+   * The backward pass of {@link #conv2dForwardGated}: {@link #conv2dBackward}'s for the input
+   * {@code x * s}, so dx is the gradient with respect to that product; ds [N,1,1,Cin] the
+   * gradient with respect to s (the sum over each sample's pixels of dx * x; needs dx). dx, dw,
+   * db, ds may be null.
+   */
+  public static void conv2dBackwardGated(
+      Context ctx, Tensor x, Tensor s, Tensor w, Tensor dy, Tensor dx, Tensor dw, Tensor db,
+      Tensor ds) {
+    check(
+        EffisegNative.es_conv2d_backward_gated(
+            c(ctx), h(x), h(s), h(w), h(dy), h(dx), h(dw), h(db), h(ds)));
+  }
+
   public static void batchnormForward(
       Context ctx,
       Tensor x,

@@ -199,6 +199,42 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
     }
   }
 
+  /** The gated pointwise convolution: forward with the whole epilogue, backward with every
+   *  gradient (ds too) and with dx alone. */
+  @Test
+  void gatedConv2dForwardAndBackward() {
+    Rand r = new Rand(41);
+    long[] xs = {3, 7, 5, 13};
+    long[] ws = {1, 1, 13, 11};
+    long[] ys = {3, 7, 5, 11};
+    float[] x = r.normal(Rand.size(xs), 1);
+    float[] gate = r.uniform(3 * 13, 0.1, 1.9);
+    float[] w = r.normal(Rand.size(ws), 0.5);
+    float[] b = r.normal(11, 1);
+    float[] scale = r.uniform(11, 0.5, 1.5);
+    float[] shift = r.normal(11, 1);
+    float[] residual = r.normal(Rand.size(ys), 1);
+    float[] dy = r.normal(Rand.size(ys), 1);
+    agree("gated conv2d", 1e-4, 1e-4, s -> {
+      Tensor tx = s.of(x, xs);
+      Tensor ts = s.of(gate, 3, 1, 1, 13);
+      Tensor tw = s.of(w, ws);
+      Tensor tb = s.of(b, 11);
+      Tensor y = s.zeros(ys);
+      Ops.conv2dForwardGated(s.ctx, tx, ts, tw, tb, y, Activation.SWISH, s.of(scale, 11),
+          s.of(shift, 11), s.of(residual, ys));
+      Tensor tdy = s.of(dy, ys);
+      Tensor dx = s.zeros(xs);
+      Tensor dw = s.zeros(ws);
+      Tensor db = s.zeros(11);
+      Tensor ds = s.zeros(3, 1, 1, 13);
+      Tensor dxOnly = s.zeros(xs);
+      Ops.conv2dBackwardGated(s.ctx, tx, ts, tw, tdy, dx, dw, db, ds);
+      Ops.conv2dBackwardGated(s.ctx, tx, ts, tw, tdy, dxOnly, null, null, null);
+      return read(y, dx, dw, db, ds, dxOnly);
+    });
+  }
+
   // ---- batch norm (+ fused activation), activations -------------------------------------
 
   @ParameterizedTest

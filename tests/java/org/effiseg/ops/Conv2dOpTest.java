@@ -541,6 +541,160 @@ class Conv2dOpTest {
     }
   }
 
+  // ---- gated pointwise convolutions (es_conv2d_forward_gated / es_conv2d_backward_gated) ----
+
+  /** The pointwise cases without groups, and a few more for the gate's images: blocks and
+   *  chunks of rows that start inside an image, on the direct and the sgemm paths. */
+  static Stream<Arguments> backendsAndGatedCases() {
+    List<Case> gated = new ArrayList<>();
+    for (Case c : Stream.concat(cases().stream(), threadedCases().stream()).toList()) {
+      if (c.kh == 1 && c.kw == 1 && c.stride == 1 && c.groups == 1) {
+        gated.add(c);
+      }
+    }
+    gated.add(new Case("gated pointwise 40->16, 3 images of 5x7", 3, 5, 7, 40, 16, 1, 1, 1, true, 0,
+        1, true));
+    gated.add(new Case("gated pointwise 96->24, 3 images of 23x29 (direct blocks across images)", 3,
+        23, 29, 96, 24, 1, 1, 1, true, 0, 1, false));
+    gated.add(new Case("gated pointwise 240->80, 5 images of 14x14 (sgemm chunks across images)",
+        5, 14, 14, 240, 80, 1, 1, 1, true, 0, 1, true));
+    return Backends.all().flatMap(b -> gated.stream().map(c -> Arguments.of(b, c)));
+  }
+
+  /**
+   * The gated convolution is the convolution of es_channel_scale_forward's product, bit for bit:
+   * forward with and without the whole epilogue, and backward with every gradient, with dx or
+   * dw alone (the product is made for dw only), against the product written out and the plain
+   * ops. The gate takes a different value per image and channel, so a row given another image's
+   * gate, or a block's rows offset, changes the result. ds, the gate's gradient gathered as dx
+   * is written, is the sum over each image's pixels of dx * x, within rounding of that sum in
+   * double (a row counted in another image, or twice, is off by whole terms).
+   */
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndGatedCases")
+  void gatedIsTheConvolutionOfTheProduct(Backend backend, Case c) {
+    try (Context ctx = Backends.open(backend)) {
+      Run r = new Run(c, 17);
+      Rand rand = new Rand(29);
+      float[] gate = rand.uniform(c.n * c.cin, 0.1, 1.9);
+      float[] scale = rand.uniform(c.cout, 0.5, 1.5);
+      float[] shift = rand.uniform(c.cout, -1, 1);
+      float[] residual = rand.uniform(Rand.size(c.yShape()), -1, 1);
+      long[] sShape = {c.n, 1, 1, c.cin};
+      try (Tensor tx = ctx.tensor(r.x, c.xShape());
+          Tensor ts = ctx.tensor(gate, sShape);
+          Tensor tw = ctx.tensor(r.w, c.wShape());
+          Tensor tb = r.b == null ? null : ctx.tensor(r.b, c.cout);
+          Tensor tdy = ctx.tensor(r.dy, c.yShape());
+          Tensor product = ctx.tensor(c.xShape());
+          Tensor tscale = ctx.tensor(scale, c.cout);
+          Tensor tshift = ctx.tensor(shift, c.cout);
+          Tensor tres = ctx.tensor(residual, c.yShape());
+          Tensor expected = ctx.tensor(c.yShape());
+          Tensor actual = ctx.tensor(c.yShape())) {
+        Ops.channelScaleForward(ctx, tx, ts, product);
+        for (boolean whole : new boolean[] {false, true}) {
+          Activation act = whole ? Activation.SWISH : Activation.NONE;
+          Tensor sc = whole ? tscale : null, sh = whole ? tshift : null, res = whole ? tres : null;
+          Ops.conv2dForwardFused(ctx, product, tw, tb, expected, c.spec(), act, sc, sh, res);
+          actual.fill(Float.NaN);
+          Ops.conv2dForwardGated(ctx, tx, ts, tw, tb, actual, act, sc, sh, res);
+          assertWithMessage("%s y%s", c, whole ? " (swish + affine + residual)" : "")
+              .that(actual.read()).isEqualTo(expected.read());
+        }
+        float[][] want = gradients(ctx, c, product, null, tw, tdy, true, true);
+        float[][] all = gradients(ctx, c, tx, ts, tw, tdy, true, true);
+        float[][] dxOnly = gradients(ctx, c, tx, ts, tw, tdy, true, false);
+        float[][] dwOnly = gradients(ctx, c, tx, ts, tw, tdy, false, true);
+        double[] dsRef = new double[c.n * c.cin];
+        int hw = c.h * c.w;
+        for (int i = 0; i < r.x.length; i++) {
+          dsRef[i / (hw * c.cin) * c.cin + i % c.cin] += (double) want[0][i] * r.x[i];
+        }
+        Tolerance.assertClose(c + " ds", all[3], dsRef, 1e-5, 1e-5);
+        assertWithMessage("%s ds with dx alone", c).that(dxOnly[3]).isEqualTo(all[3]);
+        String[] names = {"dx (of the product)", "dw", "db"};
+        for (int i = 0; i < 3; i++) {
+          if (want[i] == null) {
+            continue; // no bias
+          }
+          assertWithMessage("%s %s", c, names[i]).that(all[i]).isEqualTo(want[i]);
+        }
+        assertWithMessage("%s dx alone", c).that(dxOnly[0]).isEqualTo(want[0]);
+        assertWithMessage("%s dw alone", c).that(dwOnly[1]).isEqualTo(want[1]);
+      }
+    }
+  }
+
+  /** {dx, dw, db, ds} of the plain (s null) or gated backward; outputs not asked for stay null,
+   *  db is asked for with dw when the case has a bias, ds (gated) with dx. */
+  private static float[][] gradients(Context ctx, Case c, Tensor x, Tensor s, Tensor w, Tensor dy,
+      boolean wantDx, boolean wantDw) {
+    try (Tensor dx = ctx.tensor(c.xShape());
+        Tensor dw = ctx.tensor(c.wShape());
+        Tensor db = ctx.tensor(c.cout);
+        Tensor ds = ctx.tensor(c.n, 1, 1, c.cin)) {
+      dx.fill(Float.NaN);
+      dw.fill(Float.NaN);
+      db.fill(Float.NaN);
+      ds.fill(Float.NaN);
+      Tensor gx = wantDx ? dx : null, gw = wantDw ? dw : null, gb = wantDw && c.bias ? db : null;
+      Tensor gs = s != null && wantDx ? ds : null;
+      if (s == null) {
+        Ops.conv2dBackward(ctx, x, w, dy, gx, gw, gb, c.spec());
+      } else {
+        Ops.conv2dBackwardGated(ctx, x, s, w, dy, gx, gw, gb, gs);
+      }
+      return new float[][] {
+        wantDx ? dx.read() : null, wantDw ? dw.read() : null, gb != null ? db.read() : null,
+        gs != null ? ds.read() : null
+      };
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void gatedConvolutionRejectsBadShapes(Backend backend) {
+    try (Context ctx = Backends.open(backend);
+        Tensor x = ctx.tensor(2, 5, 5, 8);
+        Tensor s = ctx.tensor(2, 1, 1, 8);
+        Tensor w = ctx.tensor(1, 1, 8, 16);
+        Tensor y = ctx.tensor(2, 5, 5, 16);
+        Tensor sWrongChannels = ctx.tensor(2, 1, 1, 16);
+        Tensor sOneImage = ctx.tensor(1, 1, 1, 8);
+        Tensor w3x3 = ctx.tensor(3, 3, 8, 16);
+        Tensor y3 = ctx.tensor(2, 3, 3, 16)) {
+      EffisegException e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForwardGated(ctx, x, sWrongChannels, w, null, y, Activation.NONE, null,
+              null, null));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+      assertThat(e).hasMessageThat().contains("es_conv2d_forward_gated");
+      assertThat(e).hasMessageThat().contains("[2,1,1,16]");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardGated(ctx, x, sOneImage, w, y, null, null, null, null));
+      assertThat(e).hasMessageThat().contains("es_conv2d_backward_gated");
+      assertThat(e).hasMessageThat().contains("[1,1,1,8]");
+
+      e = assertThrows(EffisegException.class, // ds is gathered from dx
+          () -> Ops.conv2dBackwardGated(ctx, x, s, w, y, null, null, null, s));
+      assertThat(e).hasMessageThat().contains("ds needs dx");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardGated(ctx, x, s, w, y, x, null, null, sOneImage));
+      assertThat(e).hasMessageThat().contains("ds");
+
+      e = assertThrows(EffisegException.class, // a 3x3 kernel is not pointwise
+          () -> Ops.conv2dForwardGated(ctx, x, s, w3x3, null, y3, Activation.NONE, null, null,
+              null));
+      assertThat(e).hasMessageThat().contains("pointwise");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForwardGated(ctx, x, null, w, null, y, Activation.NONE, null, null, null));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.NULL_HANDLE);
+    }
+  }
+
   // ---- (d) bad input ----------------------------------------------------------------------
 
   @ParameterizedTest

@@ -145,6 +145,18 @@ __global__ void bn_backward_dx_kernel(const float* x, GatedDy dy, const float* m
     }
 }
 
+/* gr = dy * act'(pre) (may be in place: gr == dy) */
+template <int A>
+__global__ void bn_backward_gr_kernel(const float* x, const float* dy, const float* mean,
+                                      const float* invstd, const float* gamma, const float* beta,
+                                      float* gr, int64_t n, int C) {
+    ES_GRID_STRIDE(i, n) {
+        const int c = (int)(i % C);
+        const float xc = x[i] - mean[c];
+        gr[i] = act::grad<A>(xc * (gamma[c] * invstd[c]) + beta[c], dy[i]);
+    }
+}
+
 }  // namespace
 
 void batchnorm_forward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,
@@ -217,6 +229,31 @@ void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const f
                 n, C);
             check_launch("bn_backward_dx_kernel");
         }
+    });
+}
+
+void batchnorm_backward_deferred(const Exec& ex, const BnGeom& g, const float* x,
+                                 const float* gamma, const float* beta, const float* dy,
+                                 const float* save_mean, const float* save_invstd, float* gr,
+                                 float* coef, float* dgamma, float* dbeta, int activation) {
+    State& s = state(ex);
+    const int C = g.C;
+    const int64_t n = g.rows * C;
+    const GatedDy gdy = gated_dy(dy, nullptr, C);
+    act::dispatch(activation, [&](auto a) {
+        constexpr int A = decltype(a)::value;
+        const ColumnSplit split = column_split(g.rows, C, 1);
+        Scratch partial(s, (int64_t)split.parts * 2 * C * (int64_t)sizeof(double));
+        column_partials<2>(s, "batchnorm backward moments (deferred)",
+                           BackwardMoments<A>{x, save_mean, save_invstd, gamma, beta, gdy, C}, 1,
+                           g.rows, C, split, partial.as<double>());
+        bn_backward_coef_kernel<<<grid_for(C), kThreads, 0, s.stream>>>(
+            partial.as<double>(), split.parts, C, g.rows, gamma, save_invstd, 1, dgamma, dbeta, coef);
+        check_launch("bn_backward_coef_kernel (deferred)");
+        if (A == ES_ACT_NONE && gr == dy) return; /* gr is dy */
+        bn_backward_gr_kernel<A><<<grid_for(n), kThreads, 0, s.stream>>>(
+            x, dy, save_mean, save_invstd, gamma, beta, gr, n, C);
+        check_launch("bn_backward_gr_kernel");
     });
 }
 

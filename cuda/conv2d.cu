@@ -92,6 +92,19 @@ void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const fl
     if (db) column_sums(s, "conv2d bias gradient", dy, 1, (int64_t)g.N * g.OH * g.OW, g.Cout, 1.0, db);
 }
 
+/* dy = coef0 * gr + coef1 * (x - mean) + coef2, times [x > 0] with input_relu (kernels.h BnDy):
+ * the batch norm's dx that batchnorm_backward_deferred left unfinished. */
+namespace {
+__global__ void bn_dy_kernel(BnDy bn, float* dy, int64_t n, int C) {
+    ES_GRID_STRIDE(i, n) {
+        const int c = (int)(i % C);
+        const float d = bn.coef[c] * bn.gr[i] + bn.coef[C + c] * (bn.x[i] - bn.mean[c]) +
+                        bn.coef[2 * C + c];
+        dy[i] = !bn.input_relu || bn.x[i] > 0.0f ? d : 0.0f;
+    }
+}
+}  // namespace
+
 /* The gated convolutions (pointwise, no groups): the product x * s in scratch memory by
  * channel_scale_forward, then the plain convolution on it (the backward only needs it for dw),
  * and ds as channel_scale_backward's (a pass over dx and x after it).
@@ -115,6 +128,21 @@ void conv2d_backward_gated(const Exec& ex, const ConvGeom& g, const float* x, co
     if (dw) channel_scale_forward(ex, pg, x, sc, product.as<float>());
     conv2d_backward(ex, g, dw ? product.as<float>() : x, w, dy, dx, dw, db);
     if (ds) channel_scale_backward(ex, pg, x, sc, dx, nullptr, ds); /* sum of dx * x */
+}
+
+/* The batch norm's dx into scratch memory (bn_dy_kernel), then the plain or gated backward. */
+void conv2d_backward_bn(const Exec& ex, const ConvGeom& g, const float* x, const float* sc,
+                        const float* w, const BnDy& bn, float* dx, float* dw, float* ds) {
+    if (!dx && !dw) return;
+    State& s = state(ex);
+    const int64_t n = (int64_t)g.N * g.OH * g.OW * g.Cout;
+    Scratch dy(s, n * (int64_t)sizeof(float));
+    bn_dy_kernel<<<grid_for(n), kThreads, 0, s.stream>>>(bn, dy.as<float>(), n, g.Cout);
+    check_launch("bn_dy_kernel");
+    if (sc)
+        conv2d_backward_gated(ex, g, x, sc, w, dy.as<float>(), dx, dw, nullptr, ds);
+    else
+        conv2d_backward(ex, g, x, w, dy.as<float>(), dx, dw, nullptr);
 }
 
 }  // namespace es::cuda

@@ -11,7 +11,10 @@
  *    the saved statistics, gr is parked in dx) together with the channel sums of gr and
  *    gr * (x - mean), and one pass finishing dx in place; eval: one pass. A gated dy
  *    (dy * s + alpha * t per image and channel, BnGate) is formed in the first pass as dy is
- *    read, so the squeeze-excite input's gradient is never written out.
+ *    read, so the squeeze-excite input's gradient is never written out. The deferred backward
+ *    (es_batchnorm_backward_deferred) stops before the second pass and hands gr and the
+ *    coefficients of dx to the pointwise convolution before the batch norm, which forms dx a
+ *    block of rows at a time as its dy (conv2d_pointwise.cpp, conv2d_gemm.cpp).
  * Rows are processed in fixed blocks (row_blocks.h): channel sums in float chunks added into
  * per-block double accumulators, combined in block order, so results do not depend on the
  * thread count. The statistics are taken of x - x[0,c], which keeps E[x^2] - E[x]^2 free of
@@ -307,6 +310,23 @@ void finish_dx(const Exec& ex, const BnGeom& g, const float* x, const float* gr,
     });
 }
 
+/* The training-mode dx = ka * gr + kb * (x - mean) + kc per channel, k = [ka | kb | kc]: dx =
+ * gamma*invstd/n * (n*gr - sum(gr) - xhat*sum(gr*xhat)), xhat = (x - mean)*invstd, and
+ * sum(gr*xhat) = invstd * sum2. */
+void training_dx_coefficients(const BnGeom& g, const float* gamma, const float* save_invstd,
+                              const std::vector<double>& sum1, const std::vector<double>& sum2,
+                              float* k) {
+    const int C = g.C;
+    const double n = (double)g.rows;
+    for (int c = 0; c < C; c++) {
+        const double gm = gamma ? gamma[c] : 1.0;
+        const double is = save_invstd[c];
+        k[c] = (float)(gm * is);
+        k[C + c] = (float)(-gm * is * is * is * sum2[c] / n);
+        k[2 * C + c] = (float)(-gm * is * sum1[c] / n);
+    }
+}
+
 }  // namespace
 
 void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const float* gamma,
@@ -367,19 +387,37 @@ void batchnorm_backward(const Exec& ex, const BnGeom& g, const float* x, const f
     }
     if (!training || !dx) return;
 
-    /* dx = gamma*invstd/n * (n*gr - sum(gr) - xhat*sum(gr*xhat)), xhat = (x - mean)*invstd,
-     * and sum(gr*xhat) = invstd * sum2. */
-    const double n = (double)g.rows;
-    std::vector<float> ka(C), kb(C), kc(C);
+    std::vector<float> k(3 * (size_t)C);
+    training_dx_coefficients(g, gamma, save_invstd, sum1, sum2, k.data());
+    finish_dx(ex, g, x, out == GradOut::Park ? dx : dy, save_mean, k.data(), k.data() + C,
+              k.data() + 2 * C, relu_in, dx);
+}
+
+void batchnorm_backward_deferred(const Exec& ex, const BnGeom& g, const float* x,
+                                 const float* gamma, const float* beta, const float* dy,
+                                 const float* save_mean, const float* save_invstd, float* gr,
+                                 float* coef, float* dgamma, float* dbeta, int activation) {
+    const int C = g.C;
+    const std::vector<float> scale = fold_scale(C, gamma, save_invstd);
+    const std::vector<float> shift = beta_or_zero(C, beta);
+    std::vector<double> sum1, sum2;
+    act::dispatch(activation, [&](auto a) {
+        constexpr int A = decltype(a)::value;
+        const float *m = save_mean, *sc = scale.data(), *sh = shift.data();
+        if constexpr (A == ES_ACT_NONE) { /* gr is dy */
+            backward_sums<A, GradOut::None, false>(ex, g, x, dy, RowGate{}, m, sc, sh, nullptr,
+                                                   false, nullptr, sum1, sum2);
+            if (gr != dy) copy(ex, gr, dy, g.rows * C);
+        } else {
+            backward_sums<A, GradOut::Park, false>(ex, g, x, dy, RowGate{}, m, sc, sh, nullptr,
+                                                   false, gr, sum1, sum2);
+        }
+    });
     for (int c = 0; c < C; c++) {
-        const double gm = gamma ? gamma[c] : 1.0;
-        const double is = save_invstd[c];
-        ka[c] = (float)(gm * is);
-        kb[c] = (float)(-gm * is * is * is * sum2[c] / n);
-        kc[c] = (float)(-gm * is * sum1[c] / n);
+        if (dbeta) dbeta[c] = (float)sum1[c];
+        if (dgamma) dgamma[c] = (float)(sum2[c] * save_invstd[c]);
     }
-    finish_dx(ex, g, x, out == GradOut::Park ? dx : dy, save_mean, ka.data(), kb.data(),
-              kc.data(), relu_in, dx);
+    training_dx_coefficients(g, gamma, save_invstd, sum1, sum2, coef);
 }
 
 }  // namespace es::cpu::ES_CPU_ISA

@@ -96,7 +96,7 @@ void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const fl
         if (dx) gemm_backward(ex, g, x, w, dy, dx, nullptr);
     } else if (dx || dw) {
         if (pointwise_direct_fits(g))
-            pointwise_backward_direct(ex, g, x, nullptr, w, dy, dx, dw, nullptr);
+            pointwise_backward_direct(ex, g, x, nullptr, w, dy, nullptr, dx, dw, nullptr);
         else if (taps_fit(g))
             taps_backward(ex, g, x, w, dy, dx, dw);
         else
@@ -106,7 +106,8 @@ void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const fl
 }
 
 /* Pointwise only (the C ABI checks): the paths of conv2d_forward / conv2d_backward for pointwise
- * geometries, each making the product x * s a block of rows at a time. */
+ * geometries, each making the product x * s (and conv2d_backward_bn its dy from the batch norm's
+ * unfinished dx) a block of rows at a time. */
 void conv2d_forward_gated(const Exec& ex, const ConvGeom& g, const float* x, const float* s,
                           const float* w, const float* b, const ConvEpilogue& e, float* y) {
     if (pointwise_direct_fits(g) && g.Cout % 8 == 0)
@@ -120,11 +121,20 @@ void conv2d_backward_gated(const Exec& ex, const ConvGeom& g, const float* x, co
                            float* ds) {
     if (dx || dw) {
         if (pointwise_direct_fits(g))
-            pointwise_backward_direct(ex, g, x, s, w, dy, dx, dw, ds);
+            pointwise_backward_direct(ex, g, x, s, w, dy, nullptr, dx, dw, ds);
         else
-            gemm_backward_pointwise(ex, g, x, s, w, dy, dx, dw, ds);
+            gemm_backward_pointwise(ex, g, x, s, w, dy, nullptr, dx, dw, ds);
     }
     if (db) column_sums(ex, dy, (int64_t)g.N * g.OH * g.OW, g.Cout, db);
+}
+
+void conv2d_backward_bn(const Exec& ex, const ConvGeom& g, const float* x, const float* s,
+                        const float* w, const BnDy& bn, float* dx, float* dw, float* ds) {
+    if (!dx && !dw) return;
+    if (pointwise_direct_fits(g))
+        pointwise_backward_direct(ex, g, x, s, w, nullptr, &bn, dx, dw, ds);
+    else
+        gemm_backward_pointwise(ex, g, x, s, w, nullptr, &bn, dx, dw, ds);
 }
 
 }  // namespace es::cpu::ES_CPU_ISA

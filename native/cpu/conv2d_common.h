@@ -128,9 +128,11 @@ inline int64_t part_count(int64_t items, int threads, int per_thread) {
 inline int64_t part_begin(int64_t items, int64_t parts, int64_t i) { return items * i / parts; }
 
 /* A per-thread scratch buffer, grown on demand and kept for reuse (OpenMP reuses its
- * threads, so this is allocated once per thread, not per call). */
-inline float* scratch(size_t floats) {
-    thread_local std::vector<float> buffer;
+ * threads, so this is allocated once per thread, not per call). Two of them (slot 0 and 1),
+ * for the two operands a block may need made at once. */
+inline float* scratch(size_t floats, int slot = 0) {
+    thread_local std::vector<float> buffers[2];
+    std::vector<float>& buffer = buffers[slot];
     if (buffer.size() < floats) {
         buffer.clear();
         buffer.shrink_to_fit();
@@ -152,6 +154,27 @@ inline const float* gated_rows(const float* x, const float* s, int C, int64_t hw
         float* o = out + (r - r0) * C;
 #pragma omp simd
         for (int c = 0; c < C; c++) o[c] = xr[c] * sn[c];
+    }
+    return out;
+}
+
+/* Rows [r0, r1) of a batch norm's training-mode dx that es_batchnorm_backward_deferred left
+ * unfinished (kernels.h BnDy; C channels): the dy of the convolution before the batch norm, in
+ * this thread's second scratch buffer as rows [0, r1 - r0). The same expression as the batch
+ * norm's own last pass (batchnorm.cpp, finish_dx). */
+inline const float* bn_dy_rows(const BnDy& bn, int C, int64_t r0, int64_t r1) {
+    float* out = scratch((size_t)((r1 - r0) * C), 1);
+    const float *ka = bn.coef, *kb = bn.coef + C, *kc = bn.coef + 2 * C, *m = bn.mean;
+    const bool relu = bn.input_relu != 0;
+    for (int64_t r = r0; r < r1; r++) {
+        const float* grr = bn.gr + r * C;
+        const float* xr = bn.x + r * C;
+        float* o = out + (r - r0) * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) {
+            const float d = ka[c] * grr[c] + kb[c] * (xr[c] - m[c]) + kc[c];
+            o[c] = !relu || xr[c] > 0.0f ? d : 0.0f;
+        }
     }
     return out;
 }
@@ -262,10 +285,11 @@ bool pointwise_direct_fits(const ConvGeom& g);
 /* gate (may be null): s [N, Cin], the convolution's input is x * s (conv2d_forward_gated) */
 void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* gate,
                               const float* w, const float* b, const ConvEpilogue& e, float* y);
-/* with ds (gate given, needs dx): the gate's gradient (GateGrad) */
+/* with ds (gate given, needs dx): the gate's gradient (GateGrad); with bn (dy then null): dy
+ * is that batch norm's unfinished dx (bn_dy_rows) */
 void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x,
-                               const float* gate, const float* w, const float* dy, float* dx,
-                               float* dw, float* ds);
+                               const float* gate, const float* w, const float* dy,
+                               const BnDy* bn, float* dx, float* dw, float* ds);
 
 /* conv2d_taps.cpp: dense, stride 1, no groups, Cin and Cout multiples of 8 and at most
  * kPointwiseDirectMaxWeights weights per tap, as per-tap row products. */
@@ -285,8 +309,8 @@ void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
 void gemm_forward_pointwise(const Exec& ex, const ConvGeom& g, const float* x, const float* gate,
                             const float* w, const float* b, const ConvEpilogue& e, float* y);
 void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
-                             const float* gate, const float* w, const float* dy, float* dx,
-                             float* dw, float* ds);
+                             const float* gate, const float* w, const float* dy, const BnDy* bn,
+                             float* dx, float* dw, float* ds);
 
 }  // namespace es::cpu::ES_CPU_ISA
 

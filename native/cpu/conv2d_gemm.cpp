@@ -263,8 +263,8 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
 }
 
 void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
-                             const float* gate, const float* w, const float* dy, float* dx,
-                             float* dw, float* ds) {
+                             const float* gate, const float* w, const float* dy, const BnDy* bn,
+                             float* dx, float* dw, float* ds) {
     const int T = threads_for(ex, gemm_work(g));
     const GemmShape s = gemm_shape(g, T);
     set_blas_threads(1);
@@ -282,8 +282,10 @@ void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
         for (int64_t c = c0; c < c1; c++) {
             const int64_t r0 = c * rows;
             const int Mc = (int)std::min(rows, M - r0);
+            /* the chunk's dy (bn: the batch norm's dx, made here; groups is then 1) */
+            const float* dy_rows = bn ? bn_dy_rows(*bn, g.Cout, r0, r0 + Mc) : dy + r0 * g.Cout;
             for (int grp = 0; grp < g.groups; grp++) {
-                const float* dyc = dy + r0 * g.Cout + (int64_t)grp * s.Cout_g;
+                const float* dyc = dy_rows + (int64_t)grp * s.Cout_g;
                 if (dx) /* dx = dy · w_gᵀ */
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mc, s.Cin_g, s.Cout_g,
                                 1.0f, dyc, g.Cout, w + (int64_t)grp * s.Cout_g, g.Cout, 0.0f,
@@ -308,7 +310,7 @@ void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
 void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                    const float* dy, float* dx, float* dw) {
     if (is_pointwise(g)) {
-        gemm_backward_pointwise(ex, g, x, nullptr, w, dy, dx, dw, nullptr);
+        gemm_backward_pointwise(ex, g, x, nullptr, w, dy, nullptr, dx, dw, nullptr);
         return;
     }
     const int T = threads_for(ex, gemm_work(g));

@@ -88,8 +88,8 @@ bool pointwise_direct_fits(const ConvGeom& g) {
 }
 
 void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x,
-                               const float* gate, const float* w, const float* dy, float* dx,
-                               float* dw, float* ds) {
+                               const float* gate, const float* w, const float* dy,
+                               const BnDy* bn, float* dx, float* dw, float* ds) {
     const int Cin = g.Cin, Cout = g.Cout;
     const int64_t M = (int64_t)g.N * g.H * g.W;
     const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
@@ -105,7 +105,8 @@ void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x
         const int64_t r0 = b * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
         /* rows counted from r0; dx does not read x, so the gated product is made for dw only */
         const float* xb = gate && dw ? gated_rows(x, gate, Cin, hw, r0, r1) : x + r0 * Cin;
-        block_backward(g, xb, w, wt.data(), dy + r0 * Cout, 0, r1 - r0, dx ? dx + r0 * Cin : nullptr,
+        const float* dyb = bn ? bn_dy_rows(*bn, Cout, r0, r1) : dy + r0 * Cout;
+        block_backward(g, xb, w, wt.data(), dyb, 0, r1 - r0, dx ? dx + r0 * Cin : nullptr,
                        dw ? partial.data() + b * wsize : nullptr);
         if (ds) gate_grad->add(b, r0, r1, dx + r0 * Cin, x);
     }

@@ -178,4 +178,39 @@ es_status es_conv2d_backward(es_handle ctx_h, es_handle x_h, es_handle w_h, es_h
     });
 }
 
+es_status es_conv2d_backward_bn(es_handle ctx_h, es_handle x_h, es_handle s_h, es_handle w_h,
+                                es_handle gr_h, es_handle bn_x_h, es_handle sm_h, es_handle coef_h,
+                                int input_relu, es_handle dx_h, es_handle dw_h, es_handle ds_h) {
+    return guard("es_conv2d_backward_bn", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *w = tensor(w_h, "w"), *gr = tensor(gr_h, "gr"),
+               *bn_x = tensor(bn_x_h, "bn_x"), *sm = tensor(sm_h, "save_mean"),
+               *coef = tensor(coef_h, "coef");
+        Tensor *s = optional_tensor(s_h, "s"), *dx = optional_tensor(dx_h, "dx"),
+               *dw = optional_tensor(dw_h, "dw"), *ds = optional_tensor(ds_h, "ds");
+        for (auto [t, n] : {std::pair{x, "x"}, {s, "s"}, {w, "w"}, {gr, "gr"}, {bn_x, "bn_x"},
+                            {sm, "save_mean"}, {coef, "coef"}, {dx, "dx"}, {dw, "dw"}, {ds, "ds"}})
+            check_placement(ctx, t, n);
+        const ConvGeom g = s ? gated_geometry(x, s, w, gr, "gr")
+                             : conv_geometry(x, w, gr, "gr", 1, 1, 0, 0, 0, 0, 1);
+        require(g.KH == 1 && g.KW == 1, ES_ERR_SHAPE,
+                "es_conv2d_backward_bn is for pointwise convolutions: w " + shape_str(w) +
+                    " must be [1,1,Cin,Cout]");
+        check_same_shape(bn_x, "bn_x", gr, "gr");
+        check_shape(sm, {g.Cout}, "save_mean");
+        check_shape(coef, {3, g.Cout}, "coef");
+        if (dx) check_same_shape(dx, "dx", x, "x");
+        if (dw) check_same_shape(dw, "dw", w, "w");
+        if (ds) {
+            require(s != nullptr, ES_ERR_INVALID_ARGUMENT, "ds needs s (the gate)");
+            check_same_shape(ds, "ds", s, "s");
+            require(dx != nullptr, ES_ERR_INVALID_ARGUMENT, "ds needs dx (it is gathered from it)");
+        }
+        const BnDy bn{gr->data(), bn_x->data(), sm->data(), coef->data(), input_relu != 0};
+        ctx->k->conv2d_backward_bn(ctx->exec(), g, x->data(), s ? s->data() : nullptr, w->data(),
+                                   bn, dx ? dx->data() : nullptr, dw ? dw->data() : nullptr,
+                                   ds ? ds->data() : nullptr);
+    });
+}
+
 }  // extern "C"

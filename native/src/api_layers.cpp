@@ -175,6 +175,39 @@ es_status es_batchnorm_backward_gated(es_handle ctx_h, es_handle x_h, es_handle 
     });
 }
 
+es_status es_batchnorm_backward_deferred(es_handle ctx_h, es_handle x_h, es_handle gamma_h,
+                                         es_handle beta_h, es_handle dy_h, es_handle sm_h,
+                                         es_handle si_h, es_handle gr_h, es_handle coef_h,
+                                         es_handle dgamma_h, es_handle dbeta_h, int activation) {
+    return guard("es_batchnorm_backward_deferred", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *gamma = tensor(gamma_h, "gamma"),
+               *beta = tensor(beta_h, "beta"), *dy = tensor(dy_h, "dy"),
+               *sm = tensor(sm_h, "save_mean"), *si = tensor(si_h, "save_invstd"),
+               *gr = tensor(gr_h, "gr"), *coef = tensor(coef_h, "coef");
+        Tensor *dgamma = optional_tensor(dgamma_h, "dgamma"), *dbeta = optional_tensor(dbeta_h, "dbeta");
+        for (auto [t, n] : {std::pair{x, "x"}, {gamma, "gamma"}, {beta, "beta"}, {dy, "dy"},
+                            {sm, "save_mean"}, {si, "save_invstd"}, {gr, "gr"}, {coef, "coef"},
+                            {dgamma, "dgamma"}, {dbeta, "dbeta"}})
+            check_placement(ctx, t, n);
+        check_activation(activation);
+        const BnGeom g = rows_of(x);
+        check_same_shape(x, "x", dy, "dy");
+        check_same_shape(x, "x", gr, "gr");
+        for (auto [t, n] : {std::pair{gamma, "gamma"}, {beta, "beta"}, {sm, "save_mean"},
+                            {si, "save_invstd"}, {dgamma, "dgamma"}, {dbeta, "dbeta"}})
+            if (t) check_shape(t, {g.C}, n);
+        check_shape(coef, {3, g.C}, "coef");
+        require(gr->storage != x->storage && coef->storage != gr->storage &&
+                    coef->storage != dy->storage && coef->storage != x->storage,
+                ES_ERR_INVALID_ARGUMENT, "gr and coef must not share storage with x (gr may be dy)");
+        ctx->k->batchnorm_backward_deferred(ctx->exec(), g, x->data(), gamma->data(), beta->data(),
+                                            dy->data(), sm->data(), si->data(), gr->data(),
+                                            coef->data(), dgamma ? dgamma->data() : nullptr,
+                                            dbeta ? dbeta->data() : nullptr, activation);
+    });
+}
+
 es_status es_activation_forward(es_handle ctx_h, int activation, es_handle x_h, es_handle y_h) {
     return guard("es_activation_forward", [&] {
         Context* ctx = context(ctx_h);

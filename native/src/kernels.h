@@ -67,6 +67,18 @@ struct BnGate {
     int64_t rows_per_image;
 };
 
+/* A training-mode batch norm's dx that es_batchnorm_backward_deferred left unfinished, for the
+ * convolution before the batch norm to form as its dy: dy = coef[0] * gr + coef[1] * (x - mean)
+ * + coef[2] per channel (the backend's own coefficients, [3, C]), times [x > 0] with input_relu
+ * (x is then a ReLU's output). gr and x are [rows, C]: the convolution's output pixels. */
+struct BnDy {
+    const float* gr;
+    const float* x;
+    const float* mean;
+    const float* coef;
+    int input_relu;
+};
+
 struct PoolGeom {
     int N;
     int64_t HW;
@@ -183,10 +195,11 @@ inline AdamWScalars adamw_scalars(const AdamW& o) {
  * table's too: a change to any of them (a field added, say) must change ES_GEOMETRY_REVISION,
  * which the layout string below ends with. Their sizes make a change of size fail to compile
  * until it is done (update both). */
-#define ES_GEOMETRY_REVISION "geometry 3;"
+#define ES_GEOMETRY_REVISION "geometry 4;"
 static_assert(sizeof(void*) != 8 ||
                   (sizeof(Exec) == 24 && sizeof(ConvGeom) == 56 && sizeof(ConvEpilogue) == 32 &&
-                   sizeof(BnGeom) == 24 && sizeof(BnGate) == 32 && sizeof(PoolGeom) == 24 && sizeof(UpsampleGeom) == 24 &&
+                   sizeof(BnGeom) == 24 && sizeof(BnGate) == 32 && sizeof(BnDy) == 40 &&
+                   sizeof(PoolGeom) == 24 && sizeof(UpsampleGeom) == 24 &&
                    sizeof(ChannelCopyGeom) == 32 && sizeof(LossGeom) == 12 &&
                    sizeof(LossWeights) == 16 && sizeof(AdamW) == 32),
               "a kernel geometry struct changed: change ES_GEOMETRY_REVISION and these sizes");

@@ -109,6 +109,18 @@ struct Cost<&KernelTable::conv2d_backward_gated> {
         return k;
     }
 };
+/* With the batch norm's unfinished dx: gr and the batch norm's x read instead of dy. */
+template <>
+struct Cost<&KernelTable::conv2d_backward_bn> {
+    static Work of(const ConvGeom& g, const float* x, const float* s, const float* w,
+                   const BnDy& bn, const float* dx, const float* dw, const float* ds) {
+        Work k = s ? Cost<&KernelTable::conv2d_backward_gated>::of(g, x, s, w, bn.gr, dx, dw,
+                                                                    nullptr, ds)
+                   : Cost<&KernelTable::conv2d_backward>::of(g, x, w, bn.gr, dx, dw, nullptr);
+        k.bytes += kF * conv_y(g); /* the batch norm's x, besides gr */
+        return k;
+    }
+};
 template <>
 struct Cost<&KernelTable::batchnorm_forward> {
     template <class... A>
@@ -121,6 +133,14 @@ struct Cost<&KernelTable::batchnorm_backward> {
     template <class... A>
     static Work of(const BnGeom& g, const A&...) {
         return {0, kF * 3 * (double)g.rows * g.C};
+    }
+};
+template <>
+struct Cost<&KernelTable::batchnorm_backward_deferred> {
+    template <class... A>
+    static Work of(const BnGeom& g, const float*, const float*, const float*, const float* dy,
+                   const float*, const float*, const float* gr, const A&...) {
+        return {0, kF * (gr == dy ? 2 : 3) * (double)g.rows * g.C};
     }
 };
 template <>

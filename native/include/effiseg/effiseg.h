@@ -169,6 +169,18 @@ ES_API es_status es_conv2d_forward_gated(es_handle ctx, es_handle x, es_handle s
 ES_API es_status es_conv2d_backward_gated(es_handle ctx, es_handle x, es_handle s, es_handle w,
                                           es_handle dy, es_handle dx, es_handle dw, es_handle db,
                                           es_handle ds);
+/* The backward pass of a pointwise convolution (as es_conv2d_backward_gated when s is given, else
+ * as es_conv2d_backward; no bias) whose output went into a training-mode batch norm: its dy is
+ * that batch norm's dx, which es_batchnorm_backward_deferred left unfinished (gr, coef), formed a
+ * block of rows at a time as the convolution reads it instead of written out and read again
+ * (the same values).
+ * gr and bn_x (the batch norm's input, the convolution's output) [N,H,W,Cout], save_mean [Cout]
+ * (the batch norm's), coef [3,Cout]; input_relu: the batch norm's input is a ReLU's output and
+ * dy is its dx times [bn_x > 0] (es_batchnorm_backward_after_relu's). dx, dw, ds optional. */
+ES_API es_status es_conv2d_backward_bn(es_handle ctx, es_handle x, es_handle s, es_handle w,
+                                       es_handle gr, es_handle bn_x, es_handle save_mean,
+                                       es_handle coef, int input_relu, es_handle dx, es_handle dw,
+                                       es_handle ds);
 
 /* ---- batch norm, optionally fused with an activation after it ------------- */
 
@@ -228,6 +240,17 @@ ES_API es_status es_batchnorm_backward_gated(es_handle ctx, es_handle x, es_hand
                                              es_handle save_invstd, es_handle dx,
                                              es_handle dgamma, es_handle dbeta, int training,
                                              int activation);
+
+/* Training-mode es_batchnorm_backward without its last pass, for the pointwise convolution
+ * before the batch norm to finish (es_conv2d_backward_bn): writes gr = dy * act'(pre), the
+ * gradient with respect to the batch norm's output before its activation ([N,H,W,C] like x; gr
+ * may be dy itself, and with activation NONE it is dy), coef [3,C] = (ka, kb, kc) with which
+ * dx = ka * gr + kb * (x - save_mean) + kc per channel, and dgamma, dbeta (optional) as
+ * es_batchnorm_backward. */
+ES_API es_status es_batchnorm_backward_deferred(es_handle ctx, es_handle x, es_handle gamma,
+                                                es_handle beta, es_handle dy, es_handle save_mean,
+                                                es_handle save_invstd, es_handle gr, es_handle coef,
+                                                es_handle dgamma, es_handle dbeta, int activation);
 
 /* ---- activations ---------------------------------------------------------- */
 

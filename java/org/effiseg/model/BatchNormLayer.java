@@ -34,6 +34,7 @@ final class BatchNormLayer {
   private Tensor dbeta;
   private Tensor saveMean;
   private Tensor saveInvstd;
+  private Tensor coef; // [3, C]: backwardDeferred's coefficients
   private boolean lastTraining;
 
   BatchNormLayer(
@@ -60,6 +61,7 @@ final class BatchNormLayer {
     dbeta = p.grad(prefix + ".bias");
     saveMean = p.scratch(channels);
     saveInvstd = p.scratch(channels);
+    coef = p.scratch(3, channels);
   }
 
   /** y = act(bn(x)), a new tensor; training mode uses and updates batch statistics. */
@@ -139,5 +141,32 @@ final class BatchNormLayer {
     Ops.batchnormBackwardAfterRelu(ws.ctx(), x, gamma, beta, dy, saveMean, saveInvstd, dx, dgamma, dbeta,
         lastTraining, activation);
     return dx;
+  }
+
+  /**
+   * This batch norm's dx, left unfinished by {@link #backwardDeferred}: what the pointwise
+   * convolution before it needs to finish it as its dy ({@link Conv2dLayer#backwardBn}). {@code
+   * gr} belongs to the caller of backwardDeferred.
+   */
+  record Deferred(Tensor gr, Tensor x, Tensor mean, Tensor coef, boolean inputRelu) {}
+
+  /** Whether {@link #backwardDeferred} applies: the last forward was in training mode. */
+  boolean deferrable() {
+    return lastTraining;
+  }
+
+  /**
+   * Training-mode backward up to its last pass ({@link Ops#batchnormBackwardDeferred}): writes
+   * dgamma, dbeta and gr = dy * act'(pre) into {@code gr} (which may be dy; with no activation dy
+   * is left as it is); the rest of dx is the convolution's to form. {@code inputRelu}: x is a
+   * ReLU's output, whose gradient the convolution applies too.
+   */
+  Deferred backwardDeferred(Tensor x, Tensor dy, Tensor gr, boolean inputRelu) {
+    if (!lastTraining) {
+      throw new IllegalStateException(prefix + ": a deferred backward needs a training-mode forward");
+    }
+    Ops.batchnormBackwardDeferred(gr.context(), x, gamma, beta, dy, saveMean, saveInvstd, gr, coef, dgamma,
+        dbeta, activation);
+    return new Deferred(gr, x, saveMean, coef, inputRelu);
   }
 }

@@ -209,6 +209,22 @@ final class Conv2dLayer {
     return dProduct;
   }
 
+  /**
+   * Backward of this pointwise convolution (gated by {@code s} when it is non-null; no bias) whose
+   * output went into the batch norm whose dx {@code bn} left unfinished: the convolution forms its
+   * dy from it a block at a time. Writes dweight and, with s, the gate's gradient into {@code ds}
+   * (may be null); returns dx (a new tensor), or null when {@code needDx} is false.
+   */
+  Tensor backwardBn(Workspace ws, Tensor x, Tensor s, BatchNormLayer.Deferred bn, Tensor ds, boolean needDx) {
+    requirePointwise();
+    if (b != null) {
+      throw new IllegalStateException(weightName + ": a convolution before a batch norm has no bias");
+    }
+    Tensor dx = needDx ? ws.take(x.shape()) : null;
+    Ops.conv2dBackwardBn(ws.ctx(), x, s, w, bn.gr(), bn.x(), bn.mean(), bn.coef(), bn.inputRelu(), dx, dw, ds);
+    return dx;
+  }
+
   Tensor weight() {
     return w;
   }

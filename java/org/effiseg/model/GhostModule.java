@@ -194,10 +194,17 @@ final class GhostModule {
       ws.give(dPrimaryOut);
       dPrimaryOut = dHalf;
     }
-    Tensor dPrimaryConv = primaryBn.backwardAfterRelu(ws, primaryRelu, dPrimaryOut);
-    ws.give(dPrimaryOut);
-    ChannelBlocks dx = primary.backward(ws, input, dPrimaryConv, true);
-    ws.give(dPrimaryConv);
+    ChannelBlocks dx;
+    if (!input.split() && primaryBn.deferrable()) { // the batch norm's dx formed by the primary conv
+      BatchNormLayer.Deferred d = primaryBn.backwardDeferred(primaryRelu, dPrimaryOut, dPrimaryOut, true);
+      dx = ChannelBlocks.of(primary.backwardBn(ws, input.first(), null, d, null, true));
+      ws.give(dPrimaryOut);
+    } else {
+      Tensor dPrimaryConv = primaryBn.backwardAfterRelu(ws, primaryRelu, dPrimaryOut);
+      ws.give(dPrimaryOut);
+      dx = primary.backward(ws, input, dPrimaryConv, true);
+      ws.give(dPrimaryConv);
+    }
     release(ws);
     return dx;
   }

@@ -216,13 +216,20 @@ final class MBConvBlock {
       dOut = ws.take(dy.shape());
       Ops.dropPathBackward(ws.ctx(), dy, dOut, dropConnectRate, seed, true);
     }
-    Tensor dProjected = bn2.backward(ws, projected, dOut);
+    Tensor dGate = ws.take(gate.shape());
+    Tensor dScaled;
+    if (bn2.deferrable()) { // bn2's dx formed by the project conv as it reads it
+      // no activation: the deferred gradient is dOut itself, left as it is (dy is the caller's)
+      BatchNormLayer.Deferred d2 = bn2.backwardDeferred(projected, dOut, dOut, false);
+      dScaled = projectConv.backwardBn(ws, seInput, gate, d2, dGate, true);
+    } else {
+      Tensor dProjected = bn2.backward(ws, projected, dOut);
+      dScaled = projectConv.backwardGated(ws, seInput, gate, dProjected, dGate);
+      ws.give(dProjected);
+    }
     if (dOut != dy) {
       ws.give(dOut);
     }
-    Tensor dGate = ws.take(gate.shape());
-    Tensor dScaled = projectConv.backwardGated(ws, seInput, gate, dProjected, dGate);
-    ws.give(dProjected);
 
     Tensor dGateLogits = ws.take(gate.shape());
     Ops.activationBackward(ws.ctx(), Activation.SIGMOID, gateLogits, dGate, dGateLogits);
@@ -242,7 +249,11 @@ final class MBConvBlock {
     Tensor dActivated = depthwiseConv.backward(ws, activated, dDepthwise, true);
     ws.give(dDepthwise);
     Tensor dx;
-    if (expandConv != null) {
+    if (expandConv != null && bn0.deferrable()) { // bn0's dx formed by the expand conv
+      BatchNormLayer.Deferred d0 = bn0.backwardDeferred(expanded, dActivated, dActivated, false);
+      dx = expandConv.backwardBn(ws, input, null, d0, null, true);
+      ws.give(dActivated);
+    } else if (expandConv != null) {
       Tensor dExpanded = bn0.backward(ws, expanded, dActivated);
       ws.give(dActivated);
       dx = expandConv.backward(ws, input, dExpanded, true);

@@ -223,6 +223,34 @@ final class EffisegNative {
       @Cast("es_handle") long db,
       @Cast("es_handle") long ds);
 
+  static native int es_conv2d_backward_bn(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long s,
+      @Cast("es_handle") long w,
+      @Cast("es_handle") long gr,
+      @Cast("es_handle") long bnX,
+      @Cast("es_handle") long saveMean,
+      @Cast("es_handle") long coef,
+      int inputRelu,
+      @Cast("es_handle") long dx,
+      @Cast("es_handle") long dw,
+      @Cast("es_handle") long ds);
+
+  static native int es_batchnorm_backward_deferred(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long gamma,
+      @Cast("es_handle") long beta,
+      @Cast("es_handle") long dy,
+      @Cast("es_handle") long saveMean,
+      @Cast("es_handle") long saveInvstd,
+      @Cast("es_handle") long gr,
+      @Cast("es_handle") long coef,
+      @Cast("es_handle") long dgamma,
+      @Cast("es_handle") long dbeta,
+      int activation);
+
   static native int es_batchnorm_forward(
       @Cast("es_handle") long ctx,
       @Cast("es_handle") long x,

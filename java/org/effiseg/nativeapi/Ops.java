@@ -93,6 +93,36 @@ public final class Ops {
             c(ctx), h(x), h(s), h(w), h(dy), h(dx), h(dw), h(db), h(ds)));
   }
 
+  /**
+   * The backward pass of a pointwise convolution (gated when s is non-null, as {@link
+   * #conv2dBackwardGated}; else as {@link #conv2dBackward}, no bias) whose output went into a
+   * training-mode batch norm, with that batch norm's dx, left unfinished by {@link
+   * #batchnormBackwardDeferred} (gr, coef), formed as its dy a block of rows at a time. bnX is the
+   * batch norm's input (the convolution's output), saveMean its batch mean; inputRelu: bnX is a
+   * ReLU's output (dy is then the batch norm's dx times [bnX > 0]). dx, dw, ds may be null.
+   */
+  public static void conv2dBackwardBn(Context ctx, Tensor x, Tensor s, Tensor w, Tensor gr, Tensor bnX,
+      Tensor saveMean, Tensor coef, boolean inputRelu, Tensor dx, Tensor dw, Tensor ds) {
+    check(
+        EffisegNative.es_conv2d_backward_bn(
+            c(ctx), h(x), h(s), h(w), h(gr), h(bnX), h(saveMean), h(coef), flag(inputRelu), h(dx),
+            h(dw), h(ds)));
+  }
+
+  /**
+   * Training-mode {@link #batchnormBackward} without its last pass: gr = dy * act'(pre) (gr may be
+   * dy), coef [3, C] with dx = coef[0] * gr + coef[1] * (x - saveMean) + coef[2], dgamma and dbeta
+   * (may be null); {@link #conv2dBackwardBn} finishes dx as it reads it.
+   */
+  public static void batchnormBackwardDeferred(Context ctx, Tensor x, Tensor gamma, Tensor beta, Tensor dy,
+      Tensor saveMean, Tensor saveInvstd, Tensor gr, Tensor coef, Tensor dgamma, Tensor dbeta,
+      Activation activation) {
+    check(
+        EffisegNative.es_batchnorm_backward_deferred(
+            c(ctx), h(x), h(gamma), h(beta), h(dy), h(saveMean), h(saveInvstd), h(gr), h(coef),
+            h(dgamma), h(dbeta), activation.ordinal()));
+  }
+
   public static void batchnormForward(
       Context ctx,
       Tensor x,

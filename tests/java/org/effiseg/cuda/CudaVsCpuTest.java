@@ -235,6 +235,58 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
     });
   }
 
+  /** A training-mode batch norm's backward left unfinished and finished by the pointwise
+   *  convolution before it, plain and gated, after a ReLU or not. */
+  @ParameterizedTest
+  @EnumSource(Activation.class)
+  void batchnormBackwardFinishedByTheConvolution(Activation act) {
+    Rand r = new Rand(43);
+    long[] xs = {3, 7, 5, 13};
+    long[] ws = {1, 1, 13, 11};
+    long[] ys = {3, 7, 5, 11};
+    float[] x = r.normal(Rand.size(xs), 1);
+    float[] gate = r.uniform(3 * 13, 0.1, 1.9);
+    float[] w = r.normal(Rand.size(ws), 0.5);
+    float[] gamma = r.uniform(11, 0.5, 1.5);
+    float[] beta = r.normal(11, 0.5);
+    float[] dy = r.normal(Rand.size(ys), 1);
+    for (boolean gated : new boolean[] {false, true}) {
+      agree("deferred batchnorm + conv " + act + (gated ? " gated" : ""), 1e-4, 1e-4, s -> {
+        Tensor tx = s.of(x, xs);
+        Tensor ts = gated ? s.of(gate, 3, 1, 1, 13) : null;
+        Tensor tw = s.of(w, ws);
+        Tensor y = s.zeros(ys);
+        if (gated) {
+          Ops.conv2dForwardGated(s.ctx, tx, ts, tw, null, y, Activation.RELU, null, null, null);
+        } else {
+          Ops.conv2dForwardFused(s.ctx, tx, tw, null, y, ConvSpec.symmetric(0, 1, 1), Activation.RELU,
+              null, null, null);
+        }
+        Tensor g = s.of(gamma, 11);
+        Tensor bt = s.of(beta, 11);
+        Tensor sm = s.zeros(11);
+        Tensor si = s.zeros(11);
+        Ops.batchnormForward(s.ctx, y, g, bt, s.zeros(11), s.zeros(11), s.zeros(ys), sm, si, true, 0.1f,
+            1e-3f, act);
+        Tensor tdy = s.of(dy, ys);
+        Tensor gr = s.zeros(ys);
+        Tensor coef = s.zeros(3, 11);
+        Tensor dgamma = s.zeros(11);
+        Tensor dbeta = s.zeros(11);
+        Ops.batchnormBackwardDeferred(s.ctx, y, g, bt, tdy, sm, si, gr, coef, dgamma, dbeta, act);
+        List<float[]> out = read(gr, coef, dgamma, dbeta);
+        for (boolean relu : new boolean[] {false, true}) {
+          Tensor dx = s.zeros(xs);
+          Tensor dw = s.zeros(ws);
+          Tensor ds = gated ? s.zeros(3, 1, 1, 13) : null;
+          Ops.conv2dBackwardBn(s.ctx, tx, ts, tw, gr, y, sm, coef, relu, dx, dw, ds);
+          out.addAll(gated ? read(dx, dw, ds) : read(dx, dw));
+        }
+        return out;
+      });
+    }
+  }
+
   // ---- batch norm (+ fused activation), activations -------------------------------------
 
   @ParameterizedTest

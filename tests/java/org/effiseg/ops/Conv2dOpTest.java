@@ -652,6 +652,172 @@ class Conv2dOpTest {
     }
   }
 
+  // ---- a batch norm's backward finished by the pointwise convolution before it --------------
+
+  static Stream<Arguments> backendsAndBnCases() {
+    List<Case> bn = new ArrayList<>();
+    for (Case c : backendsAndGatedCases().map(a -> (Case) a.get()[1]).distinct().toList()) {
+      if (!c.bias) { // a convolution before a batch norm has no bias
+        bn.add(c);
+      }
+    }
+    return Backends.all().flatMap(b -> bn.stream().map(c -> Arguments.of(b, c)));
+  }
+
+  /**
+   * es_batchnorm_backward_deferred then es_conv2d_backward_bn is es_batchnorm_backward (or
+   * _after_relu) then the convolution's backward on its dx: dgamma and dbeta of the batch norm bit
+   * for bit (the same pass), dx, dw (and ds, gated) of the convolution to float rounding (the
+   * batch norm's dx is the same expression, ka * gr + kb * (x - mean) + kc, but the compiler may
+   * contract its multiply-adds differently in the two loops: 1 ulp seen), for each activation
+   * after the batch norm, plain and gated, with the batch norm's input a ReLU's output or not,
+   * with gr written into dy's storage or a tensor of its own. A channel's coefficient, the mean
+   * or the ReLU mask applied to the wrong element is off by far more.
+   */
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndBnCases")
+  void batchNormBackwardFinishedByTheConvolutionIsTheTwoBackwards(Backend backend, Case c) {
+    try (Context ctx = Backends.open(backend)) {
+      Run r = new Run(c, 31);
+      Rand rand = new Rand(37);
+      float[] gate = rand.uniform(c.n * c.cin, 0.1, 1.9);
+      float[] gamma = rand.uniform(c.cout, 0.5, 1.5);
+      float[] beta = rand.uniform(c.cout, -0.5, 0.5);
+      long[] sShape = {c.n, 1, 1, c.cin};
+      for (Activation act : Activation.values()) {
+        for (boolean relu : new boolean[] {false, true}) {
+          for (boolean gated : new boolean[] {false, true}) {
+            for (boolean inPlace : new boolean[] {false, true}) {
+              String what = c + " " + act + (relu ? " after relu" : "") + (gated ? " gated" : "")
+                  + (inPlace ? " in place" : "");
+              try (Tensor tx = ctx.tensor(r.x, c.xShape());
+                  Tensor ts = gated ? ctx.tensor(gate, sShape) : null;
+                  Tensor tw = ctx.tensor(r.w, c.wShape());
+                  Tensor y = ctx.tensor(c.yShape());
+                  Tensor g = ctx.tensor(gamma, c.cout);
+                  Tensor bt = ctx.tensor(beta, c.cout);
+                  Tensor rm = ctx.tensor(c.cout);
+                  Tensor rv = ctx.tensor(c.cout);
+                  Tensor out = ctx.tensor(c.yShape());
+                  Tensor sm = ctx.tensor(c.cout);
+                  Tensor si = ctx.tensor(c.cout);
+                  Tensor dOut = ctx.tensor(r.dy, c.yShape());
+                  Tensor dBn = ctx.tensor(c.yShape());
+                  Tensor gr = inPlace ? null : ctx.tensor(c.yShape());
+                  Tensor coef = ctx.tensor(3, c.cout);
+                  Grads wantGrads = new Grads(ctx, c, gated);
+                  Grads gotGrads = new Grads(ctx, c, gated)) {
+                Tensor[] want = wantGrads.t;
+                Tensor[] got = gotGrads.t;
+                if (gated) {
+                  Ops.conv2dForwardGated(ctx, tx, ts, tw, null, y, relu ? Activation.RELU : Activation.NONE,
+                      null, null, null);
+                } else {
+                  Ops.conv2dForwardFused(ctx, tx, tw, null, y, c.spec(),
+                      relu ? Activation.RELU : Activation.NONE, null, null, null);
+                }
+                Ops.batchnormForward(ctx, y, g, bt, rm, rv, out, sm, si, true, 0.1f, 1e-3f, act);
+                // the two backwards: [dx, dw, dgamma, dbeta, ds]
+                if (relu) {
+                  Ops.batchnormBackwardAfterRelu(ctx, y, g, bt, dOut, sm, si, dBn, want[2], want[3], true, act);
+                } else {
+                  Ops.batchnormBackward(ctx, y, g, bt, dOut, sm, si, dBn, want[2], want[3], true, act);
+                }
+                if (gated) {
+                  Ops.conv2dBackwardGated(ctx, tx, ts, tw, dBn, want[0], want[1], null, want[4]);
+                } else {
+                  Ops.conv2dBackward(ctx, tx, tw, dBn, want[0], want[1], null, c.spec());
+                }
+                // deferred, then finished by the convolution
+                Tensor grOut = inPlace ? dOut : gr;
+                Ops.batchnormBackwardDeferred(ctx, y, g, bt, dOut, sm, si, grOut, coef, got[2], got[3], act);
+                Ops.conv2dBackwardBn(ctx, tx, ts, tw, grOut, y, sm, coef, relu, got[0], got[1],
+                    gated ? got[4] : null);
+                assertWithMessage("%s dgamma", what).that(got[2].read()).isEqualTo(want[2].read());
+                assertWithMessage("%s dbeta", what).that(got[3].read()).isEqualTo(want[3].read());
+                String[] names = {"dx", "dw", null, null, "ds"};
+                for (int i : new int[] {0, 1, 4}) {
+                  if (want[i] != null) {
+                    Tolerance.assertClose(what + " " + names[i], got[i].read(), want[i].read(), 1e-6, 1e-5);
+                  }
+                }
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** dx, dw, dgamma, dbeta and (gated) ds of one case, NaN-filled. */
+  private static final class Grads implements AutoCloseable {
+    final Tensor[] t;
+
+    Grads(Context ctx, Case c, boolean gated) {
+      t = new Tensor[] {
+        ctx.tensor(c.xShape()), ctx.tensor(c.wShape()), ctx.tensor(c.cout), ctx.tensor(c.cout),
+        gated ? ctx.tensor(c.n, 1, 1, c.cin) : null
+      };
+      for (Tensor x : t) {
+        if (x != null) {
+          x.fill(Float.NaN);
+        }
+      }
+    }
+
+    @Override
+    public void close() {
+      for (Tensor x : t) {
+        if (x != null) {
+          x.close();
+        }
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void deferredBatchNormAndItsConvolutionRejectBadInput(Backend backend) {
+    try (Context ctx = Backends.open(backend);
+        Tensor x = ctx.tensor(2, 5, 5, 8);
+        Tensor s = ctx.tensor(2, 1, 1, 8);
+        Tensor w = ctx.tensor(1, 1, 8, 16);
+        Tensor w3 = ctx.tensor(3, 3, 8, 16);
+        Tensor y = ctx.tensor(2, 5, 5, 16);
+        Tensor c16 = ctx.tensor(16);
+        Tensor coef = ctx.tensor(3, 16);
+        Tensor coefWrong = ctx.tensor(2, 16);
+        Tensor gr = ctx.tensor(2, 5, 5, 16);
+        Tensor dx = ctx.tensor(2, 5, 5, 8)) {
+      EffisegException e = assertThrows(EffisegException.class,
+          () -> Ops.batchnormBackwardDeferred(ctx, y, c16, c16, y, c16, c16, gr, coefWrong, null, null,
+              Activation.NONE));
+      assertThat(e).hasMessageThat().contains("es_batchnorm_backward_deferred");
+      assertThat(e).hasMessageThat().contains("coef");
+
+      e = assertThrows(EffisegException.class, // gr must not overwrite the batch norm's input
+          () -> Ops.batchnormBackwardDeferred(ctx, y, c16, c16, gr, c16, c16, y, coef, null, null,
+              Activation.SWISH));
+      assertThat(e).hasMessageThat().contains("gr");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBn(ctx, x, null, w3, gr, y, c16, coef, false, dx, null, null));
+      assertThat(e).hasMessageThat().contains("es_conv2d_backward_bn");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBn(ctx, x, null, w, gr, y, c16, coefWrong, false, dx, null, null));
+      assertThat(e).hasMessageThat().contains("coef");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBn(ctx, x, null, w, gr, y, c16, coef, false, dx, null, s));
+      assertThat(e).hasMessageThat().contains("ds needs s");
+
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBn(ctx, x, s, w, gr, dx, c16, coef, false, dx, null, null));
+      assertThat(e).hasMessageThat().contains("bn_x");
+    }
+  }
+
   @ParameterizedTest
   @MethodSource("org.effiseg.testing.Backends#all")
   void gatedConvolutionRejectsBadShapes(Backend backend) {

@@ -130,6 +130,22 @@ void conv2d_backward_gated(const Exec& ex, const ConvGeom& g, const float* x, co
     if (ds) channel_scale_backward(ex, pg, x, sc, dx, nullptr, ds); /* sum of dx * x */
 }
 
+/* The two blocks copied side by side into scratch memory (channel_copy), then the plain
+ * convolution on the concatenation. */
+void conv2d_forward_blocks(const Exec& ex, const ConvGeom& g, const float* x, const float* x2,
+                           int C2, const float* w, const float* b, const ConvEpilogue& e,
+                           float* y) {
+    State& s = state(ex);
+    const int64_t rows = (int64_t)g.N * g.H * g.W;
+    const int C = g.Cin + C2;
+    Scratch both(s, rows * C * (int64_t)sizeof(float));
+    channel_copy(ex, ChannelCopyGeom{rows, g.Cin, 0, C, 0, g.Cin}, x, both.as<float>(), 0);
+    channel_copy(ex, ChannelCopyGeom{rows, C2, 0, C, g.Cin, C2}, x2, both.as<float>(), 0);
+    ConvGeom all = g;
+    all.Cin = C;
+    conv2d_forward(ex, all, both.as<float>(), w, b, e, y);
+}
+
 /* The batch norm's dx into scratch memory (bn_dy_kernel), then the plain or gated backward. */
 void conv2d_backward_bn(const Exec& ex, const ConvGeom& g, const float* x, const float* sc,
                         const float* w, const BnDy& bn, float* dx, float* dw, float* ds) {

@@ -128,6 +128,17 @@ void conv2d_backward_gated(const Exec& ex, const ConvGeom& g, const float* x, co
     if (db) column_sums(ex, dy, (int64_t)g.N * g.OH * g.OW, g.Cout, db);
 }
 
+void conv2d_forward_blocks(const Exec& ex, const ConvGeom& g, const float* x, const float* x2,
+                           int C2, const float* w, const float* b, const ConvEpilogue& e,
+                           float* y) {
+    ConvGeom all = g;
+    all.Cin = g.Cin + C2;
+    if (pointwise_direct_fits(all) && g.Cout % 8 == 0)
+        pointwise_forward_direct(ex, g, x, nullptr, w, b, e, y, x2, C2);
+    else
+        gemm_forward_pointwise(ex, g, x, nullptr, w, b, e, y, x2, C2);
+}
+
 void conv2d_backward_bn(const Exec& ex, const ConvGeom& g, const float* x, const float* s,
                         const float* w, const BnDy& bn, float* dx, float* dw, float* ds) {
     if (!dx && !dw) return;

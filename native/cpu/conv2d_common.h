@@ -282,9 +282,12 @@ void short_dense_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, 
  * (conv2d_gemm.cpp). */
 constexpr int64_t kPointwiseDirectMaxWeights = 16384;
 bool pointwise_direct_fits(const ConvGeom& g);
-/* gate (may be null): s [N, Cin], the convolution's input is x * s (conv2d_forward_gated) */
+/* gate (may be null): s [N, Cin], the convolution's input is x * s (conv2d_forward_gated);
+ * x2 (may be null): a second block of C2 input channels after x's (conv2d_forward_blocks; no
+ * gate then), w then has g.Cin + C2 rows */
 void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* gate,
-                              const float* w, const float* b, const ConvEpilogue& e, float* y);
+                              const float* w, const float* b, const ConvEpilogue& e, float* y,
+                              const float* x2 = nullptr, int C2 = 0);
 /* with ds (gate given, needs dx): the gate's gradient (GateGrad); with bn (dy then null): dy
  * is that batch norm's unfinished dx (bn_dy_rows) */
 void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x,
@@ -307,7 +310,8 @@ void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
 /* Pointwise convolutions as sgemm on the activations as they lie (gemm_forward and
  * gemm_backward take these for pointwise geometries); gate as for the direct path (no groups). */
 void gemm_forward_pointwise(const Exec& ex, const ConvGeom& g, const float* x, const float* gate,
-                            const float* w, const float* b, const ConvEpilogue& e, float* y);
+                            const float* w, const float* b, const ConvEpilogue& e, float* y,
+                            const float* x2 = nullptr, int C2 = 0);
 void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
                              const float* gate, const float* w, const float* dy, const BnDy* bn,
                              float* dx, float* dw, float* ds);

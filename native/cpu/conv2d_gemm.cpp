@@ -198,7 +198,8 @@ int64_t pointwise_chunk_rows(const ConvGeom& g, int threads) {
 }  // namespace
 
 void gemm_forward_pointwise(const Exec& ex, const ConvGeom& g, const float* x, const float* gate,
-                            const float* w, const float* b, const ConvEpilogue& e, float* y) {
+                            const float* w, const float* b, const ConvEpilogue& e, float* y,
+                            const float* x2, int C2) {
     const float beta = b ? 1.0f : 0.0f;
     set_blas_threads(1);
     /* rows are independent (no reduction across chunks): any split gives the same y */
@@ -222,6 +223,9 @@ void gemm_forward_pointwise(const Exec& ex, const ConvGeom& g, const float* x, c
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mc, s.Cout_g, s.Cin_g, 1.0f,
                         xc + (int64_t)grp * s.Cin_g, g.Cin, w + (int64_t)grp * s.Cout_g, g.Cout,
                         beta, yc + (int64_t)grp * s.Cout_g, g.Cout);
+        if (x2) /* the second block of input channels (no groups) adds its product */
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Mc, g.Cout, C2, 1.0f,
+                        x2 + r0 * C2, C2, w + (int64_t)g.Cin * g.Cout, g.Cout, 1.0f, yc, g.Cout);
         if (e.any())
             conv_epilogue(e, yc, e.residual ? e.residual + r0 * g.Cout : nullptr, Mc, g.Cout);
     }

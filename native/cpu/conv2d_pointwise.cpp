@@ -115,17 +115,21 @@ void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x
 }
 
 void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x, const float* gate,
-                              const float* w, const float* b, const ConvEpilogue& e, float* y) {
+                              const float* w, const float* b, const ConvEpilogue& e, float* y,
+                              const float* x2, int C2) {
     const int Cin = g.Cin, Cout = g.Cout;
     const int64_t M = (int64_t)g.N * g.H * g.W;
     const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
-    const int T = threads_for(ex, (double)M * Cin * Cout);
+    const int T = threads_for(ex, (double)M * (Cin + C2) * Cout);
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t blk = 0; blk < blocks; blk++) {
         const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
         const float* xb = gate ? gated_rows(x, gate, Cin, (int64_t)g.H * g.W, r0, r1) : x + r0 * Cin;
-        /* y[r, :] = x[r, :] · w, w is [Cin][Cout] */
+        /* y[r, :] = x[r, :] · w, w is [Cin][Cout]; a second block continues each sum */
         rows_times<false>(xb, Cin, w, Cout, 0, r1 - r0, y + r0 * Cout);
+        if (x2)
+            rows_times<true>(x2 + r0 * C2, C2, w + (int64_t)Cin * Cout, Cout, 0, r1 - r0,
+                             y + r0 * Cout);
         for (int64_t r = r0; b && r < r1; r++) {
             float* yr = y + r * Cout;
 #pragma omp simd

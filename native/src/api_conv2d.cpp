@@ -178,6 +178,56 @@ es_status es_conv2d_backward(es_handle ctx_h, es_handle x_h, es_handle w_h, es_h
     });
 }
 
+es_status es_conv2d_forward_blocks(es_handle ctx_h, es_handle x_h, es_handle x2_h, es_handle w_h,
+                                   es_handle b_h, es_handle y_h, int activation, es_handle scale_h,
+                                   es_handle shift_h, es_handle residual_h) {
+    return guard("es_conv2d_forward_blocks", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *x2 = tensor(x2_h, "x2"), *w = tensor(w_h, "w"),
+               *y = tensor(y_h, "y");
+        Tensor* b = optional_tensor(b_h, "b");
+        Tensor *scale = optional_tensor(scale_h, "scale"), *shift = optional_tensor(shift_h, "shift"),
+               *residual = optional_tensor(residual_h, "residual");
+        for (auto [t, n] : {std::pair{x, "x"}, {x2, "x2"}, {w, "w"}, {y, "y"}, {b, "b"},
+                            {scale, "scale"}, {shift, "shift"}, {residual, "residual"}})
+            check_placement(ctx, t, n);
+        check_rank(x, 4, "x");
+        check_rank(x2, 4, "x2");
+        check_rank(w, 4, "w");
+        require(x2->dim(0) == x->dim(0) && x2->dim(1) == x->dim(1) && x2->dim(2) == x->dim(2),
+                ES_ERR_SHAPE, "x " + shape_str(x) + " and x2 " + shape_str(x2) + " must share N, H, W");
+        const int C2 = to_int(x2->dim(3), "C2");
+        require(w->dim(0) == 1 && w->dim(1) == 1 && w->dim(2) == x->dim(3) + C2, ES_ERR_SHAPE,
+                "w " + shape_str(w) + " must be [1,1,Cin,Cout] with Cin the channels of x " +
+                    shape_str(x) + " and x2 " + shape_str(x2) + " together");
+        /* the geometry of x's block: w's first Cin rows */
+        ConvGeom g{};
+        g.N = to_int(x->dim(0), "N");
+        g.H = g.OH = to_int(x->dim(1), "H");
+        g.W = g.OW = to_int(x->dim(2), "W");
+        g.Cin = to_int(x->dim(3), "Cin");
+        g.Cout = to_int(w->dim(3), "Cout");
+        g.KH = g.KW = g.stride_h = g.stride_w = g.groups = 1;
+        check_shape(y, {g.N, g.H, g.W, g.Cout}, "y");
+        if (b) check_shape(b, {g.Cout}, "b");
+        if (scale) check_shape(scale, {g.Cout}, "scale");
+        if (shift) check_shape(shift, {g.Cout}, "shift");
+        if (residual) check_same_shape(residual, "residual", y, "y");
+        check_activation(activation);
+        require(y->storage != x->storage && y->storage != x2->storage, ES_ERR_INVALID_ARGUMENT,
+                "y must not share storage with x or x2");
+        require(!residual || residual->storage != y->storage, ES_ERR_INVALID_ARGUMENT,
+                "y must not share storage with residual");
+        ConvEpilogue e;
+        e.activation = activation;
+        e.scale = scale ? scale->data() : nullptr;
+        e.shift = shift ? shift->data() : nullptr;
+        e.residual = residual ? residual->data() : nullptr;
+        ctx->k->conv2d_forward_blocks(ctx->exec(), g, x->data(), x2->data(), C2, w->data(),
+                                      b ? b->data() : nullptr, e, y->data());
+    });
+}
+
 es_status es_conv2d_backward_bn(es_handle ctx_h, es_handle x_h, es_handle s_h, es_handle w_h,
                                 es_handle gr_h, es_handle bn_x_h, es_handle sm_h, es_handle coef_h,
                                 int input_relu, es_handle dx_h, es_handle dw_h, es_handle ds_h) {

@@ -109,6 +109,16 @@ struct Cost<&KernelTable::conv2d_backward_gated> {
         return k;
     }
 };
+/* The second block's work and bytes on top of the first's. */
+template <>
+struct Cost<&KernelTable::conv2d_forward_blocks> {
+    static Work of(const ConvGeom& g, const float* x, const float*, int C2, const float* w,
+                   const float* b, const ConvEpilogue& e, float* y) {
+        ConvGeom all = g;
+        all.Cin = g.Cin + C2;
+        return Cost<&KernelTable::conv2d_forward>::of(all, x, w, b, e, y);
+    }
+};
 /* With the batch norm's unfinished dx: gr and the batch norm's x read instead of dy. */
 template <>
 struct Cost<&KernelTable::conv2d_backward_bn> {

@@ -169,6 +169,13 @@ ES_API es_status es_conv2d_forward_gated(es_handle ctx, es_handle x, es_handle s
 ES_API es_status es_conv2d_backward_gated(es_handle ctx, es_handle x, es_handle s, es_handle w,
                                           es_handle dy, es_handle dx, es_handle dw, es_handle db,
                                           es_handle ds);
+/* es_conv2d_forward_fused of a pointwise convolution (1x1, stride 1, no padding, no groups) whose
+ * input is the channel concatenation [x | x2] (x [N,H,W,C1], x2 [N,H,W,C2], w [1,1,C1+C2,Cout]),
+ * without writing the concatenation: w's first C1 rows multiply x, the rest x2, and each output
+ * sums both before the epilogue. (A Ghost module's output, kept as its two halves.) */
+ES_API es_status es_conv2d_forward_blocks(es_handle ctx, es_handle x, es_handle x2, es_handle w,
+                                          es_handle b, es_handle y, int activation,
+                                          es_handle scale, es_handle shift, es_handle residual);
 /* The backward pass of a pointwise convolution (as es_conv2d_backward_gated when s is given, else
  * as es_conv2d_backward; no bias) whose output went into a training-mode batch norm: its dy is
  * that batch norm's dx, which es_batchnorm_backward_deferred left unfinished (gr, coef), formed a

@@ -92,32 +92,17 @@ final class Conv2dLayer {
 
   /**
    * {@code act(conv(x))}, a new tensor, for a pointwise convolution whose input comes as two
-   * channel blocks: the first block times the first rows of w, then the second block times the
-   * other rows plus that product (as the epilogue's residual), then act.
+   * channel blocks: each block times its rows of w, summed, then act, in one pass ({@link
+   * Ops#conv2dForwardBlocks}); the blocks are never written side by side.
    */
   Tensor forward(Workspace ws, ChannelBlocks x, Activation act) {
     if (!x.split()) {
       return forward(ws, x.first(), act);
     }
     requirePointwise();
-    ConvSpec s = spec((int) x.first().dim(1), (int) x.first().dim(2));
-    long c1 = x.first().dim(3);
-    Tensor y;
-    try (Tensor w1 = w.view(0, 1, 1, c1, outChannels);
-        Tensor w2 = w.view(c1 * outChannels, 1, 1, inChannels - c1, outChannels)) {
-      Tensor part = output(ws, x.first(), s);
-      Ops.conv2dForward(ws.ctx(), x.first(), w1, null, part, s);
-      y = output(ws, x.second(), s);
-      Ops.conv2dForwardFused(ws.ctx(), x.second(), w2, b, y, s, Activation.NONE, null, null, part);
-      ws.give(part);
-    }
-    if (act == Activation.NONE) {
-      return y;
-    }
-    Tensor activated = ws.take(y.shape());
-    Ops.activationForward(ws.ctx(), act, y, activated);
-    ws.give(y);
-    return activated;
+    Tensor y = output(ws, x.first(), spec((int) x.first().dim(1), (int) x.first().dim(2)));
+    Ops.conv2dForwardBlocks(ws.ctx(), x.first(), x.second(), w, b, y, act, null, null, null);
+    return y;
   }
 
   /**

@@ -223,6 +223,18 @@ final class EffisegNative {
       @Cast("es_handle") long db,
       @Cast("es_handle") long ds);
 
+  static native int es_conv2d_forward_blocks(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long x2,
+      @Cast("es_handle") long w,
+      @Cast("es_handle") long b,
+      @Cast("es_handle") long y,
+      int activation,
+      @Cast("es_handle") long scale,
+      @Cast("es_handle") long shift,
+      @Cast("es_handle") long residual);
+
   static native int es_conv2d_backward_bn(
       @Cast("es_handle") long ctx,
       @Cast("es_handle") long x,

@@ -94,6 +94,18 @@ public final class Ops {
   }
 
   /**
+   * {@link #conv2dForwardFused} of a pointwise convolution whose input is the channel
+   * concatenation [x | x2] (w [1,1,C1+C2,Cout]), without writing it: w's first C1 rows multiply x,
+   * the rest x2, and the epilogue sees their sum.
+   */
+  public static void conv2dForwardBlocks(Context ctx, Tensor x, Tensor x2, Tensor w, Tensor b, Tensor y,
+      Activation activation, Tensor scale, Tensor shift, Tensor residual) {
+    check(
+        EffisegNative.es_conv2d_forward_blocks(
+            c(ctx), h(x), h(x2), h(w), h(b), h(y), activation.ordinal(), h(scale), h(shift), h(residual)));
+  }
+
+  /**
    * The backward pass of a pointwise convolution (gated when s is non-null, as {@link
    * #conv2dBackwardGated}; else as {@link #conv2dBackward}, no bias) whose output went into a
    * training-mode batch norm, with that batch norm's dx, left unfinished by {@link

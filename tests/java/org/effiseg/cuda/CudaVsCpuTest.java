@@ -235,6 +235,29 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
     });
   }
 
+  /** A pointwise conv of two channel blocks with the whole epilogue. */
+  @Test
+  void convolutionOfTwoChannelBlocks() {
+    Rand r = new Rand(53);
+    long[] x1s = {3, 7, 5, 13};
+    long[] x2s = {3, 7, 5, 6};
+    long[] ws = {1, 1, 19, 11};
+    long[] ys = {3, 7, 5, 11};
+    float[] x1 = r.normal(Rand.size(x1s), 1);
+    float[] x2 = r.normal(Rand.size(x2s), 1);
+    float[] w = r.normal(Rand.size(ws), 0.5);
+    float[] b = r.normal(11, 1);
+    float[] scale = r.uniform(11, 0.5, 1.5);
+    float[] shift = r.normal(11, 1);
+    float[] residual = r.normal(Rand.size(ys), 1);
+    agree("conv2d of two channel blocks", 1e-4, 1e-4, s -> {
+      Tensor y = s.zeros(ys);
+      Ops.conv2dForwardBlocks(s.ctx, s.of(x1, x1s), s.of(x2, x2s), s.of(w, ws), s.of(b, 11), y,
+          Activation.RELU, s.of(scale, 11), s.of(shift, 11), s.of(residual, ys));
+      return read(y);
+    });
+  }
+
   /** A training-mode batch norm's backward left unfinished and finished by the pointwise
    *  convolution before it, plain and gated, after a ReLU or not. */
   @ParameterizedTest

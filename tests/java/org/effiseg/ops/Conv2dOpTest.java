@@ -652,6 +652,75 @@ class Conv2dOpTest {
     }
   }
 
+  // ---- a pointwise convolution of two channel blocks (es_conv2d_forward_blocks) ---------------
+
+  /**
+   * es_conv2d_forward_blocks of x split into two channel blocks is es_conv2d_forward_fused of x,
+   * to float rounding (the second block continues each sum where the first left it; the sgemm
+   * path adds a second product), for each activation with and without the rest of the epilogue
+   * and the bias. The blocks split x's channels at a multiple of 8 where there are 16 or more
+   * (the decoder's halves), elsewhere in the middle.
+   */
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndGatedCases")
+  void blocksAreTheConvolutionOfTheirConcatenation(Backend backend, Case c) {
+    int c1 = c.cin >= 16 ? c.cin / 16 * 8 : c.cin / 2;
+    int c2 = c.cin - c1;
+    try (Context ctx = Backends.open(backend)) {
+      Run r = new Run(c, 53);
+      Rand rand = new Rand(59);
+      float[] scale = rand.uniform(c.cout, 0.5, 1.5);
+      float[] shift = rand.uniform(c.cout, -1, 1);
+      float[] residual = rand.uniform(Rand.size(c.yShape()), -1, 1);
+      try (Tensor tx = ctx.tensor(r.x, c.xShape());
+          Tensor x1 = ctx.tensor(c.n, c.h, c.w, c1);
+          Tensor x2 = ctx.tensor(c.n, c.h, c.w, c2);
+          Tensor tw = ctx.tensor(r.w, c.wShape());
+          Tensor tb = r.b == null ? null : ctx.tensor(r.b, c.cout);
+          Tensor tscale = ctx.tensor(scale, c.cout);
+          Tensor tshift = ctx.tensor(shift, c.cout);
+          Tensor tres = ctx.tensor(residual, c.yShape());
+          Tensor expected = ctx.tensor(c.yShape());
+          Tensor actual = ctx.tensor(c.yShape())) {
+        Ops.channelCopy(ctx, tx, 0, x1, 0, c1, false);
+        Ops.channelCopy(ctx, tx, c1, x2, 0, c2, false);
+        for (Activation act : Activation.values()) {
+          for (boolean whole : new boolean[] {false, true}) {
+            Tensor sc = whole ? tscale : null, sh = whole ? tshift : null, res = whole ? tres : null;
+            Ops.conv2dForwardFused(ctx, tx, tw, tb, expected, c.spec(), act, sc, sh, res);
+            actual.fill(Float.NaN);
+            Ops.conv2dForwardBlocks(ctx, x1, x2, tw, tb, actual, act, sc, sh, res);
+            Tolerance.assertClose(c + " " + c1 + " + " + c2 + " channels, " + act + (whole ? " + affine + residual" : ""),
+                actual.read(), expected.read(), 1e-5, 1e-5);
+          }
+        }
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void blocksRejectMismatchedShapes(Backend backend) {
+    try (Context ctx = Backends.open(backend);
+        Tensor x1 = ctx.tensor(2, 5, 5, 8);
+        Tensor x2 = ctx.tensor(2, 5, 5, 8);
+        Tensor x2Other = ctx.tensor(2, 5, 4, 8);
+        Tensor w = ctx.tensor(1, 1, 16, 16);
+        Tensor w24 = ctx.tensor(1, 1, 24, 16);
+        Tensor y = ctx.tensor(2, 5, 5, 16)) {
+      EffisegException e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForwardBlocks(ctx, x1, x2Other, w, null, y, Activation.NONE, null, null, null));
+      assertThat(e).hasMessageThat().contains("es_conv2d_forward_blocks");
+      assertThat(e).hasMessageThat().contains("[2,5,4,8]");
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForwardBlocks(ctx, x1, x2, w24, null, y, Activation.NONE, null, null, null));
+      assertThat(e).hasMessageThat().contains("[1,1,24,16]");
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dForwardBlocks(ctx, x1, x2, w, null, x1, Activation.NONE, null, null, null));
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+    }
+  }
+
   // ---- a batch norm's backward finished by the pointwise convolution before it --------------
 
   static Stream<Arguments> backendsAndBnCases() {

@@ -21,6 +21,10 @@
  *  - conv2d_gemm.cpp: pointwise (1x1, stride 1, no padding) as sgemm on the activations as they
  *    lie; everything else (dense KxK, strided 1x1, grouped, the stem's backward) as tiled
  *    im2col + sgemm, col2im for dx.
+ * The pointwise variants (conv2d_forward_gated and conv2d_backward_gated: the input x * s;
+ * conv2d_forward_blocks: the input [x | x2]; conv2d_backward_bn: dy from a batch norm's
+ * unfinished dx) take the direct or the sgemm path, which make that operand a block of rows at
+ * a time in a per-thread scratch buffer (conv2d_common.h) instead of reading it whole.
  * db is a column sum of dy (here) on every path.
  *
  * Threads: one pool only. Every parallel loop is OpenMP with ex.threads threads; OpenBLAS is

@@ -13,6 +13,10 @@
  * spin-wait for each other), and OpenBLAS cannot split dw's long reduction over pixels across
  * threads anyway.
  *
+ * The pointwise chunks take the gated product x * s, a batch norm's unfinished dx as dy, or a
+ * second block of input channels (a second sgemm into the same output) the same way as the
+ * direct path's blocks (conv2d_pointwise.cpp), a chunk at a time.
+ *
  * Scratch memory (im2col tiles) lives in a per-thread buffer that grows to the largest tile
  * requested (about kColTileBytes) and is reused, so hot loops do not page-fault fresh blocks.
  */

@@ -17,8 +17,11 @@
  * and the partials are added in block order in double. So dw does not depend on the thread
  * count, and every dx element is one dot product in a fixed order.
  *
- * The row products themselves are conv2d_rows.h's. A gated convolution (conv2d_forward_gated,
- * input x * s) makes each block's product in scratch (gated_rows) before the same loops.
+ * The row products themselves are conv2d_rows.h's. A gated convolution (input x * s) makes each
+ * block's product in scratch (gated_rows) before the same loops, and its backward sums the
+ * gate's gradient per block as dx is written (GateGrad); a batch norm's unfinished dx is made
+ * into each block's dy the same way (bn_dy_rows); a second block of input channels
+ * (conv2d_forward_blocks) continues each row's sums (rows_times with accumulation).
  */
 #include <algorithm>
 #include <cstdint>

@@ -56,6 +56,25 @@ ConvGeom gated_geometry(const Tensor* x, const Tensor* s, const Tensor* w, const
     return g;
 }
 
+/* The epilogue's optional tensors checked against y and Cout (b [Cout], scale [Cout], shift
+ * [Cout], residual y's shape and not y's storage), and the struct the kernels take. */
+ConvEpilogue checked_epilogue(const Tensor* y, int Cout, const Tensor* b, const Tensor* scale,
+                              const Tensor* shift, const Tensor* residual, int activation) {
+    if (b) check_shape(b, {Cout}, "b");
+    if (scale) check_shape(scale, {Cout}, "scale");
+    if (shift) check_shape(shift, {Cout}, "shift");
+    if (residual) check_same_shape(residual, "residual", y, "y");
+    check_activation(activation);
+    require(!residual || residual->storage != y->storage, ES_ERR_INVALID_ARGUMENT,
+            "y must not share storage with residual");
+    ConvEpilogue e;
+    e.activation = activation;
+    e.scale = scale ? scale->data() : nullptr;
+    e.shift = shift ? shift->data() : nullptr;
+    e.residual = residual ? residual->data() : nullptr;
+    return e;
+}
+
 }  // namespace
 
 extern "C" {
@@ -74,20 +93,9 @@ es_status es_conv2d_forward_gated(es_handle ctx_h, es_handle x_h, es_handle s_h,
                             {scale, "scale"}, {shift, "shift"}, {residual, "residual"}})
             check_placement(ctx, t, n);
         const ConvGeom g = gated_geometry(x, s, w, y, "y");
-        if (b) check_shape(b, {g.Cout}, "b");
-        if (scale) check_shape(scale, {g.Cout}, "scale");
-        if (shift) check_shape(shift, {g.Cout}, "shift");
-        if (residual) check_same_shape(residual, "residual", y, "y");
-        check_activation(activation);
+        const ConvEpilogue e = checked_epilogue(y, g.Cout, b, scale, shift, residual, activation);
         require(y->storage != x->storage && y->storage != s->storage, ES_ERR_INVALID_ARGUMENT,
                 "y must not share storage with x or s");
-        require(!residual || residual->storage != y->storage, ES_ERR_INVALID_ARGUMENT,
-                "y must not share storage with residual");
-        ConvEpilogue e;
-        e.activation = activation;
-        e.scale = scale ? scale->data() : nullptr;
-        e.shift = shift ? shift->data() : nullptr;
-        e.residual = residual ? residual->data() : nullptr;
         ctx->k->conv2d_forward_gated(ctx->exec(), g, x->data(), s->data(), w->data(),
                                      b ? b->data() : nullptr, e, y->data());
     });
@@ -134,19 +142,8 @@ es_status es_conv2d_forward_fused(es_handle ctx_h, es_handle x_h, es_handle w_h,
             check_placement(ctx, t, n);
         ConvGeom g = conv_geometry(x, w, y, "y", stride_h, stride_w, pad_top, pad_bottom, pad_left,
                                    pad_right, groups);
-        if (b) check_shape(b, {g.Cout}, "b");
-        if (scale) check_shape(scale, {g.Cout}, "scale");
-        if (shift) check_shape(shift, {g.Cout}, "shift");
-        if (residual) check_same_shape(residual, "residual", y, "y");
-        check_activation(activation);
+        const ConvEpilogue e = checked_epilogue(y, g.Cout, b, scale, shift, residual, activation);
         require(y->storage != x->storage, ES_ERR_INVALID_ARGUMENT, "y must not share storage with x");
-        require(!residual || residual->storage != y->storage, ES_ERR_INVALID_ARGUMENT,
-                "y must not share storage with residual");
-        ConvEpilogue e;
-        e.activation = activation;
-        e.scale = scale ? scale->data() : nullptr;
-        e.shift = shift ? shift->data() : nullptr;
-        e.residual = residual ? residual->data() : nullptr;
         ctx->k->conv2d_forward(ctx->exec(), g, x->data(), w->data(), b ? b->data() : nullptr, e, y->data());
     });
 }
@@ -209,20 +206,9 @@ es_status es_conv2d_forward_blocks(es_handle ctx_h, es_handle x_h, es_handle x2_
         g.Cout = to_int(w->dim(3), "Cout");
         g.KH = g.KW = g.stride_h = g.stride_w = g.groups = 1;
         check_shape(y, {g.N, g.H, g.W, g.Cout}, "y");
-        if (b) check_shape(b, {g.Cout}, "b");
-        if (scale) check_shape(scale, {g.Cout}, "scale");
-        if (shift) check_shape(shift, {g.Cout}, "shift");
-        if (residual) check_same_shape(residual, "residual", y, "y");
-        check_activation(activation);
+        const ConvEpilogue e = checked_epilogue(y, g.Cout, b, scale, shift, residual, activation);
         require(y->storage != x->storage && y->storage != x2->storage, ES_ERR_INVALID_ARGUMENT,
                 "y must not share storage with x or x2");
-        require(!residual || residual->storage != y->storage, ES_ERR_INVALID_ARGUMENT,
-                "y must not share storage with residual");
-        ConvEpilogue e;
-        e.activation = activation;
-        e.scale = scale ? scale->data() : nullptr;
-        e.shift = shift ? shift->data() : nullptr;
-        e.residual = residual ? residual->data() : nullptr;
         ctx->k->conv2d_forward_blocks(ctx->exec(), g, x->data(), x2->data(), C2, w->data(),
                                       b ? b->data() : nullptr, e, y->data());
     });

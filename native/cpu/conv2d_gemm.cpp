@@ -206,12 +206,15 @@ void gemm_forward_pointwise(const Exec& ex, const ConvGeom& g, const float* x, c
                             const float* x2, int C2) {
     const float beta = b ? 1.0f : 0.0f;
     set_blas_threads(1);
-    /* rows are independent (no reduction across chunks): any split gives the same y */
+    /* rows are independent (no reduction across chunks): any split gives the same y. Threads
+     * and chunks are sized for both blocks' channels (all). */
     const int64_t M = (int64_t)g.N * g.OH * g.OW;
+    ConvGeom all = g;
+    all.Cin = g.Cin + C2;
     const int T =
-        threads_for(ex, std::max(gemm_work(g), streaming_work((double)M * (g.Cin + g.Cout))));
+        threads_for(ex, std::max(gemm_work(all), streaming_work((double)M * (all.Cin + g.Cout))));
     const GemmShape s = gemm_shape(g, T);
-    const int64_t rows = pointwise_chunk_rows(g, T);
+    const int64_t rows = pointwise_chunk_rows(all, T);
     const int64_t chunks = (M + rows - 1) / rows;
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
     for (int64_t c = 0; c < chunks; c++) {

@@ -45,14 +45,14 @@ ConvGeom conv_geometry(const Tensor* x, const Tensor* w, const Tensor* y, const 
     return g;
 }
 
-/* The gated convolutions' geometry: a pointwise conv of x [N,H,W,Cin] (w [1,1,Cin,Cout]) and
- * s [N,1,1,Cin]; y-or-dy [N,H,W,Cout]. */
-ConvGeom gated_geometry(const Tensor* x, const Tensor* s, const Tensor* w, const Tensor* y,
-                        const char* yname) {
+/* A pointwise convolution's geometry (the gated and batch-norm-finishing ones): x [N,H,W,Cin],
+ * w [1,1,Cin,Cout], y-or-dy [N,H,W,Cout], and the gate s [N,1,1,Cin] when it is given. */
+ConvGeom pointwise_geometry(const Tensor* x, const Tensor* s, const Tensor* w, const Tensor* y,
+                            const char* yname) {
     const ConvGeom g = conv_geometry(x, w, y, yname, 1, 1, 0, 0, 0, 0, 1);
     require(g.KH == 1 && g.KW == 1, ES_ERR_SHAPE,
-            "a gated convolution is pointwise: w " + shape_str(w) + " must be [1,1,Cin,Cout]");
-    check_shape(s, {g.N, 1, 1, g.Cin}, "s");
+            "the convolution is pointwise: w " + shape_str(w) + " must be [1,1,Cin,Cout]");
+    if (s) check_shape(s, {g.N, 1, 1, g.Cin}, "s");
     return g;
 }
 
@@ -92,7 +92,7 @@ es_status es_conv2d_forward_gated(es_handle ctx_h, es_handle x_h, es_handle s_h,
         for (auto [t, n] : {std::pair{x, "x"}, {s, "s"}, {w, "w"}, {y, "y"}, {b, "b"},
                             {scale, "scale"}, {shift, "shift"}, {residual, "residual"}})
             check_placement(ctx, t, n);
-        const ConvGeom g = gated_geometry(x, s, w, y, "y");
+        const ConvGeom g = pointwise_geometry(x, s, w, y, "y");
         const ConvEpilogue e = checked_epilogue(y, g.Cout, b, scale, shift, residual, activation);
         require(y->storage != x->storage && y->storage != s->storage, ES_ERR_INVALID_ARGUMENT,
                 "y must not share storage with x or s");
@@ -113,7 +113,7 @@ es_status es_conv2d_backward_gated(es_handle ctx_h, es_handle x_h, es_handle s_h
         for (auto [t, n] : {std::pair{x, "x"}, {s, "s"}, {w, "w"}, {dy, "dy"}, {dx, "dx"},
                             {dw, "dw"}, {db, "db"}, {ds, "ds"}})
             check_placement(ctx, t, n);
-        const ConvGeom g = gated_geometry(x, s, w, dy, "dy");
+        const ConvGeom g = pointwise_geometry(x, s, w, dy, "dy");
         if (dx) check_same_shape(dx, "dx", x, "x");
         if (dw) check_same_shape(dw, "dw", w, "w");
         if (db) check_shape(db, {g.Cout}, "db");
@@ -227,11 +227,7 @@ es_status es_conv2d_backward_bn(es_handle ctx_h, es_handle x_h, es_handle s_h, e
         for (auto [t, n] : {std::pair{x, "x"}, {s, "s"}, {w, "w"}, {gr, "gr"}, {bn_x, "bn_x"},
                             {sm, "save_mean"}, {coef, "coef"}, {dx, "dx"}, {dw, "dw"}, {ds, "ds"}})
             check_placement(ctx, t, n);
-        const ConvGeom g = s ? gated_geometry(x, s, w, gr, "gr")
-                             : conv_geometry(x, w, gr, "gr", 1, 1, 0, 0, 0, 0, 1);
-        require(g.KH == 1 && g.KW == 1, ES_ERR_SHAPE,
-                "es_conv2d_backward_bn is for pointwise convolutions: w " + shape_str(w) +
-                    " must be [1,1,Cin,Cout]");
+        const ConvGeom g = pointwise_geometry(x, s, w, gr, "gr");
         check_same_shape(bn_x, "bn_x", gr, "gr");
         check_shape(sm, {g.Cout}, "save_mean");
         check_shape(coef, {3, g.Cout}, "coef");

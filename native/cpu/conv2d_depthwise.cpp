@@ -279,31 +279,26 @@ inline void transposed_taps(int pos, int pad, int stride, int K, int O, int& k_f
 }
 
 /* dx[pixel, c..] = sum over taps (kh, kw) that reach this input pixel of
- * dy[oh, ow, c..] * w[kh, kw, c..]. Output index of a tap: (t_h - kh)/s_h, (t_w - kw)/s_w.
- * Channels [c, c + L*NV) in NV vectors of L floats (NV = 0: the one channel c). */
+ * dy[oh, ow, c..] * w[kh, kw, c..]: taps kh0, kh0 + sh, ... < kh1 with output rows oh0, oh0 - 1,
+ * ..., and the same along the row (kw0, ow0). Channels [c, c + L*NV) in NV vectors of L floats
+ * (NV = 0: the one channel c). */
 template <int L, int NV>
-inline void dw_dx_block(const float* dyn, int OW, int C, int sh, int sw, int th, int tw, int kh0,
+inline void dw_dx_block(const float* dyn, int OW, int C, int sh, int sw, int oh0, int ow0, int kh0,
                         int kh1, int kw0, int kw1, const float* w, int KW, float* dxp, int c) {
     if constexpr (NV == 0) {
         float acc = 0.0f;
-        for (int kh = kh0; kh < kh1; kh += sh) {
-            const int oh = (th - kh) / sh;
-            for (int kw = kw0; kw < kw1; kw += sw) {
-                const int ow = (tw - kw) / sw;
+        for (int kh = kh0, oh = oh0; kh < kh1; kh += sh, oh--)
+            for (int kw = kw0, ow = ow0; kw < kw1; kw += sw, ow--)
                 acc += dyn[((int64_t)oh * OW + ow) * C + c] * w[(kh * KW + kw) * C + c];
-            }
-        }
         dxp[c] = acc;
     } else {
         typedef typename Vec<L>::type V;
         V acc[NV];
         for (int v = 0; v < NV; v++) acc[v] = V{};
-        for (int kh = kh0; kh < kh1; kh += sh) {
-            const int oh = (th - kh) / sh;
+        for (int kh = kh0, oh = oh0; kh < kh1; kh += sh, oh--) {
             const float* dyr = dyn + (int64_t)oh * OW * C + c;
             const float* wr = w + (int64_t)kh * KW * C + c;
-            for (int kw = kw0; kw < kw1; kw += sw) {
-                const int ow = (tw - kw) / sw;
+            for (int kw = kw0, ow = ow0; kw < kw1; kw += sw, ow--) {
                 const float* dp = dyr + (int64_t)ow * C;
                 const float* wp = wr + (int64_t)kw * C;
 #pragma GCC unroll 8
@@ -313,6 +308,19 @@ inline void dw_dx_block(const float* dyn, int OW, int C, int sh, int sw, int th,
 #pragma GCC unroll 8
         for (int v = 0; v < NV; v++) vstore<L>(dxp + c + L * v, acc[v]);
     }
+}
+
+/* The taps of a strided convolution's transposed pass that reach input position pos along one
+ * axis: k in [k0, k1) stepping by the stride, the first one's output o0 (one less per step). */
+struct TapRun {
+    int k0, k1, o0;
+};
+
+inline TapRun tap_run(int pos, int pad, int stride, int K, int O) {
+    TapRun t;
+    transposed_taps(pos, pad, stride, K, O, t.k0, t.k1);
+    t.o0 = (pos + pad - t.k0) / stride;
+    return t;
 }
 
 }  // namespace
@@ -333,6 +341,9 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
     /* inputs [iw_lo, iw_hi) receive all KW taps (both within [0, W]) */
     const int iw_lo = std::min(W, std::max(0, KW - 1 - pl));
     const int iw_hi = std::max(iw_lo, std::min(W, OW - pl));
+    /* each input column's taps, the same for every row (no divisions in the pixel loop) */
+    std::vector<TapRun> columns(W);
+    for (int iw = 0; iw < W; iw++) columns[iw] = tap_run(iw, pl, sw, KW, OW);
     const int T = threads_for(ex, depthwise_work(g));
     const int64_t parts = part_count(rows, T, kPartsPerThread);
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
@@ -340,37 +351,35 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
         const int64_t r_end = part_begin(rows, parts, part + 1);
         for (int64_t r = part_begin(rows, parts, part); r < r_end; r++) {
             const int n = (int)(r / H), ih = (int)(r % H);
-            int kh0, kh1;
-            transposed_taps(ih, g.pad_top, sh, KH, OH, kh0, kh1);
-            const int th = ih + g.pad_top;
+            const TapRun row = tap_run(ih, g.pad_top, sh, KH, OH);
+            const int kh0 = row.k0, kh1 = row.k1;
             const float* dyn = dy + (int64_t)n * OH * OW * C;
             float* dxrow = dx + r * W * C;
             auto pixel = [&](int iw, int c_begin) {
-                int kw0, kw1;
-                transposed_taps(iw, pl, sw, KW, OW, kw0, kw1);
-                const int tw = iw + pl;
+                const TapRun col = columns[iw];
+                const int kw0 = col.k0, kw1 = col.k1, oh0 = row.o0, ow0 = col.o0;
                 float* dxp = dxrow + (int64_t)iw * C;
                 int c = c_begin;
                 for (; c + 4 * kWide <= C; c += 4 * kWide)
-                    dw_dx_block<kWide, 4>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
+                    dw_dx_block<kWide, 4>(dyn, OW, C, sh, sw, oh0, ow0, kh0, kh1, kw0, kw1, w, KW,
                                           dxp, c);
                 for (; c + 2 * kWide <= C; c += 2 * kWide)
-                    dw_dx_block<kWide, 2>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
+                    dw_dx_block<kWide, 2>(dyn, OW, C, sh, sw, oh0, ow0, kh0, kh1, kw0, kw1, w, KW,
                                           dxp, c);
                 for (; c + kWide <= C; c += kWide)
-                    dw_dx_block<kWide, 1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
+                    dw_dx_block<kWide, 1>(dyn, OW, C, sh, sw, oh0, ow0, kh0, kh1, kw0, kw1, w, KW,
                                           dxp, c);
                 for (; c + 8 <= C; c += 8)
-                    dw_dx_block<8, 1>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
+                    dw_dx_block<8, 1>(dyn, OW, C, sh, sw, oh0, ow0, kh0, kh1, kw0, kw1, w, KW,
                                       dxp, c);
                 for (; c < C; c++)
-                    dw_dx_block<8, 0>(dyn, OW, C, sh, sw, th, tw, kh0, kh1, kw0, kw1, w, KW,
+                    dw_dx_block<8, 0>(dyn, OW, C, sh, sw, oh0, ow0, kh0, kh1, kw0, kw1, w, KW,
                                       dxp, c);
             };
             int iw = 0;
             if (strips && kh1 > kh0) {
                 const int nrows = (kh1 - kh0 + sh - 1) / sh; /* kh0, kh0 + sh, ... < kh1 */
-                const int oh_first = (th - kh0) / sh;        /* one output row up per tap row */
+                const int oh_first = row.o0; /* one output row up per tap row */
                 for (; iw < iw_lo; iw++) pixel(iw, 0);
                 iw = for_strips(strips, iw_lo, iw_hi, [&](StripKernel k, int i, int count) {
                     /* dy pixel of tap kw = KW-1 for input i, i.e. the window's first column */

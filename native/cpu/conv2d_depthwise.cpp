@@ -58,6 +58,33 @@ inline void dw_forward_block(const float* x, int64_t xo, int64_t x_row_stride, c
     }
 }
 
+/* dw_forward_block for a pixel whose whole K x K window lies inside x (most pixels): the taps
+ * unrolled, in the same order. */
+template <int K, int L, int NV>
+__attribute__((always_inline)) inline void dw_forward_window(const float* x, int64_t xo,
+                                                             int64_t x_row_stride, const float* w,
+                                                             int C, const float* b, float* y,
+                                                             int c) {
+    typedef typename Vec<L>::type V;
+    V acc[NV];
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) acc[v] = b ? vload<L>(b + c + L * v) : V{};
+#pragma GCC unroll 8
+    for (int kh = 0; kh < K; kh++) {
+        const float* xp = x + (xo + kh * x_row_stride + c);
+        const float* wp = w + ((int64_t)kh * K * C + c);
+#pragma GCC unroll 8
+        for (int kw = 0; kw < K; kw++) {
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                acc[v] += vload<L>(xp + (int64_t)kw * C + L * v) *
+                          vload<L>(wp + (int64_t)kw * C + L * v);
+        }
+    }
+#pragma GCC unroll 8
+    for (int v = 0; v < NV; v++) vstore<L>(y + c + L * v, acc[v]);
+}
+
 /* The widest vectors of this path: blocks of channels for the per-pixel loops. */
 #if defined(__AVX512F__)
 constexpr int kWide = 16;
@@ -182,12 +209,23 @@ public:
         float* yrow = y_ + r * OW * C;
         /* index into x of tap (0,0) of output ow; only valid taps are dereferenced */
         auto origin = [&](int ow) { return (((int64_t)n * H + ih0) * W + ow * sw - pl) * C; };
+        /* 3x3 windows wholly inside the input: unrolled taps (dw_forward_window) */
+        const bool rows_inside = KH == 3 && KW == 3 && kh0 == 0 && kh1 == 3;
         auto pixel = [&](int ow, int c_begin) {
             int kw0, kw1;
             tap_range(ow * sw - pl, KW, W, kw0, kw1);
             const int64_t xo = origin(ow);
             float* yp = yrow + (int64_t)ow * C;
             int c = c_begin;
+            if (rows_inside && kw0 == 0 && kw1 == 3) {
+                for (; c + 4 * kWide <= C; c += 4 * kWide)
+                    dw_forward_window<3, kWide, 4>(x, xo, rs, w, C, b, yp, c);
+                for (; c + 2 * kWide <= C; c += 2 * kWide)
+                    dw_forward_window<3, kWide, 2>(x, xo, rs, w, C, b, yp, c);
+                for (; c + kWide <= C; c += kWide)
+                    dw_forward_window<3, kWide, 1>(x, xo, rs, w, C, b, yp, c);
+                for (; c + 8 <= C; c += 8) dw_forward_window<3, 8, 1>(x, xo, rs, w, C, b, yp, c);
+            }
             for (; c + 4 * kWide <= C; c += 4 * kWide)
                 dw_forward_block<kWide, 4>(x, xo, rs, w, KW, C, kh0, kh1, kw0, kw1, b, yp, c);
             for (; c + 2 * kWide <= C; c += 2 * kWide)

@@ -166,15 +166,39 @@ inline const float* bn_dy_rows(const BnDy& bn, int C, int64_t r0, int64_t r1) {
     float* out = scratch((size_t)((r1 - r0) * C), 1);
     const float *ka = bn.coef, *kb = bn.coef + C, *kc = bn.coef + 2 * C, *m = bn.mean;
     const bool relu = bn.input_relu != 0;
-    for (int64_t r = r0; r < r1; r++) {
+    auto value = [relu](float g, float x, float a, float b, float mean, float c) {
+        const float d = a * g + b * (x - mean) + c;
+        return !relu || x > 0.0f ? d : 0.0f;
+    };
+    int64_t r = r0;
+    /* Rows of few channels (C divides kRun: 8, 16, 32) kRun / C at a time, as one run of kRun
+     * values with the coefficients repeated along it: a loop per row of 16 channels spent
+     * more on its own overhead than on the row (the decoder's 16-channel batch norms over
+     * every pixel). The same expression for every value. */
+    constexpr int kRun = 64;
+    if (C < kRun && kRun % C == 0) {
+        float ta[kRun], tb[kRun], tc[kRun], tm[kRun];
+        for (int j = 0; j < kRun; j++) {
+            ta[j] = ka[j % C];
+            tb[j] = kb[j % C];
+            tc[j] = kc[j % C];
+            tm[j] = m[j % C];
+        }
+        const int per_run = kRun / C;
+        for (; r + per_run <= r1; r += per_run) {
+            const float* grr = bn.gr + r * C;
+            const float* xr = bn.x + r * C;
+            float* o = out + (r - r0) * C;
+#pragma omp simd
+            for (int j = 0; j < kRun; j++) o[j] = value(grr[j], xr[j], ta[j], tb[j], tm[j], tc[j]);
+        }
+    }
+    for (; r < r1; r++) {
         const float* grr = bn.gr + r * C;
         const float* xr = bn.x + r * C;
         float* o = out + (r - r0) * C;
 #pragma omp simd
-        for (int c = 0; c < C; c++) {
-            const float d = ka[c] * grr[c] + kb[c] * (xr[c] - m[c]) + kc[c];
-            o[c] = !relu || xr[c] > 0.0f ? d : 0.0f;
-        }
+        for (int c = 0; c < C; c++) o[c] = value(grr[c], xr[c], ka[c], kb[c], m[c], kc[c]);
     }
     return out;
 }

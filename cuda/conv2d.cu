@@ -146,9 +146,12 @@ void conv2d_forward_blocks(const Exec& ex, const ConvGeom& g, const float* x, co
     conv2d_forward(ex, all, both.as<float>(), w, b, e, y);
 }
 
-/* The batch norm's dx into scratch memory (bn_dy_kernel), then the plain or gated backward. */
+/* The batch norm's dx into scratch memory (bn_dy_kernel), then the plain or gated backward; a
+ * second block of input channels (x2) is a second plain backward on the same dy with its rows of
+ * w and dw. */
 void conv2d_backward_bn(const Exec& ex, const ConvGeom& g, const float* x, const float* sc,
-                        const float* w, const BnDy& bn, float* dx, float* dw, float* ds) {
+                        const float* x2, int C2, const float* w, const BnDy& bn, float* dx,
+                        float* dx2, float* dw, float* ds) {
     if (!dx && !dw) return;
     State& s = state(ex);
     const int64_t n = (int64_t)g.N * g.OH * g.OW * g.Cout;
@@ -159,6 +162,12 @@ void conv2d_backward_bn(const Exec& ex, const ConvGeom& g, const float* x, const
         conv2d_backward_gated(ex, g, x, sc, w, dy.as<float>(), dx, dw, nullptr, ds);
     else
         conv2d_backward(ex, g, x, w, dy.as<float>(), dx, dw, nullptr);
+    if (x2) {
+        ConvGeom g2 = g;
+        g2.Cin = C2;
+        const int64_t w1 = (int64_t)g.Cin * g.Cout;
+        conv2d_backward(ex, g2, x2, w + w1, dy.as<float>(), dx2, dw ? dw + w1 : nullptr, nullptr);
+    }
 }
 
 }  // namespace es::cuda

@@ -144,12 +144,14 @@ void conv2d_forward_blocks(const Exec& ex, const ConvGeom& g, const float* x, co
 }
 
 void conv2d_backward_bn(const Exec& ex, const ConvGeom& g, const float* x, const float* s,
-                        const float* w, const BnDy& bn, float* dx, float* dw, float* ds) {
+                        const float* x2, int C2, const float* w, const BnDy& bn, float* dx,
+                        float* dx2, float* dw, float* ds) {
     if (!dx && !dw) return;
-    if (pointwise_direct_fits(g))
-        pointwise_backward_direct(ex, g, x, s, w, nullptr, &bn, dx, dw, ds);
+    const Blocks2 second{x2, C2, dx2};
+    if (pointwise_direct_fits(g, C2))
+        pointwise_backward_direct(ex, g, x, s, w, nullptr, &bn, dx, dw, ds, second);
     else
-        gemm_backward_pointwise(ex, g, x, s, w, nullptr, &bn, dx, dw, ds);
+        gemm_backward_pointwise(ex, g, x, s, w, nullptr, &bn, dx, dw, ds, second);
 }
 
 }  // namespace es::cpu::ES_CPU_ISA

@@ -305,7 +305,17 @@ void short_dense_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, 
  * loops, backward, and forward where Cout is a multiple of 8; the others take sgemm
  * (conv2d_gemm.cpp). */
 constexpr int64_t kPointwiseDirectMaxWeights = 16384;
-bool pointwise_direct_fits(const ConvGeom& g);
+/* With C2 > 0, for g's input channels and a second block of C2 (conv2d_backward_bn with x2):
+ * each block as g, the weights of both within the limit. */
+bool pointwise_direct_fits(const ConvGeom& g, int C2 = 0);
+/* The second block of input channels of a pointwise backward pass (conv2d_backward_bn with x2):
+ * x2 [rows][C2], its rows of w after x's g.Cin, its dx in dx2 (null: no dx), its rows of dw
+ * after x's. */
+struct Blocks2 {
+    const float* x2 = nullptr;
+    int C2 = 0;
+    float* dx2 = nullptr;
+};
 /* gate (may be null): s [N, Cin], the convolution's input is x * s (conv2d_forward_gated);
  * x2 (may be null): a second block of C2 input channels after x's (conv2d_forward_blocks; no
  * gate then), w then has g.Cin + C2 rows */
@@ -316,7 +326,8 @@ void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x,
  * is that batch norm's unfinished dx (bn_dy_rows) */
 void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x,
                                const float* gate, const float* w, const float* dy,
-                               const BnDy* bn, float* dx, float* dw, float* ds);
+                               const BnDy* bn, float* dx, float* dw, float* ds,
+                               const Blocks2& second = {});
 
 /* conv2d_taps.cpp: dense, stride 1, no groups, Cin and Cout multiples of 8 and at most
  * kPointwiseDirectMaxWeights weights per tap, as per-tap row products. */
@@ -338,7 +349,7 @@ void gemm_forward_pointwise(const Exec& ex, const ConvGeom& g, const float* x, c
                             const float* x2 = nullptr, int C2 = 0);
 void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
                              const float* gate, const float* w, const float* dy, const BnDy* bn,
-                             float* dx, float* dw, float* ds);
+                             float* dx, float* dw, float* ds, const Blocks2& second = {});
 
 }  // namespace es::cpu::ES_CPU_ISA
 

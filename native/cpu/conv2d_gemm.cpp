@@ -14,8 +14,9 @@
  * threads anyway.
  *
  * The pointwise chunks take the gated product x * s, a batch norm's unfinished dx as dy, or a
- * second block of input channels (a second sgemm into the same output) the same way as the
- * direct path's blocks (conv2d_pointwise.cpp), a chunk at a time.
+ * second block of input channels (a second sgemm into the same output; in backward, a second
+ * pair of sgemms on the same dy rows) the same way as the direct path's blocks
+ * (conv2d_pointwise.cpp), a chunk at a time.
  *
  * Scratch memory (im2col tiles) lives in a per-thread buffer that grows to the largest tile
  * requested (about kColTileBytes) and is reused, so hot loops do not page-fault fresh blocks.
@@ -275,14 +276,19 @@ void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
 
 void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
                              const float* gate, const float* w, const float* dy, const BnDy* bn,
-                             float* dx, float* dw, float* ds) {
-    const int T = threads_for(ex, gemm_work(g));
+                             float* dx, float* dw, float* ds, const Blocks2& second) {
+    /* threads and chunks sized for both blocks' channels (all) */
+    const int C2 = second.C2;
+    ConvGeom all = g;
+    all.Cin = g.Cin + C2;
+    const int T = threads_for(ex, gemm_work(all));
     const GemmShape s = gemm_shape(g, T);
     set_blas_threads(1);
-    const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(g, T);
+    const int64_t M = (int64_t)g.N * g.OH * g.OW, rows = pointwise_chunk_rows(all, T);
     const int64_t chunks = (M + rows - 1) / rows;
     const int64_t parts = part_count(chunks, T, kPartialsPerThread);
-    const int64_t wsize = (int64_t)s.Cin_g * g.Cout;
+    /* a part's dw: x's rows [s.Cin_g][Cout], then the second block's [C2][Cout] */
+    const int64_t w1size = (int64_t)s.Cin_g * g.Cout, wsize = w1size + (int64_t)C2 * g.Cout;
     std::vector<float> partial(dw ? (size_t)(parts * wsize) : 0);
     std::optional<GateGrad> gate_grad;
     if (ds) gate_grad.emplace(M, (int64_t)g.H * g.W, g.Cin, rows); /* a block per chunk */
@@ -310,6 +316,16 @@ void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
                                 c == c0 ? 0.0f : 1.0f,
                                 partial.data() + part * wsize + (int64_t)grp * s.Cout_g, g.Cout);
                 }
+            }
+            if (second.x2) { /* no groups: the same dy rows times the second block's weights */
+                if (second.dx2)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Mc, C2, g.Cout, 1.0f,
+                                dy_rows, g.Cout, w + w1size, g.Cout, 0.0f, second.dx2 + r0 * C2,
+                                C2);
+                if (dw)
+                    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C2, g.Cout, Mc, 1.0f,
+                                second.x2 + r0 * C2, C2, dy_rows, g.Cout, c == c0 ? 0.0f : 1.0f,
+                                partial.data() + part * wsize + w1size, g.Cout);
             }
             if (ds) gate_grad->add(c, r0, r0 + Mc, dx + r0 * g.Cin, x);
         }

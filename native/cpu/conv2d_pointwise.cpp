@@ -21,7 +21,8 @@
  * block's product in scratch (gated_rows) before the same loops, and its backward sums the
  * gate's gradient per block as dx is written (GateGrad); a batch norm's unfinished dx is made
  * into each block's dy the same way (bn_dy_rows); a second block of input channels
- * (conv2d_forward_blocks) continues each row's sums (rows_times with accumulation).
+ * (conv2d_forward_blocks) continues each row's sums (rows_times with accumulation), and in
+ * backward (conv2d_backward_bn with x2) takes the same block of dy rows with its own rows of w.
  */
 #include <algorithm>
 #include <cstdint>
@@ -85,19 +86,27 @@ void block_backward(const ConvGeom& g, const float* x, const float* w, const flo
 
 }  // namespace
 
-bool pointwise_direct_fits(const ConvGeom& g) {
-    return is_pointwise(g) && g.groups == 1 && g.Cin % 8 == 0 && g.Cin % kDwGroup == 0 &&
-           (g.Cout % 8 == 0 || g.Cout == 1) && (int64_t)g.Cin * g.Cout <= kPointwiseDirectMaxWeights;
+bool pointwise_direct_fits(const ConvGeom& g, int C2) {
+    auto block_fits = [&](int cin) { return cin % 8 == 0 && cin % kDwGroup == 0; };
+    return is_pointwise(g) && g.groups == 1 && block_fits(g.Cin) && (C2 == 0 || block_fits(C2)) &&
+           (g.Cout % 8 == 0 || g.Cout == 1) &&
+           (int64_t)(g.Cin + C2) * g.Cout <= kPointwiseDirectMaxWeights;
 }
 
 void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x,
                                const float* gate, const float* w, const float* dy,
-                               const BnDy* bn, float* dx, float* dw, float* ds) {
-    const int Cin = g.Cin, Cout = g.Cout;
+                               const BnDy* bn, float* dx, float* dw, float* ds,
+                               const Blocks2& second) {
+    const int Cin = g.Cin, Cout = g.Cout, C2 = second.C2;
     const int64_t M = (int64_t)g.N * g.H * g.W;
     const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
-    const int64_t wsize = (int64_t)Cin * Cout;
+    const int64_t wsize = (int64_t)(Cin + C2) * Cout, w1size = (int64_t)Cin * Cout;
     const std::vector<float> wt = transposed_taps(w, 1, Cin, Cout); /* [Cout][Cin] */
+    /* the second block: its geometry and its rows of w, transposed */
+    ConvGeom g2 = g;
+    g2.Cin = C2;
+    const std::vector<float> wt2 =
+        second.x2 ? transposed_taps(w + w1size, 1, C2, Cout) : std::vector<float>{};
     std::vector<float> partial(dw ? (size_t)(blocks * wsize) : 0);
     const int64_t hw = (int64_t)g.H * g.W;
     std::optional<GateGrad> gate_grad;
@@ -111,6 +120,10 @@ void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x
         const float* dyb = bn ? bn_dy_rows(*bn, Cout, r0, r1) : dy + r0 * Cout;
         block_backward(g, xb, w, wt.data(), dyb, 0, r1 - r0, dx ? dx + r0 * Cin : nullptr,
                        dw ? partial.data() + b * wsize : nullptr);
+        if (second.x2) /* the same dy rows, while in cache */
+            block_backward(g2, second.x2 + r0 * C2, w + w1size, wt2.data(), dyb, 0, r1 - r0,
+                           second.dx2 ? second.dx2 + r0 * C2 : nullptr,
+                           dw ? partial.data() + b * wsize + w1size : nullptr);
         if (ds) gate_grad->add(b, r0, r1, dx + r0 * Cin, x);
     }
     if (dw) sum_block_partials(ex, partial, blocks, wsize, dw);

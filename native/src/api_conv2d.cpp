@@ -56,6 +56,29 @@ ConvGeom pointwise_geometry(const Tensor* x, const Tensor* s, const Tensor* w, c
     return g;
 }
 
+/* A pointwise convolution's input in two channel blocks (es_conv2d_forward_blocks,
+ * es_conv2d_backward_bn_blocks): x [N,H,W,C1], x2 [N,H,W,C2], w [1,1,C1+C2,Cout]. Returns the
+ * geometry of x's block (w's first C1 rows); C2 in c2. */
+ConvGeom blocks_geometry(const Tensor* x, const Tensor* x2, const Tensor* w, int& c2) {
+    check_rank(x, 4, "x");
+    check_rank(x2, 4, "x2");
+    check_rank(w, 4, "w");
+    require(x2->dim(0) == x->dim(0) && x2->dim(1) == x->dim(1) && x2->dim(2) == x->dim(2),
+            ES_ERR_SHAPE, "x " + shape_str(x) + " and x2 " + shape_str(x2) + " must share N, H, W");
+    c2 = to_int(x2->dim(3), "C2");
+    require(w->dim(0) == 1 && w->dim(1) == 1 && w->dim(2) == x->dim(3) + c2, ES_ERR_SHAPE,
+            "w " + shape_str(w) + " must be [1,1,Cin,Cout] with Cin the channels of x " +
+                shape_str(x) + " and x2 " + shape_str(x2) + " together");
+    ConvGeom g{};
+    g.N = to_int(x->dim(0), "N");
+    g.H = g.OH = to_int(x->dim(1), "H");
+    g.W = g.OW = to_int(x->dim(2), "W");
+    g.Cin = to_int(x->dim(3), "Cin");
+    g.Cout = to_int(w->dim(3), "Cout");
+    g.KH = g.KW = g.stride_h = g.stride_w = g.groups = 1;
+    return g;
+}
+
 /* The epilogue's optional tensors checked against y and Cout (b [Cout], scale [Cout], shift
  * [Cout], residual y's shape and not y's storage), and the struct the kernels take. */
 ConvEpilogue checked_epilogue(const Tensor* y, int Cout, const Tensor* b, const Tensor* scale,
@@ -188,23 +211,8 @@ es_status es_conv2d_forward_blocks(es_handle ctx_h, es_handle x_h, es_handle x2_
         for (auto [t, n] : {std::pair{x, "x"}, {x2, "x2"}, {w, "w"}, {y, "y"}, {b, "b"},
                             {scale, "scale"}, {shift, "shift"}, {residual, "residual"}})
             check_placement(ctx, t, n);
-        check_rank(x, 4, "x");
-        check_rank(x2, 4, "x2");
-        check_rank(w, 4, "w");
-        require(x2->dim(0) == x->dim(0) && x2->dim(1) == x->dim(1) && x2->dim(2) == x->dim(2),
-                ES_ERR_SHAPE, "x " + shape_str(x) + " and x2 " + shape_str(x2) + " must share N, H, W");
-        const int C2 = to_int(x2->dim(3), "C2");
-        require(w->dim(0) == 1 && w->dim(1) == 1 && w->dim(2) == x->dim(3) + C2, ES_ERR_SHAPE,
-                "w " + shape_str(w) + " must be [1,1,Cin,Cout] with Cin the channels of x " +
-                    shape_str(x) + " and x2 " + shape_str(x2) + " together");
-        /* the geometry of x's block: w's first Cin rows */
-        ConvGeom g{};
-        g.N = to_int(x->dim(0), "N");
-        g.H = g.OH = to_int(x->dim(1), "H");
-        g.W = g.OW = to_int(x->dim(2), "W");
-        g.Cin = to_int(x->dim(3), "Cin");
-        g.Cout = to_int(w->dim(3), "Cout");
-        g.KH = g.KW = g.stride_h = g.stride_w = g.groups = 1;
+        int C2 = 0;
+        const ConvGeom g = blocks_geometry(x, x2, w, C2);
         check_shape(y, {g.N, g.H, g.W, g.Cout}, "y");
         const ConvEpilogue e = checked_epilogue(y, g.Cout, b, scale, shift, residual, activation);
         require(y->storage != x->storage && y->storage != x2->storage, ES_ERR_INVALID_ARGUMENT,
@@ -239,9 +247,41 @@ es_status es_conv2d_backward_bn(es_handle ctx_h, es_handle x_h, es_handle s_h, e
             require(dx != nullptr, ES_ERR_INVALID_ARGUMENT, "ds needs dx (it is gathered from it)");
         }
         const BnDy bn{gr->data(), bn_x->data(), sm->data(), coef->data(), input_relu != 0};
-        ctx->k->conv2d_backward_bn(ctx->exec(), g, x->data(), s ? s->data() : nullptr, w->data(),
-                                   bn, dx ? dx->data() : nullptr, dw ? dw->data() : nullptr,
-                                   ds ? ds->data() : nullptr);
+        ctx->k->conv2d_backward_bn(ctx->exec(), g, x->data(), s ? s->data() : nullptr, nullptr, 0,
+                                   w->data(), bn, dx ? dx->data() : nullptr, nullptr,
+                                   dw ? dw->data() : nullptr, ds ? ds->data() : nullptr);
+    });
+}
+
+es_status es_conv2d_backward_bn_blocks(es_handle ctx_h, es_handle x_h, es_handle x2_h,
+                                       es_handle w_h, es_handle gr_h, es_handle bn_x_h,
+                                       es_handle sm_h, es_handle coef_h, int input_relu,
+                                       es_handle dx_h, es_handle dx2_h, es_handle dw_h) {
+    return guard("es_conv2d_backward_bn_blocks", [&] {
+        Context* ctx = context(ctx_h);
+        Tensor *x = tensor(x_h, "x"), *x2 = tensor(x2_h, "x2"), *w = tensor(w_h, "w"),
+               *gr = tensor(gr_h, "gr"), *bn_x = tensor(bn_x_h, "bn_x"),
+               *sm = tensor(sm_h, "save_mean"), *coef = tensor(coef_h, "coef");
+        Tensor *dx = optional_tensor(dx_h, "dx"), *dx2 = optional_tensor(dx2_h, "dx2"),
+               *dw = optional_tensor(dw_h, "dw");
+        for (auto [t, n] : {std::pair{x, "x"}, {x2, "x2"}, {w, "w"}, {gr, "gr"}, {bn_x, "bn_x"},
+                            {sm, "save_mean"}, {coef, "coef"}, {dx, "dx"}, {dx2, "dx2"}, {dw, "dw"}})
+            check_placement(ctx, t, n);
+        int C2 = 0;
+        const ConvGeom g = blocks_geometry(x, x2, w, C2);
+        check_shape(gr, {g.N, g.H, g.W, g.Cout}, "gr");
+        check_same_shape(bn_x, "bn_x", gr, "gr");
+        check_shape(sm, {g.Cout}, "save_mean");
+        check_shape(coef, {3, g.Cout}, "coef");
+        require((dx == nullptr) == (dx2 == nullptr), ES_ERR_INVALID_ARGUMENT,
+                "dx and dx2 are given together or not at all");
+        if (dx) check_same_shape(dx, "dx", x, "x");
+        if (dx2) check_same_shape(dx2, "dx2", x2, "x2");
+        if (dw) check_same_shape(dw, "dw", w, "w");
+        const BnDy bn{gr->data(), bn_x->data(), sm->data(), coef->data(), input_relu != 0};
+        ctx->k->conv2d_backward_bn(ctx->exec(), g, x->data(), nullptr, x2->data(), C2, w->data(),
+                                   bn, dx ? dx->data() : nullptr, dx2 ? dx2->data() : nullptr,
+                                   dw ? dw->data() : nullptr, nullptr);
     });
 }
 

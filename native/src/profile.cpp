@@ -119,14 +119,18 @@ struct Cost<&KernelTable::conv2d_forward_blocks> {
         return Cost<&KernelTable::conv2d_forward>::of(all, x, w, b, e, y);
     }
 };
-/* With the batch norm's unfinished dx: gr and the batch norm's x read instead of dy. */
+/* With the batch norm's unfinished dx: gr and the batch norm's x read instead of dy; a second
+ * block of input channels counts as more input channels. */
 template <>
 struct Cost<&KernelTable::conv2d_backward_bn> {
-    static Work of(const ConvGeom& g, const float* x, const float* s, const float* w,
-                   const BnDy& bn, const float* dx, const float* dw, const float* ds) {
+    static Work of(const ConvGeom& g, const float* x, const float* s, const float*, int C2,
+                   const float* w, const BnDy& bn, const float* dx, const float*,
+                   const float* dw, const float* ds) {
+        ConvGeom all = g;
+        all.Cin = g.Cin + C2;
         Work k = s ? Cost<&KernelTable::conv2d_backward_gated>::of(g, x, s, w, bn.gr, dx, dw,
                                                                     nullptr, ds)
-                   : Cost<&KernelTable::conv2d_backward>::of(g, x, w, bn.gr, dx, dw, nullptr);
+                   : Cost<&KernelTable::conv2d_backward>::of(all, x, w, bn.gr, dx, dw, nullptr);
         k.bytes += kF * conv_y(g); /* the batch norm's x, besides gr */
         return k;
     }

@@ -188,6 +188,15 @@ ES_API es_status es_conv2d_backward_bn(es_handle ctx, es_handle x, es_handle s, 
                                        es_handle gr, es_handle bn_x, es_handle save_mean,
                                        es_handle coef, int input_relu, es_handle dx, es_handle dw,
                                        es_handle ds);
+/* es_conv2d_backward_bn (not gated) of es_conv2d_forward_blocks' convolution: its input in two
+ * channel blocks x [N,H,W,C1] and x2 [N,H,W,C2], w [1,1,C1+C2,Cout]. dx and dx2 (both or
+ * neither) are the gradients of the two blocks; dw (optional) is w's, x's rows first. Each block
+ * is the convolution's backward on its rows of w, with dy formed once per block of rows for
+ * both. */
+ES_API es_status es_conv2d_backward_bn_blocks(es_handle ctx, es_handle x, es_handle x2,
+                                              es_handle w, es_handle gr, es_handle bn_x,
+                                              es_handle save_mean, es_handle coef, int input_relu,
+                                              es_handle dx, es_handle dx2, es_handle dw);
 
 /* ---- batch norm, optionally fused with an activation after it ------------- */
 

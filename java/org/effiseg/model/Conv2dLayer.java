@@ -210,6 +210,28 @@ final class Conv2dLayer {
     return dx;
   }
 
+  /**
+   * {@link #backwardBn(Workspace, Tensor, Tensor, BatchNormLayer.Deferred, Tensor, boolean)} (not
+   * gated) of {@link #forward(Workspace, ChannelBlocks, Activation)}: the batch norm's dx formed once
+   * per block of rows for both channel blocks. Writes dweight; returns dx blocked as x was, or null
+   * when {@code needDx} is false.
+   */
+  ChannelBlocks backwardBn(Workspace ws, ChannelBlocks x, BatchNormLayer.Deferred bn, boolean needDx) {
+    if (!x.split()) {
+      Tensor dx = backwardBn(ws, x.first(), null, bn, null, needDx);
+      return dx == null ? null : ChannelBlocks.of(dx);
+    }
+    requirePointwise();
+    if (b != null) {
+      throw new IllegalStateException(weightName + ": a convolution before a batch norm has no bias");
+    }
+    Tensor dx1 = needDx ? ws.take(x.first().shape()) : null;
+    Tensor dx2 = needDx ? ws.take(x.second().shape()) : null;
+    Ops.conv2dBackwardBnBlocks(ws.ctx(), x.first(), x.second(), w, bn.gr(), bn.x(), bn.mean(), bn.coef(),
+        bn.inputRelu(), dx1, dx2, dw);
+    return needDx ? new ChannelBlocks(dx1, dx2) : null;
+  }
+
   Tensor weight() {
     return w;
   }

@@ -195,9 +195,9 @@ final class GhostModule {
       dPrimaryOut = dHalf;
     }
     ChannelBlocks dx;
-    if (!input.split() && primaryBn.deferrable()) { // the batch norm's dx formed by the primary conv
+    if (primaryBn.deferrable()) { // the batch norm's dx formed by the primary conv (each input block's)
       BatchNormLayer.Deferred d = primaryBn.backwardDeferred(primaryRelu, dPrimaryOut, dPrimaryOut, true);
-      dx = ChannelBlocks.of(primary.backwardBn(ws, input.first(), null, d, null, true));
+      dx = primary.backwardBn(ws, input, d, true);
       ws.give(dPrimaryOut);
     } else {
       Tensor dPrimaryConv = primaryBn.backwardAfterRelu(ws, primaryRelu, dPrimaryOut);

@@ -249,6 +249,20 @@ final class EffisegNative {
       @Cast("es_handle") long dw,
       @Cast("es_handle") long ds);
 
+  static native int es_conv2d_backward_bn_blocks(
+      @Cast("es_handle") long ctx,
+      @Cast("es_handle") long x,
+      @Cast("es_handle") long x2,
+      @Cast("es_handle") long w,
+      @Cast("es_handle") long gr,
+      @Cast("es_handle") long bnX,
+      @Cast("es_handle") long saveMean,
+      @Cast("es_handle") long coef,
+      int inputRelu,
+      @Cast("es_handle") long dx,
+      @Cast("es_handle") long dx2,
+      @Cast("es_handle") long dw);
+
   static native int es_batchnorm_backward_deferred(
       @Cast("es_handle") long ctx,
       @Cast("es_handle") long x,

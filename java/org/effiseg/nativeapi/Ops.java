@@ -122,6 +122,19 @@ public final class Ops {
   }
 
   /**
+   * {@link #conv2dBackwardBn} (not gated) of {@link #conv2dForwardBlocks}' convolution: its input in
+   * two channel blocks x and x2, w [1,1,C1+C2,Cout]. dx and dx2 (both or neither) are the two
+   * blocks' gradients, dw (may be null) w's, x's rows first.
+   */
+  public static void conv2dBackwardBnBlocks(Context ctx, Tensor x, Tensor x2, Tensor w, Tensor gr, Tensor bnX,
+      Tensor saveMean, Tensor coef, boolean inputRelu, Tensor dx, Tensor dx2, Tensor dw) {
+    check(
+        EffisegNative.es_conv2d_backward_bn_blocks(
+            c(ctx), h(x), h(x2), h(w), h(gr), h(bnX), h(saveMean), h(coef), flag(inputRelu), h(dx),
+            h(dx2), h(dw)));
+  }
+
+  /**
    * Training-mode {@link #batchnormBackward} without its last pass: gr = dy * act'(pre) (gr may be
    * dy), coef [3, C] with dx = coef[0] * gr + coef[1] * (x - saveMean) + coef[2], dgamma and dbeta
    * (may be null); {@link #conv2dBackwardBn} finishes dx as it reads it.

@@ -259,7 +259,8 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
   }
 
   /** A training-mode batch norm's backward left unfinished and finished by the pointwise
-   *  convolution before it, plain and gated, after a ReLU or not. */
+   *  convolution before it, plain and gated, after a ReLU or not, and for an input in two
+   *  channel blocks. */
   @ParameterizedTest
   @EnumSource(Activation.class)
   void batchnormBackwardFinishedByTheConvolution(Activation act) {
@@ -304,6 +305,17 @@ class CudaVsCpuTest extends CudaUnderTest.Base {
           Tensor ds = gated ? s.zeros(3, 1, 1, 13) : null;
           Ops.conv2dBackwardBn(s.ctx, tx, ts, tw, gr, y, sm, coef, relu, dx, dw, ds);
           out.addAll(gated ? read(dx, dw, ds) : read(dx, dw));
+          if (!gated) { // the same input as two channel blocks, 8 + 5 channels
+            Tensor x1 = s.zeros(3, 7, 5, 8);
+            Tensor x2 = s.zeros(3, 7, 5, 5);
+            Ops.channelCopy(s.ctx, tx, 0, x1, 0, 8, false);
+            Ops.channelCopy(s.ctx, tx, 8, x2, 0, 5, false);
+            Tensor dx1 = s.zeros(3, 7, 5, 8);
+            Tensor dx2 = s.zeros(3, 7, 5, 5);
+            Tensor dwBlocks = s.zeros(ws);
+            Ops.conv2dBackwardBnBlocks(s.ctx, x1, x2, tw, gr, y, sm, coef, relu, dx1, dx2, dwBlocks);
+            out.addAll(read(dx1, dx2, dwBlocks));
+          }
         }
         return out;
       });

@@ -818,6 +818,116 @@ class Conv2dOpTest {
     }
   }
 
+  /**
+   * es_conv2d_backward_bn_blocks of x split into two channel blocks is es_conv2d_backward_bn of x:
+   * dx in the two blocks' parts and dw, to float rounding (ABS, REL: the direct path gives each
+   * element the same sum, the sgemm path's dw sums its rows in another order), for the batch
+   * norm's input a ReLU's output or not, with dx and dw together and dw alone. The blocks split
+   * x's channels as in blocksAreTheConvolutionOfTheirConcatenation (at a multiple of 8 from 16
+   * channels up, the decoder's halves: the direct path where the weights are few), and after 5
+   * channels (sgemm).
+   */
+  @ParameterizedTest(name = "{0}: {1}")
+  @MethodSource("backendsAndBnCases")
+  void batchNormBackwardFinishedForTwoBlocksIsTheConcatenations(Backend backend, Case c) {
+    // the decoder's split (the direct path where the weights are few), then 5 channels first
+    // (not a multiple of 8: the sgemm path)
+    for (int c1 : new int[] {c.cin >= 16 ? c.cin / 16 * 8 : c.cin / 2, 5}) {
+      batchNormBackwardForTwoBlocks(backend, c, c1, c.cin - c1);
+    }
+  }
+
+  private static void batchNormBackwardForTwoBlocks(Backend backend, Case c, int c1, int c2) {
+    try (Context ctx = Backends.open(backend)) {
+      Run r = new Run(c, 61);
+      Rand rand = new Rand(67);
+      float[] gamma = rand.uniform(c.cout, 0.5, 1.5);
+      float[] beta = rand.uniform(c.cout, -0.5, 0.5);
+      try (Tensor tx = ctx.tensor(r.x, c.xShape());
+          Tensor x1 = ctx.tensor(c.n, c.h, c.w, c1);
+          Tensor x2 = ctx.tensor(c.n, c.h, c.w, c2);
+          Tensor tw = ctx.tensor(r.w, c.wShape());
+          Tensor y = ctx.tensor(c.yShape());
+          Tensor g = ctx.tensor(gamma, c.cout);
+          Tensor bt = ctx.tensor(beta, c.cout);
+          Tensor rm = ctx.tensor(c.cout);
+          Tensor rv = ctx.tensor(c.cout);
+          Tensor out = ctx.tensor(c.yShape());
+          Tensor sm = ctx.tensor(c.cout);
+          Tensor si = ctx.tensor(c.cout);
+          Tensor dOut = ctx.tensor(r.dy, c.yShape());
+          Tensor gr = ctx.tensor(c.yShape());
+          Tensor coef = ctx.tensor(3, c.cout);
+          Tensor dx = ctx.tensor(c.xShape());
+          Tensor dw = ctx.tensor(c.wShape());
+          Tensor dx1 = ctx.tensor(c.n, c.h, c.w, c1);
+          Tensor dx2 = ctx.tensor(c.n, c.h, c.w, c2);
+          Tensor dwBlocks = ctx.tensor(c.wShape());
+          Tensor wantDx1 = ctx.tensor(c.n, c.h, c.w, c1);
+          Tensor wantDx2 = ctx.tensor(c.n, c.h, c.w, c2)) {
+        Ops.channelCopy(ctx, tx, 0, x1, 0, c1, false);
+        Ops.channelCopy(ctx, tx, c1, x2, 0, c2, false);
+        for (boolean relu : new boolean[] {false, true}) {
+          String what = c + " " + c1 + " + " + c2 + " channels" + (relu ? " after relu" : "");
+          Ops.conv2dForwardFused(ctx, tx, tw, null, y, c.spec(), relu ? Activation.RELU : Activation.NONE,
+              null, null, null);
+          Ops.batchnormForward(ctx, y, g, bt, rm, rv, out, sm, si, true, 0.1f, 1e-3f, Activation.RELU);
+          Ops.batchnormBackwardDeferred(ctx, y, g, bt, dOut, sm, si, gr, coef, null, null, Activation.RELU);
+          Ops.conv2dBackwardBn(ctx, tx, null, tw, gr, y, sm, coef, relu, dx, dw, null);
+          Ops.channelCopy(ctx, dx, 0, wantDx1, 0, c1, false);
+          Ops.channelCopy(ctx, dx, c1, wantDx2, 0, c2, false);
+          for (boolean withDx : new boolean[] {true, false}) {
+            dx1.fill(Float.NaN);
+            dx2.fill(Float.NaN);
+            dwBlocks.fill(Float.NaN);
+            Ops.conv2dBackwardBnBlocks(ctx, x1, x2, tw, gr, y, sm, coef, relu, withDx ? dx1 : null,
+                withDx ? dx2 : null, dwBlocks);
+            Tolerance.assertClose(what + " dw", dwBlocks.read(), dw.read(), ABS, REL);
+            if (withDx) {
+              Tolerance.assertClose(what + " dx of the first block", dx1.read(), wantDx1.read(), ABS, REL);
+              Tolerance.assertClose(what + " dx of the second block", dx2.read(), wantDx2.read(), ABS, REL);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void batchNormBackwardForTwoBlocksRejectsBadInput(Backend backend) {
+    try (Context ctx = Backends.open(backend);
+        Tensor x1 = ctx.tensor(2, 5, 5, 8);
+        Tensor x2 = ctx.tensor(2, 5, 5, 8);
+        Tensor x2Other = ctx.tensor(2, 5, 4, 8);
+        Tensor w = ctx.tensor(1, 1, 16, 16);
+        Tensor w24 = ctx.tensor(1, 1, 24, 16);
+        Tensor y = ctx.tensor(2, 5, 5, 16);
+        Tensor c16 = ctx.tensor(16);
+        Tensor coef = ctx.tensor(3, 16);
+        Tensor gr = ctx.tensor(2, 5, 5, 16);
+        Tensor dx1 = ctx.tensor(2, 5, 5, 8);
+        Tensor dx2 = ctx.tensor(2, 5, 5, 8)) {
+      EffisegException e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x1, x2Other, w, gr, y, c16, coef, false, dx1, dx2, null));
+      assertThat(e).hasMessageThat().contains("es_conv2d_backward_bn_blocks");
+      assertThat(e).hasMessageThat().contains("[2,5,4,8]");
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x1, x2, w24, gr, y, c16, coef, false, dx1, dx2, null));
+      assertThat(e).hasMessageThat().contains("[1,1,24,16]");
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x1, x2, w, gr, y, c16, coef, false, dx1, null, null));
+      assertThat(e).hasMessageThat().contains("dx2");
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x1, x2, w, gr, y, c16, coef, false, dx1, x2Other, null));
+      assertThat(e).hasMessageThat().contains("dx2");
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x1, x2, w, gr, dx1, c16, coef, false, dx1, dx2, null));
+      assertThat(e).hasMessageThat().contains("bn_x");
+    }
+  }
+
   /** dx, dw, dgamma, dbeta and (gated) ds of one case, NaN-filled. */
   private static final class Grads implements AutoCloseable {
     final Tensor[] t;

@@ -148,12 +148,31 @@ inline float* scratch(size_t floats, int slot = 0) {
 inline const float* gated_rows(const float* x, const float* s, int C, int64_t hw, int64_t r0,
                                int64_t r1) {
     float* out = scratch((size_t)((r1 - r0) * C));
-    for (int64_t r = r0; r < r1; r++) {
-        const float* xr = x + r * C;
-        const float* sn = s + r / hw * C;
-        float* o = out + (r - r0) * C;
+    /* the rows of one image at a time (one gate); rows of few channels (C divides kRun: 8, 16,
+     * 32) kRun / C at a time with the gate repeated along the run, as bn_dy_rows does */
+    constexpr int kRun = 64;
+    const bool runs = C < kRun && kRun % C == 0;
+    for (int64_t ra = r0; ra < r1;) {
+        const int64_t rb = std::min(r1, (ra / hw + 1) * hw);
+        const float* sn = s + ra / hw * C;
+        int64_t r = ra;
+        if (runs) {
+            float ts[kRun];
+            for (int j = 0; j < kRun; j++) ts[j] = sn[j % C];
+            for (const int per_run = kRun / C; r + per_run <= rb; r += per_run) {
+                const float* xr = x + r * C;
+                float* o = out + (r - r0) * C;
 #pragma omp simd
-        for (int c = 0; c < C; c++) o[c] = xr[c] * sn[c];
+                for (int j = 0; j < kRun; j++) o[j] = xr[j] * ts[j];
+            }
+        }
+        for (; r < rb; r++) {
+            const float* xr = x + r * C;
+            float* o = out + (r - r0) * C;
+#pragma omp simd
+            for (int c = 0; c < C; c++) o[c] = xr[c] * sn[c];
+        }
+        ra = rb;
     }
     return out;
 }

@@ -79,6 +79,17 @@ ConvGeom blocks_geometry(const Tensor* x, const Tensor* x2, const Tensor* w, int
     return g;
 }
 
+/* A deferred batch norm's unfinished dx as the dy of the convolution before it
+ * (es_conv2d_backward_bn, _blocks): bn_x like gr (checked against the convolution already),
+ * save_mean [Cout], coef [3,Cout]. */
+BnDy checked_bn_dy(const Tensor* gr, const Tensor* bn_x, const Tensor* sm, const Tensor* coef,
+                   int Cout, int input_relu) {
+    check_same_shape(bn_x, "bn_x", gr, "gr");
+    check_shape(sm, {Cout}, "save_mean");
+    check_shape(coef, {3, Cout}, "coef");
+    return BnDy{gr->data(), bn_x->data(), sm->data(), coef->data(), input_relu != 0};
+}
+
 /* The epilogue's optional tensors checked against y and Cout (b [Cout], scale [Cout], shift
  * [Cout], residual y's shape and not y's storage), and the struct the kernels take. */
 ConvEpilogue checked_epilogue(const Tensor* y, int Cout, const Tensor* b, const Tensor* scale,
@@ -236,9 +247,7 @@ es_status es_conv2d_backward_bn(es_handle ctx_h, es_handle x_h, es_handle s_h, e
                             {sm, "save_mean"}, {coef, "coef"}, {dx, "dx"}, {dw, "dw"}, {ds, "ds"}})
             check_placement(ctx, t, n);
         const ConvGeom g = pointwise_geometry(x, s, w, gr, "gr");
-        check_same_shape(bn_x, "bn_x", gr, "gr");
-        check_shape(sm, {g.Cout}, "save_mean");
-        check_shape(coef, {3, g.Cout}, "coef");
+        const BnDy bn = checked_bn_dy(gr, bn_x, sm, coef, g.Cout, input_relu);
         if (dx) check_same_shape(dx, "dx", x, "x");
         if (dw) check_same_shape(dw, "dw", w, "w");
         if (ds) {
@@ -246,7 +255,6 @@ es_status es_conv2d_backward_bn(es_handle ctx_h, es_handle x_h, es_handle s_h, e
             check_same_shape(ds, "ds", s, "s");
             require(dx != nullptr, ES_ERR_INVALID_ARGUMENT, "ds needs dx (it is gathered from it)");
         }
-        const BnDy bn{gr->data(), bn_x->data(), sm->data(), coef->data(), input_relu != 0};
         ctx->k->conv2d_backward_bn(ctx->exec(), g, x->data(), s ? s->data() : nullptr, nullptr, 0,
                                    w->data(), bn, dx ? dx->data() : nullptr, nullptr,
                                    dw ? dw->data() : nullptr, ds ? ds->data() : nullptr);
@@ -270,15 +278,12 @@ es_status es_conv2d_backward_bn_blocks(es_handle ctx_h, es_handle x_h, es_handle
         int C2 = 0;
         const ConvGeom g = blocks_geometry(x, x2, w, C2);
         check_shape(gr, {g.N, g.H, g.W, g.Cout}, "gr");
-        check_same_shape(bn_x, "bn_x", gr, "gr");
-        check_shape(sm, {g.Cout}, "save_mean");
-        check_shape(coef, {3, g.Cout}, "coef");
+        const BnDy bn = checked_bn_dy(gr, bn_x, sm, coef, g.Cout, input_relu);
         require((dx == nullptr) == (dx2 == nullptr), ES_ERR_INVALID_ARGUMENT,
                 "dx and dx2 are given together or not at all");
         if (dx) check_same_shape(dx, "dx", x, "x");
         if (dx2) check_same_shape(dx2, "dx2", x2, "x2");
         if (dw) check_same_shape(dw, "dw", w, "w");
-        const BnDy bn{gr->data(), bn_x->data(), sm->data(), coef->data(), input_relu != 0};
         ctx->k->conv2d_backward_bn(ctx->exec(), g, x->data(), nullptr, x2->data(), C2, w->data(),
                                    bn, dx ? dx->data() : nullptr, dx2 ? dx2->data() : nullptr,
                                    dw ? dw->data() : nullptr, nullptr);

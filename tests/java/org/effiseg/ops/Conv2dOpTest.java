@@ -893,41 +893,6 @@ class Conv2dOpTest {
     }
   }
 
-  @ParameterizedTest
-  @MethodSource("org.effiseg.testing.Backends#all")
-  void batchNormBackwardForTwoBlocksRejectsBadInput(Backend backend) {
-    try (Context ctx = Backends.open(backend);
-        Tensor x1 = ctx.tensor(2, 5, 5, 8);
-        Tensor x2 = ctx.tensor(2, 5, 5, 8);
-        Tensor x2Other = ctx.tensor(2, 5, 4, 8);
-        Tensor w = ctx.tensor(1, 1, 16, 16);
-        Tensor w24 = ctx.tensor(1, 1, 24, 16);
-        Tensor y = ctx.tensor(2, 5, 5, 16);
-        Tensor c16 = ctx.tensor(16);
-        Tensor coef = ctx.tensor(3, 16);
-        Tensor gr = ctx.tensor(2, 5, 5, 16);
-        Tensor dx1 = ctx.tensor(2, 5, 5, 8);
-        Tensor dx2 = ctx.tensor(2, 5, 5, 8)) {
-      EffisegException e = assertThrows(EffisegException.class,
-          () -> Ops.conv2dBackwardBnBlocks(ctx, x1, x2Other, w, gr, y, c16, coef, false, dx1, dx2, null));
-      assertThat(e).hasMessageThat().contains("es_conv2d_backward_bn_blocks");
-      assertThat(e).hasMessageThat().contains("[2,5,4,8]");
-      e = assertThrows(EffisegException.class,
-          () -> Ops.conv2dBackwardBnBlocks(ctx, x1, x2, w24, gr, y, c16, coef, false, dx1, dx2, null));
-      assertThat(e).hasMessageThat().contains("[1,1,24,16]");
-      e = assertThrows(EffisegException.class,
-          () -> Ops.conv2dBackwardBnBlocks(ctx, x1, x2, w, gr, y, c16, coef, false, dx1, null, null));
-      assertThat(e).hasMessageThat().contains("dx2");
-      e = assertThrows(EffisegException.class,
-          () -> Ops.conv2dBackwardBnBlocks(ctx, x1, x2, w, gr, y, c16, coef, false, dx1, x2Other, null));
-      assertThat(e).hasMessageThat().contains("dx2");
-      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
-      e = assertThrows(EffisegException.class,
-          () -> Ops.conv2dBackwardBnBlocks(ctx, x1, x2, w, gr, dx1, c16, coef, false, dx1, dx2, null));
-      assertThat(e).hasMessageThat().contains("bn_x");
-    }
-  }
-
   /** dx, dw, dgamma, dbeta and (gated) ds of one case, NaN-filled. */
   private static final class Grads implements AutoCloseable {
     final Tensor[] t;
@@ -967,7 +932,12 @@ class Conv2dOpTest {
         Tensor coef = ctx.tensor(3, 16);
         Tensor coefWrong = ctx.tensor(2, 16);
         Tensor gr = ctx.tensor(2, 5, 5, 16);
-        Tensor dx = ctx.tensor(2, 5, 5, 8)) {
+        Tensor dx = ctx.tensor(2, 5, 5, 8);
+        Tensor x2 = ctx.tensor(2, 5, 5, 8); // a second block of x's size, for _blocks
+        Tensor x2Other = ctx.tensor(2, 5, 4, 8);
+        Tensor w16 = ctx.tensor(1, 1, 16, 16);
+        Tensor w24 = ctx.tensor(1, 1, 24, 16);
+        Tensor dx2 = ctx.tensor(2, 5, 5, 8)) {
       EffisegException e = assertThrows(EffisegException.class,
           () -> Ops.batchnormBackwardDeferred(ctx, y, c16, c16, y, c16, c16, gr, coefWrong, null, null,
               Activation.NONE));
@@ -994,6 +964,28 @@ class Conv2dOpTest {
       e = assertThrows(EffisegException.class,
           () -> Ops.conv2dBackwardBn(ctx, x, s, w, gr, dx, c16, coef, false, dx, null, null));
       assertThat(e).hasMessageThat().contains("bn_x");
+
+      // the same convolution on two channel blocks
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x, x2Other, w16, gr, y, c16, coef, false, dx, dx2, null));
+      assertThat(e).hasMessageThat().contains("es_conv2d_backward_bn_blocks");
+      assertThat(e).hasMessageThat().contains("[2,5,4,8]");
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x, x2, w24, gr, y, c16, coef, false, dx, dx2, null));
+      assertThat(e).hasMessageThat().contains("[1,1,24,16]");
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x, x2, w16, gr, y, c16, coef, false, dx, null, null));
+      assertThat(e).hasMessageThat().contains("dx2");
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x, x2, w16, gr, y, c16, coef, false, dx, x2Other, null));
+      assertThat(e).hasMessageThat().contains("dx2");
+      assertThat(e.status()).isEqualTo(EffisegException.Status.SHAPE);
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x, x2, w16, gr, dx, c16, coef, false, dx, dx2, null));
+      assertThat(e).hasMessageThat().contains("bn_x");
+      e = assertThrows(EffisegException.class,
+          () -> Ops.conv2dBackwardBnBlocks(ctx, x, x2, w16, gr, y, c16, coefWrong, false, dx, dx2, null));
+      assertThat(e).hasMessageThat().contains("coef");
     }
   }
 

@@ -759,33 +759,16 @@ class Conv2dOpTest {
             for (boolean inPlace : new boolean[] {false, true}) {
               String what = c + " " + act + (relu ? " after relu" : "") + (gated ? " gated" : "")
                   + (inPlace ? " in place" : "");
-              try (Tensor tx = ctx.tensor(r.x, c.xShape());
-                  Tensor ts = gated ? ctx.tensor(gate, sShape) : null;
-                  Tensor tw = ctx.tensor(r.w, c.wShape());
-                  Tensor y = ctx.tensor(c.yShape());
-                  Tensor g = ctx.tensor(gamma, c.cout);
-                  Tensor bt = ctx.tensor(beta, c.cout);
-                  Tensor rm = ctx.tensor(c.cout);
-                  Tensor rv = ctx.tensor(c.cout);
-                  Tensor out = ctx.tensor(c.yShape());
-                  Tensor sm = ctx.tensor(c.cout);
-                  Tensor si = ctx.tensor(c.cout);
-                  Tensor dOut = ctx.tensor(r.dy, c.yShape());
+              try (Tensor ts = gated ? ctx.tensor(gate, sShape) : null;
+                  BnAfterConv b = new BnAfterConv(ctx, c, r, gamma, beta, ts, relu, act);
                   Tensor dBn = ctx.tensor(c.yShape());
                   Tensor gr = inPlace ? null : ctx.tensor(c.yShape());
-                  Tensor coef = ctx.tensor(3, c.cout);
                   Grads wantGrads = new Grads(ctx, c, gated);
                   Grads gotGrads = new Grads(ctx, c, gated)) {
                 Tensor[] want = wantGrads.t;
                 Tensor[] got = gotGrads.t;
-                if (gated) {
-                  Ops.conv2dForwardGated(ctx, tx, ts, tw, null, y, relu ? Activation.RELU : Activation.NONE,
-                      null, null, null);
-                } else {
-                  Ops.conv2dForwardFused(ctx, tx, tw, null, y, c.spec(),
-                      relu ? Activation.RELU : Activation.NONE, null, null, null);
-                }
-                Ops.batchnormForward(ctx, y, g, bt, rm, rv, out, sm, si, true, 0.1f, 1e-3f, act);
+                Tensor tx = b.x, tw = b.w, y = b.y, g = b.gamma, bt = b.beta, sm = b.mean, si = b.invstd;
+                Tensor dOut = b.dOut, coef = b.coef;
                 // the two backwards: [dx, dw, dgamma, dbeta, ds]
                 if (relu) {
                   Ops.batchnormBackwardAfterRelu(ctx, y, g, bt, dOut, sm, si, dBn, want[2], want[3], true, act);
@@ -843,52 +826,77 @@ class Conv2dOpTest {
       Rand rand = new Rand(67);
       float[] gamma = rand.uniform(c.cout, 0.5, 1.5);
       float[] beta = rand.uniform(c.cout, -0.5, 0.5);
-      try (Tensor tx = ctx.tensor(r.x, c.xShape());
-          Tensor x1 = ctx.tensor(c.n, c.h, c.w, c1);
-          Tensor x2 = ctx.tensor(c.n, c.h, c.w, c2);
-          Tensor tw = ctx.tensor(r.w, c.wShape());
-          Tensor y = ctx.tensor(c.yShape());
-          Tensor g = ctx.tensor(gamma, c.cout);
-          Tensor bt = ctx.tensor(beta, c.cout);
-          Tensor rm = ctx.tensor(c.cout);
-          Tensor rv = ctx.tensor(c.cout);
-          Tensor out = ctx.tensor(c.yShape());
-          Tensor sm = ctx.tensor(c.cout);
-          Tensor si = ctx.tensor(c.cout);
-          Tensor dOut = ctx.tensor(r.dy, c.yShape());
-          Tensor gr = ctx.tensor(c.yShape());
-          Tensor coef = ctx.tensor(3, c.cout);
-          Tensor dx = ctx.tensor(c.xShape());
-          Tensor dw = ctx.tensor(c.wShape());
-          Tensor dx1 = ctx.tensor(c.n, c.h, c.w, c1);
-          Tensor dx2 = ctx.tensor(c.n, c.h, c.w, c2);
-          Tensor dwBlocks = ctx.tensor(c.wShape());
-          Tensor wantDx1 = ctx.tensor(c.n, c.h, c.w, c1);
-          Tensor wantDx2 = ctx.tensor(c.n, c.h, c.w, c2)) {
-        Ops.channelCopy(ctx, tx, 0, x1, 0, c1, false);
-        Ops.channelCopy(ctx, tx, c1, x2, 0, c2, false);
-        for (boolean relu : new boolean[] {false, true}) {
-          String what = c + " " + c1 + " + " + c2 + " channels" + (relu ? " after relu" : "");
-          Ops.conv2dForwardFused(ctx, tx, tw, null, y, c.spec(), relu ? Activation.RELU : Activation.NONE,
-              null, null, null);
-          Ops.batchnormForward(ctx, y, g, bt, rm, rv, out, sm, si, true, 0.1f, 1e-3f, Activation.RELU);
-          Ops.batchnormBackwardDeferred(ctx, y, g, bt, dOut, sm, si, gr, coef, null, null, Activation.RELU);
+      for (boolean relu : new boolean[] {false, true}) {
+        String what = c + " " + c1 + " + " + c2 + " channels" + (relu ? " after relu" : "");
+        try (BnAfterConv b = new BnAfterConv(ctx, c, r, gamma, beta, null, relu, Activation.RELU);
+            Tensor x1 = ctx.tensor(c.n, c.h, c.w, c1);
+            Tensor x2 = ctx.tensor(c.n, c.h, c.w, c2);
+            Tensor gr = ctx.tensor(c.yShape());
+            Tensor dx = ctx.tensor(c.xShape());
+            Tensor dw = ctx.tensor(c.wShape());
+            Tensor dx1 = ctx.tensor(c.n, c.h, c.w, c1);
+            Tensor dx2 = ctx.tensor(c.n, c.h, c.w, c2);
+            Tensor dwBlocks = ctx.tensor(c.wShape());
+            Tensor wantDx1 = ctx.tensor(c.n, c.h, c.w, c1);
+            Tensor wantDx2 = ctx.tensor(c.n, c.h, c.w, c2)) {
+          Tensor tx = b.x, tw = b.w, y = b.y, sm = b.mean, coef = b.coef;
+          Ops.channelCopy(ctx, tx, 0, x1, 0, c1, false);
+          Ops.channelCopy(ctx, tx, c1, x2, 0, c2, false);
+          Ops.batchnormBackwardDeferred(ctx, y, b.gamma, b.beta, b.dOut, sm, b.invstd, gr, coef, null, null,
+              Activation.RELU);
           Ops.conv2dBackwardBn(ctx, tx, null, tw, gr, y, sm, coef, relu, dx, dw, null);
           Ops.channelCopy(ctx, dx, 0, wantDx1, 0, c1, false);
           Ops.channelCopy(ctx, dx, c1, wantDx2, 0, c2, false);
-          for (boolean withDx : new boolean[] {true, false}) {
-            dx1.fill(Float.NaN);
-            dx2.fill(Float.NaN);
-            dwBlocks.fill(Float.NaN);
-            Ops.conv2dBackwardBnBlocks(ctx, x1, x2, tw, gr, y, sm, coef, relu, withDx ? dx1 : null,
-                withDx ? dx2 : null, dwBlocks);
-            Tolerance.assertClose(what + " dw", dwBlocks.read(), dw.read(), ABS, REL);
-            if (withDx) {
-              Tolerance.assertClose(what + " dx of the first block", dx1.read(), wantDx1.read(), ABS, REL);
-              Tolerance.assertClose(what + " dx of the second block", dx2.read(), wantDx2.read(), ABS, REL);
-            }
-          }
+          dx1.fill(Float.NaN);
+          dx2.fill(Float.NaN);
+          dwBlocks.fill(Float.NaN);
+          Ops.conv2dBackwardBnBlocks(ctx, x1, x2, tw, gr, y, sm, coef, relu, dx1, dx2, dwBlocks);
+          Tolerance.assertClose(what + " dx of the first block", dx1.read(), wantDx1.read(), ABS, REL);
+          Tolerance.assertClose(what + " dx of the second block", dx2.read(), wantDx2.read(), ABS, REL);
+          Tolerance.assertClose(what + " dw", dwBlocks.read(), dw.read(), ABS, REL);
+          dwBlocks.fill(Float.NaN);
+          Ops.conv2dBackwardBnBlocks(ctx, x1, x2, tw, gr, y, sm, coef, relu, null, null, dwBlocks);
+          Tolerance.assertClose(what + " dw alone", dwBlocks.read(), dw.read(), ABS, REL);
         }
+      }
+    }
+  }
+
+  /**
+   * A case's convolution (gated by s when it is non-null; then its ReLU when relu) and a
+   * training-mode batch norm with activation act after it, run forward: x, w, the conv's output y
+   * (the batch norm's input), gamma, beta, the saved mean and invstd, an incoming gradient dOut
+   * of the batch norm's output, and coef [3, Cout] for a deferred backward.
+   */
+  private static final class BnAfterConv implements AutoCloseable {
+    final Tensor x, w, y, gamma, beta, runMean, runVar, out, mean, invstd, dOut, coef;
+
+    BnAfterConv(Context ctx, Case c, Run r, float[] g, float[] b, Tensor s, boolean relu, Activation act) {
+      x = ctx.tensor(r.x, c.xShape());
+      w = ctx.tensor(r.w, c.wShape());
+      y = ctx.tensor(c.yShape());
+      gamma = ctx.tensor(g, c.cout);
+      beta = ctx.tensor(b, c.cout);
+      runMean = ctx.tensor(c.cout);
+      runVar = ctx.tensor(c.cout);
+      out = ctx.tensor(c.yShape());
+      mean = ctx.tensor(c.cout);
+      invstd = ctx.tensor(c.cout);
+      dOut = ctx.tensor(r.dy, c.yShape());
+      coef = ctx.tensor(3, c.cout);
+      Activation convAct = relu ? Activation.RELU : Activation.NONE;
+      if (s != null) {
+        Ops.conv2dForwardGated(ctx, x, s, w, null, y, convAct, null, null, null);
+      } else {
+        Ops.conv2dForwardFused(ctx, x, w, null, y, c.spec(), convAct, null, null, null);
+      }
+      Ops.batchnormForward(ctx, y, gamma, beta, runMean, runVar, out, mean, invstd, true, 0.1f, 1e-3f, act);
+    }
+
+    @Override
+    public void close() {
+      for (Tensor t : new Tensor[] {x, w, y, gamma, beta, runMean, runVar, out, mean, invstd, dOut, coef}) {
+        t.close();
       }
     }
   }

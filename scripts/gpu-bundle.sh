@@ -74,12 +74,25 @@ if [ -d "$kvasir/train/images" ]; then
   done
 fi
 
-# java.desktop: ImageIO and BufferedImage, which data loading needs (training, predict).
-if [ ! -f "$jre_tgz" ] || ! tar -xzOf "$jre_tgz" jre/release | grep -q java.desktop; then
+# java.desktop: ImageIO and BufferedImage, which data loading needs (training, predict). Debian's
+# OpenJDK links the system's libjpeg and Little CMS into its JPEG decoder and colour management
+# (libjavajpeg.so, liblcms.so); the GPU machine has neither (its training step failed loading
+# libjpeg.so.62, 2026-12-04), so both go into the runtime's lib/, which those two libraries
+# search first ($ORIGIN).
+jre_libs=(libjpeg.so.62 liblcms2.so.2)
+if [ ! -f "$jre_tgz" ] || ! tar -xzOf "$jre_tgz" jre/release | grep -q java.desktop ||
+  ! tar -tzf "$jre_tgz" | grep -q "jre/lib/${jre_libs[0]}$"; then
   jlink=${JAVA_HOME:+$JAVA_HOME/bin/}jlink
   tmp=$(mktemp -d)
   "$jlink" --add-modules java.base,java.desktop,java.logging,java.management,java.xml,jdk.unsupported \
     --strip-debug --no-header-files --no-man-pages --compress=2 --output "$tmp/jre"
+  for lib in "${jre_libs[@]}"; do
+    for needer in libjavajpeg.so liblcms.so; do
+      path=$(ldd "$tmp/jre/lib/$needer" | awk -v l="$lib" '$1 == l {print $3}')
+      [ -n "$path" ] && cp -L "$path" "$tmp/jre/lib/$lib"
+    done
+    [ -f "$tmp/jre/lib/$lib" ] || { echo "gpu-bundle: $lib not found for the runtime" >&2; exit 1; }
+  done
   tar -C "$tmp" -czf "$jre_tgz" jre
   rm -rf "$tmp"
 fi

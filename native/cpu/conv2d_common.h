@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "kernels.h"
+#include "row_blocks.h"
 
 namespace es::cpu::ES_CPU_ISA {
 
@@ -148,17 +149,16 @@ inline float* scratch(size_t floats, int slot = 0) {
 inline const float* gated_rows(const float* x, const float* s, int C, int64_t hw, int64_t r0,
                                int64_t r1) {
     float* out = scratch((size_t)((r1 - r0) * C));
-    /* the rows of one image at a time (one gate); rows of few channels (C divides kRun: 8, 16,
-     * 32) kRun / C at a time with the gate repeated along the run, as bn_dy_rows does */
-    constexpr int kRun = 64;
-    const bool runs = C < kRun && kRun % C == 0;
+    /* the rows of one image at a time (one gate); rows of few channels in runs of kRun values
+     * with the gate repeated along the run (row_blocks.h) */
+    const bool runs = runs_of_rows(C);
     for (int64_t ra = r0; ra < r1;) {
         const int64_t rb = std::min(r1, (ra / hw + 1) * hw);
         const float* sn = s + ra / hw * C;
         int64_t r = ra;
         if (runs) {
             float ts[kRun];
-            for (int j = 0; j < kRun; j++) ts[j] = sn[j % C];
+            tile_run(sn, C, ts);
             for (const int per_run = kRun / C; r + per_run <= rb; r += per_run) {
                 const float* xr = x + r * C;
                 float* o = out + (r - r0) * C;
@@ -190,19 +190,14 @@ inline const float* bn_dy_rows(const BnDy& bn, int C, int64_t r0, int64_t r1) {
         return !relu || x > 0.0f ? d : 0.0f;
     };
     int64_t r = r0;
-    /* Rows of few channels (C divides kRun: 8, 16, 32) kRun / C at a time, as one run of kRun
-     * values with the coefficients repeated along it: a loop per row of 16 channels spent
-     * more on its own overhead than on the row (the decoder's 16-channel batch norms over
-     * every pixel). The same expression for every value. */
-    constexpr int kRun = 64;
-    if (C < kRun && kRun % C == 0) {
+    /* rows of few channels in runs of kRun values with the coefficients repeated along the
+     * run (row_blocks.h), the same expression for every value */
+    if (runs_of_rows(C)) {
         float ta[kRun], tb[kRun], tc[kRun], tm[kRun];
-        for (int j = 0; j < kRun; j++) {
-            ta[j] = ka[j % C];
-            tb[j] = kb[j % C];
-            tc[j] = kc[j % C];
-            tm[j] = m[j % C];
-        }
+        tile_run(ka, C, ta);
+        tile_run(kb, C, tb);
+        tile_run(kc, C, tc);
+        tile_run(m, C, tm);
         const int per_run = kRun / C;
         for (; r + per_run <= r1; r += per_run) {
             const float* grr = bn.gr + r * C;

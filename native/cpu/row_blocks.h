@@ -25,6 +25,21 @@
 
 namespace es::cpu::ES_CPU_ISA {
 
+/* The elementwise passes over rows of few channels (C divides kRun: 8, 16, 32) take kRun / C
+ * rows at a time as one run of kRun values, with each per-channel coefficient repeated along
+ * the run: a loop of a compile-time length instead of a short run-time one per row, whose
+ * overhead made 8x224x224x16 12-14 % slower than the same bytes over 64 channels (batch norm's
+ * passes; the batch norm dx and the squeeze-excite product that a pointwise conv makes per
+ * block, conv2d_common.h). Each value goes through the same operations. */
+constexpr int kRun = 64;
+
+inline bool runs_of_rows(int C) { return C < kRun && kRun % C == 0; }
+
+/* out[0 .. kRun) = coef repeated (runs_of_rows(C)). */
+inline void tile_run(const float* coef, int C, float* out) {
+    for (int i = 0; i < kRun; i++) out[i] = coef[i % C];
+}
+
 /* Rows added in float before the partial sum goes to double. */
 constexpr int64_t kChunkRows = 64;
 /* Elements per block: 128 KiB of floats, enough to amortise handing out a block. */

@@ -304,18 +304,6 @@ struct Transposed {
     }
 };
 
-/* First tap k in [0, K) with (pos + pad - k) divisible by stride and the output index
- * o = (pos + pad - k) / stride inside [0, O); taps then step by stride while o >= 0. */
-inline void transposed_taps(int pos, int pad, int stride, int K, int O, int& k_first,
-                            int& k_end) {
-    const int t = pos + pad;              /* = o * stride + k */
-    int k = t % stride;                   /* smallest k with matching residue */
-    const int k_min = t - (O - 1) * stride; /* o <= O-1  <=>  k >= t - (O-1)*stride */
-    if (k < k_min) k += (k_min - k + stride - 1) / stride * stride;
-    k_first = k;
-    k_end = std::min(K, t + 1); /* o >= 0  <=>  k <= t */
-}
-
 /* dx[pixel, c..] = sum over taps (kh, kw) that reach this input pixel of
  * dy[oh, ow, c..] * w[kh, kw, c..]: taps kh0, kh0 + sh, ... < kh1 with output rows oh0, oh0 - 1,
  * ..., and the same along the row (kw0, ow0). Channels [c, c + L*NV) in NV vectors of L floats
@@ -349,16 +337,19 @@ inline void dw_dx_block(const float* dyn, int OW, int C, int sh, int sw, int oh0
 }
 
 /* The taps of a strided convolution's transposed pass that reach input position pos along one
- * axis: k in [k0, k1) stepping by the stride, the first one's output o0 (one less per step). */
+ * axis: k in [k0, k1) stepping by the stride, the first one's output o0 (one less per step). The
+ * first tap is the smallest k with (pos + pad - k) divisible by the stride and its output index
+ * o = (pos + pad - k) / stride inside [0, O); taps then step while o >= 0. */
 struct TapRun {
     int k0, k1, o0;
 };
 
 inline TapRun tap_run(int pos, int pad, int stride, int K, int O) {
-    TapRun t;
-    transposed_taps(pos, pad, stride, K, O, t.k0, t.k1);
-    t.o0 = (pos + pad - t.k0) / stride;
-    return t;
+    const int t = pos + pad;              /* = o * stride + k */
+    int k = t % stride;                   /* smallest k with matching residue */
+    const int k_min = t - (O - 1) * stride; /* o <= O-1  <=>  k >= t - (O-1)*stride */
+    if (k < k_min) k += (k_min - k + stride - 1) / stride * stride;
+    return TapRun{k, std::min(K, t + 1) /* o >= 0  <=>  k <= t */, (t - k) / stride};
 }
 
 }  // namespace

@@ -131,6 +131,14 @@ final class Conv2dLayer {
     return needDx ? new ChannelBlocks(dx1, dx2) : null;
   }
 
+  /** A pointwise convolution whose batch norm after it finishes its dy: no bias. */
+  private void requireBeforeBatchNorm() {
+    requirePointwise();
+    if (b != null) {
+      throw new IllegalStateException(weightName + ": a convolution before a batch norm has no bias");
+    }
+  }
+
   private void requirePointwise() {
     if (kernel != 1 || stride != 1 || groups != 1) {
       throw new IllegalStateException(
@@ -201,10 +209,7 @@ final class Conv2dLayer {
    * (may be null); returns dx (a new tensor), or null when {@code needDx} is false.
    */
   Tensor backwardBn(Workspace ws, Tensor x, Tensor s, BatchNormLayer.Deferred bn, Tensor ds, boolean needDx) {
-    requirePointwise();
-    if (b != null) {
-      throw new IllegalStateException(weightName + ": a convolution before a batch norm has no bias");
-    }
+    requireBeforeBatchNorm();
     Tensor dx = needDx ? ws.take(x.shape()) : null;
     Ops.conv2dBackwardBn(ws.ctx(), x, s, w, bn.gr(), bn.x(), bn.mean(), bn.coef(), bn.inputRelu(), dx, dw, ds);
     return dx;
@@ -221,10 +226,7 @@ final class Conv2dLayer {
       Tensor dx = backwardBn(ws, x.first(), null, bn, null, needDx);
       return dx == null ? null : ChannelBlocks.of(dx);
     }
-    requirePointwise();
-    if (b != null) {
-      throw new IllegalStateException(weightName + ": a convolution before a batch norm has no bias");
-    }
+    requireBeforeBatchNorm();
     Tensor dx1 = needDx ? ws.take(x.first().shape()) : null;
     Tensor dx2 = needDx ? ws.take(x.second().shape()) : null;
     Ops.conv2dBackwardBnBlocks(ws.ctx(), x.first(), x.second(), w, bn.gr(), bn.x(), bn.mean(), bn.coef(),

@@ -16,8 +16,11 @@
  *  - conv2d_pointwise.cpp: pointwise convolutions with small weight matrices (few channels
  *    over many pixels), direct loops: backward with dx and dw in one pass, forward for
  *    outputs of 8k channels.
- *  - conv2d_taps.cpp: dense with stride 1 (the decoder's 3x3s) and channels in multiples of 8,
- *    as a sum over the kernel's taps of pointwise row products on shifted runs of pixels.
+ *  - conv2d_winograd.cpp: dense 3x3 with stride 1 on maps of at least 28 x 28 (the decoder's
+ *    finer scales) and channels in multiples of 8, forward and dx by Winograd's F(2x2, 3x3).
+ *  - conv2d_taps.cpp: dense with stride 1 (the decoder's 3x3s: their dw, and forward and dx on
+ *    the coarser maps) and channels in multiples of 8, as a sum over the kernel's taps of
+ *    pointwise row products on shifted runs of pixels.
  *  - conv2d_gemm.cpp: pointwise (1x1, stride 1, no padding) as sgemm on the activations as they
  *    lie; everything else (dense KxK, strided 1x1, grouped, the stem's backward) as tiled
  *    im2col + sgemm, col2im for dx.
@@ -82,6 +85,8 @@ void conv2d_forward(const Exec& ex, const ConvGeom& g, const float* x, const flo
         pointwise_forward_direct(ex, g, x, nullptr, w, b, e, y);
     else if (is_short_dense(g) && !is_pointwise(g))
         short_dense_forward(ex, g, x, w, b, e, y);
+    else if (winograd_fits(g))
+        winograd_forward(ex, g, x, w, b, e, y);
     else if (taps_fit(g))
         taps_forward(ex, g, x, w, b, e, y);
     else
@@ -101,7 +106,13 @@ void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const fl
     } else if (dx || dw) {
         if (pointwise_direct_fits(g))
             pointwise_backward_direct(ex, g, x, nullptr, w, dy, nullptr, dx, dw, nullptr);
-        else if (taps_fit(g))
+        else if (winograd_fits(g)) { /* dx by Winograd, dw by taps (conv2d_winograd.cpp) */
+            if (dx) winograd_backward_dx(ex, g, w, dy, dx);
+            if (dw && taps_fit(g))
+                taps_backward(ex, g, x, w, dy, nullptr, dw);
+            else if (dw)
+                gemm_backward(ex, g, x, w, dy, nullptr, dw);
+        } else if (taps_fit(g))
             taps_backward(ex, g, x, w, dy, dx, dw);
         else
             gemm_backward(ex, g, x, w, dy, dx, dw);

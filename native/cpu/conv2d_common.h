@@ -351,6 +351,14 @@ void taps_forward(const Exec& ex, const ConvGeom& g, const float* x, const float
 void taps_backward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                    const float* dy, float* dx, float* dw);
 
+/* conv2d_winograd.cpp: dense 3x3, stride 1, no groups, Cin and Cout multiples of 8, padding
+ * 0..2, an output map of at least 28 x 28; the forward and dx (dw: the per-tap path) */
+bool winograd_fits(const ConvGeom& g);
+void winograd_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
+                      const float* b, const ConvEpilogue& e, float* y);
+void winograd_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, const float* dy,
+                          float* dx);
+
 /* conv2d_gemm.cpp */
 void gemm_forward(const Exec& ex, const ConvGeom& g, const float* x, const float* w,
                   const float* b, const ConvEpilogue& e, float* y);

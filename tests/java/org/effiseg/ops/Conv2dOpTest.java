@@ -33,7 +33,8 @@ import org.junit.jupiter.params.provider.MethodSource;
 /**
  * es_conv2d_forward / es_conv2d_backward on every backend: against a naive double-precision
  * reference, finite differences and PyTorch (DJL), over the kernel paths of the CPU backend —
- * pointwise (GEMM on the activations), dense and strided (tiled im2col + GEMM), dense with a
+ * pointwise (GEMM on the activations), dense and strided (tiled im2col + GEMM), dense stride 1
+ * (per-tap row products; Winograd F(2x2, 3x3) for 3x3 on maps of >= 28x28), dense with a
  * reduction of at most 32 values such as the 3x3x3 stem (direct loops, forward and the weight
  * gradient), grouped, and depthwise (direct loops, with channel counts that hit the 32-wide,
  * 8-wide and scalar channel blocks, and rows wide enough for the 5x5 strips).
@@ -109,6 +110,15 @@ class Conv2dOpTest {
     c.add(new Case("taps 3x3 s1 pad 0 8->40, 6x7", 2, 6, 7, 8, 40, 3, 3, 1, false, 0, 1, false));
     c.add(new Case("taps 3x3 s1 SAME 8->8 on 1x2 (kernel wider than input)", 2, 1, 2, 8, 8, 3, 3, 1,
         true, 0, 1, true));
+    // dense 3x3 stride 1 on maps of >= 28x28: Winograd F(2x2, 3x3) forward and dx
+    // (conv2d_winograd.cpp), dw per tap; odd sides end in half tiles, and padding 0 and 2 make
+    // dx's padding 2 and 0
+    c.add(new Case("winograd 3x3 s1 SAME 16->32, 28x31 (half tiles), bias", 1, 28, 31, 16, 32, 3, 3,
+        1, true, 0, 1, true));
+    c.add(new Case("winograd 3x3 s1 pad 0 8->16, 31x30 (29x28 out)", 1, 31, 30, 8, 16, 3, 3, 1,
+        false, 0, 1, false));
+    c.add(new Case("winograd 3x3 s1 pad 2 24->8, 27x26 (29x28 out), bias", 1, 27, 26, 24, 8, 3, 3,
+        1, false, 2, 1, true));
     c.add(new Case("stem 3x3 s2 SAME, even 12x10 (pad bottom/right)", 1, 12, 10, 3, 8, 3, 3, 2,
         true, 0, 1, false));
     c.add(new Case("3x3 s2 SAME, odd 13x11, batch 1, bias", 1, 13, 11, 3, 8, 3, 3, 2, true, 0, 1,
@@ -172,8 +182,8 @@ class Conv2dOpTest {
         144, 3, 3, 2, true, 0, 144, false));
     c.add(new Case("threaded dense 3x3 s1, 32x32x32->32", 2, 32, 32, 32, 32, 3, 3, 1, true, 0, 1,
         true));
-    c.add(new Case("threaded taps 3x3 s1, 56x56x24->32, bias", 2, 56, 56, 24, 32, 3, 3, 1, true, 0, 1,
-        true));
+    c.add(new Case("threaded winograd 3x3 s1, 56x56x24->32, bias", 2, 56, 56, 24, 32, 3, 3, 1, true,
+        0, 1, true));
     c.add(new Case("threaded dense 3x3 s2, 64x64x16->32", 2, 64, 64, 16, 32, 3, 3, 2, true, 0, 1,
         false));
     c.add(new Case("threaded stem 3x3 s2, 128x128x3->32 (direct, K=27), bias", 4, 128, 128, 3, 32,

@@ -93,6 +93,7 @@ int main() {
     conv("depthwise5x5s2", 2, 21, 23, 24, 24, 5, 2, 24);
     conv("pointwise", 2, 7, 9, 24, 40, 1, 1, 1);
     conv("dense3x3", 2, 8, 10, 16, 12, 3, 1, 1);
+    conv("winograd3x3", 1, 29, 30, 16, 24, 3, 1, 1); /* >= 28x28: Winograd forward and dx */
     conv("stem", 2, 16, 16, 3, 32, 3, 2, 1);
     conv("grouped", 1, 6, 6, 8, 8, 3, 1, 2);
 

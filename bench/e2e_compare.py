@@ -64,12 +64,13 @@ def tail(text: str, lines: int = 5) -> str:
     return " | ".join(text.strip().splitlines()[-lines:])
 
 
-def run_effiseg(prefix, variant, size, batch, mode, precision, steps, warmup, device, timeout):
+def run_effiseg(prefix, variant, size, batch, mode, precision, steps, warmup, device, timeout,
+                threads=0):
     cmd = shlex.split(prefix) + [
         "bench", "--variant", variant, "--size", str(size), "--batch", str(batch),
         "--mode", mode, "--precision", precision, "--steps", str(steps),
         "--warmup", str(warmup), "--device", device, "--json",
-    ]
+    ] + (["--threads", str(threads)] if threads > 0 and device == "cpu" else [])
     record = {"impl": "effiseg", "variant": variant, "size": size, "batch": batch, "mode": mode,
               "precision": precision, "command": shlex.join(cmd)}
     t0 = time.monotonic()
@@ -286,6 +287,9 @@ def main(argv=None) -> int:
     ap.add_argument("--steps", type=int, default=15, help="timed steps per run")
     ap.add_argument("--warmup", type=int, default=5, help="untimed steps before them")
     ap.add_argument("--device", default="cuda")
+    ap.add_argument("--threads", type=int, default=0, metavar="N",
+                    help="with --device cpu: N threads on each side (torch.set_num_threads, "
+                         "effiseg bench --threads); 0 leaves each library's default")
     ap.add_argument("--time-budget", type=float, default=150.0, metavar="SECONDS",
                     help="no run is started past this (default 150)")
     ap.add_argument("--out", help="write the markdown report here too (also after each "
@@ -301,6 +305,11 @@ def main(argv=None) -> int:
     start = START
     started_at = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     settings = et.configure_backends()
+    if args.threads < 0:
+        ap.error("--threads must be 0 or more")
+    if args.threads > 0 and args.device == "cpu":
+        et.torch.set_num_threads(args.threads)
+        settings["cpu_threads"] = args.threads
     records, skipped, longest = [], [], 0.0
     sides = [("torch", args.precisions)]
     if args.effiseg_cmd:
@@ -328,7 +337,7 @@ def main(argv=None) -> int:
                 records.append(run_effiseg(args.effiseg_cmd, variant, size, batch, mode,
                                            precision, args.steps, args.warmup,
                                            args.device.split(":")[0],  # effiseg: cpu|cuda
-                                           max(left(), MIN_CHILD_TIMEOUT_S)))
+                                           max(left(), MIN_CHILD_TIMEOUT_S), args.threads))
         longest = max(longest, time.monotonic() - t0)
         report(args, configs, settings, started_at, time.monotonic() - start, records, skipped,
                done=False)

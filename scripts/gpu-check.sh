@@ -2,10 +2,11 @@
 # gpu-check.sh — on a bare GPU machine of the device tool: build the CUDA backend there, run
 # the GPU test suite (the CUDA backend against the CPU oracle, whole-model parity, the JCuda
 # memory observer), the kernel benchmarks, the end-to-end comparison with PyTorch on the same
-# card (bench/e2e_compare.py), a short EffiSegNet-B0 training run on Kvasir, and the suite once
-# more under compute-sanitizer if time is left; writes logs and a summary to $OUT, all inside
-# 8 minutes. Files back (the tool takes at most 8): setup.log (facts, build, info), tests.log,
-# bench.log, e2e.log, e2e.json, train.log, sanitize.log, summary.md.
+# card (bench/e2e_compare.py) and on the machine's CPU (2 threads each), a short EffiSegNet-B0
+# training run on Kvasir, and the suite once more under compute-sanitizer if time is left;
+# writes logs and a summary to $OUT, all inside 8 minutes. Files back (the tool takes at most
+# 8): setup.log (facts, build, info), tests.log, bench.log, e2e.log (both comparisons), e2e.json
+# (the card's), train.log, sanitize.log, summary.md.
 #
 # Prepare here first (no GPU needed):   scripts/gpu-bundle.sh
 # Then call the device tool's `run` with
@@ -230,6 +231,23 @@ else
   step e2e e2e 160 python3 "$repo/bench/e2e_compare.py" "${e2e_args[@]}"
 fi
 
+# ---- the CPU engine beside PyTorch's CPU kernels on this machine's processor (issue 13) ---------
+# Two threads each, as on the project's 2-core VM, whose PyTorch oneDNN kernels give wrong results
+# (docs/benchmarks.md): here the training step's ratio to PyTorch's can be measured.
+cpu_md=/tmp/effiseg-cpu-peer.md
+rm -f "$cpu_md"
+if [ "$dry_run" = 1 ] && ! python3 -c 'import torch' 2>/dev/null; then
+  note "cpu-peer: SKIPPED (dry run without PyTorch here)"
+else
+  cpu_args=(--effiseg-cmd "$cli" --device cpu --threads 2 --configs b0:224:8 --modes train,infer
+            --precisions fp32 --steps 5 --warmup 2 --time-budget 80 --out "$cpu_md"
+            --json-out /tmp/effiseg-cpu-peer.json)
+  [ "$dry_run" = 1 ] && cpu_args=(--effiseg-cmd "$cli" --device cpu --threads 2 --configs b0:64:2
+                                  --modes train --precisions fp32 --steps 2 --warmup 1
+                                  --time-budget 60 --out "$cpu_md")
+  step cpu-peer e2e 100 python3 "$repo/bench/e2e_compare.py" "${cpu_args[@]}"
+fi
+
 # ---- training (when this build has a train command and the data travelled) -----------------
 if [ -d "$bundle/shared/data/kvasir-seg" ] && "$cli" train --help >/dev/null 2>&1; then
   # EffiSegNet-B0 at 224x224 on the bundled 64 training / 64 validation images, random init
@@ -305,6 +323,12 @@ fi
   echo "## effiseg beside PyTorch on this card (bench/e2e_compare.py)"
   echo
   cat "$e2e_md" 2>/dev/null || echo "(no comparison: see the e2e step above)"
+  echo
+  echo "## the CPU engine beside PyTorch on this machine's processor, 2 threads each"
+  echo
+  lscpu 2>/dev/null | grep -E "^Model name" | head -n 1
+  echo
+  cat "$cpu_md" 2>/dev/null || echo "(no comparison: see the cpu-peer step above)"
   echo
   echo "## kernel benchmarks, then the profiles of whole training steps"
   echo '```'

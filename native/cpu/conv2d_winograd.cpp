@@ -212,12 +212,10 @@ void winograd_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, con
     /* the forward of dy with w turned by 180 degrees and its channels swapped */
     const int Cin = g.Cin, Cout = g.Cout;
     const int64_t pair = (int64_t)Cin * Cout;
-    std::vector<float> wt((size_t)(9 * pair));
-    for (int k = 0; k < 9; k++)
-        for (int ci = 0; ci < Cin; ci++)
-            for (int co = 0; co < Cout; co++)
-                wt[(size_t)((8 - k) * pair + (int64_t)co * Cin + ci)] =
-                    w[k * pair + (int64_t)ci * Cout + co];
+    std::vector<float> wt = transposed_taps(w, 9, Cin, Cout); /* [tap][Cout][Cin] */
+    for (int k = 0; k < 4; k++) /* tap (kh, kw) to (2 - kh, 2 - kw): tap k to 8 - k */
+        std::swap_ranges(wt.begin() + k * pair, wt.begin() + (k + 1) * pair,
+                         wt.begin() + (8 - k) * pair);
     ConvGeom gt = g;
     gt.H = g.OH;
     gt.W = g.OW;

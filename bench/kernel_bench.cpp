@@ -12,9 +12,9 @@
  * input read once, each output written once, divided by the time) and FLOP rate, each also
  * as a fraction of the peaks given, and for the depthwise/pointwise convolutions the ratio
  * to cuDNN's own implementation of the same op (EFFISEG_CUDA_CONV=cudnn): cuDNN's time over
- * ours, so above 1 means ours is faster; for the depthwise forward and backward-data passes
- * also the scalar kernels' time over ours (EFFISEG_CUDA_CONV=simple: what the float4 kernels
- * gain).
+ * ours, so above 1 means ours is faster; for the depthwise passes also the simple kernels'
+ * time over ours (EFFISEG_CUDA_CONV=simple: what the float4 kernels and the register-tiled
+ * filter gradient gain).
  * Timing: R calls back to back, then one 1-element read (which waits for the stream); the
  * median of 5 such batches divided by R. Per-call times therefore include the ABI's launch
  * overhead (~microseconds) and tensors smaller than the L2 cache (50 MB on an H100) may
@@ -60,7 +60,7 @@ struct Case {
     double bytes, flops;
     double abs_tol = 1e-4, rel_tol = 1e-4;
     bool vs_cudnn = false;  /* also time with EFFISEG_CUDA_CONV=cudnn */
-    bool vs_simple = false; /* also time with EFFISEG_CUDA_CONV=simple (scalar depthwise kernels) */
+    bool vs_simple = false; /* also time with EFFISEG_CUDA_CONV=simple (the simple depthwise kernels) */
     std::vector<int> kinds; /* per tensor: 0 uniform (-1, 1), 1 binary {0,1}, 2 uniform (0.5, 1.5) */
 
     Case(std::string name_, std::vector<Shape> shapes_, int n_inputs_,
@@ -217,7 +217,7 @@ std::vector<Case> depthwise_cases(bool quick) {
                    CHECK(es_conv2d_backward(ctx, t[0], t[1], t[2], 0, t[3], 0, st, st, pt, pb, pl, pr, C));
                },
                xb + yb + wb, fl};
-        g.vs_cudnn = true;
+        g.vs_cudnn = g.vs_simple = true;
         g.abs_tol = 1e-2; /* sums of ~1e5 products of N(0,1) values */
         g.rel_tol = 1e-4;
         cases.push_back(f);
@@ -392,7 +392,7 @@ int run(double peak_gbps, double peak_tflops, bool quick, bool self_test) {
         if (ok) try {
             t = time_per_call(gpu, c, data);
             if (c.vs_cudnn) t_cudnn = peer("cudnn", "cuDNN's");
-            if (c.vs_simple) t_simple = peer("simple", "the scalar kernels'");
+            if (c.vs_simple) t_simple = peer("simple", "the simple kernels'");
         } catch (const std::exception& e) {
             std::printf("  (timing %s failed: %s)\n", c.name.c_str(), e.what());
             set_conv_path(nullptr);

@@ -8,7 +8,8 @@
  *    cuDNN; the CPU backend runs these as conv2d_direct.cpp's loops or conv2d_gemm.cpp's
  *    im2col.
  * EFFISEG_CUDA_CONV=cudnn sends every convolution through cuDNN (benchmarks, cross-checks);
- * EFFISEG_CUDA_CONV=simple keeps depthwise on the scalar kernels (benchmarks).
+ * EFFISEG_CUDA_CONV=simple keeps depthwise on the scalar kernels and the filter gradient on the
+ * generic column sums (benchmarks).
  * The bias and the epilogue (kernels.h ConvEpilogue) are one pass after the path's convolution
  * (the depthwise kernels add the bias themselves); db is a column sum of dy on every path.
  */

@@ -16,7 +16,8 @@ namespace es::cuda {
 
 /* EFFISEG_CUDA_CONV, read on every call (a getenv is cheap next to a launch) so a benchmark
  * can switch it: "cudnn" sends every convolution through cuDNN, "simple" keeps the depthwise
- * convolutions on the one-element-per-thread kernels (no vectorised ones). */
+ * convolutions on the one-element-per-thread kernels (no vectorised ones) and their filter
+ * gradient on the generic column sums, one (tap, channel) column per thread. */
 inline bool conv_env_is(const char* value) {
     const char* v = std::getenv("EFFISEG_CUDA_CONV");
     return v && std::strcmp(v, value) == 0;

@@ -3,9 +3,13 @@
  * counterpart).
  *
  * depthwise (groups == Cin == Cout): hand-written kernels. Forward and backward-data are
- * gathers, one thread per output element (channel fastest: coalesced); backward-filter
- * sums dy * x over the N*OH*OW positions per (kh, kw, c) with the deterministic column
- * sums of common.cuh. Simple and correct first; not yet tuned (docs/cuda.md).
+ * gathers, one thread per output element (channel fastest: coalesced). Backward-filter sums
+ * dy * x over the N*OH*OW output positions per (kh, kw, c): for 3x3 and 5x5 one thread per
+ * channel and range of positions holds every tap's sum in registers (the position's indices
+ * and dy are read once for all taps), the block adds its row lanes in a fixed order and a
+ * second kernel adds the parts in order (deterministic); other sizes, and
+ * EFFISEG_CUDA_CONV=simple, use the generic column sums of common.cuh, one (tap, channel)
+ * column per thread.
  */
 #include <cstdint>
 #include <initializer_list>
@@ -163,6 +167,86 @@ struct DepthwiseFilterGrad {
     }
 };
 
+/* The filter gradient for a KH x KW kernel. Block: kDwTile channels (blockDim.x, consecutive:
+ * coalesced reads) x (kThreads / kDwTile) row lanes; blockIdx.x: channel tile, blockIdx.y:
+ * part (a contiguous range of output positions). Lane ty sums the positions r0 + ty,
+ * r0 + ty + lanes, ... in order, in double; the block then adds its lanes in order per tap
+ * and writes partial[part][(kh*KW + kw)*C + c]. */
+constexpr int kDwTile = 32;
+
+template <int KH, int KW>
+__global__ void depthwise_filter_grad_kernel(ConvGeom g, const float* x, const float* dy,
+                                             int64_t rows, int64_t rows_per_part,
+                                             double* partial) {
+    __shared__ double lanes[kThreads];
+    const int tx = threadIdx.x, ty = threadIdx.y, nlanes = blockDim.y;
+    const int C = g.Cin;
+    const int c = blockIdx.x * blockDim.x + tx;
+    const int part = blockIdx.y;
+    double acc[KH * KW];
+#pragma unroll
+    for (int k = 0; k < KH * KW; k++) acc[k] = 0.0;
+    if (c < C) {
+        const int64_t r0 = (int64_t)part * rows_per_part;
+        const int64_t r1 = min(rows, r0 + rows_per_part);
+        for (int64_t r = r0 + ty; r < r1; r += nlanes) {
+            const int ow = (int)(r % g.OW);
+            const int64_t t = r / g.OW;
+            const int oh = (int)(t % g.OH);
+            const int64_t n = t / g.OH;
+            const double d = (double)dy[r * C + c];
+            const int ih0 = oh * g.stride_h - g.pad_top, iw0 = ow * g.stride_w - g.pad_left;
+            const float* xn = x + n * g.H * g.W * C + c;
+#pragma unroll
+            for (int kh = 0; kh < KH; kh++) {
+                const int ih = ih0 + kh;
+                if (ih < 0 || ih >= g.H) continue;
+                const float* xr = xn + (int64_t)ih * g.W * C;
+#pragma unroll
+                for (int kw = 0; kw < KW; kw++) {
+                    const int iw = iw0 + kw;
+                    if (iw < 0 || iw >= g.W) continue;
+                    acc[kh * KW + kw] += d * (double)xr[(int64_t)iw * C];
+                }
+            }
+        }
+    }
+    const int lane = ty * blockDim.x + tx;
+#pragma unroll
+    for (int k = 0; k < KH * KW; k++) {
+        lanes[lane] = acc[k];
+        __syncthreads();
+        if (ty == 0 && c < C) {
+            double sum = 0.0;
+            for (int j = 0; j < nlanes; j++) sum += lanes[j * blockDim.x + tx];
+            partial[(int64_t)part * KH * KW * C + (int64_t)k * C + c] = sum;
+        }
+        __syncthreads();
+    }
+}
+
+template <int KH, int KW>
+void depthwise_filter_grad(State& s, const ConvGeom& g, const float* x, const float* dy,
+                           float* dw) {
+    const int64_t rows = (int64_t)g.N * g.OH * g.OW;
+    const int C = g.Cin;
+    /* Narrow tiles for few channels, so that lanes do not idle; about 1024 blocks in all, parts
+     * of at least 64 positions. */
+    const int tile = C >= kDwTile ? kDwTile : (C > 8 ? 16 : 8);
+    const int64_t tiles = (C + tile - 1) / tile;
+    const int64_t want = std::max<int64_t>(1, 1024 / tiles);
+    const int parts = (int)std::min<int64_t>({want, std::max<int64_t>(1, rows / 64), 65535});
+    const int64_t rows_per_part = (rows + parts - 1) / parts;
+    const int cols = KH * KW * C;
+    Scratch partial(s, (int64_t)parts * cols * (int64_t)sizeof(double));
+    const dim3 block(tile, kThreads / tile), grid((unsigned)tiles, (unsigned)parts);
+    depthwise_filter_grad_kernel<KH, KW><<<grid, block, 0, s.stream>>>(
+        g, x, dy, rows, rows_per_part, partial.as<double>());
+    check_launch("depthwise_filter_grad_kernel");
+    finalize_column_sums(s, "depthwise backward filter (finalize)", partial.as<double>(), 1,
+                         parts, cols, 1.0, dw);
+}
+
 }  // namespace
 
 void depthwise_forward(State& s, const ConvGeom& g, const float* x, const float* w, const float* b,
@@ -193,7 +277,11 @@ void depthwise_backward(State& s, const ConvGeom& g, const float* x, const float
         depthwise_backward_data_kernel<<<grid_for(n_in), kThreads, 0, s.stream>>>(g, w, dy, dx);
         check_launch("depthwise_backward_data_kernel");
     }
-    if (dw) {
+    if (dw && !conv_env_is("simple") && g.KH == 3 && g.KW == 3) {
+        depthwise_filter_grad<3, 3>(s, g, x, dy, dw);
+    } else if (dw && !conv_env_is("simple") && g.KH == 5 && g.KW == 5) {
+        depthwise_filter_grad<5, 5>(s, g, x, dy, dw);
+    } else if (dw) {
         const int64_t rows = (int64_t)g.N * g.OH * g.OW;
         const int cols = g.KH * g.KW * g.Cin;
         const ColumnSplit split = column_split(rows, cols, 1);

@@ -226,9 +226,11 @@ rm -f "$e2e_md"
 if [ "$dry_run" = 1 ] && ! python3 -c 'import torch' 2>/dev/null; then
   note "e2e: SKIPPED (dry run without PyTorch here)"
 else
-  e2e_args=(--effiseg-cmd "$cli" --time-budget 130 --out "$e2e_md" --json-out "$out/e2e.json")
+  # B0 224 batch 8 takes ~60 s (each run a process, cudnn.benchmark's search); B4 380 batch 8,
+  # the paper's model and the projection's input, needs the budget beyond that
+  e2e_args=(--effiseg-cmd "$cli" --time-budget 230 --out "$e2e_md" --json-out "$out/e2e.json")
   [ "$dry_run" = 1 ] && e2e_args+=(--device cpu --configs b0:64:2 --modes train,infer --precisions fp32 --steps 2 --warmup 1)
-  step e2e e2e 160 python3 "$repo/bench/e2e_compare.py" "${e2e_args[@]}"
+  step e2e e2e 260 python3 "$repo/bench/e2e_compare.py" "${e2e_args[@]}"
 fi
 
 # ---- the CPU engine beside PyTorch's CPU kernels on this machine's processor (issue 13) ---------
@@ -247,6 +249,26 @@ else
                                   --time-budget 60 --out "$cpu_md")
   step cpu-peer e2e 100 python3 "$repo/bench/e2e_compare.py" "${cpu_args[@]}"
 fi
+
+# ---- where the CPU engine's training step goes on this processor (issue 13) -------------------
+# The processor, then the B0 224 batch 8 step on 2 threads with its per-kernel profile (shares of
+# the FMA and copy peaks measured there), on the avx2 path, and with the two threads on two
+# distinct cores (OpenMP places): what makes this CPU's ratio differ from the VM's.
+cpu_profile() {
+  lscpu | grep -E "^(Model name|Thread\(s\) per core|Core\(s\) per socket|Socket\(s\)|CPU max MHz|L2 cache|L3 cache|NUMA node\(s\)):"
+  echo "AVX-512 and AMX flags: $(grep -owE 'avx512f|avx512_bf16|avx512_vnni|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')"
+  local a=(bench --device cpu --threads 2 --variant b0 --size 224 --batch 8)
+  [ "$dry_run" = 1 ] && a=(bench --device cpu --threads 2 --variant b0 --size 64 --batch 2)
+  echo "-- default dispatch, with the profile of one more step"
+  "$cli" "${a[@]}" --steps 5 --warmup 2 --profile 1 || return 1
+  echo "-- EFFISEG_CPU_ISA=avx2"
+  EFFISEG_CPU_ISA=avx2 "$cli" "${a[@]}" --steps 5 --warmup 2 || return 1
+  echo "-- OMP_PLACES=cores OMP_PROC_BIND=close"
+  OMP_PLACES=cores OMP_PROC_BIND=close "$cli" "${a[@]}" --steps 5 --warmup 2
+}
+export -f cpu_profile
+export cli dry_run
+step cpu-profile e2e 60 cpu_profile
 
 # ---- training (when this build has a train command and the data travelled) -----------------
 if [ -d "$bundle/shared/data/kvasir-seg" ] && "$cli" train --help >/dev/null 2>&1; then
@@ -274,7 +296,6 @@ profile_models() {
   fi
 }
 export -f profile_models
-export cli dry_run
 step profile bench 60 profile_models
 
 # ---- the GPU suite again under compute-sanitizer (out-of-bounds, races), if time is left --------
@@ -329,6 +350,11 @@ fi
   lscpu 2>/dev/null | grep -E "^Model name" | head -n 1
   echo
   cat "$cpu_md" 2>/dev/null || echo "(no comparison: see the cpu-peer step above)"
+  echo
+  echo "The CPU engine's B0 224 batch 8 training step there (cpu-profile):"
+  echo '```'
+  sed -n '/^==== cpu-profile/,/^====/p' "$out/e2e.log" 2>/dev/null | grep -v '^====' | grep -v "ETA"
+  echo '```'
   echo
   echo "## kernel benchmarks, then the profiles of whole training steps"
   echo '```'

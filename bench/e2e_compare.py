@@ -27,6 +27,7 @@ import json
 import math
 import os
 import shlex
+import statistics
 import subprocess
 import sys
 import time
@@ -45,6 +46,8 @@ TARGET_MINUTES = 15
 SAFETY = 1.25  # a configuration starts only if the time left is >= SAFETY x the longest so far
 MIN_CHILD_TIMEOUT_S = 20
 IDENTITY = ("variant", "size", "batch", "mode", "precision")
+# the allocator settings of the project's CPU benchmarks (docs/benchmarks.md), for both sides
+BENCH_TUNABLES = "glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184"
 
 
 def last_json_object(text: str):
@@ -105,11 +108,24 @@ def ok(record) -> bool:
 
 
 def find(records, impl, variant, size, batch, mode, precision):
-    for r in records:
-        if (r.get("impl"), r.get("variant"), r.get("size"), r.get("batch"), r.get("mode"),
-                r.get("precision")) == (impl, variant, size, batch, mode, precision):
-            return r
-    return None
+    """The record of one side and configuration; with several rounds, one record of the medians
+    over the rounds that have a result (peak memory: the largest), with per_round images/s."""
+    found = [r for r in records
+             if (r.get("impl"), r.get("variant"), r.get("size"), r.get("batch"), r.get("mode"),
+                 r.get("precision")) == (impl, variant, size, batch, mode, precision)]
+    if len(found) <= 1:
+        return found[0] if found else None
+    good = [r for r in found if ok(r)]
+    if not good:
+        return found[0]
+    merged = dict(good[0])
+    for key in ("images_per_s", "ms_median"):
+        merged[key] = statistics.median(r[key] for r in good)
+    for key in ("peak_allocated_bytes", "peak_reserved_bytes"):
+        values = [r[key] for r in good if r.get(key) is not None]
+        merged[key] = max(values) if values else None
+    merged["per_round"] = {r.get("round"): r["images_per_s"] for r in good}
+    return merged
 
 
 def fmt_ips(r) -> str:
@@ -117,9 +133,14 @@ def fmt_ips(r) -> str:
 
 
 def fmt_ratio(a, b, key="images_per_s") -> str:
-    if ok(a) and ok(b) and a.get(key) and b.get(key):
-        return f"{a[key] / b[key]:.2f}x"
-    return "n/a"
+    if not (ok(a) and ok(b) and a.get(key) and b.get(key)):
+        return "n/a"
+    rounds = sorted(set(a.get("per_round", {})) & set(b.get("per_round", {})))
+    if key == "images_per_s" and len(rounds) > 1:
+        # alternating rounds: the median of each round's ratio, and their range
+        per = sorted(a["per_round"][k] / b["per_round"][k] for k in rounds)
+        return f"{statistics.median(per):.2f}x ({per[0]:.2f}–{per[-1]:.2f})"
+    return f"{a[key] / b[key]:.2f}x"
 
 
 def fmt_mem(r) -> str:
@@ -233,7 +254,11 @@ def report(args, configs, settings, started_at, elapsed, records, skipped, done)
         f"- torch {et.torch.__version__}; settings: {json.dumps(settings)}; bf16-CL = "
         "torch.autocast(bfloat16) + channels_last; fp32 = NCHW with TF32 off",
         f"- {args.warmup} warm-up + {args.steps} timed steps per run, each timed to completion, "
-        "median step time; synthetic inputs resident on the device; training step = forward, "
+        "median step time"
+        + (f"; {args.rounds} alternating rounds (each side once per round), images/s the median "
+           "over the rounds, ratios the median of the rounds' ratios (their range)"
+           if args.rounds > 1 else "")
+        + "; synthetic inputs resident on the device; training step = forward, "
         "Dice + BCE, backward, AdamW, loss read back; inference = eval-mode forward",
         "- memory: peak allocated / reserved MiB over the timed steps (each side's own "
         "accounting); ratios > 1x: effiseg faster (img/s) or larger (memory)",
@@ -290,6 +315,9 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=0, metavar="N",
                     help="with --device cpu: N threads on each side (torch.set_num_threads, "
                          "effiseg bench --threads); 0 leaves each library's default")
+    ap.add_argument("--rounds", type=int, default=1, metavar="R",
+                    help="run every side of a configuration R times, alternating (PyTorch, "
+                         "effiseg, PyTorch, ...): ratios per round, reported as their median")
     ap.add_argument("--time-budget", type=float, default=150.0, metavar="SECONDS",
                     help="no run is started past this (default 150)")
     ap.add_argument("--out", help="write the markdown report here too (also after each "
@@ -300,6 +328,8 @@ def main(argv=None) -> int:
         ap.error("CUDA is not available (use --device cpu for a functional run)")
     if args.steps < 1 or args.warmup < 0:
         ap.error("--steps must be at least 1 and --warmup at least 0")
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     configs = args.configs
 
     start = START
@@ -310,6 +340,14 @@ def main(argv=None) -> int:
     if args.threads > 0 and args.device == "cpu":
         et.torch.set_num_threads(args.threads)
         settings["cpu_threads"] = args.threads
+    if args.device == "cpu":
+        # both sides run with this process's environment (effiseg's child inherits it)
+        settings["GLIBC_TUNABLES"] = os.environ.get("GLIBC_TUNABLES", "")
+        if "glibc.malloc.mmap_max=0" not in settings["GLIBC_TUNABLES"]:
+            print("e2e_compare: with glibc's default allocator settings PyTorch's CPU tensors "
+                  "are mmap'ed and returned every step (page faults: its B0 224 training step "
+                  "took 5.5x as long on the project's VM); the project's CPU benchmarks set "
+                  f"GLIBC_TUNABLES={BENCH_TUNABLES}", file=sys.stderr)
     records, skipped, longest = [], [], 0.0
     sides = [("torch", args.precisions)]
     if args.effiseg_cmd:
@@ -324,20 +362,27 @@ def main(argv=None) -> int:
             skipped.append(name)
             continue
         t0 = time.monotonic()
-        runs = [(mode, impl, p) for mode in args.modes for impl, precs in sides for p in precs]
-        for mode, impl, precision in runs:
+        runs = [(rnd, mode, impl, p) for mode in args.modes for rnd in range(1, args.rounds + 1)
+                for impl, precs in sides for p in precs]
+        for rnd, mode, impl, precision in runs:
+            run_name = (f"{name} {mode} {label(impl, precision)}"
+                        + (f" round {rnd}" if args.rounds > 1 else ""))
             if left() <= 0:  # a started configuration stops at the budget too
-                skipped.append(f"{name} {mode} {label(impl, precision)}")
+                skipped.append(run_name)
                 continue
-            print(f"{impl:8}{variant} {size} b{batch} {mode} {precision}", file=sys.stderr)
+            print(f"{impl:8}{variant} {size} b{batch} {mode} {precision}"
+                  + (f" round {rnd}/{args.rounds}" if args.rounds > 1 else ""), file=sys.stderr)
             if impl == "torch":
-                records.append(et.bench(variant, size, batch, mode, precision, args.steps,
-                                        args.warmup, args.device, settings))
+                record = et.bench(variant, size, batch, mode, precision, args.steps,
+                                  args.warmup, args.device, settings)
             else:
-                records.append(run_effiseg(args.effiseg_cmd, variant, size, batch, mode,
-                                           precision, args.steps, args.warmup,
-                                           args.device.split(":")[0],  # effiseg: cpu|cuda
-                                           max(left(), MIN_CHILD_TIMEOUT_S), args.threads))
+                record = run_effiseg(args.effiseg_cmd, variant, size, batch, mode,
+                                     precision, args.steps, args.warmup,
+                                     args.device.split(":")[0],  # effiseg: cpu|cuda
+                                     max(left(), MIN_CHILD_TIMEOUT_S), args.threads)
+            if args.rounds > 1:
+                record["round"] = rnd
+            records.append(record)
         longest = max(longest, time.monotonic() - t0)
         report(args, configs, settings, started_at, time.monotonic() - start, records, skipped,
                done=False)

@@ -234,20 +234,25 @@ else
 fi
 
 # ---- the CPU engine beside PyTorch's CPU kernels on this machine's processor (issue 13) ---------
-# Two threads each, as on the project's 2-core VM, whose PyTorch oneDNN kernels give wrong results
-# (docs/benchmarks.md): here the training step's ratio to PyTorch's can be measured.
+# Two threads each, as on the project's 2-core VM: the training step's ratio to PyTorch's on a
+# second processor, a server part with less memory bandwidth per core (docs/benchmarks.md).
 cpu_md=/tmp/effiseg-cpu-peer.md
+# the project's CPU benchmark allocator settings, for both sides (PyTorch's CPU tensors are
+# otherwise mmap'ed and returned every step), and alternating rounds (PyTorch's step moved 1.6x
+# between two runs of one round each)
+bench_tunables=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=17179869184
+export bench_tunables
 rm -f "$cpu_md"
 if [ "$dry_run" = 1 ] && ! python3 -c 'import torch' 2>/dev/null; then
   note "cpu-peer: SKIPPED (dry run without PyTorch here)"
 else
   cpu_args=(--effiseg-cmd "$cli" --device cpu --threads 2 --configs b0:224:8 --modes train,infer
-            --precisions fp32 --steps 5 --warmup 2 --time-budget 80 --out "$cpu_md"
+            --precisions fp32 --steps 5 --warmup 2 --rounds 3 --time-budget 120 --out "$cpu_md"
             --json-out /tmp/effiseg-cpu-peer.json)
   [ "$dry_run" = 1 ] && cpu_args=(--effiseg-cmd "$cli" --device cpu --threads 2 --configs b0:64:2
                                   --modes train --precisions fp32 --steps 2 --warmup 1
                                   --time-budget 60 --out "$cpu_md")
-  step cpu-peer e2e 100 python3 "$repo/bench/e2e_compare.py" "${cpu_args[@]}"
+  step cpu-peer e2e 140 env GLIBC_TUNABLES="$bench_tunables" python3 "$repo/bench/e2e_compare.py" "${cpu_args[@]}"
 fi
 
 # ---- where the CPU engine's training step goes on this processor (issue 13) -------------------
@@ -255,6 +260,7 @@ fi
 # the FMA and copy peaks measured there), on the avx2 path, and with the two threads on two
 # distinct cores (OpenMP places): what makes this CPU's ratio differ from the VM's.
 cpu_profile() {
+  export GLIBC_TUNABLES=$bench_tunables
   lscpu | grep -E "^(Model name|Thread\(s\) per core|Core\(s\) per socket|Socket\(s\)|CPU max MHz|L2 cache|L3 cache|NUMA node\(s\)):"
   echo "AVX-512 and AMX flags: $(grep -owE 'avx512f|avx512_bf16|avx512_vnni|amx_tile' /proc/cpuinfo | sort -u | tr '\n' ' ')"
   local a=(bench --device cpu --threads 2 --variant b0 --size 224 --batch 8)

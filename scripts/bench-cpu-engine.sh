@@ -5,10 +5,15 @@
 # paths), in ROUNDS rounds that alternate the two, so both see the same load; then PyTorch
 # (DJL, same process as effiseg, org.effiseg.model.ModelBench) for the B0 cases; then a
 # per-layer profile of B0 inference and training with each row's share of the machine's
-# measured peaks. Writes everything under OUT_DIR and prints the table.
+# measured peaks. With TORCH_PYTHON (a Python with PyTorch's CPU build, e.g. a venv), PyTorch
+# eager as well: bench/e2e_compare.py, the B0 224 batch-8 training step and inference in ROUNDS
+# alternating rounds against this tree (DJL's PyTorch 2.7.1 computes wrong results on some
+# AVX-512 CPUs, docs/benchmarks.md; ModelBench then refuses to time it). Writes everything under
+# OUT_DIR and prints the table.
 #   scripts/bench-cpu-engine.sh [OUT_DIR]          (default target/bench-engine)
 # Environment: BASE_REF, BASE_DIR (its worktree, default ../effiseg-bench-base), ROUNDS (5),
-# THREADS (2), FORCE=1 to run on a busy machine (the 1-minute load must be below 1 otherwise).
+# THREADS (2), TORCH_PYTHON, FORCE=1 to run on a busy machine (the 1-minute load must be below 1
+# otherwise).
 # Peers are columns: add one by giving run_peer a case for it (ONNX Runtime: once the export
 # exists, `effiseg bench --impl ort` or its own runner, same cases, same JSON fields).
 set -euo pipefail
@@ -81,6 +86,16 @@ java --enable-native-access=ALL-UNNAMED -Xmx8g -DPYTORCH_VERSION=2.7.1 -DPYTORCH
   > "$out/pytorch.txt" 2>&1 \
   || echo "bench-cpu-engine: no PyTorch peer (ModelBench failed: $out/pytorch.txt); the rest goes on" >&2
 
+# PyTorch eager in Python, where one is given: same allocator settings (exported above), same
+# thread count, alternating rounds
+if [[ -n "${TORCH_PYTHON:-}" ]]; then
+  "$TORCH_PYTHON" bench/e2e_compare.py --effiseg-cmd "java -jar target/effiseg.jar" --device cpu \
+    --threads "$threads" --configs b0:224:8 --modes train,infer --precisions fp32 --steps 5 \
+    --warmup 2 --rounds "$rounds" --time-budget 1800 --out "$out/pytorch-python.md" \
+    --json-out "$out/pytorch-python.json" > /dev/null 2> "$out/pytorch-python.log" \
+    || echo "bench-cpu-engine: e2e_compare.py failed ($out/pytorch-python.log); the rest goes on" >&2
+fi
+
 # Per-layer profiles with shares of the measured peaks (this tree only)
 java -jar target/effiseg.jar bench --variant b0 --size 224 --batch 1 --mode infer --steps 5 --warmup 3 \
   --device cpu --threads "$threads" --profile 5 > "$out/profile-b0-224-infer-b1.txt" 2>/dev/null
@@ -109,3 +124,7 @@ for n in names:
 PY
 echo "PyTorch peer (same process, interleaved):"
 grep -E "ratio|batch|step" "$out/pytorch.txt" | tail -8 || true
+if [[ -f "$out/pytorch-python.md" ]]; then
+  echo "PyTorch eager from $TORCH_PYTHON (bench/e2e_compare.py, alternating rounds):"
+  grep -E "^\|" "$out/pytorch-python.md"
+fi

@@ -31,13 +31,24 @@ class EffiSegNetParityTest {
 
   @Test
   void b0TrainingStepMatchesPyTorch() {
-    runTrainingParity(EffiSegNetConfig.of(EfficientNetVariant.B0), 2, 64, 2e-3);
+    runTrainingParity(EffiSegNetConfig.of(EfficientNetVariant.B0), 2, 64, 2e-3, 3);
   }
 
+  /**
+   * At 64x64 the deepest scale is 2x2: its decoder batch norms see 8 values per channel, after a
+   * ReLU, and its auxiliary head puts a loss straight on them. With weight seed 3 the decoder's
+   * weight gradients fall into two clusters by summation order (OpenBLAS's kernel for the CPU,
+   * effiseg's kernel path) with nothing between them: bn3.weight[5] is 1.4178e-4 to 1.4202e-4 for
+   * some pairs and 1.3250e-4 to 1.3496e-4 for the others (PyTorch: 1.4202e-4), 3 % of the
+   * largest element apart; a flip, as of a ReLU input within rounding of 0, not accumulated
+   * rounding. Seed 4 shows the same with the pairs the other way round. With seed 5 every pair of
+   * OpenBLAS kernel (Haswell, SkylakeX, Cooperlake) and effiseg path (avx512, avx2, portable) is
+   * within 0.14-0.72 % of PyTorch on every weight gradient.
+   */
   @Test
   void b0DeepSupervisionMatchesPyTorch() {
     runTrainingParity(
-        EffiSegNetConfig.of(EfficientNetVariant.B0).withDeepSupervision(true), 2, 64, 2e-3);
+        EffiSegNetConfig.of(EfficientNetVariant.B0).withDeepSupervision(true), 2, 64, 2e-3, 5);
   }
 
   /**
@@ -48,17 +59,17 @@ class EffiSegNetParityTest {
   @ParameterizedTest
   @ValueSource(ints = {12, 7})
   void b0TrainingStepMatchesPyTorchAtOtherDecoderWidths(int channels) {
-    runTrainingParity(EffiSegNetConfig.of(EfficientNetVariant.B0).withChannels(channels), 2, 64, 2e-3);
+    runTrainingParity(EffiSegNetConfig.of(EfficientNetVariant.B0).withChannels(channels), 2, 64, 2e-3, 3);
   }
 
-  private void runTrainingParity(EffiSegNetConfig base, int n, int size, double tol) {
+  private void runTrainingParity(EffiSegNetConfig base, int n, int size, double tol, int weightSeed) {
     EffiSegNetConfig cfg = base.withDropConnectRate(0f).withSeed(7);
     Rand rand = new Rand(11);
     float[] img = hwcImages(rand, n, size, size);
     float[] tgt = rand.binary(n * size * size);
     try (Context ctx = Context.cpu(2);
         EffiSegNet net = EffiSegNet.create(ctx, cfg)) {
-      StateDict sd = ModelWeights.randomize(net.stateDict(), 3);
+      StateDict sd = ModelWeights.randomize(net.stateDict(), weightSeed);
       net.loadStateDict(sd, true);
 
       // effiseg: forward, loss (mean of the 6 outputs with deep supervision), backward.
@@ -186,7 +197,7 @@ class EffiSegNetParityTest {
 
   @Test
   void b0TrainingStepMatchesPyTorchAtASizeThatIsNotAMultipleOf32() {
-    runTrainingParity(EffiSegNetConfig.of(EfficientNetVariant.B0), 2, 48, 2e-3);
+    runTrainingParity(EffiSegNetConfig.of(EfficientNetVariant.B0), 2, 48, 2e-3, 3);
   }
 
   @Test

@@ -2,8 +2,9 @@
 # gpu-check.sh — on a bare GPU machine of the device tool: build the CUDA backend there, run
 # the GPU test suite (the CUDA backend against the CPU oracle, whole-model parity, the JCuda
 # memory observer), the kernel benchmarks, the end-to-end comparison with PyTorch on the same
-# card (bench/e2e_compare.py) and on the machine's CPU (2 threads each), a short EffiSegNet-B0
-# training run on Kvasir, and the suite once more under compute-sanitizer if time is left;
+# card (bench/e2e_compare.py) and on the machine's CPU (2 threads each, with a profile of the CPU
+# engine's step there), a short EffiSegNet-B0 training run on Kvasir, and the suite once more
+# under compute-sanitizer if time is left;
 # writes logs and a summary to $OUT, all inside 8 minutes. Files back (the tool takes at most
 # 8): setup.log (facts, build, info), tests.log, bench.log, e2e.log (both comparisons), e2e.json
 # (the card's), train.log, sanitize.log, summary.md.

@@ -113,11 +113,12 @@ final class Workspace implements AutoCloseable {
     pooled.remove(buffer);
     Tensor t = buffer;
     if (!Arrays.equals(buffer.shape(), shape)) {
+      String key = Arrays.toString(shape);
       Map<String, Tensor> byShape = views.computeIfAbsent(buffer, k -> new HashMap<>());
-      t = byShape.get(Arrays.toString(shape));
+      t = byShape.get(key);
       if (t == null || t.isClosed()) {
         t = buffer.view(0, shape);
-        byShape.put(Arrays.toString(shape), t);
+        byShape.put(key, t);
       }
       restingViews.remove(t);
     }
@@ -186,8 +187,8 @@ final class Workspace implements AutoCloseable {
     free.clear();
     pooled.clear();
     lent.forEach((t, buffer) -> {
+      closeViews(buffer); // the resting ones: a lent buffer's holder only closes the buffer
       if (buffer != t) {
-        closeViews(buffer);
         buffer.close();
       }
     });

@@ -13,13 +13,19 @@ class WorkspaceTest {
 
   private static final long[] PASS = {1, 8, 8, 3};
 
+  /** Starts a pass on {@code ws} with one free buffer of 4x8x8x16 floats in its pool: that one. */
+  private static Tensor withOneFreeBuffer(Workspace ws) {
+    ws.beginPass(PASS);
+    Tensor big = ws.take(4, 8, 8, 16);
+    ws.give(big);
+    return big;
+  }
+
   @Test
   void aSmallerShapeReusesAFreeBufferAsAView() {
     try (Context ctx = Context.cpu(1);
         Workspace ws = new Workspace(ctx)) {
-      ws.beginPass(PASS);
-      Tensor big = ws.take(4, 8, 8, 16);
-      ws.give(big);
+      Tensor big = withOneFreeBuffer(ws);
       long live = ctx.memory().live();
       Tensor half = ws.take(2, 8, 8, 16); // half the elements: within MAX_WASTE
       assertThat(ctx.memory().live()).isEqualTo(live);
@@ -39,8 +45,7 @@ class WorkspaceTest {
   void aMuchSmallerShapeGetsABufferOfItsOwn() {
     try (Context ctx = Context.cpu(1);
         Workspace ws = new Workspace(ctx)) {
-      ws.beginPass(PASS);
-      ws.give(ws.take(4, 8, 8, 16));
+      withOneFreeBuffer(ws);
       long live = ctx.memory().live();
       Tensor quarter = ws.take(1, 8, 8, 16); // a quarter: more than MAX_WASTE times smaller
       assertThat(ctx.memory().live()).isEqualTo(live + 4L * quarter.numel());
@@ -68,9 +73,7 @@ class WorkspaceTest {
     long before = NativeMemory.liveBytes();
     try (Context ctx = Context.cpu(1);
         Workspace ws = new Workspace(ctx)) {
-      ws.beginPass(PASS);
-      Tensor big = ws.take(4, 8, 8, 16);
-      ws.give(big);
+      Tensor big = withOneFreeBuffer(ws);
       long live = ctx.memory().live();
       Tensor view = ws.take(3, 8, 8, 16);
       view.close(); // its holder closes it instead of giving it back (the logits a caller closes)
@@ -89,12 +92,28 @@ class WorkspaceTest {
     try (Context ctx = Context.cpu(1)) {
       Tensor kept;
       try (Workspace ws = new Workspace(ctx)) {
-        ws.beginPass(PASS);
-        ws.give(ws.take(4, 8, 8, 16));
+        withOneFreeBuffer(ws);
         kept = ws.take(3, 8, 8, 16); // a view that outlives the workspace (returned logits)
         kept.fill(5f);
       }
       assertThat(kept.read()[0]).isEqualTo(5f); // its storage is still there
+      kept.close();
+      assertThat(ctx.memory().live()).isEqualTo(0L);
+    }
+    assertThat(NativeMemory.liveBytes()).isEqualTo(before);
+  }
+
+  @Test
+  void closingTheWorkspaceFreesTheViewsOfABufferLentAtItsOwnShape() {
+    long before = NativeMemory.liveBytes();
+    try (Context ctx = Context.cpu(1)) {
+      Tensor kept;
+      try (Workspace ws = new Workspace(ctx)) {
+        Tensor big = withOneFreeBuffer(ws);
+        ws.give(ws.take(3, 8, 8, 16)); // the buffer now has a view of that shape, resting
+        kept = ws.take(4, 8, 8, 16); // lent again at its own shape, and kept past the close
+        assertThat(kept).isSameInstanceAs(big);
+      }
       kept.close();
       assertThat(ctx.memory().live()).isEqualTo(0L);
     }

@@ -144,11 +144,11 @@ inline float* scratch(size_t floats, int slot = 0) {
 
 /* Rows [r0, r1) of x ([rows][C], hw rows per image) times the gate s ([images][C]) of each
  * row's image, x[r, c] * s[r / hw, c] (the product es_channel_scale_forward writes, the same
- * bits), in this thread's scratch buffer as rows [0, r1 - r0): a gated pointwise convolution's
- * operand, made a block at a time while the block is in cache instead of written out whole. */
-inline const float* gated_rows(const float* x, const float* s, int C, int64_t hw, int64_t r0,
-                               int64_t r1) {
-    float* out = scratch((size_t)((r1 - r0) * C));
+ * bits), into out (gated_rows: this thread's scratch buffer) as rows [0, r1 - r0): a gated
+ * pointwise convolution's operand, made a block at a time while the block is in cache instead
+ * of written out whole. */
+inline void gated_rows_into(const float* x, const float* s, int C, int64_t hw, int64_t r0,
+                            int64_t r1, float* out) {
     /* the rows of one image at a time (one gate); rows of few channels in runs of kRun values
      * with the gate repeated along the run (row_blocks.h) */
     const bool runs = runs_of_rows(C);
@@ -174,15 +174,20 @@ inline const float* gated_rows(const float* x, const float* s, int C, int64_t hw
         }
         ra = rb;
     }
+}
+
+inline const float* gated_rows(const float* x, const float* s, int C, int64_t hw, int64_t r0,
+                               int64_t r1) {
+    float* out = scratch((size_t)((r1 - r0) * C));
+    gated_rows_into(x, s, C, hw, r0, r1, out);
     return out;
 }
 
 /* Rows [r0, r1) of a batch norm's training-mode dx that es_batchnorm_backward_deferred left
- * unfinished (kernels.h BnDy; C channels): the dy of the convolution before the batch norm, in
- * this thread's second scratch buffer as rows [0, r1 - r0). The same expression as the batch
- * norm's own last pass (batchnorm.cpp, finish_dx). */
-inline const float* bn_dy_rows(const BnDy& bn, int C, int64_t r0, int64_t r1) {
-    float* out = scratch((size_t)((r1 - r0) * C), 1);
+ * unfinished (kernels.h BnDy; C channels): the dy of the convolution before the batch norm,
+ * into out (bn_dy_rows: this thread's second scratch buffer) as rows [0, r1 - r0). The same
+ * expression as the batch norm's own last pass (batchnorm.cpp, finish_dx). */
+inline void bn_dy_rows_into(const BnDy& bn, int C, int64_t r0, int64_t r1, float* out) {
     const float *ka = bn.coef, *kb = bn.coef + C, *kc = bn.coef + 2 * C, *m = bn.mean;
     const bool relu = bn.input_relu != 0;
     auto value = [relu](float g, float x, float a, float b, float mean, float c) {
@@ -214,6 +219,11 @@ inline const float* bn_dy_rows(const BnDy& bn, int C, int64_t r0, int64_t r1) {
 #pragma omp simd
         for (int c = 0; c < C; c++) o[c] = value(grr[c], xr[c], ka[c], kb[c], m[c], kc[c]);
     }
+}
+
+inline const float* bn_dy_rows(const BnDy& bn, int C, int64_t r0, int64_t r1) {
+    float* out = scratch((size_t)((r1 - r0) * C), 1);
+    bn_dy_rows_into(bn, C, r0, r1, out);
     return out;
 }
 

@@ -26,6 +26,7 @@
  */
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <vector>
 
@@ -107,7 +108,8 @@ void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x
     g2.Cin = C2;
     const std::vector<float> wt2 =
         second.x2 ? transposed_taps(w + w1size, 1, C2, Cout) : std::vector<float>{};
-    std::vector<float> partial(dw ? (size_t)(blocks * wsize) : 0);
+    /* every block writes all of its partial (no zeroing) */
+    const std::unique_ptr<float[]> partial(dw ? new float[(size_t)(blocks * wsize)] : nullptr);
     const int64_t hw = (int64_t)g.H * g.W;
     std::optional<GateGrad> gate_grad;
     if (ds) gate_grad.emplace(M, hw, Cin, kRowsPerBlock);
@@ -119,14 +121,14 @@ void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x
         const float* xb = gate && dw ? gated_rows(x, gate, Cin, hw, r0, r1) : x + r0 * Cin;
         const float* dyb = bn ? bn_dy_rows(*bn, Cout, r0, r1) : dy + r0 * Cout;
         block_backward(g, xb, w, wt.data(), dyb, 0, r1 - r0, dx ? dx + r0 * Cin : nullptr,
-                       dw ? partial.data() + b * wsize : nullptr);
+                       dw ? partial.get() + b * wsize : nullptr);
         if (second.x2) /* the same dy rows, while in cache */
             block_backward(g2, second.x2 + r0 * C2, w + w1size, wt2.data(), dyb, 0, r1 - r0,
                            second.dx2 ? second.dx2 + r0 * C2 : nullptr,
-                           dw ? partial.data() + b * wsize + w1size : nullptr);
+                           dw ? partial.get() + b * wsize + w1size : nullptr);
         if (ds) gate_grad->add(b, r0, r1, dx + r0 * Cin, x);
     }
-    if (dw) sum_block_partials(ex, partial, blocks, wsize, dw);
+    if (dw) sum_block_partials(ex, partial.get(), blocks, wsize, dw);
     if (ds) gate_grad->combine(ds);
 }
 

@@ -13,6 +13,7 @@
 #ifndef EFFISEG_CPU_CONV2D_ROWS_H
 #define EFFISEG_CPU_CONV2D_ROWS_H
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -114,13 +115,13 @@ inline void rows_times(const float* a, int K, const float* m, int N, int64_t r0,
 
 /* part[ci0 .. ci0+kDwGroup, co0 .. co0+L*NV) (+= with ACC) sum over rows [r0, r1) of
  * x[r, ci] dy[r, co]; x is [rows][Cin], dy [rows][Cout], part [Cin][Cout]. */
-template <int L, int NV, bool ACC>
+template <int L, int NV, bool ACC, int G = kDwGroup>
 inline void dw_rows_block(const float* x, int Cin, const float* dy, int Cout, int ci0, int co0,
                           int64_t r0, int64_t r1, float* part) {
     typedef typename Vec<L>::type V;
-    V acc[kDwGroup][NV];
-#pragma GCC unroll 8
-    for (int g = 0; g < kDwGroup; g++)
+    V acc[G][NV];
+#pragma GCC unroll 16
+    for (int g = 0; g < G; g++)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++)
             acc[g][v] = ACC ? vload<L>(part + (int64_t)(ci0 + g) * Cout + co0 + L * v) : V{};
@@ -129,15 +130,15 @@ inline void dw_rows_block(const float* x, int Cin, const float* dy, int Cout, in
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) d[v] = vload<L>(dy + r * Cout + co0 + L * v);
         const float* xr = x + r * Cin + ci0;
-#pragma GCC unroll 8
-        for (int g = 0; g < kDwGroup; g++) {
+#pragma GCC unroll 16
+        for (int g = 0; g < G; g++) {
             const V b = vsplat<L>(xr[g]);
 #pragma GCC unroll 2
             for (int v = 0; v < NV; v++) acc[g][v] += b * d[v];
         }
     }
-#pragma GCC unroll 8
-    for (int g = 0; g < kDwGroup; g++)
+#pragma GCC unroll 16
+    for (int g = 0; g < G; g++)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++)
             vstore<L>(part + (int64_t)(ci0 + g) * Cout + co0 + L * v, acc[g][v]);
@@ -148,7 +149,16 @@ inline void dw_rows_block(const float* x, int Cin, const float* dy, int Cout, in
 template <bool ACC>
 inline void dw_rows(const float* x, int Cin, const float* dy, int Cout, int64_t r0, int64_t r1,
                     float* part) {
-    for (int ci = 0; ci < Cin; ci += kDwGroup) {
+    int ci = 0;
+#if defined(__AVX512F__)
+    /* 16 output channels: 16 input channels at a time where there are 16 (16 sums in flight:
+     * with 8, each waited on its previous multiply-add, and the decoder's 16->16 and 32->16 dw
+     * took 1.2x as long; with an 8-channel tail of columns as well, 144->24, it was slower) */
+    if (Cout == 16)
+        for (; ci + 16 <= Cin; ci += 16)
+            dw_rows_block<16, 1, ACC, 16>(x, Cin, dy, Cout, ci, 0, r0, r1, part);
+#endif
+    for (; ci < Cin; ci += kDwGroup) {
         int co = 0;
 #if defined(__AVX512F__)
         for (; co + 32 <= Cout; co += 32)
@@ -183,13 +193,21 @@ inline std::vector<float> transposed_taps(const float* w, int taps, int Cin, int
 
 /* dw[i] = sum over blocks b of partial[b][i] (each `size` floats), in double and in block order,
  * so that dw depends on the blocks only, never on which thread summed which block. */
-inline void sum_block_partials(const Exec& ex, const std::vector<float>& partial, int64_t blocks,
+inline void sum_block_partials(const Exec& ex, const float* partial, int64_t blocks,
                                int64_t size, float* dw) {
+    /* a span of elements at a time, the blocks' rows of it read in order (one element at a
+     * time over all blocks read a cache line per block and element) */
+    constexpr int64_t kSpan = 256;
+    const int64_t spans = (size + kSpan - 1) / kSpan;
 #pragma omp parallel for num_threads(threads_for(ex, (double)blocks * size)) schedule(static)
-    for (int64_t i = 0; i < size; i++) {
-        double sum = 0.0;
-        for (int64_t b = 0; b < blocks; b++) sum += partial[(size_t)(b * size + i)];
-        dw[i] = (float)sum;
+    for (int64_t sp = 0; sp < spans; sp++) {
+        const int64_t i0 = sp * kSpan, n = std::min(kSpan, size - i0);
+        double sum[kSpan] = {};
+        for (int64_t b = 0; b < blocks; b++) {
+            const float* p = partial + (size_t)(b * size + i0);
+            for (int64_t i = 0; i < n; i++) sum[i] += p[i];
+        }
+        for (int64_t i = 0; i < n; i++) dw[i0 + i] = (float)sum[i];
     }
 }
 

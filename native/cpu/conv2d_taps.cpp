@@ -15,6 +15,7 @@
  */
 #include <algorithm>
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "conv2d_common.h"
@@ -121,10 +122,11 @@ void taps_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
     const int64_t rows_per_block = std::max<int64_t>(
         {1, (kDwBlockPixels + OW - 1) / OW, (rows + kMaxDwBlocks - 1) / kMaxDwBlocks});
     const int64_t blocks = (rows + rows_per_block - 1) / rows_per_block;
-    std::vector<float> partial((size_t)(blocks * wsize));
+    /* each block zeroes its own partial (in its thread's cache) */
+    const std::unique_ptr<float[]> partial(new float[(size_t)(blocks * wsize)]);
 #pragma omp parallel for num_threads(threads_for(ex, work)) schedule(dynamic, 1)
     for (int64_t blk = 0; blk < blocks; blk++) {
-        float* part = partial.data() + blk * wsize;
+        float* part = partial.get() + blk * wsize;
         std::fill(part, part + wsize, 0.0f);
         const int64_t r_end = std::min(rows, (blk + 1) * rows_per_block);
         for (int64_t r = blk * rows_per_block; r < r_end; r++) {
@@ -146,7 +148,7 @@ void taps_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
             }
         }
     }
-    sum_block_partials(ex, partial, blocks, wsize, dw);
+    sum_block_partials(ex, partial.get(), blocks, wsize, dw);
 }
 
 }  // namespace es::cpu::ES_CPU_ISA

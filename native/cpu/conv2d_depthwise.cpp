@@ -512,6 +512,57 @@ inline void dw_dw_taps_row(const float* dyrow, const float* xr, int C, int W, in
         for (int v = 0; v < NV; v++) add_to_double<L>(p + (int64_t)kw * C + L * v, acc[kw][v]);
 }
 
+#if defined(__AVX512F__)
+/* A 3x3 kernel's nine taps over one output row whose three input rows are all inside the
+ * image, in one pass over the row's pixels, 16-float vectors: each pixel's dy is loaded once
+ * for all nine taps, and the 9 x NV sums are independent chains. (dw_dw_block's per-kernel-row
+ * passes in 8-float vectors kept 3 x 2 chains for 16 channels: half the vector width, each dy
+ * loaded three times.) Each tap adds its pixels in ascending order, as there, so the sums are
+ * the same bits. */
+template <int NV>
+inline void dw_dw_rows3(const float* dyrow, const float* xr0, int64_t x_row, int C, int W, int OW,
+                        int sw, int iw_pad, double* prow) {
+    typedef typename Vec<16>::type V;
+    const TapSpan<3> s(W, OW, sw, iw_pad);
+    V acc[3][3][NV];
+#pragma GCC unroll 3
+    for (int kh = 0; kh < 3; kh++)
+#pragma GCC unroll 3
+        for (int kw = 0; kw < 3; kw++)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) acc[kh][kw][v] = V{};
+    auto pixel = [&](int ow, bool check) {
+        const float* dp = dyrow + (int64_t)ow * C;
+        V d[NV];
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) d[v] = vload<16>(dp + 16 * v);
+        const int64_t xo = ((int64_t)ow * sw - iw_pad) * C;
+#pragma GCC unroll 3
+        for (int kw = 0; kw < 3; kw++) {
+            if (check && (ow < s.ow0[kw] || ow >= s.ow1[kw])) continue;
+#pragma GCC unroll 3
+            for (int kh = 0; kh < 3; kh++)
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++)
+                    acc[kh][kw][v] +=
+                        d[v] * vload<16>(xr0 + (kh * x_row + xo + (int64_t)kw * C + 16 * v));
+        }
+    };
+    if (s.a >= s.b) {
+        for (int ow = s.lo; ow < s.hi; ow++) pixel(ow, true);
+    } else {
+        int ow = s.lo;
+        for (; ow < s.a; ow++) pixel(ow, true);
+        for (; ow < s.b; ow++) pixel(ow, false);
+        for (; ow < s.hi; ow++) pixel(ow, true);
+    }
+    for (int kh = 0; kh < 3; kh++)
+        for (int kw = 0; kw < 3; kw++)
+            for (int v = 0; v < NV; v++)
+                add_to_double<16>(prow + (int64_t)(kh * 3 + kw) * C + 16 * v, acc[kh][kw][v]);
+}
+#endif
+
 /* For one output row and one channel block: for every tap, sum over the row's pixels of
  * dy * x in registers, then add into the part's double partial; optionally the row's sum of
  * dy for db. Rows of 3 or 5 taps whose sums fit the registers run as one pass
@@ -646,9 +697,20 @@ void dw_dw_row(const ConvGeom& g, const float* x, const float* dy, int64_t r, do
     tap_range(ih0, KH, H, kh0, kh1);
     const float* dyrow = dy + r * OW * C;
     const int64_t x_img = (int64_t)n * H * W * C;
+    int c = 0;
+#if defined(__AVX512F__)
+    if (g.KH == 3 && g.KW == 3 && kh0 == 0 && kh1 == 3 && !pb) { /* all three input rows */
+        const float* xr0 = x + x_img + (int64_t)ih0 * W * C;
+        for (; c + 32 <= C; c += 32)
+            dw_dw_rows3<2>(dyrow + c, xr0 + c, (int64_t)W * C, C, W, OW, g.stride_w, g.pad_left,
+                           pw + c);
+        for (; c + 16 <= C; c += 16)
+            dw_dw_rows3<1>(dyrow + c, xr0 + c, (int64_t)W * C, C, W, OW, g.stride_w, g.pad_left,
+                           pw + c);
+    }
+#endif
     /* 8-float vectors here: on 16 or 32 channels, 16-float ones gave each joint tap row half as
      * many independent sums (3 or 6) and ran 1.6-2.2x slower */
-    int c = 0;
     for (; c + 32 <= C; c += 32)
         dw_dw_block<8, 4>(dyrow, x, x_img, ih0, g.pad_left, g, kh0, kh1, pw, pb, c);
     for (; c + 16 <= C; c += 16)

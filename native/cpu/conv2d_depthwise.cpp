@@ -462,6 +462,19 @@ struct TapSpan {
             b = std::min(b, ow1[kw]);
         }
     }
+    /* pixel(ow, check) for every pixel of [lo, hi) in ascending order; check is false where
+     * every tap is inside the row */
+    template <class Pixel>
+    __attribute__((always_inline)) void each(Pixel&& pixel) const {
+        if (a >= b) {
+            for (int ow = lo; ow < hi; ow++) pixel(ow, true);
+        } else {
+            int ow = lo;
+            for (; ow < a; ow++) pixel(ow, true);
+            for (; ow < b; ow++) pixel(ow, false);
+            for (; ow < hi; ow++) pixel(ow, true);
+        }
+    }
 };
 
 /* The KW taps of one kernel row over one output row, in one pass over the row's pixels:
@@ -487,14 +500,7 @@ inline void dw_dw_taps_add(typename Vec<L>::type (&acc)[KW][NV], const float* dy
                 acc[kw][v] += d[v] * vload<L>(xr + (xo + (int64_t)kw * C + L * v));
         }
     };
-    if (s.a >= s.b) {
-        for (int ow = s.lo; ow < s.hi; ow++) pixel(ow, true);
-    } else {
-        int ow = s.lo;
-        for (; ow < s.a; ow++) pixel(ow, true);
-        for (; ow < s.b; ow++) pixel(ow, false);
-        for (; ow < s.hi; ow++) pixel(ow, true);
-    }
+    s.each(pixel);
 }
 
 /* Row kh of the taps of dw_dw_block: one output row's KW taps summed in registers
@@ -548,14 +554,7 @@ inline void dw_dw_rows3(const float* dyrow, const float* xr0, int64_t x_row, int
                         d[v] * vload<16>(xr0 + (kh * x_row + xo + (int64_t)kw * C + 16 * v));
         }
     };
-    if (s.a >= s.b) {
-        for (int ow = s.lo; ow < s.hi; ow++) pixel(ow, true);
-    } else {
-        int ow = s.lo;
-        for (; ow < s.a; ow++) pixel(ow, true);
-        for (; ow < s.b; ow++) pixel(ow, false);
-        for (; ow < s.hi; ow++) pixel(ow, true);
-    }
+    s.each(pixel);
     for (int kh = 0; kh < 3; kh++)
         for (int kw = 0; kw < 3; kw++)
             for (int v = 0; v < NV; v++)

@@ -250,7 +250,8 @@ void pointwise_backward_by_columns(int T, const ConvGeom& g, const float* x, con
             for (int64_t p = 0; p < pieces; p++) {
                 const int64_t r0 = p * rows, r1 = std::min(M, r0 + rows);
                 if (bn) bn_dy_rows_into(*bn, g.Cout, r0, r1, dy_whole.get() + r0 * g.Cout);
-                if (x_whole) gated_rows_into(x, gate, g.Cin, hw, r0, r1, x_whole.get() + r0 * g.Cin);
+                if (x_whole)
+                    gated_rows_into(x, gate, g.Cin, hw, r0, r1, x_whole.get() + r0 * g.Cin);
             }
         }
 #pragma omp for schedule(dynamic, 1)

@@ -144,10 +144,11 @@ void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x,
         const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
         const float* xb = gate ? gated_rows(x, gate, Cin, (int64_t)g.H * g.W, r0, r1) : x + r0 * Cin;
         /* y[r, :] = x[r, :] · w, w is [Cin][Cout]; a second block continues each sum */
-        rows_times<false>(xb, Cin, w, Cout, 0, r1 - r0, y + r0 * Cout);
         if (x2)
-            rows_times<true>(x2 + r0 * C2, C2, w + (int64_t)Cin * Cout, Cout, 0, r1 - r0,
-                             y + r0 * Cout);
+            rows_times<false, true>(xb, Cin, w, Cout, 0, r1 - r0, y + r0 * Cout,
+                                    RowsOperand2{x2 + r0 * C2, C2, w + (int64_t)Cin * Cout});
+        else
+            rows_times<false>(xb, Cin, w, Cout, 0, r1 - r0, y + r0 * Cout);
         for (int64_t r = r0; b && r < r1; r++) {
             float* yr = y + r * Cout;
 #pragma omp simd

@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <type_traits>
 #include <vector>
 
 #include "conv2d_common.h"
@@ -30,16 +31,42 @@ constexpr int kDwGroup = 8;
 constexpr int kDwGroup = 4;
 #endif
 
+/* A second operand whose products continue rows_times' sums: out[r, :] (+)= a[r, :] · m +
+ * a2[r, :] · m2 (a2 [rows][K2], m2 [K2][N]), each sum added in that order, as a second call
+ * with ACC would add it, without storing and reloading the sums in between (a Ghost module's
+ * two halves into the next pointwise convolution: two passes over 8x224x224 16+16->16 took
+ * 2.5x the time of one half's). */
+struct RowsOperand2 {
+    const float* a = nullptr;
+    int K = 0;
+    const float* m = nullptr;
+};
+
 /* out[r, c0 .. c0+L*NV) (+= with ACC) a[r, :] · m[:, c0 ..] for rows [r0, r1), R rows at a
  * time; a is [rows][K], m is [K][N], out is [rows][N]. Each of the R x NV sums is a chain of K
  * dependent multiply-adds, so R x NV must cover the FMA latency times the FMA units (4 x 2):
  * with one vector of columns (16 output channels on AVX-512) four rows left every sum waiting
  * on its previous multiply-add, and eight run twice as fast. */
-template <int L, int NV, bool ACC>
+template <int L, int NV, bool ACC, bool TWO>
 inline void rows_times_block(const float* a, int K, const float* m, int N, int c0, int64_t r0,
-                             int64_t r1, float* out) {
+                             int64_t r1, float* out, const RowsOperand2& second) {
     typedef typename Vec<L>::type V;
     constexpr int R = NV == 1 ? 8 : 4;
+    /* the operands' sums in turn: a·m, then (second) a2·m2 continuing the same sums */
+    auto add_products = [&](auto& acc, const float* d, int KK, const float* mm, auto rows_c) {
+        constexpr int rows = decltype(rows_c)::value;
+        for (int k = 0; k < KK; k++) {
+            V wv[NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) wv[v] = vload<L>(mm + (int64_t)k * N + c0 + L * v);
+#pragma GCC unroll 8
+            for (int i = 0; i < rows; i++) {
+                const V b = vsplat<L>(d[(int64_t)i * KK + k]);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++) acc[i][v] += b * wv[v];
+            }
+        }
+    };
     int64_t r = r0;
     for (; r + R <= r1; r += R) {
         V acc[R][NV];
@@ -48,33 +75,23 @@ inline void rows_times_block(const float* a, int K, const float* m, int N, int c
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
                 acc[i][v] = ACC ? vload<L>(out + (r + i) * N + c0 + L * v) : V{};
-        const float* d = a + r * K;
-        for (int k = 0; k < K; k++) {
-            V wv[NV];
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) wv[v] = vload<L>(m + (int64_t)k * N + c0 + L * v);
-#pragma GCC unroll 8
-            for (int i = 0; i < R; i++) {
-                const V b = vsplat<L>(d[(int64_t)i * K + k]);
-#pragma GCC unroll 4
-                for (int v = 0; v < NV; v++) acc[i][v] += b * wv[v];
-            }
-        }
+        add_products(acc, a + r * K, K, m, std::integral_constant<int, R>{});
+        if constexpr (TWO)
+            add_products(acc, second.a + r * second.K, second.K, second.m,
+                         std::integral_constant<int, R>{});
 #pragma GCC unroll 8
         for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++) vstore<L>(out + (r + i) * N + c0 + L * v, acc[i][v]);
     }
     for (; r < r1; r++) {
-        V acc[NV];
-        for (int v = 0; v < NV; v++) acc[v] = ACC ? vload<L>(out + r * N + c0 + L * v) : V{};
-        const float* d = a + r * K;
-        for (int k = 0; k < K; k++) {
-            const V b = vsplat<L>(d[k]);
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) acc[v] += b * vload<L>(m + (int64_t)k * N + c0 + L * v);
-        }
-        for (int v = 0; v < NV; v++) vstore<L>(out + r * N + c0 + L * v, acc[v]);
+        V acc[1][NV];
+        for (int v = 0; v < NV; v++) acc[0][v] = ACC ? vload<L>(out + r * N + c0 + L * v) : V{};
+        add_products(acc, a + r * K, K, m, std::integral_constant<int, 1>{});
+        if constexpr (TWO)
+            add_products(acc, second.a + r * second.K, second.K, second.m,
+                         std::integral_constant<int, 1>{});
+        for (int v = 0; v < NV; v++) vstore<L>(out + r * N + c0 + L * v, acc[0][v]);
     }
 }
 
@@ -82,34 +99,36 @@ inline void rows_times_block(const float* a, int K, const float* m, int N, int c
  * 4 vectors of columns (16 accumulators; on AVX2's 16 registers the widest block spills a
  * little, on AVX-512's 32 none does; the portable path's blocks are 2 SSE vectors, 8
  * accumulators). */
-template <bool ACC>
+template <bool ACC, bool TWO = false>
 inline void rows_times(const float* a, int K, const float* m, int N, int64_t r0, int64_t r1,
-                       float* out) {
+                       float* out, const RowsOperand2& second = {}) {
     int c = 0;
 #if defined(__AVX512F__)
-    for (; c + 64 <= N; c += 64) rows_times_block<16, 4, ACC>(a, K, m, N, c, r0, r1, out);
+    for (; c + 64 <= N; c += 64)
+        rows_times_block<16, 4, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
     if (N - c == 24) { /* one pass with 12 sums beats a 16-wide and an 8-wide one */
-        rows_times_block<8, 3, ACC>(a, K, m, N, c, r0, r1, out);
+        rows_times_block<8, 3, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
         return;
     }
     if (N - c >= 48) {
-        rows_times_block<16, 3, ACC>(a, K, m, N, c, r0, r1, out);
+        rows_times_block<16, 3, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
         c += 48;
     } else if (N - c >= 32) {
-        rows_times_block<16, 2, ACC>(a, K, m, N, c, r0, r1, out);
+        rows_times_block<16, 2, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
         c += 32;
     } else if (N - c >= 16) {
-        rows_times_block<16, 1, ACC>(a, K, m, N, c, r0, r1, out);
+        rows_times_block<16, 1, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
         c += 16;
     }
-    if (N - c == 8) rows_times_block<8, 1, ACC>(a, K, m, N, c, r0, r1, out);
+    if (N - c == 8) rows_times_block<8, 1, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
 #elif defined(__AVX2__)
-    for (; c + 32 <= N; c += 32) rows_times_block<8, 4, ACC>(a, K, m, N, c, r0, r1, out);
-    if (N - c == 24) rows_times_block<8, 3, ACC>(a, K, m, N, c, r0, r1, out);
-    if (N - c == 16) rows_times_block<8, 2, ACC>(a, K, m, N, c, r0, r1, out);
-    if (N - c == 8) rows_times_block<8, 1, ACC>(a, K, m, N, c, r0, r1, out);
+    for (; c + 32 <= N; c += 32)
+        rows_times_block<8, 4, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
+    if (N - c == 24) rows_times_block<8, 3, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
+    if (N - c == 16) rows_times_block<8, 2, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
+    if (N - c == 8) rows_times_block<8, 1, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
 #else
-    for (; c + 8 <= N; c += 8) rows_times_block<4, 2, ACC>(a, K, m, N, c, r0, r1, out);
+    for (; c + 8 <= N; c += 8) rows_times_block<4, 2, ACC, TWO>(a, K, m, N, c, r0, r1, out, second);
 #endif
 }
 

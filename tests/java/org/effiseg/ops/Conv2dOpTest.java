@@ -195,8 +195,8 @@ class Conv2dOpTest {
     // sgemm backward without bias (also the batch-norm and two-block variants): on a small map
     // dx by rows and dw by columns, each piece of rows crossing an image; dy over 8 MiB, in
     // chunks of rows with a partial dw per part
-    c.add(new Case("threaded pointwise 3x14x14 672->112 (sgemm, dw by columns)", 3, 14, 14, 672,
-        112, 1, 1, 1, true, 0, 1, false));
+    c.add(new Case("threaded pointwise 3x14x14 112->672 (sgemm, dw by columns)", 3, 14, 14, 112,
+        672, 1, 1, 1, true, 0, 1, false));
     c.add(new Case("threaded pointwise 4x48x48 80->240 (sgemm in row chunks)", 4, 48, 48, 80, 240,
         1, 1, 1, true, 0, 1, false));
     c.add(new Case("threaded grouped 3x3 groups=2", 2, 32, 32, 32, 32, 3, 3, 1, true, 0, 2, true));

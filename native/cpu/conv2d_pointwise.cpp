@@ -21,8 +21,9 @@
  * block's product in scratch (gated_rows) before the same loops, and its backward sums the
  * gate's gradient per block as dx is written (GateGrad); a batch norm's unfinished dx is made
  * into each block's dy the same way (bn_dy_rows); a second block of input channels
- * (conv2d_forward_blocks) continues each row's sums (rows_times with accumulation), and in
- * backward (conv2d_backward_bn with x2) takes the same block of dy rows with its own rows of w.
+ * (conv2d_forward_blocks) continues each row's sums in registers (rows_times' second
+ * operand), and in backward (conv2d_backward_bn with x2) takes the same block of dy rows with
+ * its own rows of w.
  */
 #include <algorithm>
 #include <cstdint>

@@ -698,7 +698,8 @@ void dw_dw_row(const ConvGeom& g, const float* x, const float* dy, int64_t r, do
     const int64_t x_img = (int64_t)n * H * W * C;
     int c = 0;
 #if defined(__AVX512F__)
-    if (g.KH == 3 && g.KW == 3 && kh0 == 0 && kh1 == 3 && !pb) { /* all three input rows */
+    /* all three input rows inside the image, and no db (dw_dw_block sums it with the taps) */
+    if (g.KH == 3 && g.KW == 3 && kh0 == 0 && kh1 == 3 && !pb) {
         const float* xr0 = x + x_img + (int64_t)ih0 * W * C;
         for (; c + 32 <= C; c += 32)
             dw_dw_rows3<2>(dyrow + c, xr0 + c, (int64_t)W * C, C, W, OW, g.stride_w, g.pad_left,

@@ -23,9 +23,10 @@ import org.effiseg.nativeapi.Tensor;
  *
  * <p>{@link #take} returns a tensor with undefined contents (use {@link #zeros} where an op
  * accumulates into its output); views made of it must not outlive it, since its buffer comes
- * back to the pool when it is given back or, closed by its holder, at the next pass. {@link #give} returns one; giving a tensor twice in a pass
- * throws, so an aliasing mistake fails loudly instead of corrupting a later step. The pool keeps
- * one input shape's worth of buffers: {@link #beginPass} empties it when the input shape changes.
+ * back to the pool when it is given back or, closed by its holder, at the next pass. {@link
+ * #give} returns one; giving a tensor twice in a pass throws, so an aliasing mistake fails
+ * loudly instead of corrupting a later step. The pool keeps one input shape's worth of buffers:
+ * {@link #beginPass} empties it when the input shape changes.
  */
 final class Workspace implements AutoCloseable {
   /** A buffer lent for a smaller shape is at most this many times the shape's size. */

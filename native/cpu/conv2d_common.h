@@ -128,6 +128,13 @@ inline int64_t part_count(int64_t items, int threads, int per_thread) {
 /* Part i of `parts` nearly equal contiguous ranges of [0, items) starts here. */
 inline int64_t part_begin(int64_t items, int64_t parts, int64_t i) { return items * i / parts; }
 
+/* A hint to fetch the cache line holding p + floats: it never faults, so it may point past the
+ * end of the data (the address is formed as an integer, not as a pointer into the array). */
+inline void prefetch_at(const float* p, int64_t floats) {
+    __builtin_prefetch(reinterpret_cast<const void*>(reinterpret_cast<uintptr_t>(p) +
+                                                     (uintptr_t)(floats * (int64_t)sizeof(float))));
+}
+
 /* A per-thread scratch buffer, grown on demand and kept for reuse (OpenMP reuses its
  * threads, so this is allocated once per thread, not per call). Two of them (slot 0 and 1),
  * for the two operands a block may need made at once. */

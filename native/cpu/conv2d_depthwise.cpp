@@ -101,9 +101,10 @@ constexpr int kWide = 8;
  * (bias may be null: 0). The forward pass uses it on x and w; the stride-1 dx pass on dy and w
  * flipped along kw (w_tap = -C), which turns the transposed convolution into the same
  * correlation. */
-template <int KW, int SW, int P, int L>
-inline void dw_strip(const float* in, int64_t in_row, int64_t C, int nrows, const float* wt,
-                     int64_t w_row, int64_t w_tap, const float* bias, float* out) {
+template <int KW, int SW, int P, int L, bool EDGE>
+inline void dw_strip_cols(const float* in, int jlo, int jhi, int64_t in_row, int64_t C, int nrows,
+                          const float* wt, int64_t w_row, int64_t w_tap, const float* bias,
+                          float* out) {
     typedef typename Vec<L>::type V;
     const V init = bias ? vload<L>(bias) : V{};
     V acc[P];
@@ -117,7 +118,10 @@ inline void dw_strip(const float* in, int64_t in_row, int64_t C, int nrows, cons
         for (int kw = 0; kw < KW; kw++) wk[kw] = vload<L>(wr + kw * w_tap);
 #pragma GCC unroll 64
         for (int j = 0; j < (P - 1) * SW + KW; j++) {
-            const V iv = vload<L>(ir + j * C);
+            if constexpr (EDGE) {
+                if (j < jlo || j >= jhi) continue;
+            }
+            const V iv = vload<L>(ir + (j - jlo) * C);
 #pragma GCC unroll 16
             for (int p = 0; p < P; p++) {
                 const int kw = j - p * SW;
@@ -129,8 +133,29 @@ inline void dw_strip(const float* in, int64_t in_row, int64_t C, int nrows, cons
     for (int p = 0; p < P; p++) vstore<L>(out + p * C, acc[p]);
 }
 
+template <int KW, int SW, int P, int L>
+inline void dw_strip(const float* in, int64_t in_row, int64_t C, int nrows, const float* wt,
+                     int64_t w_row, int64_t w_tap, const float* bias, float* out) {
+    dw_strip_cols<KW, SW, P, L, false>(in, 0, (P - 1) * SW + KW, in_row, C, nrows, wt, w_row,
+                                       w_tap, bias, out);
+}
+
+/* dw_strip for a strip that reaches past the row's ends: only its input columns [jlo, jhi)
+ * (counted from the strip's first window column) exist, and in points at column jlo. Each
+ * pixel adds its taps that exist in the same order as the per-pixel path, so the sums are the
+ * same bits as there. */
+template <int KW, int SW, int P, int L>
+inline void dw_strip_edge(const float* in, int jlo, int jhi, int64_t in_row, int64_t C,
+                          int nrows, const float* wt, int64_t w_row, int64_t w_tap,
+                          const float* bias, float* out) {
+    dw_strip_cols<KW, SW, P, L, true>(in, jlo, jhi, in_row, C, nrows, wt, w_row, w_tap, bias,
+                                      out);
+}
+
 using StripKernel = void (*)(const float*, int64_t, int64_t, int, const float*, int64_t, int64_t,
                              const float*, float*);
+using EdgeKernel = void (*)(const float*, int, int, int64_t, int64_t, int, const float*, int64_t,
+                            int64_t, const float*, float*);
 
 /* Strip kernels of 8 and 4 pixels for 5-wide kernels, stride 1 or 2, and for 3-wide ones,
  * stride 1, over at most 32 channels (null for anything else, which takes the per-pixel path).
@@ -142,19 +167,26 @@ using StripKernel = void (*)(const float*, int64_t, int64_t, int, const float*, 
  * cheap convolution) 2.3x faster forward and 5.8x faster for dx (one thread, 2026-12-02). */
 struct Strips {
     StripKernel p8 = nullptr, p4 = nullptr;
+    /* strips of 8 and 4 pixels that may reach past the row's ends */
+    EdgeKernel e8 = nullptr, e4 = nullptr;
     int lanes = 8; /* channels per strip call */
     explicit operator bool() const { return p8 != nullptr; }
     /* the channels the strips cover, [0, covered(C)); the rest go pixel by pixel */
     int covered(int C) const { return C / lanes * lanes; }
 };
 
+template <int KW, int SW, int L>
+Strips strips_for() {
+    return {dw_strip<KW, SW, 8, L>, dw_strip<KW, SW, 4, L>, dw_strip_edge<KW, SW, 8, L>,
+            dw_strip_edge<KW, SW, 4, L>, L};
+}
+
 template <int L>
 Strips strips_of(int KW, int SW, int C) {
-    Strips s;
-    if (KW == 3 && SW == 1 && C <= 32) s = {dw_strip<3, 1, 8, L>, dw_strip<3, 1, 4, L>, L};
-    if (KW == 5 && SW == 1) s = {dw_strip<5, 1, 8, L>, dw_strip<5, 1, 4, L>, L};
-    if (KW == 5 && SW == 2) s = {dw_strip<5, 2, 8, L>, dw_strip<5, 2, 4, L>, L};
-    return s;
+    if (KW == 3 && SW == 1 && C <= 32) return strips_for<3, 1, L>();
+    if (KW == 5 && SW == 1) return strips_for<5, 1, L>();
+    if (KW == 5 && SW == 2) return strips_for<5, 2, L>();
+    return Strips{};
 }
 
 /* 16-channel strips where the path has 16-float vectors and the channels are whole multiples
@@ -178,6 +210,12 @@ int for_strips(const Strips& k, int lo, int hi, StripAt strip) {
     for (; p + 4 <= hi; p += 4) strip(k.p4, p, 4);
     return p;
 }
+
+/* Rows of at most this many pixels take strips at their ends too (dw_strip_edge): on 14- and
+ * 7-pixel rows the per-pixel loop's 4 end pixels and remainder took most of the time (5x5 over
+ * 8x14x14x672 and 8x7x7x1152: strips at the ends ran the forward 0.6-0.8x the time); on
+ * 28-pixel rows the strips at the ends were slower than the per-pixel loop. */
+constexpr int kEdgeStripRow = 16;
 
 /* One output row of the depthwise forward pass at a time (depthwise_forward's loop body, and
  * the dx rows of the fused stride-1 backward). */
@@ -239,15 +277,44 @@ public:
         };
         int ow = 0;
         if (strips_ && kh1 > kh0) {
-            for (; ow < ow_lo_; ow++) pixel(ow, 0);
-            ow = for_strips(strips_, ow_lo_, ow_hi_, [&](StripKernel k, int o, int count) {
+            const float* wt = w + (int64_t)kh0 * KW * C;
+            /* pixels [o, o + count) whose windows may reach past the row's ends: the strip's
+             * window columns [jlo, jhi) exist (column col0 + j of the input row) */
+            auto edge = [&](EdgeKernel k, int o, int count) {
+                const int col0 = o * sw - pl, J = (count - 1) * sw + KW;
+                const int jlo = std::max(0, -col0), jhi = std::min(J, W - col0);
+                const int first = std::min(W - 1, std::max(0, col0 + jlo));
+                const float* in = x + (((int64_t)n * H + ih0 + kh0) * W + first) * C;
+                for (int c = 0; c < CS; c += lanes)
+                    k(in + c, jlo, jhi, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
+                      b ? b + c : nullptr, yrow + (int64_t)o * C + c);
+                for (int p = 0; CS < C && p < count; p++) pixel(o + p, CS);
+            };
+            /* On short rows (at most kEdgeStripRow pixels) the row's first 8 (or 4) pixels in
+             * one strip, then the interior strips, then strips of 4 up to the end, the last
+             * one ending at the row's end (it may redo pixels before it: the same values). On
+             * longer rows the pixels near the ends go one at a time. */
+            const bool short_row = OW <= kEdgeStripRow && sw == 1;
+            if (short_row && OW >= 8) {
+                edge(strips_.e8, 0, 8);
+                ow = 8;
+            } else if (short_row && OW >= 4) {
+                edge(strips_.e4, 0, 4);
+                ow = 4;
+            }
+            for (; ow < std::min(ow_lo_, OW); ow++) pixel(ow, 0);
+            ow = for_strips(strips_, ow, ow_hi_, [&](StripKernel k, int o, int count) {
                 const float* in = x + (origin(o) + kh0 * rs);
-                const float* wt = w + (int64_t)kh0 * KW * C;
                 for (int c = 0; c < CS; c += lanes)
                     k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C, b ? b + c : nullptr,
                       yrow + (int64_t)o * C + c);
                 for (int p = 0; CS < C && p < count; p++) pixel(o + p, CS);
             });
+            for (; short_row && OW >= 4 && ow + 4 <= OW; ow += 4) edge(strips_.e4, ow, 4);
+            if (short_row && OW >= 4 && ow < OW) {
+                edge(strips_.e4, OW - 4, 4);
+                ow = OW;
+            }
         }
         for (; ow < OW; ow++) pixel(ow, 0);
         if (e_.any())

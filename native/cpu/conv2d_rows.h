@@ -8,7 +8,9 @@
  * Vectors run over contiguous channels: rows_times over output columns (each a value
  * broadcast, several rows at a time so each vector of m loaded serves them all), dw_rows over
  * output channels (each x value broadcast, kDwGroup input channels x up to two output vectors in
- * registers). Each output element is one sum in a fixed order (k, or r, ascending).
+ * registers). Each output element is one sum in a fixed order (k, or r, ascending). Both
+ * fetch rows ahead of use: read a few columns at a time, rows of several cache lines are a
+ * pattern the hardware prefetchers miss.
  */
 #ifndef EFFISEG_CPU_CONV2D_ROWS_H
 #define EFFISEG_CPU_CONV2D_ROWS_H

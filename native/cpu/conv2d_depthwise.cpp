@@ -168,8 +168,8 @@ using EdgeKernel = void (*)(const float*, int, int, int64_t, int64_t, int, const
  * cheap convolution) 2.3x faster forward and 5.8x faster for dx (one thread, 2026-12-02). */
 struct Strips {
     StripKernel p8 = nullptr, p4 = nullptr;
-    /* strips of 8 and 4 pixels that may reach past the row's ends */
-    EdgeKernel e8 = nullptr, e4 = nullptr;
+    /* stride 1: strips of P = 4..8 pixels that may reach past the row's ends, edge[P] */
+    EdgeKernel edge[9] = {};
     int lanes = 8; /* channels per strip call */
     explicit operator bool() const { return p8 != nullptr; }
     /* the channels the strips cover, [0, covered(C)); the rest go pixel by pixel */
@@ -178,8 +178,18 @@ struct Strips {
 
 template <int KW, int SW, int L>
 Strips strips_for() {
-    return {dw_strip<KW, SW, 8, L>, dw_strip<KW, SW, 4, L>, dw_strip_edge<KW, SW, 8, L>,
-            dw_strip_edge<KW, SW, 4, L>, L};
+    Strips s;
+    s.p8 = dw_strip<KW, SW, 8, L>;
+    s.p4 = dw_strip<KW, SW, 4, L>;
+    s.lanes = L;
+    if constexpr (SW == 1) {
+        s.edge[4] = dw_strip_edge<KW, SW, 4, L>;
+        s.edge[5] = dw_strip_edge<KW, SW, 5, L>;
+        s.edge[6] = dw_strip_edge<KW, SW, 6, L>;
+        s.edge[7] = dw_strip_edge<KW, SW, 7, L>;
+        s.edge[8] = dw_strip_edge<KW, SW, 8, L>;
+    }
+    return s;
 }
 
 template <int L>
@@ -212,10 +222,11 @@ int for_strips(const Strips& k, int lo, int hi, StripAt strip) {
     return p;
 }
 
-/* Rows of at most this many pixels take strips at their ends too (dw_strip_edge): on 14- and
- * 7-pixel rows the per-pixel loop's 4 end pixels and remainder took most of the time (5x5 over
- * 8x14x14x672 and 8x7x7x1152: strips at the ends ran the forward 0.6-0.8x the time); on
- * 28-pixel rows the strips at the ends were slower than the per-pixel loop. */
+/* Rows of at most this many pixels (stride 1) are covered by strips of 4 to 8 pixels, ends
+ * included (dw_strip_edge): on 14- and 7-pixel rows the per-pixel loop at the ends and the
+ * remainder took most of the time (5x5 over 8x14x14x672 and 8x7x7x1152: the whole-row strips
+ * ran the forward in 0.62x and 0.38x the time). On 28-pixel rows strips at the ends were slower
+ * than the per-pixel loop. */
 constexpr int kEdgeStripRow = 16;
 
 /* One output row of the depthwise forward pass at a time (depthwise_forward's loop body, and
@@ -291,30 +302,24 @@ public:
                       b ? b + c : nullptr, yrow + (int64_t)o * C + c);
                 for (int p = 0; CS < C && p < count; p++) pixel(o + p, CS);
             };
-            /* On short rows (at most kEdgeStripRow pixels) the row's first 8 (or 4) pixels in
-             * one strip, then the interior strips, then strips of 4 up to the end, the last
-             * one ending at the row's end (it may redo pixels before it: the same values). On
-             * longer rows the pixels near the ends go one at a time. */
-            const bool short_row = OW <= kEdgeStripRow && sw == 1;
-            if (short_row && OW >= 8) {
-                edge(strips_.e8, 0, 8);
-                ow = 8;
-            } else if (short_row && OW >= 4) {
-                edge(strips_.e4, 0, 4);
-                ow = 4;
-            }
-            for (; ow < std::min(ow_lo_, OW); ow++) pixel(ow, 0);
-            ow = for_strips(strips_, ow, ow_hi_, [&](StripKernel k, int o, int count) {
-                const float* in = x + (origin(o) + kh0 * rs);
-                for (int c = 0; c < CS; c += lanes)
-                    k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C, b ? b + c : nullptr,
-                      yrow + (int64_t)o * C + c);
-                for (int p = 0; CS < C && p < count; p++) pixel(o + p, CS);
-            });
-            for (; short_row && OW >= 4 && ow + 4 <= OW; ow += 4) edge(strips_.e4, ow, 4);
-            if (short_row && OW >= 4 && ow < OW) {
-                edge(strips_.e4, OW - 4, 4);
-                ow = OW;
+            if (OW <= kEdgeStripRow && sw == 1 && OW >= 4) {
+                /* a short row: ceil(OW / 8) strips of as equal a width as can be (4 to 8
+                 * pixels: 14 = 7 + 7, 7 = 7), their ends included */
+                const int S = (OW + 7) / 8, base = OW / S, extra = OW % S;
+                for (int i = 0; i < S; i++) {
+                    const int P = base + (i < extra ? 1 : 0);
+                    edge(strips_.edge[P], ow, P);
+                    ow += P;
+                }
+            } else {
+                for (; ow < ow_lo_; ow++) pixel(ow, 0);
+                ow = for_strips(strips_, ow_lo_, ow_hi_, [&](StripKernel k, int o, int count) {
+                    const float* in = x + (origin(o) + kh0 * rs);
+                    for (int c = 0; c < CS; c += lanes)
+                        k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
+                          b ? b + c : nullptr, yrow + (int64_t)o * C + c);
+                    for (int p = 0; CS < C && p < count; p++) pixel(o + p, CS);
+                });
             }
         }
         for (; ow < OW; ow++) pixel(ow, 0);

@@ -146,14 +146,18 @@ class Conv2dOpTest {
         32, false));
     c.add(new Case("depthwise 5x5 s1 SAME, C=48, wide 7x19 (16-wide block)", 1, 7, 19, 48, 48, 5, 5,
         1, true, 0, 48, true));
-    // rows of at most 16 pixels: strips at the row ends too (8 then 4 pixels, the last strip
-    // ending at the row's end over pixels already done), forward and the stride-1 dx
-    c.add(new Case("depthwise 5x5 s1 SAME, C=48, 7x7 (strips at the row ends), bias", 2, 7, 7, 48,
-        48, 5, 5, 1, true, 0, 48, true));
-    c.add(new Case("depthwise 5x5 s1 SAME, C=37, 6x14 (strips at the row ends, channel tail)", 2, 6,
-        14, 37, 37, 5, 5, 1, true, 0, 37, false));
-    c.add(new Case("depthwise 3x3 s1 SAME, C=24, 5x11 (3x3 strips at the row ends), bias", 2, 5, 11,
+    // rows of at most 16 pixels: strips of 4 to 8 pixels over the whole row, its ends included
+    // (7 = 7, 14 = 7 + 7, 11 = 6 + 5, 9 = 5 + 4, 16 = 8 + 8), forward and the stride-1 dx
+    c.add(new Case("depthwise 5x5 s1 SAME, C=48, 7x7 (one strip of 7), bias", 2, 7, 7, 48, 48, 5,
+        5, 1, true, 0, 48, true));
+    c.add(new Case("depthwise 5x5 s1 SAME, C=37, 6x14 (strips of 7, channel tail)", 2, 6, 14, 37,
+        37, 5, 5, 1, true, 0, 37, false));
+    c.add(new Case("depthwise 3x3 s1 SAME, C=24, 5x11 (3x3 strips of 6 and 5), bias", 2, 5, 11,
         24, 24, 3, 3, 1, true, 0, 24, true));
+    c.add(new Case("depthwise 5x5 s1 SAME, C=16, 4x9 (strips of 5 and 4)", 1, 4, 9, 16, 16, 5, 5,
+        1, true, 0, 16, false));
+    c.add(new Case("depthwise 3x3 s1 SAME, C=16, 3x16 (strips of 8), bias", 2, 3, 16, 16, 16, 3, 3,
+        1, true, 0, 16, true));
     // 16-channel strips (avx512, whole multiples of 16 channels from 32 up), stride 2, bias
     c.add(new Case("depthwise 5x5 s2 SAME, C=32, wide 9x41 (16-channel strips), bias", 2, 9, 41, 32,
         32, 5, 5, 2, true, 0, 32, true));

@@ -3,11 +3,11 @@
  * direct loops vectorised over channels (vectors of 16 floats where the path has them, else 8;
  * up to four per block kept in registers; 5x5 kernels, and 3x3 ones over few channels, in
  * register-blocked strips of pixels, on rows of at most 16 pixels up to the row's ends),
- * parallel over rows: output rows for y and dw (partial
- * sums per part, in double), input rows for dx (a gather, so no races); dw over many channels
- * on several threads is parallel over blocks of channels instead, each summing every row. With
- * stride 1, dx is the forward pass itself, on dy with the kernel flipped; when dw is per row
- * too, dx and dw run in one sweep over the rows (depthwise_backward).
+ * parallel over rows: output rows for y and dw (partial sums per part, in double), input rows
+ * for dx (a gather, so no races); dw over many channels on several threads is parallel over
+ * blocks of channels instead, each summing every row. With stride 1, dx is the forward pass
+ * itself, on dy with the kernel flipped; when dw is per row too, dx and dw run in one sweep
+ * over the rows (depthwise_backward).
  * EfficientNet spends most of its convolution time here.
  */
 #include <algorithm>

@@ -231,7 +231,8 @@ void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float*
         const int64_t b = begin / blocks.per_block;
         double* dst[2] = {sums.at(b, 0), sums.at(b, 1)};
         RowGate rg = gate;
-        sum_rows<2>(C, begin, end, dst, [&](int64_t r, int c0, auto width, auto& acc) {
+        constexpr bool kWrites = OUT != GradOut::None; /* front to back (sum_rows) */
+        sum_rows<2, kWrites>(C, begin, end, dst, [&](int64_t r, int c0, auto width, auto& acc) {
             const int64_t o = r * C + c0;
             const float* xr = x + o;
             const float* dyr = dy + o;

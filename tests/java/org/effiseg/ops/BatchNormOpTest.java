@@ -545,6 +545,49 @@ class BatchNormOpTest {
   }
 
   /**
+   * The first backward pass adds dbeta's and dgamma's terms row after row (a row's channels
+   * before the next row's) when it also writes a result as it goes, and a slice of channels at
+   * a time over each 64-row chunk when it only reads: the same additions in the same order, so
+   * the same bits. Without an activation, training dy is read as it is (nothing written), and
+   * the gated form with s = 1, alpha = 0 parks dy * 1 + 0 in dx (written): the two must agree
+   * to the bit in dgamma, dbeta and dx. 120 channels are wider than one slice on every path (64,
+   * 32 or 16 channels); 4 x 7 x 50 rows are several chunks and blocks.
+   */
+  @ParameterizedTest
+  @MethodSource("org.effiseg.testing.Backends#all")
+  void backwardSumsSameBitsWhetherOrNotThePassWrites(Backend backend) {
+    Case k = new Case(47, 4, 7, 50, 120);
+    Activation act = Activation.NONE;
+    try (Context ctx = Backends.open(backend)) {
+      Tensor x = ctx.tensor(k.x, k.shape);
+      Tensor gamma = ctx.tensor(k.gamma, k.c);
+      Tensor beta = ctx.tensor(k.beta, k.c);
+      Tensor sm = ctx.tensor(k.c);
+      Tensor si = ctx.tensor(k.c);
+      Ops.batchnormForward(ctx, x, gamma, beta, ctx.tensor(k.runMean, k.c),
+          ctx.tensor(k.runVar, k.c), ctx.tensor(k.shape), sm, si, true, MOMENTUM, EPS, act);
+      Tensor dy = ctx.tensor(k.dy, k.shape);
+      Tensor dxRead = ctx.tensor(k.shape);
+      Tensor dgRead = ctx.tensor(k.c);
+      Tensor dbRead = ctx.tensor(k.c);
+      Ops.batchnormBackward(ctx, x, gamma, beta, dy, sm, si, dxRead, dgRead, dbRead, true, act);
+      int n = (int) k.shape[0];
+      float[] ones = new float[n * k.c];
+      java.util.Arrays.fill(ones, 1f);
+      Tensor s = ctx.tensor(ones, n, 1, 1, k.c);
+      Tensor t = ctx.tensor(new float[n * k.c], n, 1, 1, k.c);
+      Tensor dxParked = ctx.tensor(k.shape);
+      Tensor dgParked = ctx.tensor(k.c);
+      Tensor dbParked = ctx.tensor(k.c);
+      Ops.batchnormBackwardGated(
+          ctx, x, gamma, beta, dy, s, t, 0f, sm, si, dxParked, dgParked, dbParked, true, act);
+      assertThat(dgParked.read()).usingExactEquality().containsExactly(dgRead.read()).inOrder();
+      assertThat(dbParked.read()).usingExactEquality().containsExactly(dbRead.read()).inOrder();
+      assertThat(dxParked.read()).usingExactEquality().containsExactly(dxRead.read()).inOrder();
+    }
+  }
+
+  /**
    * es_batchnorm_forward_repeated on x is the batch norm of up2(x), x's 2x nearest upsampling
    * (every pixel 4 times): the same statistics and, upsampled, the same y; the running variance
    * uses up2(x)'s unbiased count (280 values here, not x's 70, which would move it by 1e-3

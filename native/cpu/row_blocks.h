@@ -9,9 +9,9 @@
  * not by its whole static share.
  *
  * Within a block, rows are added 64 at a time into float accumulators (vectorised over the
- * contiguous channels, held in registers for a slice of channels at a time) and each 64-row
- * chunk into the block's double accumulators, so the rounding error does not grow with the row
- * count.
+ * contiguous channels, held in registers for a slice of channels at a time, or for passes that
+ * write as they sum, in L1 for a whole row; see sum_rows) and each 64-row chunk into the
+ * block's double accumulators, so the rounding error does not grow with the row count.
  */
 #ifndef EFFISEG_CPU_ROW_BLOCKS_H
 #define EFFISEG_CPU_ROW_BLOCKS_H

@@ -135,20 +135,6 @@ inline void prefetch_at(const float* p, int64_t floats) {
                                                      (uintptr_t)(floats * (int64_t)sizeof(float))));
 }
 
-/* A per-thread scratch buffer, grown on demand and kept for reuse (OpenMP reuses its
- * threads, so this is allocated once per thread, not per call). Two of them (slot 0 and 1),
- * for the two operands a block may need made at once. */
-inline float* scratch(size_t floats, int slot = 0) {
-    thread_local std::vector<float> buffers[2];
-    std::vector<float>& buffer = buffers[slot];
-    if (buffer.size() < floats) {
-        buffer.clear();
-        buffer.shrink_to_fit();
-        buffer.resize(floats);
-    }
-    return buffer.data();
-}
-
 /* Rows [r0, r1) of x ([rows][C], hw rows per image) times the gate s ([images][C]) of each
  * row's image, x[r, c] * s[r / hw, c] (the product es_channel_scale_forward writes, the same
  * bits), into out (gated_rows: this thread's scratch buffer) as rows [0, r1 - r0): a gated

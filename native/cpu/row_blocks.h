@@ -25,6 +25,21 @@
 
 namespace es::cpu::ES_CPU_ISA {
 
+/* A per-thread scratch buffer, grown on demand and kept for reuse (OpenMP reuses its
+ * threads, so this is allocated once per thread, not per call). Two of them (slot 0 and 1),
+ * for the two operands a block may need made at once (conv2d_common.h); sum_rows' row-major
+ * chunk sums take slot 0, in passes that use no other scratch. */
+inline float* scratch(size_t floats, int slot = 0) {
+    thread_local std::vector<float> buffers[2];
+    std::vector<float>& buffer = buffers[slot];
+    if (buffer.size() < floats) {
+        buffer.clear();
+        buffer.shrink_to_fit();
+        buffer.resize(floats);
+    }
+    return buffer.data();
+}
+
 /* The elementwise passes over rows of few channels (C divides kRun: 8, 16, 32) take kRun / C
  * rows at a time as one run of kRun values, with each per-channel coefficient repeated along
  * the run: a loop of a compile-time length instead of a short run-time one per row, whose
@@ -141,9 +156,7 @@ void sum_rows(int C, int64_t begin, int64_t end, double* const* dst, RowFn&& row
         if (c < C) f(c, C - c);
     };
     if (ROW_MAJOR && C > L) {
-        thread_local std::vector<float> chunk_sums;
-        chunk_sums.resize((size_t)K * C);
-        float* const sums = chunk_sums.data(); /* one lookup of the thread-local, not per row */
+        float* const sums = scratch((size_t)K * C); /* once per call, not per row */
         struct Acc {
             float* p[K];
             float* operator[](int k) const { return p[k]; }

@@ -291,12 +291,12 @@ public:
         if (strips_ && kh1 > kh0) {
             const float* wt = w + (int64_t)kh0 * KW * C;
             /* pixels [o, o + count) whose windows may reach past the row's ends: the strip's
-             * window columns [jlo, jhi) exist (column col0 + j of the input row); the first of
-             * them, col0 + jlo = max(col0, 0), is where `in` points */
+             * window columns [jlo, jhi) exist (column col0 + j of the input row) */
             auto edge = [&](EdgeKernel k, int o, int count) {
                 const int col0 = o * sw - pl, J = (count - 1) * sw + KW;
                 const int jlo = std::max(0, -col0), jhi = std::min(J, W - col0);
-                const float* in = x + (((int64_t)n * H + ih0 + kh0) * W + col0 + jlo) * C;
+                const int first = std::min(W - 1, std::max(0, col0 + jlo));
+                const float* in = x + (((int64_t)n * H + ih0 + kh0) * W + first) * C;
                 for (int c = 0; c < CS; c += lanes)
                     k(in + c, jlo, jhi, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
                       b ? b + c : nullptr, yrow + (int64_t)o * C + c);

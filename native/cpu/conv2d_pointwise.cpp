@@ -115,8 +115,7 @@ void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x
     std::optional<GateGrad> gate_grad;
     if (ds) gate_grad.emplace(M, hw, Cin, kRowsPerBlock);
     const int T = threads_for(ex, (double)M * wsize * ((dx ? 1 : 0) + (dw ? 1 : 0)));
-#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
-    for (int64_t b = 0; b < blocks; b++) {
+    for_each_unit(T, blocks, [&](int64_t b) {
         const int64_t r0 = b * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
         /* rows counted from r0; dx does not read x, so the gated product is made for dw only */
         const float* xb = gate && dw ? gated_rows(x, gate, Cin, hw, r0, r1) : x + r0 * Cin;
@@ -128,7 +127,7 @@ void pointwise_backward_direct(const Exec& ex, const ConvGeom& g, const float* x
                            second.dx2 ? second.dx2 + r0 * C2 : nullptr,
                            dw ? partial.get() + b * wsize + w1size : nullptr);
         if (ds) gate_grad->add(b, r0, r1, dx + r0 * Cin, x);
-    }
+    });
     if (dw) sum_block_partials(ex, partial.get(), blocks, wsize, dw);
     if (ds) gate_grad->combine(ds);
 }
@@ -140,8 +139,7 @@ void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x,
     const int64_t M = (int64_t)g.N * g.H * g.W;
     const int64_t blocks = (M + kRowsPerBlock - 1) / kRowsPerBlock;
     const int T = threads_for(ex, (double)M * (Cin + C2) * Cout);
-#pragma omp parallel for num_threads(T) schedule(dynamic, 1)
-    for (int64_t blk = 0; blk < blocks; blk++) {
+    for_each_unit(T, blocks, [&](int64_t blk) {
         const int64_t r0 = blk * kRowsPerBlock, r1 = std::min(M, r0 + kRowsPerBlock);
         const float* xb = gate ? gated_rows(x, gate, Cin, (int64_t)g.H * g.W, r0, r1) : x + r0 * Cin;
         /* y[r, :] = x[r, :] · w, w is [Cin][Cout]; a second block continues each sum */
@@ -158,7 +156,7 @@ void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x,
         if (e.any())
             conv_epilogue(e, y + r0 * Cout, e.residual ? e.residual + r0 * Cout : nullptr, r1 - r0,
                           Cout);
-    }
+    });
 }
 
 }  // namespace es::cpu::ES_CPU_ISA

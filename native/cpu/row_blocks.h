@@ -16,9 +16,15 @@
 #ifndef EFFISEG_CPU_ROW_BLOCKS_H
 #define EFFISEG_CPU_ROW_BLOCKS_H
 
+#include <omp.h>
+
 #include <algorithm>
+#include <atomic>
+#include <climits>
 #include <cstdint>
+#include <memory>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "kernels.h"
@@ -74,11 +80,55 @@ inline RowBlocks row_blocks(int64_t rows, int C) {
     return RowBlocks{rows, std::max(wanted, kChunkRows)};
 }
 
-/* f(u) for u in [0, count), in parallel (dynamically handed out) if more than one. */
+/* f(u) for u in [0, count), in parallel on up to `threads` threads if more than one. Each thread
+ * takes the units of its own contiguous share front to back, then what is left of the other
+ * threads' shares from their back ends: one stream of addresses per thread, as with a static
+ * split, and a thread that the OS preempts delays the op by about one unit, not by its whole
+ * share. (Handed out one at a time in turn, the two threads' blocks interleaved, batch norm's
+ * forward, pooled forward and backward took 1.09-1.13x, 1.15-1.23x and 1.21-1.27x the time,
+ * summed over the network's widths at 8 images, 2 threads.) Which thread runs a unit never
+ * changes what it computes. */
+template <class F>
+void for_each_unit(int threads, int64_t count, F&& f) {
+    const int T = (int)std::min<int64_t>(threads, count);
+    if (T <= 1 || count > INT32_MAX) {
+#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (count > 1)
+        for (int64_t u = 0; u < count; u++) f(u);
+        return;
+    }
+    /* share t: units [front, back) packed as front | back << 32, taken by CAS */
+    struct alignas(64) Share {
+        std::atomic<uint64_t> range;
+    };
+    std::unique_ptr<Share[]> shares(new Share[T]);
+    for (int t = 0; t < T; t++) {
+        const uint64_t front = (uint64_t)(count * t / T), back = (uint64_t)(count * (t + 1) / T);
+        shares[t].range.store(front | back << 32, std::memory_order_relaxed);
+    }
+    /* the next unit of share t from its front (own) or back (another thread's), or -1 */
+    auto take = [&](int t, bool own) -> int64_t {
+        std::atomic<uint64_t>& range = shares[t].range;
+        uint64_t r = range.load(std::memory_order_relaxed);
+        for (;;) {
+            const uint64_t front = r & 0xffffffffu, back = r >> 32;
+            if (front >= back) return -1;
+            const uint64_t next = own ? (front + 1) | back << 32 : front | (back - 1) << 32;
+            if (range.compare_exchange_weak(r, next, std::memory_order_relaxed))
+                return (int64_t)(own ? front : back - 1);
+        }
+    };
+#pragma omp parallel num_threads(T)
+    {
+        const int t = omp_get_thread_num();
+        for (int64_t u; (u = take(t, true)) >= 0;) f(u);
+        for (int k = 1; k < T; k++) /* shares whose thread is busy, or that no thread started */
+            for (int64_t u; (u = take((t + k) % T, false)) >= 0;) f(u);
+    }
+}
+
 template <class F>
 void for_each_unit(const Exec& ex, int64_t count, F&& f) {
-#pragma omp parallel for num_threads(ex.threads) schedule(dynamic, 1) if (count > 1)
-    for (int64_t u = 0; u < count; u++) f(u);
+    for_each_unit(ex.threads, count, std::forward<F>(f));
 }
 
 /* f(begin, end) for every block of rows. */

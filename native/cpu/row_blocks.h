@@ -4,9 +4,9 @@
  *
  * Block size is a function of C alone (about kBlockElems elements, whole 64-row chunks), never
  * of the thread count, and per-channel sums are kept per block and added in block order. So
- * results are bit-identical whatever the thread count, and blocks can be handed out
- * dynamically: a thread that the OS preempts on a busy machine delays the op by one block,
- * not by its whole static share.
+ * results are bit-identical whatever the thread count, and any thread may run any block
+ * (for_each_unit: each its own contiguous share, then what is left of the others'), so a thread
+ * that the OS preempts on a busy machine delays the op by about one block, not by its share.
  *
  * Within a block, rows are added 64 at a time into float accumulators (vectorised over the
  * contiguous channels, held in registers for a slice of channels at a time, or for passes that

@@ -14,8 +14,7 @@
  *    stem's weight gradient as direct loops over output rows too (its dx, which training never
  *    asks for, is the GEMM path's).
  *  - conv2d_pointwise.cpp: pointwise convolutions with small weight matrices (few channels
- *    over many pixels), direct loops: backward with dx and dw in one pass, forward for
- *    outputs of 8k channels.
+ *    over many pixels), direct loops: backward with dx and dw in one pass, and forward.
  *  - conv2d_winograd.cpp: dense 3x3 with stride 1 on maps of at least 28 x 28 (the decoder's
  *    finer scales) and channels in multiples of 8, forward and dx by Winograd's F(2x2, 3x3).
  *  - conv2d_taps.cpp: dense with stride 1 (the decoder's 3x3s: their dw, and forward and dx on
@@ -81,7 +80,7 @@ void conv2d_forward(const Exec& ex, const ConvGeom& g, const float* x, const flo
                     const float* b, const ConvEpilogue& e, float* y) {
     if (is_depthwise(g))
         depthwise_forward(ex, g, x, w, b, e, y);
-    else if (pointwise_direct_fits(g) && g.Cout % 8 == 0)
+    else if (pointwise_direct_fits(g))
         pointwise_forward_direct(ex, g, x, nullptr, w, b, e, y);
     else if (is_short_dense(g) && !is_pointwise(g))
         short_dense_forward(ex, g, x, w, b, e, y);
@@ -125,7 +124,7 @@ void conv2d_backward(const Exec& ex, const ConvGeom& g, const float* x, const fl
  * unfinished dx) a block of rows at a time. */
 void conv2d_forward_gated(const Exec& ex, const ConvGeom& g, const float* x, const float* s,
                           const float* w, const float* b, const ConvEpilogue& e, float* y) {
-    if (pointwise_direct_fits(g) && g.Cout % 8 == 0)
+    if (pointwise_direct_fits(g))
         pointwise_forward_direct(ex, g, x, s, w, b, e, y);
     else
         gemm_forward_pointwise(ex, g, x, s, w, b, e, y);
@@ -148,7 +147,7 @@ void conv2d_forward_blocks(const Exec& ex, const ConvGeom& g, const float* x, co
                            float* y) {
     ConvGeom all = g;
     all.Cin = g.Cin + C2;
-    if (pointwise_direct_fits(all) && g.Cout % 8 == 0)
+    if (pointwise_direct_fits(all))
         pointwise_forward_direct(ex, g, x, nullptr, w, b, e, y, x2, C2);
     else
         gemm_forward_pointwise(ex, g, x, nullptr, w, b, e, y, x2, C2);

@@ -319,7 +319,7 @@ void short_dense_backward_dw(const Exec& ex, const ConvGeom& g, const float* x, 
 
 /* conv2d_pointwise.cpp: pointwise convolutions without groups whose weight matrix has at most
  * kPointwiseDirectMaxWeights entries (Cin a multiple of 8, Cout a multiple of 8 or 1) as direct
- * loops, backward, and forward where Cout is a multiple of 8; the others take sgemm
+ * loops, forward and backward; the others take sgemm
  * (conv2d_gemm.cpp). */
 constexpr int64_t kPointwiseDirectMaxWeights = 16384;
 /* With C2 > 0, for g's input channels and a second block of C2 (conv2d_backward_bn with x2):

@@ -124,6 +124,11 @@ class Conv2dOpTest {
     c.add(new Case("3x3 s2 SAME, odd 13x11, batch 1, bias", 1, 13, 11, 3, 8, 3, 3, 2, true, 0, 1,
         true));
     c.add(new Case("5x5 s2 symmetric pad 2, 9x8", 2, 9, 8, 3, 4, 5, 5, 2, false, 2, 1, true));
+    // direct stem blocks of 16 and 8 channels and single ones, rows of 4k + 3 pixels
+    c.add(new Case("stem 3x3 s2 SAME 3->20, 15x14, bias", 1, 15, 14, 3, 20, 3, 3, 2, true, 0, 1,
+        true));
+    c.add(new Case("stem 3x3 s2 SAME 3->24, 16x14 (direct dw in 8-float blocks)", 2, 16, 14, 3, 24,
+        3, 3, 2, true, 0, 1, false));
     c.add(new Case("grouped 3x3 groups=2, 7x9", 2, 7, 9, 4, 6, 3, 3, 1, true, 0, 2, true));
     c.add(new Case("grouped pointwise groups=2", 2, 5, 3, 6, 4, 1, 1, 1, true, 0, 2, false));
     c.add(new Case("depthwise 3x3 s1 SAME, C=9, 7x9", 2, 7, 9, 9, 9, 3, 3, 1, true, 0, 9, false));

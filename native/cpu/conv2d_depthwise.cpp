@@ -158,14 +158,18 @@ using StripKernel = void (*)(const float*, int64_t, int64_t, int, const float*, 
 using EdgeKernel = void (*)(const float*, int, int, int64_t, int64_t, int, const float*, int64_t,
                             int64_t, const float*, float*);
 
-/* Strip kernels of 8 and 4 pixels for 5-wide kernels, stride 1 or 2, and for 3-wide ones,
- * stride 1, over at most 32 channels (null for anything else, which takes the per-pixel path).
+/* Strip kernels of 8 and 4 pixels for 5-wide kernels, stride 1 or 2, for 3-wide ones with
+ * stride 2, and for 3-wide ones with stride 1 over at most 32 channels (null for anything else,
+ * which takes the per-pixel path).
  * 5x5 is compute-bound and the strips run it about 1.5x faster out of cache. 3x3 (9 taps) is
  * memory-bound: with many channels, out of cache, the per-pixel loop, which streams each
  * pixel's channels contiguously, was faster than strips, which walk their window in 32-byte
  * pieces across pixels (in cache, strips won there too); with few channels the per-pixel
  * loop's fixed cost per pixel dominates, and strips ran 8x224x224x16 (the Ghost modules'
- * cheap convolution) 2.3x faster forward and 5.8x faster for dx (one thread, 2026-12-02). */
+ * cheap convolution) 2.3x faster forward and 5.8x faster for dx (one thread, 2026-12-02). With
+ * stride 2 neighbouring windows share a column and the per-pixel loop loaded a weight vector
+ * for every multiply-add: 3x3 s2 over 8x112x112x96 ran in 0.6-0.85x the time with strips (1 and
+ * 2 threads), over 8x28x28x240 in 0.6x on one thread and about the same on two. */
 struct Strips {
     StripKernel p8 = nullptr, p4 = nullptr;
     /* stride 1: strips of P = 4..8 pixels that may reach past the row's ends, edge[P] */
@@ -195,6 +199,7 @@ Strips strips_for() {
 template <int L>
 Strips strips_of(int KW, int SW, int C) {
     if (KW == 3 && SW == 1 && C <= 32) return strips_for<3, 1, L>();
+    if (KW == 3 && SW == 2) return strips_for<3, 2, L>();
     if (KW == 5 && SW == 1) return strips_for<5, 1, L>();
     if (KW == 5 && SW == 2) return strips_for<5, 2, L>();
     return Strips{};

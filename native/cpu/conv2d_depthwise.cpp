@@ -1,8 +1,8 @@
 /*
  * conv2d_depthwise.cpp — the depthwise path of conv2d.cpp (groups == Cin == Cout): hand-written
  * direct loops vectorised over channels (vectors of 16 floats where the path has them, else 8;
- * up to four per block kept in registers; 5x5 kernels, and 3x3 ones over few channels, in
- * register-blocked strips of pixels, on rows of at most 16 pixels up to the row's ends),
+ * up to four per block kept in registers; 3x3 and 5x5 kernels in register-blocked strips of
+ * pixels, on rows of at most 16 pixels up to the row's ends),
  * parallel over rows: output rows for y and dw (partial sums per part, in double), input rows
  * for dx (a gather, so no races); dw over many channels on several threads is parallel over
  * blocks of channels instead, each summing every row. With stride 1, dx is the forward pass
@@ -158,18 +158,18 @@ using StripKernel = void (*)(const float*, int64_t, int64_t, int, const float*, 
 using EdgeKernel = void (*)(const float*, int, int, int64_t, int64_t, int, const float*, int64_t,
                             int64_t, const float*, float*);
 
-/* Strip kernels of 8 and 4 pixels for 5-wide kernels, stride 1 or 2, for 3-wide ones with
- * stride 2, and for 3-wide ones with stride 1 over at most 32 channels (null for anything else,
- * which takes the per-pixel path).
- * 5x5 is compute-bound and the strips run it about 1.5x faster out of cache. 3x3 (9 taps) is
- * memory-bound: with many channels, out of cache, the per-pixel loop, which streams each
- * pixel's channels contiguously, was faster than strips, which walk their window in 32-byte
- * pieces across pixels (in cache, strips won there too); with few channels the per-pixel
- * loop's fixed cost per pixel dominates, and strips ran 8x224x224x16 (the Ghost modules'
- * cheap convolution) 2.3x faster forward and 5.8x faster for dx (one thread, 2026-12-02). With
- * stride 2 neighbouring windows share a column and the per-pixel loop loaded a weight vector
- * for every multiply-add: 3x3 s2 over 8x112x112x96 ran in 0.6-0.85x the time with strips (1 and
- * 2 threads), over 8x28x28x240 in 0.6x on one thread and about the same on two. */
+/* Strip kernels of 8 and 4 pixels for 3- and 5-wide kernels, stride 1 or 2 (null for anything
+ * else, which takes the per-pixel path). 5x5 is compute-bound and the strips run it about 1.5x
+ * faster out of cache. With few channels the per-pixel loop's fixed cost per pixel dominates,
+ * and strips ran 8x224x224x16 (the Ghost modules' cheap convolution) 2.3x faster forward and
+ * 5.8x faster for dx (one thread, 2026-12-02). With many channels the per-pixel loop, which
+ * loads a weight vector for every multiply-add, was faster than 8-float strips walking their
+ * window across pixels out of cache; 16-float strips are not, nor 8-float ones any more: 3x3 s1
+ * forward over 8x56x56x144 in 0.78-0.88x the time, 8x14x14x480 0.82-0.86x, 8x7x7x1152
+ * 0.6-0.67x, dx alike (2 threads, cold cache), 8x56x56x120 (8-float strips) 0.76-0.8x and
+ * 8x28x28x264 0.95-0.97x on one thread (2026-12-05). With stride 2 neighbouring windows share a
+ * column: 3x3 s2 over 8x112x112x96 ran in 0.6-0.85x the time with strips (1 and 2 threads), over
+ * 8x28x28x240 in 0.6x on one thread and about the same on two. */
 struct Strips {
     StripKernel p8 = nullptr, p4 = nullptr;
     /* stride 1: strips of P = 4..8 pixels that may reach past the row's ends, edge[P] */
@@ -197,8 +197,8 @@ Strips strips_for() {
 }
 
 template <int L>
-Strips strips_of(int KW, int SW, int C) {
-    if (KW == 3 && SW == 1 && C <= 32) return strips_for<3, 1, L>();
+Strips strips_of(int KW, int SW) {
+    if (KW == 3 && SW == 1) return strips_for<3, 1, L>();
     if (KW == 3 && SW == 2) return strips_for<3, 2, L>();
     if (KW == 5 && SW == 1) return strips_for<5, 1, L>();
     if (KW == 5 && SW == 2) return strips_for<5, 2, L>();
@@ -211,9 +211,9 @@ Strips strips_of(int KW, int SW, int C) {
  * channels, 8x224x224x16, the 16-channel strips took 1.15x as long). */
 Strips strip_kernels(int KW, int SW, int C) {
 #if defined(__AVX512F__)
-    if (C % 16 == 0 && C >= 32) return strips_of<16>(KW, SW, C);
+    if (C % 16 == 0 && C >= 32) return strips_of<16>(KW, SW);
 #endif
-    return strips_of<8>(KW, SW, C);
+    return strips_of<8>(KW, SW);
 }
 
 /* Covers pixels [lo, hi) of a row with strips of 8, then 4 pixels; each strip runs over all

@@ -161,6 +161,10 @@ class Conv2dOpTest {
         24, 24, 3, 3, 1, true, 0, 24, true));
     c.add(new Case("depthwise 5x5 s1 SAME, C=16, 4x9 (strips of 5 and 4)", 1, 4, 9, 16, 16, 5, 5,
         1, true, 0, 16, false));
+    c.add(new Case("depthwise 3x3 s1 SAME, C=48, 6x13 (16-float strips at the row ends), bias", 2,
+        6, 13, 48, 48, 3, 3, 1, true, 0, 48, true));
+    c.add(new Case("depthwise 3x3 s1 SAME, C=41, 5x30 (8-float strips and a channel per pixel)", 1,
+        5, 30, 41, 41, 3, 3, 1, true, 0, 41, false));
     c.add(new Case("depthwise 3x3 s1 SAME, C=16, 3x16 (strips of 8), bias", 2, 3, 16, 16, 16, 3, 3,
         1, true, 0, 16, true));
     // 16-channel strips (avx512, whole multiples of 16 channels from 32 up), stride 2, bias

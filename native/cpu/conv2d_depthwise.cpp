@@ -855,22 +855,25 @@ void dw_channel_units(int T, const ConvGeom& g, const TapSpan<K>& span, const fl
     }
 }
 
-/* On AVX-512, units of four or two vectors (64 or 32 channels) where there are at least 4 per
+/* On AVX-512, units of four or two vectors (64 or 32 channels) where there are at least 2 per
  * thread: each pixel's visit reads four or two cache lines of x and of dy instead of one, and
  * there are as many times more independent sums per kernel row (up to 5 x 4 registers). The
  * weight gradient over 8x14x14x672 5x5 s1 ran in 0.57x the time, 8x7x7x1152 5x5 s1 0.47x,
- * 8x14x14x480 3x3 s1 (32 channels) 0.6-0.7x, 8x7x7x1152 3x3 s1 0.53x (2 threads, cold cache,
- * best of 30, 2026-12-05). Each channel sums the same terms in the same order in any unit. */
+ * 8x7x7x1152 3x3 s1 0.53x (2 threads, cold cache, best of 30, 2026-12-05). With 2 units per
+ * thread rather than 4 (fewer, so less even shares): 8x56x56x144 3x3 s1 0.81x, 8x28x28x240 5x5
+ * s1 0.82x, 3x3 s2 0.72x, 8x56x56x144 5x5 s2 about the same (32 channels); 8x14x14x480 3x3 s1
+ * about the same and 5x5 s1 0.92x (64 channels). Each channel sums the same terms in the same
+ * order in any unit. */
 template <int K>
 void depthwise_backward_dw_channels(int T, const ConvGeom& g, const float* x, const float* dy,
                                     float* dw, float* db) {
     const TapSpan<K> span(g.W, g.OW, g.stride_w, g.pad_left);
 #if defined(__AVX512F__)
-    if (g.Cin / (4 * kChannelUnit) >= 4 * T) {
+    if (g.Cin / (4 * kChannelUnit) >= 2 * T) {
         dw_channel_units<K, 4 * kChannelNV>(T, g, span, x, dy, dw, db);
         return;
     }
-    if (g.Cin / (2 * kChannelUnit) >= 4 * T) {
+    if (g.Cin / (2 * kChannelUnit) >= 2 * T) {
         dw_channel_units<K, 2 * kChannelNV>(T, g, span, x, dy, dw, db);
         return;
     }

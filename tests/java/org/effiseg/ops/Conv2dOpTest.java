@@ -196,9 +196,9 @@ class Conv2dOpTest {
     c.add(new Case("threaded depthwise 3x3 s1, 96x96x16 (3x3 strips)", 4, 96, 96, 16, 16, 3, 3, 1,
         true, 0, 16, false));
     // dw per block of channels (>= 128 channels, several threads): on 2 threads with AVX-512
-    // 32-channel blocks and an 8-channel tail (264 = 8 * 32 + 8), 64-channel blocks and a tail of
-    // 16 + 16 + 8 (552 = 8 * 64 + 40), 16-channel blocks (144); 5x5 stride 1 with bias, 3x3
-    // stride 2
+    // 64-channel blocks and an 8-channel tail (264 = 4 * 64 + 8), 64-channel blocks and a tail of
+    // 16 + 16 + 8 (552 = 8 * 64 + 40), 32-channel blocks and a 16-channel tail (144 = 4 * 32 +
+    // 16), elsewhere 16 or 8 channels; 5x5 stride 1 with bias, 3x3 stride 1 and 2
     c.add(new Case("threaded depthwise 5x5 s1, 14x13x264 (dw by channel blocks), bias", 8, 14, 13,
         264, 264, 5, 5, 1, true, 0, 264, true));
     c.add(new Case("threaded depthwise 3x3 s1, 14x14x552 (dw by channel blocks)", 8, 14, 14, 552,

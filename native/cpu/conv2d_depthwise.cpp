@@ -645,6 +645,16 @@ inline void dw_dw_rows3(const float* dyrow, const float* xr0, int64_t x_row, int
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) d[v] = vload<16>(dp + 16 * v);
         const int64_t xo = ((int64_t)ow * sw - iw_pad) * C;
+        /* the input row new to this output row (kh = 2) and dy, 16 pixels ahead (as the
+         * strips, kPrefetchPixels): dx and dw together on 8x224x224x16 in 2.3-2.7 ms against
+         * 2.9-3.1 (best of 20, 3 runs), dw alone 0.93x, 8x112x112x32 together 0.95x */
+        if (!check && ow + 16 < OW) {
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++) {
+                __builtin_prefetch(xr0 + (2 * x_row + xo + 16 * sw * C + 16 * v));
+                __builtin_prefetch(dp + (16 * C + 16 * v));
+            }
+        }
 #pragma GCC unroll 3
         for (int kw = 0; kw < 3; kw++) {
             if (check && (ow < s.ow0[kw] || ow >= s.ow1[kw])) continue;

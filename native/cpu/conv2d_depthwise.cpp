@@ -234,17 +234,6 @@ int for_strips(const Strips& k, int lo, int hi, StripAt strip) {
  * than the per-pixel loop. */
 constexpr int kEdgeStripRow = 16;
 
-/* Strips over rows of at most kPrefetchMaxChannels channels prefetch the input row that is new
- * to the window (the last kernel row; the others were read for the previous output row) and the
- * output, kPrefetchPixels pixels ahead: with one or two cache lines per pixel the arithmetic did
- * not overlap the memory's latency (1 thread: 2.7 ms for 8x224x224x16, the sum of its compute
- * and a copy's time). Forward, 2 threads, cold cache, 3 runs of 20: 8x224x224x16 mean 1.76-1.88
- * against 1.99-2.12 ms (best 1.52-1.59 against 1.55-1.75), dx alike, dx and dw together 3.5-3.8
- * against 4.2-4.5 ms; 8x112x112x32 forward 0.60-0.64 against 0.76-0.78 ms; 8x56x56x24 0.17-0.18
- * against 0.23-0.24 ms; 8x112x112x16 about the same (2026-12-05). */
-constexpr int kPrefetchMaxChannels = 32;
-constexpr int kPrefetchPixels = 16;
-
 /* One output row of the depthwise forward pass at a time (depthwise_forward's loop body, and
  * the dx rows of the fused stride-1 backward). */
 class ForwardRows {
@@ -252,8 +241,7 @@ public:
     ForwardRows(const ConvGeom& g, const float* x, const float* w, const float* b,
                 const ConvEpilogue& e, float* y)
         : g_(g), x_(x), w_(w), b_(b), e_(e), y_(y),
-          strips_(g.Cin >= 8 ? strip_kernels(g.KW, g.stride_w, g.Cin) : Strips{}),
-          prefetch_(g.Cin <= kPrefetchMaxChannels) {
+          strips_(g.Cin >= 8 ? strip_kernels(g.KW, g.stride_w, g.Cin) : Strips{}) {
         const int OW = g.OW, W = g.W, KW = g.KW, sw = g.stride_w, pl = g.pad_left;
         /* outputs [ow_lo, ow_hi) have all KW taps inside the row (empty when the kernel is
          * wider than the row; both stay within [0, OW] even when the padding exceeds the
@@ -332,17 +320,6 @@ public:
                 for (; ow < ow_lo_; ow++) pixel(ow, 0);
                 ow = for_strips(strips_, ow_lo_, ow_hi_, [&](StripKernel k, int o, int count) {
                     const float* in = x + (origin(o) + kh0 * rs);
-                    if (prefetch_) /* the strip kPrefetchPixels further on: see kPrefetchPixels */
-                        for (int p = o + kPrefetchPixels;
-                             p < std::min(ow_hi_, o + kPrefetchPixels + count); p++) {
-                            const float* xp = in + (int64_t)(kh1 - kh0 - 1) * rs +
-                                              (int64_t)(p - o) * sw * C;
-                            float* yp = yrow + (int64_t)p * C;
-                            for (int c = 0; c < C; c += 16) {
-                                __builtin_prefetch(xp + c);
-                                __builtin_prefetch(yp + c, 1);
-                            }
-                        }
                     for (int c = 0; c < CS; c += lanes)
                         k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
                           b ? b + c : nullptr, yrow + (int64_t)o * C + c);
@@ -361,7 +338,6 @@ private:
     ConvEpilogue e_;
     float* y_;
     Strips strips_;
-    bool prefetch_;
     int ow_lo_, ow_hi_;
 };
 
@@ -645,16 +621,6 @@ inline void dw_dw_rows3(const float* dyrow, const float* xr0, int64_t x_row, int
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) d[v] = vload<16>(dp + 16 * v);
         const int64_t xo = ((int64_t)ow * sw - iw_pad) * C;
-        /* the input row new to this output row (kh = 2) and dy, 16 pixels ahead (as the
-         * strips, kPrefetchPixels): dx and dw together on 8x224x224x16 in 2.3-2.7 ms against
-         * 2.9-3.1 (best of 20, 3 runs), dw alone 0.93x, 8x112x112x32 together 0.95x */
-        if (!check && ow + 16 < OW) {
-#pragma GCC unroll 2
-            for (int v = 0; v < NV; v++) {
-                __builtin_prefetch(xr0 + (2 * x_row + xo + 16 * sw * C + 16 * v));
-                __builtin_prefetch(dp + (16 * C + 16 * v));
-            }
-        }
 #pragma GCC unroll 3
         for (int kw = 0; kw < 3; kw++) {
             if (check && (ow < s.ow0[kw] || ow >= s.ow1[kw])) continue;

@@ -16,9 +16,9 @@ namespace {
 /* The stem (3x3x3 -> 32) reduces over K = 27 values per output: too short for a GEMM, whose
  * packing then costs about as much as the arithmetic. Instead a few output pixels at a time
  * (kDirectPixels) accumulate all their output channels in registers: per input value, one
- * broadcast per pixel and NV weight vectors feed NV FMAs per pixel. An interior pixel reads its patch straight from x (each
- * kernel row is one contiguous run of KW*Cin values); a border pixel first gathers it, with
- * zeros for the padding. */
+ * broadcast per pixel and NV weight vectors feed NV FMAs per pixel. An interior pixel reads its
+ * patch straight from x (each kernel row is one contiguous run of KW*Cin values); a border pixel
+ * first gathers it, with zeros for the padding. */
 
 /* out[p][co..] = b[co..] + sum over kernel rows kh and j < L of
  *   src[p*KH + kh][j] * w[(kh*L + j)*Cout + co..]   for P pixels, VL*NV channels (NV = 0: one).

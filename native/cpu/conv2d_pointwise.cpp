@@ -190,7 +190,8 @@ void pointwise_forward_direct(const Exec& ex, const ConvGeom& g, const float* x,
             else
 #endif
                 rows_dot<8>(xb, Cin, w, x2b, C2, w2, bias, r1 - r0, y + r0);
-            if (e.any()) conv_epilogue(e, y + r0, e.residual ? e.residual + r0 : nullptr, r1 - r0, 1);
+            if (e.any())
+                conv_epilogue(e, y + r0, e.residual ? e.residual + r0 : nullptr, r1 - r0, 1);
             return;
         }
         /* y[r, :] = x[r, :] · w, w is [Cin][Cout]; a second block continues each sum */

@@ -276,6 +276,14 @@ inline void tap_range(int origin, int K, int extent, int& lo, int& hi) {
     if (hi < lo) hi = lo;
 }
 
+/* Outputs [lo, hi) along one axis whose K taps all lie inside [0, extent), output o's window
+ * starting at o * stride - pad: both within [0, out], empty when the kernel is wider than the
+ * input or the padding exceeds it. */
+inline void inside_outputs(int extent, int K, int stride, int pad, int out, int& lo, int& hi) {
+    lo = std::min(out, (pad + stride - 1) / stride);
+    hi = extent - K + pad >= 0 ? std::max(lo, std::min(out, (extent - K + pad) / stride + 1)) : lo;
+}
+
 /* ---- the paths ---------------------------------------------------------------------------- */
 
 inline bool is_depthwise(const ConvGeom& g) { return g.groups == g.Cin && g.groups == g.Cout; }

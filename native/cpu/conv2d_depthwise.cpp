@@ -242,12 +242,8 @@ public:
                 const ConvEpilogue& e, float* y)
         : g_(g), x_(x), w_(w), b_(b), e_(e), y_(y),
           strips_(g.Cin >= 8 ? strip_kernels(g.KW, g.stride_w, g.Cin) : Strips{}) {
-        const int OW = g.OW, W = g.W, KW = g.KW, sw = g.stride_w, pl = g.pad_left;
-        /* outputs [ow_lo, ow_hi) have all KW taps inside the row (empty when the kernel is
-         * wider than the row; both stay within [0, OW] even when the padding exceeds the
-         * input) */
-        ow_lo_ = std::min(OW, (pl + sw - 1) / sw);
-        ow_hi_ = W - KW + pl >= 0 ? std::max(ow_lo_, std::min(OW, (W - KW + pl) / sw + 1)) : ow_lo_;
+        /* outputs [ow_lo, ow_hi) have all KW taps inside the row */
+        inside_outputs(g.W, g.KW, g.stride_w, g.pad_left, g.OW, ow_lo_, ow_hi_);
     }
 
     void row(int64_t r) const {

@@ -181,11 +181,7 @@ inline void dw_row_block(const ConvGeom& g, const float* x, int n, int ih0, int 
      * straight from x; the others gather it (patch_rows) */
     const int sw = g.stride_w, pl = g.pad_left;
     int ow_lo = g.OW, ow_hi = g.OW;
-    if (ih0 >= 0 && ih0 + g.KH <= g.H) {
-        ow_lo = std::min(g.OW, (pl + sw - 1) / sw);
-        ow_hi = g.W - g.KW + pl >= 0 ? std::max(ow_lo, std::min(g.OW, (g.W - g.KW + pl) / sw + 1))
-                                     : ow_lo;
-    }
+    if (ih0 >= 0 && ih0 + g.KH <= g.H) inside_outputs(g.W, g.KW, sw, pl, g.OW, ow_lo, ow_hi);
     const float* xrow = x + (((int64_t)n * g.H + ih0 + kh) * g.W - pl) * g.Cin;
     for (int ow = 0; ow < g.OW; ow++) {
         const float* row;

@@ -486,12 +486,7 @@ class Conv2dOpTest {
             Tensor tdw = ctx.tensor(c.wShape());
             Tensor tdb = ctx.tensor(c.cout)) {
           Run r = new Run(c, 59).execute(ctx);
-          try (Tensor tx = ctx.tensor(r.x, c.xShape());
-              Tensor tw = ctx.tensor(r.w, c.wShape());
-              Tensor tdy = ctx.tensor(r.dy, c.yShape())) {
-            Ops.conv2dBackward(ctx, tx, tw, tdy, tdx, null, null, c.spec());
-            Ops.conv2dBackward(ctx, tx, tw, tdy, null, tdw, tdb, c.spec());
-          }
+          backwardAlone(ctx, c, r, tdx, tdw, tdb);
           String at = c + ", " + threads + " threads";
           assertWithMessage("dx " + at).that(tdx.read()).usingExactEquality()
               .containsExactly(r.dx).inOrder();
@@ -501,6 +496,46 @@ class Conv2dOpTest {
               .containsExactly(r.db).inOrder();
         }
       }
+    }
+  }
+
+  /**
+   * The same without a bias, 3x3 over 16 channels: with AVX-512 each row whose kernel rows are
+   * inside the map is one pass over its pixels for dx and dw together; maps of 3 and 4 pixels a
+   * side have one and two such rows, each with one and two pixels between its two ends.
+   */
+  @Test
+  void depthwiseDxAndDwTogetherAreEachAloneWithoutBias() {
+    Case[] cases = {
+      new Case("depthwise 3x3 s1, 30x33x16", 2, 30, 33, 16, 16, 3, 3, 1, true, 0, 16, false),
+      new Case("depthwise 3x3 s1 pad 1, 3x3x16", 3, 3, 3, 16, 16, 3, 3, 1, false, 1, 16, false),
+      new Case("depthwise 3x3 s1 pad 1, 4x4x16", 2, 4, 4, 16, 16, 3, 3, 1, false, 1, 16, false),
+    };
+    for (Case c : cases) {
+      for (int threads = 1; threads <= 3; threads++) {
+        try (Context ctx = Context.cpu(threads);
+            Tensor tdx = ctx.tensor(c.xShape());
+            Tensor tdw = ctx.tensor(c.wShape())) {
+          Run r = new Run(c, 61).execute(ctx);
+          backwardAlone(ctx, c, r, tdx, tdw, null);
+          String at = c + ", " + threads + " threads";
+          assertWithMessage("dx " + at).that(tdx.read()).usingExactEquality()
+              .containsExactly(r.dx).inOrder();
+          assertWithMessage("dw " + at).that(tdw.read()).usingExactEquality()
+              .containsExactly(r.dw).inOrder();
+        }
+      }
+    }
+  }
+
+  /** Case c's dx alone into tdx, then dw (and db where tdb is given) alone, from r's inputs. */
+  private static void backwardAlone(
+      Context ctx, Case c, Run r, Tensor tdx, Tensor tdw, Tensor tdb) {
+    try (Tensor tx = ctx.tensor(r.x, c.xShape());
+        Tensor tw = ctx.tensor(r.w, c.wShape());
+        Tensor tdy = ctx.tensor(r.dy, c.yShape())) {
+      Ops.conv2dBackward(ctx, tx, tw, tdy, tdx, null, null, c.spec());
+      Ops.conv2dBackward(ctx, tx, tw, tdy, null, tdw, tdb, c.spec());
     }
   }
 

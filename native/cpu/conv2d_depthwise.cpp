@@ -2,12 +2,13 @@
  * conv2d_depthwise.cpp — the depthwise path of conv2d.cpp (groups == Cin == Cout): hand-written
  * direct loops vectorised over channels (vectors of 16 floats where the path has them, else 8;
  * up to four per block kept in registers; 3x3 and 5x5 kernels in register-blocked strips of
- * pixels, on rows of at most 16 pixels up to the row's ends),
+ * pixels, on rows of at most 16 pixels up to the row's ends; 3x3 over 16 channels a row at a
+ * time with the weights in registers),
  * parallel over rows: output rows for y and dw (partial sums per part, in double), input rows
  * for dx (a gather, so no races); dw over many channels on several threads is parallel over
  * blocks of channels instead, each summing every row. With stride 1, dx is the forward pass
  * itself, on dy with the kernel flipped; when dw is per row too, dx and dw run in one sweep
- * over the rows (depthwise_backward).
+ * over the rows (depthwise_backward), for 3x3 over 16 channels in one pass over each row.
  * EfficientNet spends most of its convolution time here.
  */
 #include <algorithm>

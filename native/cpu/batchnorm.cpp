@@ -88,31 +88,29 @@ std::vector<float> beta_or_zero(int C, const float* beta) {
     return beta ? std::vector<float>(beta, beta + C) : std::vector<float>(C, 0.0f);
 }
 
-/* coef repeated to kRun values (row_blocks.h's runs). */
-std::vector<float> tiled(const float* coef, int C) {
-    std::vector<float> t(kRun);
-    tile_run(coef, C, t.data());
-    return t;
-}
-
 /* y = act((x - mean) * scale + beta) over all rows (y may be x). */
 template <int A>
 void normalize_activate(const Exec& ex, const BnGeom& g, const float* x, const float* mean,
                         const float* scale, const float* beta, float* y) {
     const int C = g.C;
     const bool runs = runs_of_rows(C);
-    const std::vector<float> tm = runs ? tiled(mean, C) : std::vector<float>{},
-                             ts = runs ? tiled(scale, C) : std::vector<float>{},
-                             tb = runs ? tiled(beta, C) : std::vector<float>{};
     const int per_run = runs ? kRun / C : 0;
     for_each_block(ex, row_blocks(g.rows, C), [&](int64_t begin, int64_t end) {
         int64_t r = begin;
-        for (; runs && r + per_run <= end; r += per_run) {
-            const float* xr = x + r * C;
-            float* yr = y + r * C;
-            const float *m = tm.data(), *sc = ts.data(), *b = tb.data();
+        if (runs) {
+            /* the coefficients repeated along a run, in local arrays: held in registers over
+             * the loop (row_blocks.h, kRun) */
+            float m[kRun], sc[kRun], b[kRun];
+            tile_run(mean, C, m);
+            tile_run(scale, C, sc);
+            tile_run(beta, C, b);
+            for (; r + per_run <= end; r += per_run) {
+                const float* xr = x + r * C;
+                float* yr = y + r * C;
 #pragma omp simd
-            for (int j = 0; j < kRun; j++) yr[j] = act::apply<A>((xr[j] - m[j]) * sc[j] + b[j]);
+                for (int j = 0; j < kRun; j++)
+                    yr[j] = act::apply<A>((xr[j] - m[j]) * sc[j] + b[j]);
+            }
         }
         for (; r < end; r++) {
             const float* xr = x + r * C;
@@ -227,7 +225,9 @@ void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float*
     const RowBlocks blocks = row_blocks(g.rows, C);
     UnitSums sums(blocks.count(), 2, C);
 
-    for_each_block(ex, blocks, [&](int64_t begin, int64_t end) {
+    /* The block's pass with the per-channel coefficients at mean, scale, beta, dscale. */
+    auto block = [&](int64_t begin, int64_t end, const float* mean, const float* scale,
+                     const float* beta, const float* dscale) {
         const int64_t b = begin / blocks.per_block;
         double* dst[2] = {sums.at(b, 0), sums.at(b, 1)};
         RowGate rg = gate;
@@ -257,6 +257,21 @@ void backward_sums(const Exec& ex, const BnGeom& g, const float* x, const float*
                 acc[1][j] += gr * xc;
             }
         });
+    };
+    for_each_block(ex, blocks, [&](int64_t begin, int64_t end) {
+        if (C <= kRun) {
+            /* few channels (rows of 16 or 32 over the decoder's maps): the coefficients in
+             * local arrays, which the written rows cannot alias, so they stay in registers
+             * instead of being loaded again with every row */
+            float m[kRun], sc[kRun], b[kRun], ds[kRun];
+            std::copy(mean, mean + C, m);
+            std::copy(scale, scale + C, sc);
+            std::copy(beta, beta + C, b);
+            if (dscale) std::copy(dscale, dscale + C, ds);
+            block(begin, end, m, sc, b, dscale ? ds : nullptr);
+        } else {
+            block(begin, end, mean, scale, beta, dscale);
+        }
     });
     sum1.resize(C);
     sum2.resize(C);
@@ -271,22 +286,26 @@ void finish_dx(const Exec& ex, const BnGeom& g, const float* x, const float* gr,
                bool input_relu, float* dx) {
     const int C = g.C;
     const bool runs = runs_of_rows(C);
-    const std::vector<float> tm = runs ? tiled(mean, C) : std::vector<float>{},
-                             ta = runs ? tiled(ka, C) : std::vector<float>{},
-                             tb = runs ? tiled(kb, C) : std::vector<float>{},
-                             tc = runs ? tiled(kc, C) : std::vector<float>{};
     const int per_run = runs ? kRun / C : 0;
     for_each_block(ex, row_blocks(g.rows, C), [&](int64_t begin, int64_t end) {
         int64_t r = begin;
-        for (; runs && r + per_run <= end; r += per_run) {
-            const float* xr = x + r * C;
-            const float* grr = gr + r * C;
-            float* dxr = dx + r * C;
-            const float *m = tm.data(), *a = ta.data(), *b = tb.data(), *k = tc.data();
+        if (runs) {
+            /* the coefficients repeated along a run, in local arrays: held in registers over
+             * the loop (row_blocks.h, kRun) */
+            float m[kRun], a[kRun], b[kRun], k[kRun];
+            tile_run(mean, C, m);
+            tile_run(ka, C, a);
+            tile_run(kb, C, b);
+            tile_run(kc, C, k);
+            for (; r + per_run <= end; r += per_run) {
+                const float* xr = x + r * C;
+                const float* grr = gr + r * C;
+                float* dxr = dx + r * C;
 #pragma omp simd
-            for (int j = 0; j < kRun; j++) {
-                const float d = a[j] * grr[j] + b[j] * (xr[j] - m[j]) + k[j];
-                dxr[j] = !input_relu || xr[j] > 0.0f ? d : 0.0f;
+                for (int j = 0; j < kRun; j++) {
+                    const float d = a[j] * grr[j] + b[j] * (xr[j] - m[j]) + k[j];
+                    dxr[j] = !input_relu || xr[j] > 0.0f ? d : 0.0f;
+                }
             }
         }
         for (; r < end; r++) {

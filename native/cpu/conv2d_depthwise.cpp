@@ -236,28 +236,37 @@ int for_strips(const Strips& k, int lo, int hi, StripAt strip) {
 constexpr int kEdgeStripRow = 16;
 
 #if defined(__AVX512F__)
-/* count pixels of one output row of a 3x3 stride-1 depthwise convolution over 16 channels
+/* count pixels of one output row of a 3x3 stride-1 depthwise convolution over 16 * NV channels
  * whose windows lie inside the input: in points at the first pixel's window's top-left input
  * pixel, rs is the input's row stride. The nine weights stay in registers and each pixel sums
  * its taps from the bias (or zero) kernel row by kernel row and along the row, the order of
  * dw_strip_cols and dw_forward_window: the same bits. (8x224x224x16, the decoder's cheap
  * convolution, ran in 8-float strips: two calls per strip of pixels, each with its setup.) */
+template <int NV>
 inline void dw_forward_row3(const float* in, int64_t rs, const float* w, const float* b,
                             float* out, int count) {
     typedef typename Vec<16>::type V;
-    V wk[3][3];
-#pragma GCC unroll 3
-    for (int kh = 0; kh < 3; kh++)
-#pragma GCC unroll 3
-        for (int kw = 0; kw < 3; kw++) wk[kh][kw] = vload<16>(w + (kh * 3 + kw) * 16);
-    const V init = b ? vload<16>(b) : V{};
-    for (int p = 0; p < count; p++, in += 16, out += 16) {
-        V acc = init;
+    constexpr int C = 16 * NV;
+    V wk[3][3][NV], init[NV];
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++) {
 #pragma GCC unroll 3
         for (int kh = 0; kh < 3; kh++)
 #pragma GCC unroll 3
-            for (int kw = 0; kw < 3; kw++) acc += vload<16>(in + kh * rs + kw * 16) * wk[kh][kw];
-        vstore<16>(out, acc);
+            for (int kw = 0; kw < 3; kw++) wk[kh][kw][v] = vload<16>(w + (kh * 3 + kw) * C + 16 * v);
+        init[v] = b ? vload<16>(b + 16 * v) : V{};
+    }
+    for (int p = 0; p < count; p++, in += C, out += C) {
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) {
+            V acc = init[v];
+#pragma GCC unroll 3
+            for (int kh = 0; kh < 3; kh++)
+#pragma GCC unroll 3
+                for (int kw = 0; kw < 3; kw++)
+                    acc += vload<16>(in + kh * rs + kw * C + 16 * v) * wk[kh][kw][v];
+            vstore<16>(out + 16 * v, acc);
+        }
     }
 }
 #endif
@@ -318,9 +327,10 @@ public:
         };
         int ow = 0;
 #if defined(__AVX512F__)
-        if (rows_inside && C == 16 && sw == 1 && ow_lo_ < ow_hi_) {
+        if (rows_inside && (C == 16 || C == 32) && sw == 1 && ow_lo_ < ow_hi_) {
             for (; ow < ow_lo_; ow++) pixel(ow, 0);
-            dw_forward_row3(x + origin(ow), rs, w, b, yrow + (int64_t)ow * C, ow_hi_ - ow_lo_);
+            (C == 16 ? dw_forward_row3<1> : dw_forward_row3<2>)(
+                x + origin(ow), rs, w, b, yrow + (int64_t)ow * C, ow_hi_ - ow_lo_);
             ow = ow_hi_;
         } else
 #endif

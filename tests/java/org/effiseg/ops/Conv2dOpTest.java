@@ -167,6 +167,11 @@ class Conv2dOpTest {
         5, 30, 41, 41, 3, 3, 1, true, 0, 41, false));
     c.add(new Case("depthwise 3x3 s1 SAME, C=16, 3x16 (strips of 8), bias", 2, 3, 16, 16, 16, 3, 3,
         1, true, 0, 16, true));
+    // 3x3 stride 1 over 16 and 32 channels: with AVX-512 a row's inner pixels in one loop
+    c.add(new Case("depthwise 3x3 s1 SAME, C=32, 9x12, bias", 2, 9, 12, 32, 32, 3, 3, 1, true, 0,
+        32, true));
+    c.add(new Case("depthwise 3x3 s1 SAME, C=16, 4x5, bias", 1, 4, 5, 16, 16, 3, 3, 1, true, 0, 16,
+        true));
     // 16-channel strips (avx512, whole multiples of 16 channels from 32 up), stride 2, bias
     c.add(new Case("depthwise 5x5 s2 SAME, C=32, wide 9x41 (16-channel strips), bias", 2, 9, 41, 32,
         32, 5, 5, 2, true, 0, 32, true));

@@ -253,7 +253,8 @@ inline void dw_forward_row3(const float* in, int64_t rs, const float* w, const f
 #pragma GCC unroll 3
         for (int kh = 0; kh < 3; kh++)
 #pragma GCC unroll 3
-            for (int kw = 0; kw < 3; kw++) wk[kh][kw][v] = vload<16>(w + (kh * 3 + kw) * C + 16 * v);
+            for (int kw = 0; kw < 3; kw++)
+                wk[kh][kw][v] = vload<16>(w + (kh * 3 + kw) * C + 16 * v);
         init[v] = b ? vload<16>(b + 16 * v) : V{};
     }
     for (int p = 0; p < count; p++, in += C, out += C) {
@@ -688,17 +689,6 @@ inline bool rows3_inside(const ConvGeom& g, int64_t r) {
     return oh >= 1 && oh + 1 < g.H;
 }
 
-/* One output row of the fused stride-1 3x3 backward (depthwise_backward) with padding 1 whose
- * kernel rows are all inside (rows3_inside), 16 channels at a time in one pass over the row's
- * pixels for dx and dw together: the flipped weights and a window of three columns of the
- * three dy rows stay in registers, so each dy vector is loaded once for the three dx pixels
- * that use it, and the window's centre is the pixel's dy that multiplies its nine x taps for
- * dw. dx, dy and x are each streamed once per row, where ForwardRows and dw_dw_row took the
- * same rows in two passes. Each dx pixel sums its taps from zero, kernel row by kernel row and
- * then along the row (dw_strip_cols' order, and dw_forward_block's at the row's two end
- * pixels, which have two columns each), and each dw tap sums the row's pixels in ascending
- * order before adding into the part's double partial (dw_dw_rows3's): the same bits as the two
- * passes. wf is Transposed::flipped; the row has at least 3 pixels. */
 /* dw_backward_row3's pixel with taps kw in [KW0, KW1) (columns ow - 1 + kw): dx from zero,
  * then dw's terms; dp and xp point at column ow of the three dy and x rows, and move one pixel
  * on. */

@@ -2,8 +2,8 @@
  * conv2d_depthwise.cpp — the depthwise path of conv2d.cpp (groups == Cin == Cout): hand-written
  * direct loops vectorised over channels (vectors of 16 floats where the path has them, else 8;
  * up to four per block kept in registers; 3x3 and 5x5 kernels in register-blocked strips of
- * pixels, on rows of at most 16 pixels up to the row's ends; 3x3 over 16 channels a row at a
- * time with the weights in registers),
+ * pixels, on rows of at most 16 pixels up to the row's ends; 3x3 over 16 or 32 channels a row
+ * at a time with the weights in registers),
  * parallel over rows: output rows for y and dw (partial sums per part, in double), input rows
  * for dx (a gather, so no races); dw over many channels on several threads is parallel over
  * blocks of channels instead, each summing every row. With stride 1, dx is the forward pass

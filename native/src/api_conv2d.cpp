@@ -12,10 +12,13 @@ ConvGeom conv_geometry(const Tensor* x, const Tensor* w, const Tensor* y, const 
     check_rank(x, 4, "x");
     check_rank(w, 4, "w");
     check_rank(y, 4, yname);
-    require(sh > 0 && sw > 0, ES_ERR_INVALID_ARGUMENT,
-            "strides must be positive, got " + std::to_string(sh) + "x" + std::to_string(sw));
+    require(sh > 0 && sw > 0, ES_ERR_INVALID_ARGUMENT, [&] {
+        return "strides must be positive, got " + std::to_string(sh) + "x" + std::to_string(sw);
+    });
     require(pt >= 0 && pb >= 0 && pl >= 0 && pr >= 0, ES_ERR_INVALID_ARGUMENT, "padding must be >= 0");
-    require(groups > 0, ES_ERR_INVALID_ARGUMENT, "groups must be positive, got " + std::to_string(groups));
+    require(groups > 0, ES_ERR_INVALID_ARGUMENT, [&] {
+        return "groups must be positive, got " + std::to_string(groups);
+    });
     ConvGeom g{};
     g.N = to_int(x->dim(0), "N");
     g.H = to_int(x->dim(1), "H");
@@ -29,16 +32,19 @@ ConvGeom conv_geometry(const Tensor* x, const Tensor* w, const Tensor* y, const 
     g.pad_top = pt;
     g.pad_left = pl;
     g.groups = groups;
-    require(g.Cin % groups == 0 && g.Cout % groups == 0, ES_ERR_SHAPE,
-            "groups=" + std::to_string(groups) + " must divide Cin of x " + shape_str(x) +
-                " and Cout of w " + shape_str(w));
-    require(w->dim(2) == g.Cin / groups, ES_ERR_SHAPE,
-            "w " + shape_str(w) + " must be [KH,KW,Cin/groups=" + std::to_string(g.Cin / groups) +
-                ",Cout] for x " + shape_str(x) + " and groups=" + std::to_string(groups));
+    require(g.Cin % groups == 0 && g.Cout % groups == 0, ES_ERR_SHAPE, [&] {
+        return "groups=" + std::to_string(groups) + " must divide Cin of x " + shape_str(x) +
+            " and Cout of w " + shape_str(w);
+    });
+    require(w->dim(2) == g.Cin / groups, ES_ERR_SHAPE, [&] {
+        return "w " + shape_str(w) + " must be [KH,KW,Cin/groups=" + std::to_string(g.Cin / groups) +
+            ",Cout] for x " + shape_str(x) + " and groups=" + std::to_string(groups);
+    });
     int64_t hp = (int64_t)g.H + pt + pb, wp = (int64_t)g.W + pl + pr;
-    require(hp >= g.KH && wp >= g.KW, ES_ERR_SHAPE,
-            "kernel " + std::to_string(g.KH) + "x" + std::to_string(g.KW) + " is larger than padded input of x " +
-                shape_str(x));
+    require(hp >= g.KH && wp >= g.KW, ES_ERR_SHAPE, [&] {
+        return "kernel " + std::to_string(g.KH) + "x" + std::to_string(g.KW) +
+            " is larger than padded input of x " + shape_str(x);
+    });
     g.OH = (int)((hp - g.KH) / sh + 1);
     g.OW = (int)((wp - g.KW) / sw + 1);
     check_shape(y, {g.N, g.OH, g.OW, g.Cout}, yname);
@@ -50,8 +56,9 @@ ConvGeom conv_geometry(const Tensor* x, const Tensor* w, const Tensor* y, const 
 ConvGeom pointwise_geometry(const Tensor* x, const Tensor* s, const Tensor* w, const Tensor* y,
                             const char* yname) {
     const ConvGeom g = conv_geometry(x, w, y, yname, 1, 1, 0, 0, 0, 0, 1);
-    require(g.KH == 1 && g.KW == 1, ES_ERR_SHAPE,
-            "the convolution is pointwise: w " + shape_str(w) + " must be [1,1,Cin,Cout]");
+    require(g.KH == 1 && g.KW == 1, ES_ERR_SHAPE, [&] {
+        return "the convolution is pointwise: w " + shape_str(w) + " must be [1,1,Cin,Cout]";
+    });
     if (s) check_shape(s, {g.N, 1, 1, g.Cin}, "s");
     return g;
 }
@@ -64,11 +71,14 @@ ConvGeom blocks_geometry(const Tensor* x, const Tensor* x2, const Tensor* w, int
     check_rank(x2, 4, "x2");
     check_rank(w, 4, "w");
     require(x2->dim(0) == x->dim(0) && x2->dim(1) == x->dim(1) && x2->dim(2) == x->dim(2),
-            ES_ERR_SHAPE, "x " + shape_str(x) + " and x2 " + shape_str(x2) + " must share N, H, W");
+            ES_ERR_SHAPE, [&] {
+        return "x " + shape_str(x) + " and x2 " + shape_str(x2) + " must share N, H, W";
+    });
     c2 = to_int(x2->dim(3), "C2");
-    require(w->dim(0) == 1 && w->dim(1) == 1 && w->dim(2) == x->dim(3) + c2, ES_ERR_SHAPE,
-            "w " + shape_str(w) + " must be [1,1,Cin,Cout] with Cin the channels of x " +
-                shape_str(x) + " and x2 " + shape_str(x2) + " together");
+    require(w->dim(0) == 1 && w->dim(1) == 1 && w->dim(2) == x->dim(3) + c2, ES_ERR_SHAPE, [&] {
+        return "w " + shape_str(w) + " must be [1,1,Cin,Cout] with Cin the channels of x " +
+            shape_str(x) + " and x2 " + shape_str(x2) + " together";
+    });
     ConvGeom g{};
     g.N = to_int(x->dim(0), "N");
     g.H = g.OH = to_int(x->dim(1), "H");

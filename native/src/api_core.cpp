@@ -49,10 +49,14 @@ es_status es_backend_describe_device(int backend, int device, char* buf, int siz
     return guard("es_backend_describe_device", [&] {
         require(buf != nullptr && size > 0, ES_ERR_NULL_HANDLE, "buf must not be NULL");
         const BackendProbe& probe = probe_backend(backend);
-        require(probe.table != nullptr, ES_ERR_BACKEND_UNAVAILABLE, probe.reason);
+        require(probe.table != nullptr, ES_ERR_BACKEND_UNAVAILABLE, [&] {
+            return probe.reason;
+        });
         const int n = probe.table->device_count();
-        require(device >= 0 && device < n, ES_ERR_INVALID_ARGUMENT,
-                "device " + std::to_string(device) + " does not exist (" + std::to_string(n) + " found)");
+        require(device >= 0 && device < n, ES_ERR_INVALID_ARGUMENT, [&] {
+            return "device " + std::to_string(device) + " does not exist (" + std::to_string(n) +
+                " found)";
+        });
         probe.table->describe_device(device, buf, size);
     });
 }
@@ -60,12 +64,17 @@ es_status es_backend_describe_device(int backend, int device, char* buf, int siz
 es_status es_context_create(int backend, int device, int threads, es_handle* out) {
     return guard("es_context_create", [&] {
         require(out != nullptr, ES_ERR_NULL_HANDLE, "out must not be NULL");
-        require(device >= 0, ES_ERR_INVALID_ARGUMENT, "device must be >= 0, got " + std::to_string(device));
+        require(device >= 0, ES_ERR_INVALID_ARGUMENT, [&] {
+            return "device must be >= 0, got " + std::to_string(device);
+        });
         const BackendProbe& probe = probe_backend(backend);
-        require(probe.table != nullptr, ES_ERR_BACKEND_UNAVAILABLE, probe.reason);
-        require(threads >= 0 && threads <= max_threads(), ES_ERR_INVALID_ARGUMENT,
-                "threads must be 0 (all cores) or 1.." + std::to_string(max_threads())
-                    + " (4 per processor), got " + std::to_string(threads));
+        require(probe.table != nullptr, ES_ERR_BACKEND_UNAVAILABLE, [&] {
+            return probe.reason;
+        });
+        require(threads >= 0 && threads <= max_threads(), ES_ERR_INVALID_ARGUMENT, [&] {
+            return "threads must be 0 (all cores) or 1.." + std::to_string(max_threads()) +
+                " (4 per processor), got " + std::to_string(threads);
+        });
         if (threads == 0) threads = omp_get_num_procs();
         auto ctx = std::make_unique<Context>();
         ctx->backend = backend;
@@ -154,20 +163,26 @@ es_status es_context_measure_peaks(es_handle h, double* flops_per_s, double* byt
         require(flops_per_s != nullptr && bytes_per_s != nullptr, ES_ERR_NULL_HANDLE,
                 "flops_per_s and bytes_per_s must not be NULL");
         Context* ctx = context(h);
-        require(ctx->backend_k->measure_peaks != nullptr, ES_ERR_BACKEND_UNAVAILABLE,
-                std::string("the ") + ctx->backend_k->name + " backend does not measure its peaks");
+        require(ctx->backend_k->measure_peaks != nullptr, ES_ERR_BACKEND_UNAVAILABLE, [&] {
+            return std::string("the ") + ctx->backend_k->name +
+                " backend does not measure its peaks";
+        });
         ctx->backend_k->measure_peaks(ctx->exec(), flops_per_s, bytes_per_s);
     });
 }
 
 static void check_dims(int ndim, const int64_t* shape, int64_t* numel) {
     require(shape != nullptr || ndim == 0, ES_ERR_NULL_HANDLE, "shape must not be NULL");
-    require(ndim >= 0 && ndim <= ES_MAX_DIMS, ES_ERR_SHAPE,
-            "ndim must be in [0, " + std::to_string(ES_MAX_DIMS) + "], got " + std::to_string(ndim));
+    require(ndim >= 0 && ndim <= ES_MAX_DIMS, ES_ERR_SHAPE, [&] {
+        return "ndim must be in [0, " + std::to_string(ES_MAX_DIMS) + "], got " +
+            std::to_string(ndim);
+    });
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) {
-        require(shape[i] > 0, ES_ERR_SHAPE,
-                "dimension " + std::to_string(i) + " must be positive, got " + std::to_string(shape[i]));
+        require(shape[i] > 0, ES_ERR_SHAPE, [&] {
+            return "dimension " + std::to_string(i) + " must be positive, got " +
+                std::to_string(shape[i]);
+        });
         require(n <= (INT64_C(1) << 40) / shape[i], ES_ERR_SHAPE, "tensor is too large");
         n *= shape[i];
     }
@@ -178,7 +193,9 @@ es_status es_tensor_create(es_handle ctx_h, int ndim, const int64_t* shape, int 
     return guard("es_tensor_create", [&] {
         require(out != nullptr, ES_ERR_NULL_HANDLE, "out must not be NULL");
         Context* ctx = context(ctx_h);
-        require(dtype == ES_FLOAT32, ES_ERR_INVALID_ARGUMENT, "unsupported dtype " + std::to_string(dtype));
+        require(dtype == ES_FLOAT32, ES_ERR_INVALID_ARGUMENT, [&] {
+            return "unsupported dtype " + std::to_string(dtype);
+        });
         int64_t numel;
         check_dims(ndim, shape, &numel);
         auto storage = std::make_shared<Storage>();
@@ -208,9 +225,10 @@ es_status es_tensor_view(es_handle base_h, int64_t offset, int ndim, const int64
         Tensor* base = tensor(base_h, "base");
         int64_t numel;
         check_dims(ndim, shape, &numel);
-        require(offset >= 0 && offset + numel <= base->numel, ES_ERR_SHAPE,
-                "view of " + std::to_string(numel) + " elements at offset " + std::to_string(offset) +
-                    " exceeds base " + shape_str(base));
+        require(offset >= 0 && offset + numel <= base->numel, ES_ERR_SHAPE, [&] {
+            return "view of " + std::to_string(numel) + " elements at offset " +
+                std::to_string(offset) + " exceeds base " + shape_str(base);
+        });
         auto t = std::make_unique<Tensor>();
         t->storage = base->storage;
         t->offset = base->offset + offset;
@@ -235,9 +253,10 @@ es_status es_tensor_shape(es_handle h, int* ndim, int64_t* shape) {
 }
 
 static void check_range(const Tensor* t, int64_t offset, int64_t count) {
-    require(offset >= 0 && count >= 0 && offset + count <= t->numel, ES_ERR_SHAPE,
-            "range [" + std::to_string(offset) + ", " + std::to_string(offset + count) +
-                ") is outside tensor " + shape_str(t));
+    require(offset >= 0 && count >= 0 && offset + count <= t->numel, ES_ERR_SHAPE, [&] {
+        return "range [" + std::to_string(offset) + ", " + std::to_string(offset + count) +
+            ") is outside tensor " + shape_str(t);
+    });
 }
 
 es_status es_tensor_write(es_handle h, int64_t offset, const float* src, int64_t count) {
@@ -272,8 +291,9 @@ es_status es_tensor_copy(es_handle ctx_h, es_handle src_h, es_handle dst_h) {
         Context* ctx = context(ctx_h);
         Tensor* src = placed(ctx, src_h, "src");
         Tensor* dst = placed(ctx, dst_h, "dst");
-        require(src->numel == dst->numel, ES_ERR_SHAPE,
-                "src " + shape_str(src) + " and dst " + shape_str(dst) + " differ in size");
+        require(src->numel == dst->numel, ES_ERR_SHAPE, [&] {
+            return "src " + shape_str(src) + " and dst " + shape_str(dst) + " differ in size";
+        });
         ctx->k->copy(ctx->exec(), dst->data(), src->data(), src->numel);
     });
 }

@@ -9,9 +9,10 @@ namespace {
 UpsampleGeom upsample_geometry(const Tensor* small, const char* sname, const Tensor* big, const char* bname) {
     check_rank(small, 4, sname);
     check_rank(big, 4, bname);
-    require(small->dim(0) == big->dim(0) && small->dim(3) == big->dim(3), ES_ERR_SHAPE,
-            std::string(sname) + " " + shape_str(small) + " and " + bname + " " + shape_str(big) +
-                " must agree in N and C");
+    require(small->dim(0) == big->dim(0) && small->dim(3) == big->dim(3), ES_ERR_SHAPE, [&] {
+        return std::string(sname) + " " + shape_str(small) + " and " + bname + " " + shape_str(big) +
+            " must agree in N and C";
+    });
     UpsampleGeom g{};
     g.N = to_int(small->dim(0), "N");
     g.h = to_int(small->dim(1), "h");
@@ -51,11 +52,14 @@ es_status es_channel_copy(es_handle ctx_h, es_handle x_h, int x_offset, es_handl
     return guard("es_channel_copy", [&] {
         Context* ctx = context(ctx_h);
         Tensor *x = placed(ctx, x_h, "x"), *y = placed(ctx, y_h, "y");
-        require(x->ndim >= 1 && x->ndim == y->ndim, ES_ERR_SHAPE,
-                "x " + shape_str(x) + " and y " + shape_str(y) + " must have the same rank");
+        require(x->ndim >= 1 && x->ndim == y->ndim, ES_ERR_SHAPE, [&] {
+            return "x " + shape_str(x) + " and y " + shape_str(y) + " must have the same rank";
+        });
         for (int i = 0; i + 1 < x->ndim; i++)
-            require(x->dim(i) == y->dim(i), ES_ERR_SHAPE,
-                    "x " + shape_str(x) + " and y " + shape_str(y) + " must agree in all but the channel dimension");
+            require(x->dim(i) == y->dim(i), ES_ERR_SHAPE, [&] {
+                return "x " + shape_str(x) + " and y " + shape_str(y) +
+                    " must agree in all but the channel dimension";
+            });
         ChannelCopyGeom g{};
         g.Cx = to_int(x->dim(x->ndim - 1), "Cx");
         g.Cy = to_int(y->dim(y->ndim - 1), "Cy");
@@ -65,10 +69,11 @@ es_status es_channel_copy(es_handle ctx_h, es_handle x_h, int x_offset, es_handl
         g.count = count;
         require(count > 0 && x_offset >= 0 && y_offset >= 0 && x_offset + count <= g.Cx &&
                     y_offset + count <= g.Cy,
-                ES_ERR_SHAPE,
-                "channels [" + std::to_string(x_offset) + "," + std::to_string(x_offset + count) + ") of x " +
-                    shape_str(x) + " to [" + std::to_string(y_offset) + "," + std::to_string(y_offset + count) +
-                    ") of y " + shape_str(y) + " are out of range");
+                ES_ERR_SHAPE, [&] {
+            return "channels [" + std::to_string(x_offset) + "," + std::to_string(x_offset + count) +
+                ") of x " + shape_str(x) + " to [" + std::to_string(y_offset) + "," +
+                std::to_string(y_offset + count) + ") of y " + shape_str(y) + " are out of range";
+        });
         require(y->storage != x->storage, ES_ERR_INVALID_ARGUMENT, "y must not share storage with x");
         ctx->k->channel_copy(ctx->exec(), g, x->data(), y->data(), accumulate != 0);
     });
@@ -84,16 +89,20 @@ es_status es_seg_loss(es_handle ctx_h, es_handle logits_h, es_handle target_h, e
         for (auto [t, n] : {std::pair{logits, "logits"}, {target, "target"}, {terms, "terms"}, {dlogits, "dlogits"}})
             check_placement(ctx, t, n);
         check_rank(logits, 4, "logits");
-        require(logits->dim(3) == 1, ES_ERR_SHAPE, "logits must be [N,H,W,1], got " + shape_str(logits));
+        require(logits->dim(3) == 1, ES_ERR_SHAPE, [&] {
+            return "logits must be [N,H,W,1], got " + shape_str(logits);
+        });
         check_same_shape(logits, "logits", target, "target");
         check_shape(terms, {4}, "terms");
         if (dlogits) check_same_shape(logits, "logits", dlogits, "dlogits");
         require(w_dice >= 0 && w_bce >= 0 && w_npd >= 0, ES_ERR_INVALID_ARGUMENT, "loss weights must be >= 0");
-        require(npd_distance >= 1, ES_ERR_INVALID_ARGUMENT,
-                "npd_distance must be >= 1, got " + std::to_string(npd_distance));
-        require(w_npd == 0 || (logits->dim(1) > npd_distance && logits->dim(2) > npd_distance), ES_ERR_SHAPE,
-                "near-pixel-diff at distance " + std::to_string(npd_distance) + " needs H and W larger than it, got " +
-                    shape_str(logits));
+        require(npd_distance >= 1, ES_ERR_INVALID_ARGUMENT, [&] {
+            return "npd_distance must be >= 1, got " + std::to_string(npd_distance);
+        });
+        require(w_npd == 0 || (logits->dim(1) > npd_distance && logits->dim(2) > npd_distance), ES_ERR_SHAPE, [&] {
+            return "near-pixel-diff at distance " + std::to_string(npd_distance) +
+                " needs H and W larger than it, got " + shape_str(logits);
+        });
         LossGeom g{to_int(logits->dim(0), "N"), to_int(logits->dim(1), "H"), to_int(logits->dim(2), "W")};
         LossWeights lw{w_dice, w_bce, w_npd, npd_distance};
         ctx->k->seg_loss(ctx->exec(), g, lw, logits->data(), target->data(), terms->data(),
@@ -110,9 +119,13 @@ es_status es_adamw_step(es_handle ctx_h, es_handle p_h, es_handle g_h, es_handle
         for (auto [t, n] : {std::pair{p, "params"}, {g, "grads"}, {m, "exp_avg"}, {v, "exp_avg_sq"}})
             check_placement(ctx, t, n);
         for (auto [t, n] : {std::pair{g, "grads"}, {m, "exp_avg"}, {v, "exp_avg_sq"}})
-            require(t->numel == p->numel, ES_ERR_SHAPE,
-                    std::string(n) + " " + shape_str(t) + " must have as many elements as params " + shape_str(p));
-        require(step >= 1, ES_ERR_INVALID_ARGUMENT, "step counts from 1, got " + std::to_string(step));
+            require(t->numel == p->numel, ES_ERR_SHAPE, [&] {
+                return std::string(n) + " " + shape_str(t) +
+                    " must have as many elements as params " + shape_str(p);
+            });
+        require(step >= 1, ES_ERR_INVALID_ARGUMENT, [&] {
+            return "step counts from 1, got " + std::to_string(step);
+        });
         require(lr >= 0 && eps > 0 && weight_decay >= 0, ES_ERR_INVALID_ARGUMENT,
                 "lr and weight_decay must be >= 0 and eps > 0");
         require(beta1 >= 0 && beta1 < 1 && beta2 >= 0 && beta2 < 1, ES_ERR_INVALID_ARGUMENT,

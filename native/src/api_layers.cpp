@@ -8,7 +8,9 @@ namespace {
 
 /* x [..., C] as rows of C channels; every per-channel tensor must be [C]. */
 BnGeom rows_of(const Tensor* x) {
-    require(x->ndim >= 1, ES_ERR_SHAPE, "x must have a channel dimension, got " + shape_str(x));
+    require(x->ndim >= 1, ES_ERR_SHAPE, [&] {
+        return "x must have a channel dimension, got " + shape_str(x);
+    });
     BnGeom g{};
     g.C = to_int(x->dim(x->ndim - 1), "C");
     g.rows = x->numel / g.C;
@@ -46,18 +48,23 @@ void batchnorm_forward_checked(es_handle ctx_h, es_handle x_h, es_handle gamma_h
         check_placement(ctx, t, n);
     check_activation(activation);
     BnGeom g = rows_of(x);
-    require(repeats >= 1, ES_ERR_INVALID_ARGUMENT,
-            "repeats must be at least 1, got " + std::to_string(repeats));
+    require(repeats >= 1, ES_ERR_INVALID_ARGUMENT, [&] {
+        return "repeats must be at least 1, got " + std::to_string(repeats);
+    });
     g.repeats = repeats;
     check_same_shape(x, "x", y, "y");
     for (auto [t, n] : {std::pair{gamma, "gamma"}, {beta, "beta"}, {rm, "running_mean"},
                         {rv, "running_var"}, {sm, "save_mean"}, {si, "save_invstd"}})
         if (t) check_shape(t, {g.C}, n);
-    require(eps > 0, ES_ERR_INVALID_ARGUMENT, "eps must be positive, got " + std::to_string(eps));
-    require(momentum >= 0 && momentum <= 1, ES_ERR_INVALID_ARGUMENT,
-            "momentum must be in [0, 1], got " + std::to_string(momentum));
-    require(!training || g.rows > 1, ES_ERR_SHAPE,
-            "training needs more than one value per channel, got x " + shape_str(x));
+    require(eps > 0, ES_ERR_INVALID_ARGUMENT, [&] {
+        return "eps must be positive, got " + std::to_string(eps);
+    });
+    require(momentum >= 0 && momentum <= 1, ES_ERR_INVALID_ARGUMENT, [&] {
+        return "momentum must be in [0, 1], got " + std::to_string(momentum);
+    });
+    require(!training || g.rows > 1, ES_ERR_SHAPE, [&] {
+        return "training needs more than one value per channel, got x " + shape_str(x);
+    });
     require(activation == ES_ACT_NONE || y->storage != x->storage || y->offset != x->offset, ES_ERR_INVALID_ARGUMENT,
             "y may alias x only without a fused activation");
     Tensor* pooled = nullptr;
@@ -298,9 +305,12 @@ static void drop_path(es_handle ctx_h, es_handle in_h, es_handle out_h, float ra
     check_placement(ctx, in, in_name);
     check_placement(ctx, out, out_name);
     check_same_shape(in, in_name, out, out_name);
-    require(in->ndim >= 1, ES_ERR_SHAPE, std::string(in_name) + " needs a batch dimension");
-    require(rate >= 0 && rate < 1, ES_ERR_INVALID_ARGUMENT,
-            std::string("drop rate must be in [0, 1), got ") + std::to_string(rate));
+    require(in->ndim >= 1, ES_ERR_SHAPE, [&] {
+        return std::string(in_name) + " needs a batch dimension";
+    });
+    require(rate >= 0 && rate < 1, ES_ERR_INVALID_ARGUMENT, [&] {
+        return std::string("drop rate must be in [0, 1), got ") + std::to_string(rate);
+    });
     if (!training || rate == 0.0f) {
         ctx->k->copy(ctx->exec(), out->data(), in->data(), in->numel);
         return;

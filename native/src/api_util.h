@@ -8,14 +8,22 @@
 
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 
 #include "error.h"
 #include "registry.h"
 
 namespace es {
 
-inline void require(bool ok, es_status status, const std::string& message) {
+/* Throws Error(status, message) unless ok. The checks run on every call, so a message that
+ * formats shapes or numbers is passed as a callable returning it, built only when the check
+ * fails; a string literal is passed as it is. */
+inline void require(bool ok, es_status status, const char* message) {
     if (!ok) throw Error(status, message);
+}
+template <class Message, class = std::enable_if_t<std::is_invocable_v<Message&>>>
+inline void require(bool ok, es_status status, Message&& message) {
+    if (!ok) throw Error(status, message());
 }
 
 /* Tensor t (named what) must live on ctx's backend and device. */
@@ -60,12 +68,15 @@ inline void check_same_shape(const Tensor* a, const char* an, const Tensor* b, c
 }
 
 inline void check_activation(int act) {
-    require(act >= ES_ACT_NONE && act <= ES_ACT_SIGMOID, ES_ERR_INVALID_ARGUMENT,
-            "unknown activation " + std::to_string(act));
+    require(act >= ES_ACT_NONE && act <= ES_ACT_SIGMOID, ES_ERR_INVALID_ARGUMENT, [&] {
+        return "unknown activation " + std::to_string(act);
+    });
 }
 
 inline int to_int(int64_t v, const char* what) {
-    require(v >= 0 && v <= 0x7fffffff, ES_ERR_SHAPE, std::string(what) + " is too large");
+    require(v >= 0 && v <= 0x7fffffff, ES_ERR_SHAPE, [&] {
+        return std::string(what) + " is too large";
+    });
     return (int)v;
 }
 

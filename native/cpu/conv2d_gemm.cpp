@@ -378,7 +378,8 @@ void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
     const int64_t parts = even_parts(chunks, T);
     /* a part's dw: x's rows [s.Cin_g][Cout], then the second block's [C2][Cout] */
     const int64_t w1size = (int64_t)s.Cin_g * g.Cout, wsize = w1size + (int64_t)C2 * g.Cout;
-    std::vector<float> partial(dw ? (size_t)(parts * wsize) : 0);
+    /* every part has a chunk, whose sgemm (beta 0) writes all of the part's partial: no zeroing */
+    const std::unique_ptr<float[]> partial(dw ? new float[(size_t)(parts * wsize)] : nullptr);
     std::optional<GateGrad> gate_grad;
     if (ds) gate_grad.emplace(M, (int64_t)g.H * g.W, g.Cin, rows); /* a block per chunk */
 #pragma omp parallel for num_threads(T) schedule(dynamic, 1)
@@ -403,7 +404,7 @@ void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.Cin_g, s.Cout_g, Mc,
                                 1.0f, xc + (int64_t)grp * s.Cin_g, g.Cin, dyc, g.Cout,
                                 c == c0 ? 0.0f : 1.0f,
-                                partial.data() + part * wsize + (int64_t)grp * s.Cout_g, g.Cout);
+                                partial.get() + part * wsize + (int64_t)grp * s.Cout_g, g.Cout);
                 }
             }
             if (second.x2) { /* no groups: the same dy rows times the second block's weights */
@@ -414,12 +415,12 @@ void gemm_backward_pointwise(const Exec& ex, const ConvGeom& g, const float* x,
                 if (dw)
                     cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, C2, g.Cout, Mc, 1.0f,
                                 second.x2 + r0 * C2, C2, dy_rows, g.Cout, c == c0 ? 0.0f : 1.0f,
-                                partial.data() + part * wsize + w1size, g.Cout);
+                                partial.get() + part * wsize + w1size, g.Cout);
             }
             if (ds) gate_grad->add(c, r0, r0 + Mc, dx + r0 * g.Cin, x);
         }
     }
-    if (dw) reduce_partials(ex, partial.data(), parts, wsize, dw);
+    if (dw) reduce_partials(ex, partial.get(), parts, wsize, dw);
     if (ds) gate_grad->combine(ds);
 }
 
@@ -437,7 +438,8 @@ void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
     if (dw) { /* each part of the tiles sums colᵀ · dy into its own partial dw */
         const int64_t wsize = (int64_t)g.KH * g.KW * s.Cin_g * g.Cout;
         const int64_t parts = even_parts(tiles, T);
-        std::vector<float> partial((size_t)(parts * wsize));
+        /* every part has a tile, whose sgemm (beta 0) writes all of the part's partial */
+        const std::unique_ptr<float[]> partial(new float[(size_t)(parts * wsize)]);
 #pragma omp parallel num_threads(T)
         {
             float* col = scratch(col_floats);
@@ -452,13 +454,13 @@ void gemm_backward(const Exec& ex, const ConvGeom& g, const float* x, const floa
                         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, s.K, s.Cout_g,
                                     (int)t.pixels(g), 1.0f, col, s.K,
                                     dyt + (int64_t)grp * s.Cout_g, g.Cout, ti == t0 ? 0.0f : 1.0f,
-                                    partial.data() + part * wsize + (int64_t)grp * s.Cout_g,
+                                    partial.get() + part * wsize + (int64_t)grp * s.Cout_g,
                                     g.Cout);
                     }
                 }
             }
         }
-        reduce_partials(ex, partial.data(), parts, wsize, dw);
+        reduce_partials(ex, partial.get(), parts, wsize, dw);
     }
     if (dx) { /* dcol = dy · W_gᵀ per tile, then col2im back to input pixels */
         const int64_t xsize = (int64_t)g.N * g.H * g.W * g.Cin;

@@ -322,6 +322,7 @@ void Profiler::record(const char* kernel, std::string geometry, Work work, doubl
     Row& r = rows[{kernel, std::move(geometry)}];
     r.calls++;
     r.seconds += seconds;
+    r.each_call.push_back(seconds);
     r.flops += work.flops;
     r.bytes += work.bytes;
 }
@@ -335,10 +336,17 @@ std::string Profiler::json() {
     std::stable_sort(sorted.begin(), sorted.end(),
                      [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
     std::string out = "[";
-    for (const auto& [key, row] : sorted) {
-        char ms[96];
-        std::snprintf(ms, sizeof ms, "%.6f,\"flop\":%.0f,\"bytes\":%.0f", row.seconds * 1e3,
-                      row.flops, row.bytes);
+    for (auto& [key, row] : sorted) {
+        /* the median call: the middle one, or the mean of the middle two */
+        std::vector<double>& t = row.each_call;
+        const size_t mid = t.size() / 2;
+        std::nth_element(t.begin(), t.begin() + mid, t.end());
+        double median = t[mid];
+        if (t.size() % 2 == 0)
+            median = 0.5 * (median + *std::max_element(t.begin(), t.begin() + mid));
+        char ms[160];
+        std::snprintf(ms, sizeof ms, "%.6f,\"ms_median_call\":%.6f,\"flop\":%.0f,\"bytes\":%.0f",
+                      row.seconds * 1e3, median * 1e3, row.flops, row.bytes);
         /* names and geometries are [a-z0-9_ /x\[\],>-]: nothing to escape */
         out += (out.size() > 1 ? ",\n" : "") + std::string("{\"kernel\":\"") + key.first +
                "\",\"geometry\":\"" + key.second + "\",\"calls\":" + std::to_string(row.calls) +

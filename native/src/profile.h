@@ -17,6 +17,7 @@
 #include <mutex>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "kernels.h"
 
@@ -32,7 +33,8 @@ struct Profiler {
     struct Row {
         int64_t calls = 0;
         double seconds = 0;
-        double flops = 0, bytes = 0; /* totals over the calls */
+        double flops = 0, bytes = 0;   /* totals over the calls */
+        std::vector<double> each_call; /* every call's seconds, for the median */
     };
 
     explicit Profiler(const KernelTable* backend);
@@ -42,8 +44,9 @@ struct Profiler {
     std::map<std::pair<std::string, std::string>, Row> rows; /* (kernel, geometry) -> totals */
 
     void record(const char* kernel, std::string geometry, Work work, double seconds);
-    /* [{"kernel":…, "geometry":…, "calls":…, "ms":…, "flop":…, "bytes":…}, …], slowest total
-     * first; flop and bytes are totals over the calls (Work) */
+    /* [{"kernel":…, "geometry":…, "calls":…, "ms":…, "ms_median_call":…, "flop":…, "bytes":…},
+     * …], slowest total first; flop and bytes are totals over the calls (Work), ms_median_call
+     * the median of the calls' times (a preempted or stalled call moves the total, not this) */
     std::string json();
 };
 

@@ -98,9 +98,11 @@ ES_API es_status es_context_reset_peak_memory(es_handle ctx);
  * rows stay for the report). Slower while on (no host/device overlap): for finding hot spots. */
 ES_API es_status es_context_profile(es_handle ctx, int enable);
 /* The rows as a JSON array, slowest total first:
- * [{"kernel","geometry","calls","ms","flop","bytes"}, ...], flop and bytes being totals over the
- * calls: floating-point operations of the convolutions (a multiply-add is 2; 0 for the other
- * kernels) and compulsory memory traffic (inputs read once, outputs written once).
+ * [{"kernel","geometry","calls","ms","ms_median_call","flop","bytes"}, ...]: ms the calls'
+ * total time, ms_median_call the median call's (which a call held up by the OS does not move),
+ * flop and bytes totals over the calls: floating-point operations of the convolutions (a
+ * multiply-add is 2; 0 for the other kernels) and compulsory memory traffic (inputs read once,
+ * outputs written once).
  * Writes at most size bytes (NUL included) to buf; *needed = the full length + 1. */
 ES_API es_status es_context_profile_report(es_handle ctx, char* buf, int64_t size, int64_t* needed);
 /* Measures the floating-point peak (FLOP/s: an FMA loop as wide as the kernel path's vectors)

@@ -131,18 +131,26 @@ public final class Context implements AutoCloseable {
     for (JsonElement e : JsonParser.parseString(json).getAsJsonArray()) {
       JsonObject o = e.getAsJsonObject();
       rows.add(new ProfileRow(o.get("kernel").getAsString(), o.get("geometry").getAsString(),
-          o.get("calls").getAsLong(), o.get("ms").getAsDouble(), o.get("flop").getAsDouble(),
+          o.get("calls").getAsLong(), o.get("ms").getAsDouble(),
+          o.get("ms_median_call").getAsDouble(), o.get("flop").getAsDouble(),
           o.get("bytes").getAsDouble()));
     }
     return rows;
   }
 
   /**
-   * Calls of one kernel on one geometry while profiling, their total wall time, and their total
-   * work: floating-point operations (convolutions only; a multiply-add is 2) and compulsory
-   * memory traffic in bytes (each input read once, each output written once).
+   * Calls of one kernel on one geometry while profiling, their total wall time, the median
+   * call's time (which a call held up by the OS or a busy machine does not move), and their
+   * total work: floating-point operations (convolutions only; a multiply-add is 2) and
+   * compulsory memory traffic in bytes (each input read once, each output written once).
    */
-  public record ProfileRow(String kernel, String geometry, long calls, double ms, double flop, double bytes) {}
+  public record ProfileRow(String kernel, String geometry, long calls, double ms,
+      double msMedianCall, double flop, double bytes) {
+    /** The calls' time at the median call's: what the total would be without outliers. */
+    public double msTypical() {
+      return msMedianCall * calls;
+    }
+  }
 
   /**
    * This machine's floating-point peak and memory bandwidth on this context's kernel path and

@@ -48,11 +48,13 @@ class BenchCommandTest {
     JsonArray kernels = profile.getAsJsonArray("by_kernel");
     double share = 0;
     double floor = 0;
+    double typical = 0;
     boolean conv = false;
     for (JsonElement k : kernels) {
       JsonObject row = k.getAsJsonObject();
       share += row.get("share").getAsDouble();
       floor += row.get("floor_ms_per_step").getAsDouble();
+      typical += row.get("typical_ms_per_step").getAsDouble();
       if (row.get("kernel").getAsString().equals("conv2d_backward")) {
         conv = true;
         assertThat(row.get("gflop_s").getAsDouble()).isGreaterThan(0.0);
@@ -62,10 +64,14 @@ class BenchCommandTest {
     }
     assertThat(share).isWithin(1e-6).of(1.0);
     assertThat(conv).isTrue();
+    // the typical time (every call at its row's median call) adds up the same way
+    double stepTypical = profile.get("typical_ms_per_step").getAsDouble();
+    assertThat(stepTypical).isGreaterThan(0.0);
+    assertThat(typical).isWithin(1e-9 * stepTypical).of(stepTypical);
     assertThat(profile.get("peak_gflop_s").getAsDouble()).isGreaterThan(1.0);
     assertThat(profile.get("peak_gb_s").getAsDouble()).isGreaterThan(1.0);
     // The roofline floor: the kernels' floors add up to the step's, and the rows said to be most
-    // above their floor come in descending order of (time - floor).
+    // above their floor come in descending order of (typical time - floor).
     double stepFloor = profile.get("floor_ms_per_step").getAsDouble();
     assertThat(stepFloor).isGreaterThan(0.0);
     assertThat(floor).isWithin(1e-9 * stepFloor).of(stepFloor);
@@ -75,7 +81,8 @@ class BenchCommandTest {
     for (JsonElement k : above) {
       JsonObject row = k.getAsJsonObject();
       assertThat(row.get("kernel").getAsString()).isNotEmpty();
-      double excess = row.get("ms_per_step").getAsDouble() - row.get("floor_ms_per_step").getAsDouble();
+      double excess =
+          row.get("typical_ms_per_step").getAsDouble() - row.get("floor_ms_per_step").getAsDouble();
       assertThat(excess).isAtMost(previous + 1e-9 * Math.abs(previous) + 1e-12); // per-step rounding
       previous = excess;
     }

@@ -210,6 +210,8 @@ class NativeApiTest {
                 "add  x1");
         for (Context.ProfileRow r : rows) {
           assertThat(r.ms()).isAtLeast(0.0);
+          assertThat(r.msMedianCall()).isAtLeast(0.0);
+          assertThat(r.msTypical()).isEqualTo(r.msMedianCall() * r.calls());
         }
         // work: 2 flops per multiply-add of the convolutions, compulsory bytes of every kernel
         // (rows come slowest first, so they are looked up by geometry)
@@ -225,6 +227,10 @@ class NativeApiTest {
         assertThat(pointwise.bytes()).isEqualTo(2 * 4 * (2 * 9 * 8 * 6 + 6 * 4 + 2 * 9 * 8 * 4));
         assertThat(depthwise.flop()).isEqualTo(2.0 * (2 * 5 * 4 * 6) * 9);
         assertThat(depthwise.bytes()).isEqualTo(4 * (2 * 9 * 8 * 6 + 9 * 6 + 2 * 5 * 4 * 6));
+        // the median call: a single call's time, the mean of two (rounded to 1 ns in the report)
+        assertThat(depthwise.msMedianCall()).isEqualTo(depthwise.ms());
+        assertThat(add.msMedianCall()).isEqualTo(add.ms());
+        assertThat(2 * pointwise.msMedianCall()).isWithin(2e-6).of(pointwise.ms());
         assertThat(add.flop()).isEqualTo(0.0);
         assertThat(add.bytes()).isEqualTo(4 * 3 * (2 * 9 * 8 * 4));
         for (int i = 1; i < rows.size(); i++) {

@@ -255,8 +255,9 @@ def report(args, configs, settings, started_at, elapsed, records, skipped, done)
         "torch.autocast(bfloat16) + channels_last; fp32 = NCHW with TF32 off",
         f"- {args.warmup} warm-up + {args.steps} timed steps per run, each timed to completion, "
         "median step time"
-        + (f"; {args.rounds} alternating rounds (each side once per round), images/s the median "
-           "over the rounds, ratios the median of the rounds' ratios (their range)"
+        + (f"; {args.rounds} alternating rounds (each side once per round, the side that goes "
+           "first alternating), images/s the median over the rounds, ratios the median of the "
+           "rounds' ratios (their range)"
            if args.rounds > 1 else "")
         + "; synthetic inputs resident on the device; training step = forward, "
         "Dice + BCE, backward, AdamW, loss read back; inference = eval-mode forward",
@@ -362,8 +363,12 @@ def main(argv=None) -> int:
             skipped.append(name)
             continue
         t0 = time.monotonic()
+        # the side that goes first alternates from round to round (PyTorch, effiseg; effiseg,
+        # PyTorch; ...): a run right after the other side's was slower than one after a pause
+        # (effiseg's CPU step 194.5 against 187.7 ms in 5 of 5 pairs), so a fixed order would
+        # charge that to one side only
         runs = [(rnd, mode, impl, p) for mode in args.modes for rnd in range(1, args.rounds + 1)
-                for impl, precs in sides for p in precs]
+                for impl, precs in (sides if rnd % 2 else sides[::-1]) for p in precs]
         for rnd, mode, impl, precision in runs:
             run_name = (f"{name} {mode} {label(impl, precision)}"
                         + (f" round {rnd}" if args.rounds > 1 else ""))

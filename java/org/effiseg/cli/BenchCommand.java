@@ -150,6 +150,7 @@ public final class BenchCommand implements Callable<Integer> {
           + ctx.backend().devices().get(ctx.device()) + ")");
       r.put("threads", ctx.threads());
       double[] ms = new double[steps];
+      double[] warmupMs = new double[warmup];
       ProgressBar bar = new ProgressBar(json ? System.err : System.out,
           String.format(Locale.ROOT, "%s %s %dx%d b%d", mode, variant, s, s, batch), warmup + steps);
       LossTerms last = null;
@@ -165,11 +166,15 @@ public final class BenchCommand implements Callable<Integer> {
           model.forward(images, false).close();
         }
         ctx.synchronize();
+        double stepMs = (System.nanoTime() - t0) / 1e6;
         if (i >= warmup) {
-          ms[i - warmup] = (System.nanoTime() - t0) / 1e6;
+          ms[i - warmup] = stepMs;
+        } else {
+          warmupMs[i] = stepMs;
         }
         bar.update(i + 1, i < warmup ? "warm-up" : "");
       }
+      double[] inOrder = ms.clone();
       Arrays.sort(ms);
       double median = percentile(ms, 50);
       Context.MemoryStats mem = ctx.memory();
@@ -191,6 +196,10 @@ public final class BenchCommand implements Callable<Integer> {
       r.put("ms_median", median);
       r.put("ms_p10", percentile(ms, 10));
       r.put("ms_p90", percentile(ms, 90));
+      // each step in the order it ran, which the percentiles cannot show: the first warm-up
+      // step's start-up, a step that the JIT compiler or the OS held up, a drift
+      r.put("ms_steps", inOrder);
+      r.put("ms_warmup", warmupMs);
       r.put("images_per_s", batch * 1000.0 / median);
       r.put("peak_allocated_bytes", mem.peakLive());
       r.put("peak_reserved_bytes", mem.peakReserved());

@@ -238,6 +238,28 @@ def projection_lines(projections) -> list[str]:
     return lines
 
 
+def jit_lines(records) -> list[str]:
+    """effiseg's JIT compilation time during its timed steps, per configuration and round: the
+    compiler threads take the same cores as the step, so a run still compiling is slower than
+    the steady state (raise --warmup until these are 0)."""
+    by_config = {}
+    for r in records:
+        if r.get("impl") == "effiseg" and ok(r) and r.get("jit_ms_steps") is not None:
+            key = (r["variant"], r["size"], r["batch"], r["mode"], r["precision"])
+            by_config.setdefault(key, []).append(r)
+    if not by_config:
+        return []
+    lines = ["JIT compilation during effiseg's timed steps (ms per run, in round order; steps "
+             "with any in brackets):", ""]
+    for (variant, size, batch, mode, precision), runs in by_config.items():
+        runs.sort(key=lambda r: r.get("round", 0))
+        parts = [f"{sum(r['jit_ms_steps']):.0f} "
+                 f"[{sum(1 for v in r['jit_ms_steps'] if v > 0)}/{len(r['jit_ms_steps'])}]"
+                 for r in runs]
+        lines.append(f"- {variant} {size} b{batch} {mode} {precision}: " + ", ".join(parts))
+    return lines + [""]
+
+
 def report(args, configs, settings, started_at, elapsed, records, skipped, done) -> str:
     eff_precs = args.effiseg_precisions if args.effiseg_cmd else []
     projections = [p for p in (project(records, impl, prec)
@@ -270,6 +292,7 @@ def report(args, configs, settings, started_at, elapsed, records, skipped, done)
         "",
         *table(records, configs, args.modes, args.precisions, eff_precs),
         "",
+        *jit_lines(records),
     ]
     errors = [r for r in records if r.get("error")]
     if errors:

@@ -1,6 +1,8 @@
 package org.effiseg.cli;
 
 import com.google.gson.GsonBuilder;
+import java.lang.management.CompilationMXBean;
+import java.lang.management.ManagementFactory;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
@@ -151,6 +153,10 @@ public final class BenchCommand implements Callable<Integer> {
       r.put("threads", ctx.threads());
       double[] ms = new double[steps];
       double[] warmupMs = new double[warmup];
+      // the JIT compilers' time during each step (their threads share the cores with the step's)
+      CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
+      boolean jitTimed = jit != null && jit.isCompilationTimeMonitoringSupported();
+      long[] jitMs = new long[warmup + steps];
       ProgressBar bar = new ProgressBar(json ? System.err : System.out,
           String.format(Locale.ROOT, "%s %s %dx%d b%d", mode, variant, s, s, batch), warmup + steps);
       LossTerms last = null;
@@ -158,6 +164,7 @@ public final class BenchCommand implements Callable<Integer> {
         if (i == warmup) {
           ctx.resetPeakMemory(); // warm-up allocations (the cache filling up) stay out of the peak
         }
+        long jit0 = jitTimed ? jit.getTotalCompilationTime() : 0;
         long t0 = System.nanoTime();
         if (train) {
           last = step.forwardBackward(images, masks, i);
@@ -167,6 +174,7 @@ public final class BenchCommand implements Callable<Integer> {
         }
         ctx.synchronize();
         double stepMs = (System.nanoTime() - t0) / 1e6;
+        jitMs[i] = jitTimed ? jit.getTotalCompilationTime() - jit0 : 0;
         if (i >= warmup) {
           ms[i - warmup] = stepMs;
         } else {
@@ -200,6 +208,12 @@ public final class BenchCommand implements Callable<Integer> {
       // step's start-up, a step that the JIT compiler or the OS held up, a drift
       r.put("ms_steps", inOrder);
       r.put("ms_warmup", warmupMs);
+      if (jitTimed) {
+        // JIT compilation time during each step (warm-up, then timed): compiler threads that
+        // still run take the cores' time from the step
+        r.put("jit_ms_warmup", Arrays.copyOfRange(jitMs, 0, warmup));
+        r.put("jit_ms_steps", Arrays.copyOfRange(jitMs, warmup, warmup + steps));
+      }
       r.put("images_per_s", batch * 1000.0 / median);
       r.put("peak_allocated_bytes", mem.peakLive());
       r.put("peak_reserved_bytes", mem.peakReserved());

@@ -54,6 +54,15 @@ class BenchCommandTest {
     JsonArray warm = o.getAsJsonArray("ms_warmup");
     assertThat(warm.size()).isEqualTo(1);
     assertThat(warm.get(0).getAsDouble()).isGreaterThan(0.0);
+    // the JIT compilers' milliseconds during each warm-up and each timed step
+    JsonArray jitWarm = o.getAsJsonArray("jit_ms_warmup");
+    JsonArray jitSteps = o.getAsJsonArray("jit_ms_steps");
+    assertThat(jitWarm.size()).isEqualTo(1);
+    assertThat(jitSteps.size()).isEqualTo(2);
+    for (JsonElement v : jitSteps) {
+      assertThat(v.getAsLong()).isAtLeast(0L);
+    }
+    assertThat(jitWarm.get(0).getAsLong()).isAtLeast(0L);
     // weights, gradients and two AdamW moments of B0's 3.7 M parameters at least
     assertThat(o.get("peak_allocated_bytes").getAsLong()).isAtLeast(4L * 4 * 3_700_000);
     assertThat(Double.isFinite(o.get("last_loss").getAsDouble())).isTrue();

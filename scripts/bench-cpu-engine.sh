@@ -48,7 +48,7 @@ export GLIBC_TUNABLES=glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=171798
 cases=(
   "b0-224-infer-b1|--variant b0 --size 224 --batch 1 --mode infer --steps 30 --warmup 5"
   "b0-224-infer-b8|--variant b0 --size 224 --batch 8 --mode infer --steps 10 --warmup 3"
-  "b0-224-train-b8|--variant b0 --size 224 --batch 8 --mode train --steps 10 --warmup 3"
+  "b0-224-train-b8|--variant b0 --size 224 --batch 8 --mode train --steps 10 --warmup 20"
   "b4-380-infer-b1|--variant b4 --size 380 --batch 1 --mode infer --steps 10 --warmup 3"
 )
 
@@ -87,11 +87,12 @@ java --enable-native-access=ALL-UNNAMED -Xmx8g -DPYTORCH_VERSION=2.7.1 -DPYTORCH
   || echo "bench-cpu-engine: no PyTorch peer (ModelBench failed: $out/pytorch.txt); the rest goes on" >&2
 
 # PyTorch eager in Python, where one is given: same allocator settings (exported above), same
-# thread count, alternating rounds
+# thread count, alternating rounds, 20 warm-up steps (effiseg's JVM compiles the step's Java for
+# its first 15 or so training steps on the same cores: bench/README.md)
 if [[ -n "${TORCH_PYTHON:-}" ]]; then
   "$TORCH_PYTHON" bench/e2e_compare.py --effiseg-cmd "java -jar target/effiseg.jar" --device cpu \
     --threads "$threads" --configs b0:224:8 --modes train,infer --precisions fp32 --steps 5 \
-    --warmup 2 --rounds "$rounds" --time-budget 1800 --out "$out/pytorch-python.md" \
+    --warmup 20 --rounds "$rounds" --time-budget 1800 --out "$out/pytorch-python.md" \
     --json-out "$out/pytorch-python.json" > /dev/null 2> "$out/pytorch-python.log" \
     || echo "bench-cpu-engine: e2e_compare.py failed ($out/pytorch-python.log); the rest goes on" >&2
 fi

@@ -241,7 +241,7 @@ def projection_lines(projections) -> list[str]:
 def jit_lines(records) -> list[str]:
     """effiseg's JIT compilation time during its timed steps, per configuration and round: the
     compiler threads take the same cores as the step, so a run still compiling is slower than
-    the steady state (raise --warmup until these are 0)."""
+    the steady state (raise --warmup until these are a few ms)."""
     by_config = {}
     for r in records:
         if r.get("impl") == "effiseg" and ok(r) and r.get("jit_ms_steps") is not None:

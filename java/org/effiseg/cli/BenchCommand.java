@@ -108,6 +108,10 @@ public final class BenchCommand implements Callable<Integer> {
           (Double) r.get("images_per_s"), (Double) r.get("ms_median"), (Double) r.get("ms_p10"),
           (Double) r.get("ms_p90"), (Long) r.get("peak_allocated_bytes") / 1048576.0,
           (Long) r.get("peak_reserved_bytes") / 1048576.0);
+      String jitNote = jitNote((double[]) r.get("ms_steps"), (long[]) r.get("jit_ms_steps"));
+      if (jitNote != null) {
+        System.out.println(jitNote);
+      }
       if (r.containsKey("profile")) {
         @SuppressWarnings("unchecked")
         Map<String, Object> p = (Map<String, Object>) r.get("profile");
@@ -225,6 +229,30 @@ public final class BenchCommand implements Callable<Integer> {
           + "; each step synchronised; no autotuning");
     }
   }
+
+  /**
+   * A note when the JIT compilers ran for more than {@link #JIT_NOTE_SHARE} of the timed steps'
+   * time (their threads take the cores the step runs on, so the timing is not the steady state
+   * yet), else null. jitMs may be null (no compilation time from this JVM).
+   */
+  static String jitNote(double[] stepMs, long[] jitMs) {
+    if (jitMs == null) {
+      return null;
+    }
+    double total = Arrays.stream(stepMs).sum();
+    long jit = Arrays.stream(jitMs).sum();
+    if (jit <= JIT_NOTE_SHARE * total) {
+      return null;
+    }
+    long steps = Arrays.stream(jitMs).filter(v -> v > 0).count();
+    return String.format(Locale.ROOT,
+        "note: the JIT compiled for %d ms during %d of the %d timed steps (%.1f %% of their time):"
+            + " not the steady state yet; a larger --warmup gets there",
+        jit, steps, jitMs.length, 100.0 * jit / total);
+  }
+
+  /** The share of the timed steps' time above which {@link #jitNote} speaks up. */
+  static final double JIT_NOTE_SHARE = 0.01;
 
   /** Rows of the "slowest" and "most above the floor" lists. */
   private static final int PROFILE_ROWS = 25;

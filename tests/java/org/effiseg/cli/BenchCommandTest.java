@@ -111,6 +111,17 @@ class BenchCommandTest {
   }
 
   @Test
+  void theJitNoteSpeaksUpAboveOnePercentOfTheTimedStepsTime() {
+    double[] steps = {100, 100, 100, 100};
+    assertThat(BenchCommand.jitNote(steps, null)).isNull();
+    assertThat(BenchCommand.jitNote(steps, new long[] {0, 0, 0, 0})).isNull();
+    assertThat(BenchCommand.jitNote(steps, new long[] {1, 0, 3, 0})).isNull(); // 1 %: not above
+    assertThat(BenchCommand.jitNote(steps, new long[] {0, 266, 0, 73}))
+        .isEqualTo("note: the JIT compiled for 339 ms during 2 of the 4 timed steps (84.8 % of their"
+            + " time): not the steady state yet; a larger --warmup gets there");
+  }
+
+  @Test
   void anUnimplementedPrecisionIsAJsonErrorAndExitOne() {
     Run r = run("bench", "--precision", "bf16", "--device", "cpu", "--json");
     assertThat(r.exit()).isEqualTo(1);

@@ -155,9 +155,9 @@ public final class BenchCommand implements Callable<Integer> {
       r.put("device_name", ctx.backend().name().toLowerCase(Locale.ROOT) + ":" + ctx.device() + " ("
           + ctx.backend().devices().get(ctx.device()) + ")");
       r.put("threads", ctx.threads());
-      double[] ms = new double[steps];
-      double[] warmupMs = new double[warmup];
-      // the JIT compilers' time during each step (their threads share the cores with the step's)
+      // every step's time and the JIT compilers' time during it (their threads share the cores
+      // with the step's), warm-up steps first, in the order they ran
+      double[] stepMs = new double[warmup + steps];
       CompilationMXBean jit = ManagementFactory.getCompilationMXBean();
       boolean jitTimed = jit != null && jit.isCompilationTimeMonitoringSupported();
       long[] jitMs = new long[warmup + steps];
@@ -177,16 +177,11 @@ public final class BenchCommand implements Callable<Integer> {
           model.forward(images, false).close();
         }
         ctx.synchronize();
-        double stepMs = (System.nanoTime() - t0) / 1e6;
+        stepMs[i] = (System.nanoTime() - t0) / 1e6;
         jitMs[i] = jitTimed ? jit.getTotalCompilationTime() - jit0 : 0;
-        if (i >= warmup) {
-          ms[i - warmup] = stepMs;
-        } else {
-          warmupMs[i] = stepMs;
-        }
         bar.update(i + 1, i < warmup ? "warm-up" : "");
       }
-      double[] inOrder = ms.clone();
+      double[] ms = Arrays.copyOfRange(stepMs, warmup, warmup + steps);
       Arrays.sort(ms);
       double median = percentile(ms, 50);
       Context.MemoryStats mem = ctx.memory();
@@ -210,8 +205,8 @@ public final class BenchCommand implements Callable<Integer> {
       r.put("ms_p90", percentile(ms, 90));
       // each step in the order it ran, which the percentiles cannot show: the first warm-up
       // step's start-up, a step that the JIT compiler or the OS held up, a drift
-      r.put("ms_steps", inOrder);
-      r.put("ms_warmup", warmupMs);
+      r.put("ms_steps", Arrays.copyOfRange(stepMs, warmup, warmup + steps));
+      r.put("ms_warmup", Arrays.copyOfRange(stepMs, 0, warmup));
       if (jitTimed) {
         // JIT compilation time during each step (warm-up, then timed): compiler threads that
         // still run take the cores' time from the step

@@ -337,6 +337,12 @@ public:
 #endif
         if (strips_ && kh1 > kh0) {
             const float* wt = w + (int64_t)kh0 * KW * C;
+            /* With stride 1, each strip also fetches its columns of the input row below its
+             * window, which the next output row's window adds: 8 images, 2 threads, cold, 3x3
+             * over 56x56x144 and 14x14x480 and 5x5 over 28x28x240, 14x14x480 and 14x14x672
+             * forward and dx in 0.75-0.88x the time; on 7x7 maps 0.87-0.95x. With stride 2 it
+             * did not help (1.06-1.09x, the one row of the two the next window adds). */
+            const bool ahead = g.stride_h == 1;
             /* pixels [o, o + count) whose windows may reach past the row's ends: the strip's
              * window columns [jlo, jhi) exist (column col0 + j of the input row) */
             auto edge = [&](EdgeKernel k, int o, int count) {
@@ -344,9 +350,13 @@ public:
                 const int jlo = std::max(0, -col0), jhi = std::min(J, W - col0);
                 const int first = std::min(W - 1, std::max(0, col0 + jlo));
                 const float* in = x + (((int64_t)n * H + ih0 + kh0) * W + first) * C;
-                for (int c = 0; c < CS; c += lanes)
+                const int64_t nxt = (int64_t)(kh1 - kh0) * rs;
+                for (int c = 0; c < CS; c += lanes) {
+                    if (ahead && c % 16 == 0) /* one 64-byte line per pixel */
+                        for (int j = 0; j < jhi - jlo; j++) prefetch_at(in, nxt + c + (int64_t)j * C);
                     k(in + c, jlo, jhi, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
                       b ? b + c : nullptr, yrow + (int64_t)o * C + c);
+                }
                 for (int p = 0; CS < C && p < count; p++) pixel(o + p, CS);
             };
             if (OW <= kEdgeStripRow && sw == 1 && OW >= 4) {
@@ -362,9 +372,14 @@ public:
                 for (; ow < ow_lo_; ow++) pixel(ow, 0);
                 ow = for_strips(strips_, ow_lo_, ow_hi_, [&](StripKernel k, int o, int count) {
                     const float* in = x + (origin(o) + kh0 * rs);
-                    for (int c = 0; c < CS; c += lanes)
+                    const int64_t nxt = (int64_t)(kh1 - kh0) * rs;
+                    const int J = (count - 1) * sw + KW;
+                    for (int c = 0; c < CS; c += lanes) {
+                        if (ahead && c % 16 == 0)
+                            for (int j = 0; j < J; j++) prefetch_at(in, nxt + c + (int64_t)j * C);
                         k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
                           b ? b + c : nullptr, yrow + (int64_t)o * C + c);
+                    }
                     for (int p = 0; CS < C && p < count; p++) pixel(o + p, CS);
                 });
             }
@@ -456,6 +471,59 @@ inline void dw_dx_block(const float* dyn, int OW, int C, int sh, int sw, int oh0
     }
 }
 
+/* dw_dx_block over all C channels of count dx pixels, dxp, dxp + step, ..., whose NT taps
+ * (kernel row by kernel row, then along the row: dw_dx_block's order) read w at wp[t] and dy at
+ * dyp[t] for the first pixel, one dy pixel further for each next one (the input pixels of one
+ * residue modulo the stride, inside the row: the same taps, each one output pixel on); each
+ * at channel 0. The same sums in the same order as dw_dx_block: the same bits. With the tap
+ * count a compile-time constant and the taps' addresses made once per run, not once per pixel
+ * and block of channels, the loops unroll: one pixel's blocks of channels each walking its taps
+ * at run time took 8x56x56x96 (3x3, stride 2) at about 75 cycles per pixel on one thread, its
+ * data in cache. */
+template <int NT>
+void dw_dx_run(const float* const* dyp, const float* const* wp, int C, float* dxp, int count,
+               int64_t step) {
+    for (int i = 0; i < count; i++, dxp += step) {
+        const int64_t o = (int64_t)i * C;
+        int c = 0;
+        auto block = [&](auto lanes, auto nv) {
+            constexpr int L = decltype(lanes)::value, NV = decltype(nv)::value;
+            typedef typename Vec<L>::type V;
+            for (; c + L * NV <= C; c += L * NV) {
+                V acc[NV];
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++) acc[v] = V{};
+#pragma GCC unroll 9
+                for (int t = 0; t < NT; t++)
+#pragma GCC unroll 4
+                    for (int v = 0; v < NV; v++)
+                        acc[v] += vload<L>(dyp[t] + o + c + L * v) * vload<L>(wp[t] + c + L * v);
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++) vstore<L>(dxp + c + L * v, acc[v]);
+            }
+        };
+        block(std::integral_constant<int, kWide>{}, std::integral_constant<int, 4>{});
+        block(std::integral_constant<int, kWide>{}, std::integral_constant<int, 2>{});
+        block(std::integral_constant<int, kWide>{}, std::integral_constant<int, 1>{});
+        block(std::integral_constant<int, 8>{}, std::integral_constant<int, 1>{});
+        for (; c < C; c++) {
+            float acc = 0.0f;
+            for (int t = 0; t < NT; t++) acc += dyp[t][o + c] * wp[t][c];
+            dxp[c] = acc;
+        }
+    }
+}
+
+using DxRun = void (*)(const float* const*, const float* const*, int, float*, int, int64_t);
+
+/* dw_dx_run by tap count (at most 9 here: kernels up to 5x5 with a stride of 2 or more). */
+inline DxRun dx_run_kernel(int taps) {
+    static constexpr DxRun k[10] = {dw_dx_run<0>, dw_dx_run<1>, dw_dx_run<2>, dw_dx_run<3>,
+                                    dw_dx_run<4>, dw_dx_run<5>, dw_dx_run<6>, dw_dx_run<7>,
+                                    dw_dx_run<8>, dw_dx_run<9>};
+    return k[taps];
+}
+
 /* The taps of a strided convolution's transposed pass that reach input position pos along one
  * axis: k in [k0, k1) stepping by the stride, the first one's output o0 (one less per step). The
  * first tap is the smallest k with (pos + pad - k) divisible by the stride and its output index
@@ -487,9 +555,10 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
     /* With stride 1 along the row, dx is a correlation of dy with w flipped along kw. */
     const Strips strips = C >= 8 && sw == 1 ? strip_kernels(KW, 1, C) : Strips{};
     const int CS = strips.covered(C), lanes = strips.lanes;
-    /* inputs [iw_lo, iw_hi) receive all KW taps (both within [0, W]) */
+    /* inputs [iw_lo, iw_hi) receive every tap of their residue modulo sw, all KW taps with
+     * stride 1 ((iw + pl - kw) / sw inside [0, OW) for every kw; both within [0, W]) */
     const int iw_lo = std::min(W, std::max(0, KW - 1 - pl));
-    const int iw_hi = std::max(iw_lo, std::min(W, OW - pl));
+    const int iw_hi = std::max(iw_lo, std::min(W, (OW - 1) * sw - pl + 1));
     /* each input column's taps, the same for every row (no divisions in the pixel loop) */
     std::vector<TapRun> columns(W);
     for (int iw = 0; iw < W; iw++) columns[iw] = tap_run(iw, pl, sw, KW, OW);
@@ -539,6 +608,27 @@ void depthwise_backward_dx(const Exec& ex, const ConvGeom& g, const float* w, co
                           -(int64_t)C, nullptr, dxrow + (int64_t)i * C + c);
                     for (int p = 0; CS < C && p < count; p++) pixel(i + p, CS);
                 });
+            }
+            if (!strips && (kh1 - kh0 + sh - 1) / sh * ((KW + sw - 1) / sw) <= 9) {
+                /* the taps of pixels [i, i + count * sw) of one residue, which are i's moved on
+                 * one dy pixel per pixel: their addresses once, then dw_dx_run */
+                const float* dyp[9];
+                const float* wp[9];
+                auto run = [&](int i, int count) {
+                    const TapRun col = columns[i];
+                    int t = 0;
+                    for (int kh = kh0, oh = row.o0; kh < kh1; kh += sh, oh--)
+                        for (int kw = col.k0, ow = col.o0; kw < col.k1; kw += sw, ow--, t++) {
+                            dyp[t] = dyn + ((int64_t)oh * OW + ow) * C;
+                            wp[t] = w + (int64_t)(kh * KW + kw) * C;
+                        }
+                    dx_run_kernel(t)(dyp, wp, C, dxrow + (int64_t)i * C, count,
+                                     (int64_t)sw * C);
+                };
+                for (; iw < iw_lo; iw++) run(iw, 1);
+                for (int p = 0; p < sw && iw + p < iw_hi; p++)
+                    run(iw + p, (iw_hi - (iw + p) + sw - 1) / sw);
+                for (iw = std::max(iw, iw_hi); iw < W; iw++) run(iw, 1);
             }
             for (; iw < W; iw++) pixel(iw, 0);
         }
@@ -861,6 +951,15 @@ void dw_dw_channels(const ConvGeom& g, const TapSpan<K>& span, const float* x, c
                 const int ih = oh * g.stride_h - g.pad_top + kh;
                 if (ih < 0 || ih >= H) continue;
                 const float* xr = x + (((int64_t)n * H + ih) * W) * C + c;
+                /* the next row's lines of these channels, dy and x, in the pass that reads them
+                 * first (8 images, 2 threads, cold: 3x3 over 56x56x144 and 5x5 over 7x7x1152
+                 * and, stride 2, 56x56x144 in 0.80-0.86x the time, the others 0.94-0.99x) */
+                if (kh == 0 && r + 1 < r1)
+                    for (int j = 0; j < OW; j++)
+                        for (int l = 0; l < L * NV; l += 16) {
+                            prefetch_at(dy, ((r + 1) * OW + j) * C + c + l);
+                            prefetch_at(xr, (int64_t)g.stride_h * W * C + (int64_t)j * sw * C + l);
+                        }
                 dw_dw_taps_add<K, L, NV>(acc, dy + r * OW * C + c, xr, C, sw, g.pad_left, span);
             }
             for (int kw = 0; kw < K; kw++)

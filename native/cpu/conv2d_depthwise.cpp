@@ -258,6 +258,10 @@ inline void dw_forward_row3(const float* in, int64_t rs, const float* w, const f
         init[v] = b ? vload<16>(b + 16 * v) : V{};
     }
     for (int p = 0; p < count; p++, in += C, out += C) {
+        /* the pixel's lines in the input row that the next output row's window adds (8
+         * images, 2 threads, cold: 224x224x16 and 112x112x32 in 0.87-0.90x the time) */
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++) prefetch_at(in, 3 * rs + 16 * v);
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++) {
             V acc = init[v];

@@ -341,12 +341,13 @@ public:
 #endif
         if (strips_ && kh1 > kh0) {
             const float* wt = w + (int64_t)kh0 * KW * C;
-            /* With stride 1, each strip also fetches its columns of the input row below its
-             * window, which the next output row's window adds: 8 images, 2 threads, cold, 3x3
-             * over 56x56x144 and 14x14x480 and 5x5 over 28x28x240, 14x14x480 and 14x14x672
-             * forward and dx in 0.75-0.88x the time; on 7x7 maps 0.87-0.95x. With stride 2 it
-             * did not help (1.06-1.09x, the one row of the two the next window adds). */
-            const bool ahead = g.stride_h == 1;
+            /* Each strip also fetches its columns of the input rows below its window that the
+             * next output row's window adds (one, or two with stride 2): 8 images, 2 threads,
+             * cold, 3x3 over 56x56x144 and 14x14x480 and 5x5 over 28x28x240, 14x14x480 and
+             * 14x14x672 forward and dx in 0.75-0.88x the time, on 7x7 maps 0.87-0.95x; stride 2
+             * over 112x112x96, 28x28x240 and 14x14x672 0.87-0.92x (with only the first of the
+             * two rows, 1.06-1.09x). */
+            const bool ahead2 = g.stride_h == 2;
             /* pixels [o, o + count) whose windows may reach past the row's ends: the strip's
              * window columns [jlo, jhi) exist (column col0 + j of the input row) */
             auto edge = [&](EdgeKernel k, int o, int count) {
@@ -356,8 +357,11 @@ public:
                 const float* in = x + (((int64_t)n * H + ih0 + kh0) * W + first) * C;
                 const int64_t nxt = (int64_t)(kh1 - kh0) * rs;
                 for (int c = 0; c < CS; c += lanes) {
-                    if (ahead && c % 16 == 0) /* one 64-byte line per pixel */
-                        for (int j = 0; j < jhi - jlo; j++) prefetch_at(in, nxt + c + (int64_t)j * C);
+                    if (c % 16 == 0) /* one 64-byte line per pixel */
+                        for (int j = 0; j < jhi - jlo; j++) {
+                            prefetch_at(in, nxt + c + (int64_t)j * C);
+                            if (ahead2) prefetch_at(in, nxt + rs + c + (int64_t)j * C);
+                        }
                     k(in + c, jlo, jhi, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
                       b ? b + c : nullptr, yrow + (int64_t)o * C + c);
                 }
@@ -379,8 +383,11 @@ public:
                     const int64_t nxt = (int64_t)(kh1 - kh0) * rs;
                     const int J = (count - 1) * sw + KW;
                     for (int c = 0; c < CS; c += lanes) {
-                        if (ahead && c % 16 == 0)
-                            for (int j = 0; j < J; j++) prefetch_at(in, nxt + c + (int64_t)j * C);
+                        if (c % 16 == 0)
+                            for (int j = 0; j < J; j++) {
+                                prefetch_at(in, nxt + c + (int64_t)j * C);
+                                if (ahead2) prefetch_at(in, nxt + rs + c + (int64_t)j * C);
+                            }
                         k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
                           b ? b + c : nullptr, yrow + (int64_t)o * C + c);
                     }

@@ -964,7 +964,7 @@ void dw_dw_channels(const ConvGeom& g, const TapSpan<K>& span, const float* x, c
                 const float* xr = x + (((int64_t)n * H + ih) * W) * C + c;
                 /* the next row's lines of these channels, dy and x, in the pass that reads them
                  * first (8 images, 2 threads, cold: 3x3 over 56x56x144 and 5x5 over 7x7x1152
-                 * and, stride 2, 56x56x144 in 0.80-0.86x the time, the others 0.94-0.99x) */
+                 * and, stride 2, 56x56x144 in 0.80-0.86x the time, the others 0.94-1.04x) */
                 if (kh == 0 && r + 1 < r1)
                     for (int j = 0; j < OW; j++)
                         for (int l = 0; l < L * NV; l += 16) {

@@ -826,9 +826,11 @@ __attribute__((always_inline)) inline void dw_backward_pixel3(
  * and then along the row (dw_strip_cols' order, and dw_forward_block's at the row's two end
  * pixels, which have two columns each), and each dw tap sums the row's pixels in ascending
  * order before adding into the part's double partial (dw_dw_rows3's): the same bits as the two
- * passes. wf is Transposed::flipped; the row has at least 3 pixels. */
-inline void dw_backward_row3(const ConvGeom& g, const float* x, const float* dy, const float* wf,
-                             int64_t r, float* dx, double* pw) {
+ * passes. wf is Transposed::flipped; the row has at least 3 pixels. Aligned to 64 bytes: with
+ * the function 32 bytes off that, the same code took 8x224x224x16 in 1.04-1.15x the time. */
+__attribute__((aligned(64))) inline void dw_backward_row3(const ConvGeom& g, const float* x,
+                                                          const float* dy, const float* wf,
+                                                          int64_t r, float* dx, double* pw) {
     typedef typename Vec<16>::type V;
     const int H = g.H, W = g.W;
     const int64_t rs = (int64_t)W * 16;

@@ -181,7 +181,8 @@ public final class BenchCommand implements Callable<Integer> {
         jitMs[i] = jitTimed ? jit.getTotalCompilationTime() - jit0 : 0;
         bar.update(i + 1, i < warmup ? "warm-up" : "");
       }
-      double[] ms = Arrays.copyOfRange(stepMs, warmup, warmup + steps);
+      double[] timed = Arrays.copyOfRange(stepMs, warmup, warmup + steps);
+      double[] ms = timed.clone();
       Arrays.sort(ms);
       double median = percentile(ms, 50);
       Context.MemoryStats mem = ctx.memory();
@@ -205,7 +206,7 @@ public final class BenchCommand implements Callable<Integer> {
       r.put("ms_p90", percentile(ms, 90));
       // each step in the order it ran, which the percentiles cannot show: the first warm-up
       // step's start-up, a step that the JIT compiler or the OS held up, a drift
-      r.put("ms_steps", Arrays.copyOfRange(stepMs, warmup, warmup + steps));
+      r.put("ms_steps", timed);
       r.put("ms_warmup", Arrays.copyOfRange(stepMs, 0, warmup));
       if (jitTimed) {
         // JIT compilation time during each step (warm-up, then timed): compiler threads that

@@ -7,7 +7,10 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <type_traits>
 #include <vector>
+
+#include "effiseg/effiseg.h"
 
 namespace es {
 
@@ -47,6 +50,82 @@ std::string describe_first(const A&... a) {
     ((out.empty() ? (void)(out = describe(a)) : (void)0), ...);
     return out;
 }
+
+/* A kernel call's row label: the first geometry argument's description, or for the kernels that
+ * take a length instead, the length ("[n]"; drop_path [N, per sample], activations with their
+ * function, alloc in bytes), so that calls of different sizes get rows of their own (one row
+ * for every axpby of a step, from a few hundred values to 8x224x224x16, had a median call that
+ * stood for none of them). */
+template <auto Member>
+struct Label {
+    template <class... A>
+    static std::string of(const A&... a) {
+        return describe_first(a...);
+    }
+};
+template <class T>
+int64_t length_of(const T& v) {
+    if constexpr (std::is_integral_v<T>) return (int64_t)v;
+    return 0;
+}
+/* "[n]", n the last argument: the length of the kernels below */
+template <class... A>
+std::string last_length(const A&... a) {
+    int64_t n = 0;
+    ((n = length_of(a)), ...);
+    return dims({n});
+}
+#define ES_LABEL_BY_LENGTH(kernel)                                                           \
+    template <>                                                                              \
+    struct Label<&KernelTable::kernel> {                                                     \
+        template <class... A>                                                                \
+        static std::string of(const A&... a) {                                               \
+            return last_length(a...);                                                        \
+        }                                                                                    \
+    };
+ES_LABEL_BY_LENGTH(alloc)
+ES_LABEL_BY_LENGTH(upload)
+ES_LABEL_BY_LENGTH(download)
+ES_LABEL_BY_LENGTH(fill)
+ES_LABEL_BY_LENGTH(copy)
+ES_LABEL_BY_LENGTH(add)
+ES_LABEL_BY_LENGTH(axpby)
+ES_LABEL_BY_LENGTH(adamw_step)
+#undef ES_LABEL_BY_LENGTH
+
+const char* activation_name(int activation) {
+    switch (activation) {
+        case ES_ACT_NONE: return "none";
+        case ES_ACT_RELU: return "relu";
+        case ES_ACT_SWISH: return "swish";
+        case ES_ACT_SIGMOID: return "sigmoid";
+        default: return "activation?";
+    }
+}
+template <>
+struct Label<&KernelTable::activation_forward> {
+    static std::string of(int activation, const float*, float*, int64_t n) {
+        return std::string(activation_name(activation)) + " " + dims({n});
+    }
+};
+template <>
+struct Label<&KernelTable::activation_backward> {
+    static std::string of(int activation, const float*, const float*, float*, int64_t n) {
+        return std::string(activation_name(activation)) + " " + dims({n});
+    }
+};
+template <>
+struct Label<&KernelTable::drop_path_forward> {
+    static std::string of(int N, int64_t per_sample, const float*, float*, float, uint64_t) {
+        return dims({N, per_sample});
+    }
+};
+template <>
+struct Label<&KernelTable::drop_path_backward> {
+    static std::string of(int N, int64_t per_sample, const float*, float*, float, uint64_t) {
+        return dims({N, per_sample});
+    }
+};
 
 /* The work of one kernel call, for the report's GFLOP/s and GB/s: floating-point operations (a
  * multiply-add counts 2; only the convolutions, the rest is memory-bound and counts 0) and the
@@ -298,7 +377,7 @@ struct Wrap<R (*)(const Exec&, A...)> {
                 }
                 p->record(Name::value(), geometry, work, profile_clock() - t0);
             }
-        } stop{p, k, ex, t0, describe_first(a...), Cost<Member>::of(a...)};
+        } stop{p, k, ex, t0, Label<Member>::of(a...), Cost<Member>::of(a...)};
         return (k->*Member)(ex, a...);
     }
 };

@@ -4,9 +4,10 @@
  * While a context profiles, its ops run through a second KernelTable whose entries wrap the
  * backend's: each kernel call waits for the work queued before it, runs, waits for itself, and
  * adds its wall time and its Work to a row keyed by the kernel's name and its geometry (e.g.
- * "depthwise 3x3/s2 [8,112,112,96]->[8,56,56,96]"). The waits make a profiled run slower than
- * a normal one (no overlap of host and device work); the shares are what it is for. Storage
- * always keeps the backend's own table, so tensors outlive a profile.
+ * "depthwise 3x3/s2 [8,112,112,96]->[8,56,56,96]"; "[n]" for a kernel that takes a length).
+ * The waits make a profiled run slower than a normal one (no overlap of host and device work);
+ * the shares are what it is for. Storage always keeps the backend's own table, so tensors
+ * outlive a profile.
  */
 #ifndef EFFISEG_PROFILE_H
 #define EFFISEG_PROFILE_H

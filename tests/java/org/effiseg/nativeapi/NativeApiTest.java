@@ -200,6 +200,11 @@ class NativeApiTest {
         Ops.conv2dForward(ctx, x, w1, null, y1, ConvSpec.symmetric(0, 1, 1));
         Ops.conv2dForward(ctx, x, w3, null, y3, ConvSpec.symmetric(1, 2, 6));
         Ops.add(ctx, y1, y1, y1);
+        // kernels that take a length: a row per length (and activation), not one for all
+        Ops.axpby(ctx, 1f, y1, 0f, y1);
+        Ops.axpby(ctx, 1f, x, 0f, x);
+        Ops.activationForward(ctx, Activation.SWISH, y3, y3);
+        Ops.dropPathForward(ctx, x, x, 0.5f, 7, true);
         ctx.stopProfile();
         Ops.add(ctx, y1, y1, y1); // not profiled
         List<Context.ProfileRow> rows = ctx.profile();
@@ -207,7 +212,11 @@ class NativeApiTest {
             .containsExactly(
                 "conv2d_forward pointwise 1x1/s1 [2,9,8,6]->[2,9,8,4] x2",
                 "conv2d_forward depthwise 3x3/s2 [2,9,8,6]->[2,5,4,6] x1",
-                "add  x1");
+                "add [576] x1",
+                "axpby [576] x1",
+                "axpby [864] x1",
+                "activation_forward swish [240] x1",
+                "drop_path_forward [2,432] x1");
         for (Context.ProfileRow r : rows) {
           assertThat(r.ms()).isAtLeast(0.0);
           assertThat(r.msMedianCall()).isAtLeast(0.0);
@@ -221,7 +230,7 @@ class NativeApiTest {
             byGeometry.get("conv2d_forward pointwise 1x1/s1 [2,9,8,6]->[2,9,8,4]");
         Context.ProfileRow depthwise =
             byGeometry.get("conv2d_forward depthwise 3x3/s2 [2,9,8,6]->[2,5,4,6]");
-        Context.ProfileRow add = byGeometry.get("add ");
+        Context.ProfileRow add = byGeometry.get("add [576]");
         double pointwiseMacs = 2 * 9 * 8 * 4 * 6;
         assertThat(pointwise.flop()).isEqualTo(2 * 2 * pointwiseMacs);
         assertThat(pointwise.bytes()).isEqualTo(2 * 4 * (2 * 9 * 8 * 6 + 6 * 4 + 2 * 9 * 8 * 4));

@@ -95,7 +95,8 @@ ES_API es_status es_context_memory(es_handle ctx, int64_t* stats);
 ES_API es_status es_context_reset_peak_memory(es_handle ctx);
 /* enable=1 starts profiling ctx's ops afresh: every kernel call then waits for the work before
  * it and for itself, and its time is added to a row per (kernel, geometry; for the elementwise
- * kernels, their length: "[n]"). enable=0 stops (the rows stay for the report). Slower while on (no host/device overlap): for finding hot spots. */
+ * kernels, their length: "[n]"). enable=0 stops (the rows stay for the report). Slower while on
+ * (no host/device overlap): for finding hot spots. */
 ES_API es_status es_context_profile(es_handle ctx, int enable);
 /* The rows as a JSON array, slowest total first:
  * [{"kernel","geometry","calls","ms","ms_median_call","flop","bytes"}, ...]: ms the calls'

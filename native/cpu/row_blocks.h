@@ -236,6 +236,32 @@ void sum_rows(int C, int64_t begin, int64_t end, double* const* dst, RowFn&& row
     }
 }
 
+/* sum_over_samples (below) that first calls before_chunk(n, r0, r1) for each chunk of
+ * kChunkRows rows [r0, r1) of sample n, then sums that chunk (one sum_rows call per chunk: the same chunks, so
+ * the same additions, as one call over the block). */
+template <class RowFn, class ChunkFn>
+void sum_over_samples(const Exec& ex, int N, int64_t HW, int C, std::vector<double>& out,
+                      RowFn&& row_fn, ChunkFn&& before_chunk) {
+    const RowBlocks hw = row_blocks(HW, C);
+    const int64_t per_sample = hw.count();
+    UnitSums sums(N * per_sample, 1, C);
+    for_each_unit(ex, N * per_sample, [&](int64_t u) {
+        const int n = (int)(u / per_sample);
+        const int64_t b = u % per_sample;
+        double* dst[1] = {sums.at(u, 0)};
+        auto rows = [&](int64_t r, int c0, auto width, auto& acc) {
+            row_fn(n, r, c0, width, acc[0]);
+        };
+        for (int64_t r0 = hw.begin(b); r0 < hw.end(b); r0 += kChunkRows) {
+            const int64_t r1 = std::min(r0 + kChunkRows, hw.end(b));
+            before_chunk(n, r0, r1);
+            sum_rows<1>(C, r0, r1, dst, rows);
+        }
+    });
+    out.assign((size_t)N * C, 0.0);
+    for (int n = 0; n < N; n++) sums.combine(n * per_sample, (n + 1) * per_sample, 0, &out[(size_t)n * C]);
+}
+
 /* out[n, c] = sum over each sample's HW rows of row_fn's values (global average pooling's sums,
  * also fused into batch norm's normalising pass): per-(sample, block) double sums, blocks of
  * row_blocks(HW, C), work units = samples x blocks (enough to keep every thread busy even at
@@ -245,19 +271,7 @@ void sum_rows(int C, int64_t begin, int64_t end, double* const* dst, RowFn&& row
 template <class RowFn>
 void sum_over_samples(const Exec& ex, int N, int64_t HW, int C, std::vector<double>& out,
                       RowFn&& row_fn) {
-    const RowBlocks hw = row_blocks(HW, C);
-    const int64_t per_sample = hw.count();
-    UnitSums sums(N * per_sample, 1, C);
-    for_each_unit(ex, N * per_sample, [&](int64_t u) {
-        const int n = (int)(u / per_sample);
-        const int64_t b = u % per_sample;
-        double* dst[1] = {sums.at(u, 0)};
-        sum_rows<1>(C, hw.begin(b), hw.end(b), dst, [&](int64_t r, int c0, auto width, auto& acc) {
-            row_fn(n, r, c0, width, acc[0]);
-        });
-    });
-    out.assign((size_t)N * C, 0.0);
-    for (int n = 0; n < N; n++) sums.combine(n * per_sample, (n + 1) * per_sample, 0, &out[(size_t)n * C]);
+    sum_over_samples(ex, N, HW, C, out, std::forward<RowFn>(row_fn), [](int, int64_t, int64_t) {});
 }
 
 }  // namespace es::cpu::ES_CPU_ISA

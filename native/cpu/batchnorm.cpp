@@ -125,9 +125,9 @@ void normalize_activate(const Exec& ex, const BnGeom& g, const float* x, const f
 /* Up to this many channels, normalize_activate_pooled writes a chunk of rows row after row and
  * then sums it from y (a chunk of 64 rows up to 64 KiB). Made slice by slice, each row was read
  * and written a few lines at a time: from memory 1.26x the time of the same pass without
- * pooling on 8x56x56x144; chunk first 0.86x the slice-by-slice time there, 0.91-0.94x on 28x28
- * x 144 and 240 (effiseg_lib_ab bn-pooled, cold). Wider rows (7x7x1152) lost 1.05x: their
- * chunk no longer stays near the core. */
+ * pooling on 8x56x56x144; chunk first 0.84x the slice-by-slice time there, 0.94x and 0.96x on
+ * 8x28x28x144 and x240 (effiseg_lib_ab bn-pooled, cold). Wider rows (8x7x7x1152) took 1.05x:
+ * their chunk no longer stays near the core. */
 constexpr int kChunkFirstMaxC = 256;
 
 /* normalize_activate that also writes pooled[n, c], y's mean over each sample's HW rows, summed

@@ -237,8 +237,8 @@ void sum_rows(int C, int64_t begin, int64_t end, double* const* dst, RowFn&& row
 }
 
 /* sum_over_samples (below) that first calls before_chunk(n, r0, r1) for each chunk of
- * kChunkRows rows [r0, r1) of sample n, then sums that chunk (one sum_rows call per chunk: the same chunks, so
- * the same additions, as one call over the block). */
+ * kChunkRows rows [r0, r1) of sample n, then sums that chunk (one sum_rows call per chunk: the
+ * same chunks, so the same additions, as one call over the block). */
 template <class RowFn, class ChunkFn>
 void sum_over_samples(const Exec& ex, int N, int64_t HW, int C, std::vector<double>& out,
                       RowFn&& row_fn, ChunkFn&& before_chunk) {

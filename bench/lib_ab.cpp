@@ -6,8 +6,8 @@
  *   build: part of the CMake build (target effiseg_lib_ab, in <build>/bin)
  *   run:   effiseg_lib_ab LIB_A LIB_B OP [GEOMETRY...] [--images N] [--threads T] [--pairs P]
  *                         [--warm]
- *          LIB_A, LIB_B: the two builds' libeffiseg.so, as paths (with a '/': ./old.so), the
- *          one built with -DEFFISEG_OUTPUT_DIR elsewhere for the old commit.
+ *          LIB_A, LIB_B: paths of the two builds' libeffiseg.so, with a '/' (./old.so); the
+ *          old commit's built from its own worktree with cmake -DEFFISEG_OUTPUT_DIR=<dir>.
  *          OP and its geometry:
  *            fwd, dx, dw, bwd K STRIDE SIZE CHANNELS   depthwise convolution (bwd: dx and dw
  *                                                     in one call, as the training step asks)

@@ -276,6 +276,18 @@ inline void dw_forward_row3(const float* in, int64_t rs, const float* w, const f
 }
 #endif
 
+/* One 64-byte line (channels [c, c + 16)) of each of cols pixels C floats apart in the input
+ * row `below` floats after in, and with two, in the row after that: the lines that the next
+ * output row's window adds to a strip's. */
+__attribute__((always_inline)) inline void prefetch_rows_below(const float* in, int64_t below,
+                                                              int64_t rs, bool two, int c,
+                                                              int cols, int C) {
+    for (int j = 0; j < cols; j++) {
+        prefetch_at(in, below + c + (int64_t)j * C);
+        if (two) prefetch_at(in, below + rs + c + (int64_t)j * C);
+    }
+}
+
 /* One output row of the depthwise forward pass at a time (depthwise_forward's loop body, and
  * the dx rows of the fused stride-1 backward). */
 class ForwardRows {
@@ -348,6 +360,7 @@ public:
              * over 112x112x96, 28x28x240 and 14x14x672 0.87-0.92x (with only the first of the
              * two rows, 1.06-1.09x). */
             const bool ahead2 = g.stride_h == 2;
+            const int64_t below = (int64_t)(kh1 - kh0) * rs; /* the row below the window */
             /* pixels [o, o + count) whose windows may reach past the row's ends: the strip's
              * window columns [jlo, jhi) exist (column col0 + j of the input row) */
             auto edge = [&](EdgeKernel k, int o, int count) {
@@ -355,13 +368,8 @@ public:
                 const int jlo = std::max(0, -col0), jhi = std::min(J, W - col0);
                 const int first = std::min(W - 1, std::max(0, col0 + jlo));
                 const float* in = x + (((int64_t)n * H + ih0 + kh0) * W + first) * C;
-                const int64_t nxt = (int64_t)(kh1 - kh0) * rs;
                 for (int c = 0; c < CS; c += lanes) {
-                    if (c % 16 == 0) /* one 64-byte line per pixel */
-                        for (int j = 0; j < jhi - jlo; j++) {
-                            prefetch_at(in, nxt + c + (int64_t)j * C);
-                            if (ahead2) prefetch_at(in, nxt + rs + c + (int64_t)j * C);
-                        }
+                    if (c % 16 == 0) prefetch_rows_below(in, below, rs, ahead2, c, jhi - jlo, C);
                     k(in + c, jlo, jhi, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
                       b ? b + c : nullptr, yrow + (int64_t)o * C + c);
                 }
@@ -380,14 +388,9 @@ public:
                 for (; ow < ow_lo_; ow++) pixel(ow, 0);
                 ow = for_strips(strips_, ow_lo_, ow_hi_, [&](StripKernel k, int o, int count) {
                     const float* in = x + (origin(o) + kh0 * rs);
-                    const int64_t nxt = (int64_t)(kh1 - kh0) * rs;
                     const int J = (count - 1) * sw + KW;
                     for (int c = 0; c < CS; c += lanes) {
-                        if (c % 16 == 0)
-                            for (int j = 0; j < J; j++) {
-                                prefetch_at(in, nxt + c + (int64_t)j * C);
-                                if (ahead2) prefetch_at(in, nxt + rs + c + (int64_t)j * C);
-                            }
+                        if (c % 16 == 0) prefetch_rows_below(in, below, rs, ahead2, c, J, C);
                         k(in + c, rs, C, kh1 - kh0, wt + c, (int64_t)KW * C, C,
                           b ? b + c : nullptr, yrow + (int64_t)o * C + c);
                     }

@@ -88,6 +88,18 @@ std::vector<float> beta_or_zero(int C, const float* beta) {
     return beta ? std::vector<float>(beta, beta + C) : std::vector<float>(C, 0.0f);
 }
 
+/* Rows [r0, r1) of y = act((x - mean) * scale + beta), row after row (y may be x). */
+template <int A>
+inline void normalize_rows(int C, const float* x, const float* mean, const float* scale,
+                           const float* beta, int64_t r0, int64_t r1, float* y) {
+    for (int64_t r = r0; r < r1; r++) {
+        const float* xr = x + r * C;
+        float* yr = y + r * C;
+#pragma omp simd
+        for (int c = 0; c < C; c++) yr[c] = act::apply<A>((xr[c] - mean[c]) * scale[c] + beta[c]);
+    }
+}
+
 /* y = act((x - mean) * scale + beta) over all rows (y may be x). */
 template <int A>
 void normalize_activate(const Exec& ex, const BnGeom& g, const float* x, const float* mean,
@@ -112,13 +124,7 @@ void normalize_activate(const Exec& ex, const BnGeom& g, const float* x, const f
                     yr[j] = act::apply<A>((xr[j] - m[j]) * sc[j] + b[j]);
             }
         }
-        for (; r < end; r++) {
-            const float* xr = x + r * C;
-            float* yr = y + r * C;
-#pragma omp simd
-            for (int c = 0; c < C; c++)
-                yr[c] = act::apply<A>((xr[c] - mean[c]) * scale[c] + beta[c]);
-        }
+        normalize_rows<A>(C, x, mean, scale, beta, r, end, y);
     });
 }
 
@@ -151,14 +157,8 @@ void normalize_activate_pooled(const Exec& ex, const BnGeom& g, int64_t HW, cons
                 for (int j = 0; j < width; j++) acc[j] += yr[j];
             },
             [&](int n, int64_t r0, int64_t r1) {
-                for (int64_t r = r0; r < r1; r++) {
-                    const int64_t o = ((int64_t)n * HW + r) * C;
-                    const float* xr = x + o;
-                    float* yr = y + o;
-#pragma omp simd
-                    for (int c = 0; c < C; c++)
-                        yr[c] = act::apply<A>((xr[c] - mean[c]) * scale[c] + beta[c]);
-                }
+                const int64_t first = (int64_t)n * HW; /* sample n's rows */
+                normalize_rows<A>(C, x, mean, scale, beta, first + r0, first + r1, y);
             });
         for (int64_t i = 0; i < (int64_t)N * C; i++) pooled[i] = (float)(total[i] / (double)HW);
         return;

@@ -64,11 +64,16 @@ public final class TinyRuns {
 
   /** Tried in this order by {@link #seed}. */
   private static final List<Long> CANDIDATE_SEEDS =
-      List.of(31L, 42L, 7L, 11L, 13L, 17L, 19L, 23L, 29L, 37L, 41L, 43L, 47L);
+      List.of(31L, 42L, 7L, 11L, 13L, 17L, 19L, 23L, 29L, 37L, 41L, 43L, 47L, 53L, 59L, 61L, 67L,
+          71L, 73L, 79L, 83L, 89L, 97L);
 
-  /** Tried in this order, for each candidate seed, by {@link #seed}. */
+  /**
+   * Tried in this order, for each candidate seed, by {@link #seed}: low decays first, since with 3
+   * steps an epoch an average of decay 0.6 or more often still predicts no polyp at epoch 3 when
+   * the raw model has just begun to (measured on the avx512, avx2 and portable paths).
+   */
   private static final List<Double> CANDIDATE_DECAYS =
-      List.of(0.6, 0.5, 0.7, 0.4, 0.8, 0.3, 0.9, 0.2, 0.1);
+      List.of(0.3, 0.4, 0.2, 0.5, 0.1, 0.6, 0.7, 0.8, 0.9);
 
   /** A seed and a decay that together give the runs {@link #seed} describes. */
   private record Choice(long seed, double decay) {}

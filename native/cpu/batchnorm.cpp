@@ -160,21 +160,21 @@ void normalize_activate_pooled(const Exec& ex, const BnGeom& g, int64_t HW, cons
                 const int64_t first = (int64_t)n * HW; /* sample n's rows */
                 normalize_rows<A>(C, x, mean, scale, beta, first + r0, first + r1, y);
             });
-        for (int64_t i = 0; i < (int64_t)N * C; i++) pooled[i] = (float)(total[i] / (double)HW);
-        return;
-    }
-    sum_over_samples(ex, N, HW, C, total, [&](int n, int64_t r, int c0, auto width, float* acc) {
-        const int64_t o = ((int64_t)n * HW + r) * C + c0;
-        const float* xr = x + o;
-        float* yr = y + o;
-        const float *m = mean + c0, *sc = scale + c0, *b = beta + c0;
+    } else {
+        sum_over_samples(
+            ex, N, HW, C, total, [&](int n, int64_t r, int c0, auto width, float* acc) {
+                const int64_t o = ((int64_t)n * HW + r) * C + c0;
+                const float* xr = x + o;
+                float* yr = y + o;
+                const float *m = mean + c0, *sc = scale + c0, *b = beta + c0;
 #pragma omp simd
-        for (int j = 0; j < width; j++) {
-            const float v = act::apply<A>((xr[j] - m[j]) * sc[j] + b[j]);
-            yr[j] = v;
-            acc[j] += v;
-        }
-    });
+                for (int j = 0; j < width; j++) {
+                    const float v = act::apply<A>((xr[j] - m[j]) * sc[j] + b[j]);
+                    yr[j] = v;
+                    acc[j] += v;
+                }
+            });
+    }
     for (int64_t i = 0; i < (int64_t)N * C; i++) pooled[i] = (float)(total[i] / (double)HW);
 }
 

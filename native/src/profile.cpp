@@ -68,30 +68,24 @@ int64_t length_of(const T& v) {
     if constexpr (std::is_integral_v<T>) return (int64_t)v;
     return 0;
 }
-/* "[n]", n the last argument: the length of the kernels below */
-template <class... A>
-std::string last_length(const A&... a) {
-    int64_t n = 0;
-    ((n = length_of(a)), ...);
-    return dims({n});
-}
-#define ES_LABEL_BY_LENGTH(kernel)                                                           \
-    template <>                                                                              \
-    struct Label<&KernelTable::kernel> {                                                     \
-        template <class... A>                                                                \
-        static std::string of(const A&... a) {                                               \
-            return last_length(a...);                                                        \
-        }                                                                                    \
-    };
-ES_LABEL_BY_LENGTH(alloc)
-ES_LABEL_BY_LENGTH(upload)
-ES_LABEL_BY_LENGTH(download)
-ES_LABEL_BY_LENGTH(fill)
-ES_LABEL_BY_LENGTH(copy)
-ES_LABEL_BY_LENGTH(add)
-ES_LABEL_BY_LENGTH(axpby)
-ES_LABEL_BY_LENGTH(adamw_step)
-#undef ES_LABEL_BY_LENGTH
+/* "[n]", n the last argument: the length of alloc, upload, download, fill, copy, add, axpby and
+ * adamw_step */
+struct ByLength {
+    template <class... A>
+    static std::string of(const A&... a) {
+        int64_t n = 0;
+        ((n = length_of(a)), ...);
+        return dims({n});
+    }
+};
+template <> struct Label<&KernelTable::alloc> : ByLength {};
+template <> struct Label<&KernelTable::upload> : ByLength {};
+template <> struct Label<&KernelTable::download> : ByLength {};
+template <> struct Label<&KernelTable::fill> : ByLength {};
+template <> struct Label<&KernelTable::copy> : ByLength {};
+template <> struct Label<&KernelTable::add> : ByLength {};
+template <> struct Label<&KernelTable::axpby> : ByLength {};
+template <> struct Label<&KernelTable::adamw_step> : ByLength {};
 
 const char* activation_name(int activation) {
     switch (activation) {
@@ -102,30 +96,25 @@ const char* activation_name(int activation) {
         default: return "activation?";
     }
 }
-template <>
-struct Label<&KernelTable::activation_forward> {
-    static std::string of(int activation, const float*, float*, int64_t n) {
-        return std::string(activation_name(activation)) + " " + dims({n});
+/* the activation function and "[n]" */
+struct ByActivationAndLength {
+    template <class... A>
+    static std::string of(int activation, const A&... a) {
+        return std::string(activation_name(activation)) + " " + ByLength::of(a...);
     }
 };
-template <>
-struct Label<&KernelTable::activation_backward> {
-    static std::string of(int activation, const float*, const float*, float*, int64_t n) {
-        return std::string(activation_name(activation)) + " " + dims({n});
-    }
-};
-template <>
-struct Label<&KernelTable::drop_path_forward> {
-    static std::string of(int N, int64_t per_sample, const float*, float*, float, uint64_t) {
+template <> struct Label<&KernelTable::activation_forward> : ByActivationAndLength {};
+template <> struct Label<&KernelTable::activation_backward> : ByActivationAndLength {};
+
+/* "[N, per sample]" */
+struct BySamples {
+    template <class... A>
+    static std::string of(int N, int64_t per_sample, const A&...) {
         return dims({N, per_sample});
     }
 };
-template <>
-struct Label<&KernelTable::drop_path_backward> {
-    static std::string of(int N, int64_t per_sample, const float*, float*, float, uint64_t) {
-        return dims({N, per_sample});
-    }
-};
+template <> struct Label<&KernelTable::drop_path_forward> : BySamples {};
+template <> struct Label<&KernelTable::drop_path_backward> : BySamples {};
 
 /* The work of one kernel call, for the report's GFLOP/s and GB/s: floating-point operations (a
  * multiply-add counts 2; only the convolutions, the rest is memory-bound and counts 0) and the

@@ -50,26 +50,20 @@ class LibAbTest {
   private static final String TIMES = ": A \\d+\\.\\d{3} ms, B \\d+\\.\\d{3} ms, B/A \\d+\\.\\d{3} "
       + "\\[\\d+\\.\\d{3}\\.\\.\\d+\\.\\d{3}\\]";
 
+  /** Runs one layer and checks its one line: the layer described as {@code label}, both times. */
+  private static void timesOneLayer(String label, String... args) throws Exception {
+    Run run = libAb(with(args));
+    assertThat(run.exit()).isEqualTo(0);
+    assertThat(run.lines()).hasSize(1);
+    assertThat(run.lines().get(0)).matches(label + TIMES);
+  }
+
   @Test
   void timesOneLayerOfEachOp() throws Exception {
-    Run dw = libAb(with("bwd", "3", "2", "20", "24"));
-    assertThat(dw.exit()).isEqualTo(0);
-    assertThat(dw.lines()).hasSize(1);
-    assertThat(dw.lines().get(0)).matches("bwd 3x3 s2 20x20x24" + TIMES);
-
-    Run bn = libAb(with("bn-pooled", "14", "80"));
-    assertThat(bn.exit()).isEqualTo(0);
-    assertThat(bn.lines()).hasSize(1);
-    assertThat(bn.lines().get(0)).matches("bn-pooled 14x14x80" + TIMES);
-
-    Run pw = libAb(with("pw-bn", "48", "16", "12", "1"));
-    assertThat(pw.exit()).isEqualTo(0);
-    assertThat(pw.lines()).hasSize(1);
-    assertThat(pw.lines().get(0)).matches("pw-bn 12x12 48->16 gated" + TIMES);
-
-    Run expand = libAb(with("pw-bn", "16", "96", "12", "0"));
-    assertThat(expand.exit()).isEqualTo(0);
-    assertThat(expand.lines().get(0)).matches("pw-bn 12x12 16->96" + TIMES);
+    timesOneLayer("bwd 3x3 s2 20x20x24", "bwd", "3", "2", "20", "24");
+    timesOneLayer("bn-pooled 14x14x80", "bn-pooled", "14", "80");
+    timesOneLayer("pw-bn 12x12 48->16 gated", "pw-bn", "48", "16", "12", "1");
+    timesOneLayer("pw-bn 12x12 16->96", "pw-bn", "16", "96", "12", "0");
   }
 
   @Test
